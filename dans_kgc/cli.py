@@ -1,0 +1,235 @@
+"""The ``dans-kgc`` command line. Every stage of the Snakemake DAG is one subcommand here."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import yaml
+
+from dans_kgc.config import ConfigError, load_config
+
+log = logging.getLogger("dans_kgc")
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+
+def command(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callable[[argparse.Namespace], int]]:
+    def deco(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        COMMANDS[name] = fn
+        return fn
+    return deco
+
+
+def _config(args: argparse.Namespace) -> dict[str, Any]:
+    return load_config(args.config or [], args.set or [])
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", action="append", metavar="YAML", help="config file(s) merged over the defaults, in order")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one key, e.g. --set train.epochs=50")
+
+
+# ----------------------------------------------------------------------------------------
+# shared run plumbing
+# ----------------------------------------------------------------------------------------
+def runtime(cfg: dict[str, Any]) -> Any:
+    from dans_kgc.utils import resolve_device, set_threads
+
+    set_threads(cfg["threads"])
+    return resolve_device(cfg["device"])
+
+
+def load_kg(cfg: dict[str, Any], name: str) -> tuple[Any, str]:
+    """The dataset split for the configured protocol, fetched on demand; returns (kg, protocol)."""
+    from dans_kgc.datasets import fetch_dataset, get_dataset, load_dataset
+
+    spec = get_dataset(name)
+    variant = spec.variant_for(cfg["protocol"])
+    fetch_dataset(name, cfg["data"]["root"], variant, cfg["data"]["mirror"])
+    kg = load_dataset(cfg["data"]["root"], name, variant, cfg["data"]["unseen_policy"])
+    protocol = cfg["protocol"] or variant
+    return kg, protocol
+
+
+def save_run_config(out: Path, cfg: dict[str, Any], dataset: str) -> None:
+    from dans_kgc.utils import write_text
+
+    write_text(out / "config.yaml", yaml.safe_dump({"dataset": dataset, **cfg}, sort_keys=False))
+
+
+def read_run_config(run: Path) -> tuple[dict[str, Any], str]:
+    path = run / "config.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no run config here; is {run} the output folder of 'dans-kgc train'?")
+    data = yaml.safe_load(path.read_text())
+    dataset = data.pop("dataset")
+    return data, dataset
+
+
+def _train_stage(args: argparse.Namespace, cfg: dict[str, Any], stage: str, **resources: Any) -> int:
+    from dans_kgc.provenance import provenance
+    from dans_kgc.training import Trainer, build_run
+    from dans_kgc.utils import write_json
+
+    start = time.perf_counter()
+    device = runtime(cfg)
+    kg, protocol = load_kg(cfg, args.dataset)
+    out = Path(args.out)
+    save_run_config(out, cfg, args.dataset)
+    pretrained = Path(args.pretrained) / "model_best.pt" if getattr(args, "pretrained", None) else None
+    model, sampler = build_run(cfg, kg, pretrained, **resources)
+    trainer = Trainer(cfg, kg, model, sampler, out, device, protocol, show_progress=not args.quiet)
+    summary = trainer.fit(resume=args.resume)
+    write_json(out / "run.json", {
+        "stage": stage, "dataset": kg.name, "split_variant": kg.variant, "protocol": protocol,
+        "model": cfg["model"]["name"], "sampler": cfg["train"]["sampler"], "seed": cfg["seed"],
+        "dataset_report": kg.report, "summary": summary,
+        "provenance": provenance(cfg, device, time.perf_counter() - start, pretrained=str(pretrained) if pretrained else None),
+    })
+    log.info("%s %s: best valid MRR %.4f at epoch %d (%s)", stage, out, summary["best_valid_mrr"],
+             summary["best_epoch"], summary["stop_reason"])
+    return 0
+
+
+# ----------------------------------------------------------------------------------------
+# subcommands
+# ----------------------------------------------------------------------------------------
+@command("data fetch")
+def cmd_data_fetch(args: argparse.Namespace) -> int:
+    from dans_kgc.datasets import fetch_dataset, get_dataset
+
+    cfg = _config(args)
+    spec = get_dataset(args.name)
+    variant = args.variant or spec.variant_for(cfg["protocol"])
+    out = fetch_dataset(args.name, cfg["data"]["root"], variant, cfg["data"]["mirror"])
+    print(out)
+    return 0
+
+
+@command("data stats")
+def cmd_data_stats(args: argparse.Namespace) -> int:
+    from dans_kgc.datasets.stats import dataset_statistics, write_table
+
+    cfg = _config(args)
+    table = dataset_statistics(args.names, cfg)
+    write_table(table, args.out)
+    print(table.to_string(index=False))
+    return 0
+
+
+@command("pretrain")
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from dans_kgc.training import pretrain_config
+
+    cfg = pretrain_config(_config(args))
+    return _train_stage(args, cfg, "pretrain")
+
+
+@command("train")
+def cmd_train(args: argparse.Namespace) -> int:
+    from dans_kgc.sampling import stage_resources
+
+    cfg = _config(args)
+    resources = stage_resources(cfg, dam=args.dam, diffusion=args.diffusion)
+    return _train_stage(args, cfg, "train", **resources)
+
+
+@command("evaluate")
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from dans_kgc.evaluation import evaluate
+    from dans_kgc.provenance import provenance
+    from dans_kgc.training import BEST_MODEL, load_trained_model
+    from dans_kgc.utils import write_json
+
+    start = time.perf_counter()
+    run = Path(args.run)
+    cfg, dataset = read_run_config(run)
+    cfg = load_config([], []) | cfg  # tolerate configs written by older versions
+    device = runtime(cfg)
+    kg, protocol = load_kg(cfg, dataset)
+    model = load_trained_model(run / BEST_MODEL, device)
+    metrics, ranks = evaluate(model, kg, args.split, protocol, cfg["train"]["eval_batch_size"], device,
+                              cfg["data"]["max_eval_triples"], progress=not args.quiet)
+    import torch
+
+    best = torch.load(run / BEST_MODEL, map_location="cpu", weights_only=False)
+    result = {
+        "dataset": kg.name, "model": cfg["model"]["name"], "sampler": cfg["train"]["sampler"], "seed": cfg["seed"],
+        "split": args.split, "mrr": metrics["mrr"], "hits@1": metrics["hits@1"], "hits@3": metrics["hits@3"],
+        "hits@10": metrics["hits@10"], "num_ranked": metrics["num_ranked"], "tie_policy": metrics["tie_policy"],
+        "protocol": protocol, "best_epoch": best["best_epoch"], "best_valid_mrr": best["best_valid_mrr"],
+        "metrics": metrics, "dataset_report": kg.report,
+        "provenance": provenance(cfg, device, time.perf_counter() - start),
+    }
+    out = Path(args.out) if args.out else run / f"metrics_{args.split}.json"
+    write_json(out, result)
+    if args.ranks:
+        import numpy as np
+
+        np.savez_compressed(run / f"ranks_{args.split}.npz", **{f"{k}_{s}": v for k, d in
+                            (("optimistic", ranks.optimistic), ("pessimistic", ranks.pessimistic)) for s, v in d.items()})
+    print(f"{kg.name} {args.split}: MRR {metrics['mrr']:.4f}  H@1 {metrics['hits@1']:.4f}  "
+          f"H@3 {metrics['hits@3']:.4f}  H@10 {metrics['hits@10']:.4f}  ({metrics['num_ranked']} rankings, {protocol})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dans-kgc", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="fetch datasets and write their statistics").add_subparsers(dest="data_cmd", required=True)
+    p = data.add_parser("fetch", help="fetch one dataset (mirror folder or canonical URL) and verify checksums")
+    p.add_argument("name")
+    p.add_argument("--variant", help="split variant (redgnn | kge); default from protocol / dataset")
+    _add_config_args(p)
+    p = data.add_parser("stats", help="the dataset statistics table (CSV + Markdown)")
+    p.add_argument("names", nargs="+")
+    p.add_argument("--out", required=True, help="output path without extension")
+    _add_config_args(p)
+
+    for name, helptext in (("pretrain", "Stage 0: TransE pretraining"), ("train", "train a backbone with a negative sampler")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--dataset", required=True)
+        p.add_argument("--out", required=True, help="run folder (config, checkpoints, trace, best model)")
+        p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+        _add_config_args(p)
+        if name == "train":
+            p.add_argument("--pretrained", help="Stage-0 run folder (TransE) for initialisation / DAM / diffusion")
+            p.add_argument("--dam", help="DAM output folder (zeta per entity)")
+            p.add_argument("--diffusion", help="diffusion warm-start folder")
+
+    p = sub.add_parser("evaluate", help="filtered link-prediction metrics of a trained run")
+    p.add_argument("--run", required=True)
+    p.add_argument("--split", default="test", choices=("valid", "test"))
+    p.add_argument("--out", help="metrics JSON path (default: RUN/metrics_SPLIT.json)")
+    p.add_argument("--ranks", action="store_true", help="also store optimistic/pessimistic ranks (npz)")
+    p.add_argument("--quiet", action="store_true")
+    return parser
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    key = args.command + (f" {args.data_cmd}" if args.command == "data" else "")
+    try:
+        return COMMANDS[key](args)
+    except (ConfigError, FileNotFoundError, KeyError, ValueError) as err:
+        log.error("%s", err)
+        return 2
+    except Exception as err:  # the DAG's logs must name the failing run
+        if type(err).__name__ == "TrainingDivergedError":
+            log.error("%s", err)
+            return 3
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""Configuration: package defaults, user YAML files and ``--set key=value`` overrides.
+
+The defaults file is also the schema: a key that is not in it, or a value whose type
+does not match the default's, is rejected with a message naming the key.
+"""
+from __future__ import annotations
+
+import copy
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+DEFAULTS_FILE = "defaults.yaml"
+
+
+class ConfigError(ValueError):
+    """A configuration key or value is invalid."""
+
+
+def load_defaults() -> dict[str, Any]:
+    text = resources.files("dans_kgc").joinpath(DEFAULTS_FILE).read_text()
+    return yaml.safe_load(text)
+
+
+def _type_ok(default: Any, value: Any) -> bool:
+    if default is None or value is None:
+        return True
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, (int, float)):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, list):
+        return isinstance(value, list)
+    if isinstance(default, dict):
+        return isinstance(value, dict)
+    return isinstance(value, type(default))
+
+
+def merge(base: dict[str, Any], override: Mapping[str, Any], source: str, prefix: str = "") -> dict[str, Any]:
+    """Deep-merge ``override`` into a copy of ``base``; unknown keys raise ``ConfigError``."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        path = f"{prefix}{key}"
+        if key not in out:
+            known = ", ".join(sorted(out))
+            raise ConfigError(f"{source}: unknown config key '{path}' (known at this level: {known})")
+        if isinstance(out[key], dict):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{source}: config key '{path}' must be a mapping, got {value!r}")
+            out[key] = merge(out[key], value, source, prefix=path + ".")
+            continue
+        if not _type_ok(out[key], value):
+            raise ConfigError(
+                f"{source}: config key '{path}' expects {type(out[key]).__name__} "
+                f"(default {out[key]!r}), got {value!r}"
+            )
+        out[key] = value
+    return out
+
+
+def parse_set(assignments: Iterable[str]) -> dict[str, Any]:
+    """Turn ``["train.epochs=5", "dtm.enabled=false"]`` into a nested mapping (values parsed as YAML)."""
+    nested: dict[str, Any] = {}
+    for item in assignments:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got '{item}'")
+        key, raw = item.split("=", 1)
+        node = nested
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = yaml.safe_load(raw) if raw != "" else None
+    return nested
+
+
+def load_config(files: Iterable[str | Path] = (), overrides: Iterable[str] = ()) -> dict[str, Any]:
+    """Defaults, then each YAML file in order, then ``--set`` overrides."""
+    cfg = load_defaults()
+    for f in files:
+        path = Path(f)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML: {err}") from err
+        except OSError as err:
+            raise ConfigError(f"{path}: cannot read config file: {err}") from err
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{path}: top level must be a mapping of config keys")
+        cfg = merge(cfg, data, str(path))
+    cfg = merge(cfg, parse_set(overrides), "--set")
+    validate_values(cfg)
+    return cfg
+
+
+_CHOICES = {
+    ("device",): {"auto", "cpu", "cuda"},
+    ("protocol",): {None, "redgnn", "kge"},
+    ("data", "unseen_policy"): {"keep", "drop"},
+    ("model", "name"): {"transe", "rotate", "distmult", "complex"},
+    ("model", "init"): {"xavier_uniform", "xavier_normal", "normal", "uniform"},
+    ("train", "loss"): {"margin", "softplus", "nssa"},
+    ("diffusion", "condition"): {"ccd", "null"},
+    ("dans", "base_sampler"): {"uniform", "self_adversarial"},
+}
+
+
+def validate_values(cfg: Mapping[str, Any]) -> None:
+    for path, allowed in _CHOICES.items():
+        node: Any = cfg
+        for p in path:
+            node = node[p]
+        if node not in allowed:
+            raise ConfigError(f"config key '{'.'.join(path)}' = {node!r}; expected one of {sorted(map(str, allowed))}")
+    if cfg["train"]["epochs"] < 0 or cfg["train"]["batch_size"] <= 0:
+        raise ConfigError("config keys 'train.epochs' must be >= 0 and 'train.batch_size' > 0")
+    if len(cfg["dtm"]["margin_scales"]) != len(cfg["diffusion"]["band_steps"]):
+        raise ConfigError("config keys 'dtm.margin_scales' and 'diffusion.band_steps' must have the same length")

@@ -1,0 +1,119 @@
+"""The backbone interface.
+
+Every model is written as ``score(h, r, t) = similarity(tail_query(h, r), t)`` and, for the
+head side, ``similarity(head_query(r, t), h)``: a query vector in entity space and a kernel.
+That one decomposition gives all-entity scoring (cdist or a matmul instead of a loop) and
+scoring of *external* entity embeddings, which is what the diffusion samplers produce.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+_INITS = {
+    "xavier_uniform": nn.init.xavier_uniform_,
+    "xavier_normal": nn.init.xavier_normal_,
+    "normal": nn.init.normal_,
+    "uniform": lambda w: nn.init.uniform_(w, -1.0, 1.0),
+}
+
+
+class KGEModel(nn.Module, ABC):
+    """Base class. Subclasses set ``entity_width``/``relation_width`` and define the three hooks."""
+
+    name: ClassVar[str]
+
+    def __init__(self, num_entities: int, num_relations: int, dim: int, init: str = "xavier_uniform", **_: Any):
+        super().__init__()
+        self.num_entities = num_entities
+        self.num_relations = num_relations
+        self.dim = dim
+        self.entity = nn.Embedding(num_entities, self.entity_width)
+        self.relation = nn.Embedding(num_relations, self.relation_width)
+        _INITS[init](self.entity.weight)
+        _INITS[init](self.relation.weight)
+
+    # --- widths -------------------------------------------------------------------------
+    @property
+    def entity_width(self) -> int:
+        """Number of real features per entity (2*dim for complex-valued models)."""
+        return self.dim
+
+    @property
+    def relation_width(self) -> int:
+        return self.dim
+
+    # --- the three hooks a model defines ----------------------------------------------------
+    @abstractmethod
+    def tail_query(self, h: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        """(h, r) embeddings -> query in entity space, compared with candidate tails."""
+
+    @abstractmethod
+    def head_query(self, r: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """(r, t) embeddings -> query in entity space, compared with candidate heads."""
+
+    @abstractmethod
+    def similarity(self, q: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        """Element-wise score of query ``q`` against entity embedding ``e`` (broadcast, last dim = features)."""
+
+    def similarity_all(self, q: torch.Tensor, entities: torch.Tensor) -> torch.Tensor:
+        """Scores of every query [B, w] against every entity [N, w] -> [B, N]. Override with a fast kernel."""
+        return self.similarity(q.unsqueeze(1), entities.unsqueeze(0))
+
+    # --- derived scoring API -------------------------------------------------------------
+    def score_hrt(self, triples: torch.Tensor) -> torch.Tensor:
+        """Scores of id triples [..., 3] -> [...]."""
+        h = self.entity(triples[..., 0])
+        r = self.relation(triples[..., 1])
+        t = self.entity(triples[..., 2])
+        return self.similarity(self.tail_query(h, r), t)
+
+    def score_corrupted(self, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+        """Scores of negatives [B, N, 3] built from positives [B, 3]; equals ``score_hrt(neg)``.
+
+        When every negative replaces only the head or only the tail, the two queries of each
+        positive are computed once and one entity lookup per negative suffices (about 1.5x
+        faster training than three lookups per negative); otherwise falls back to ``score_hrt``.
+        """
+        same_r = neg[..., 1] == pos[:, None, 1]
+        tail_side = same_r & (neg[..., 0] == pos[:, None, 0])
+        head_side = same_r & (neg[..., 2] == pos[:, None, 2])
+        if not bool((tail_side | head_side).all()):
+            return self.score_hrt(neg)
+        h, r, t = self.entity(pos[:, 0]), self.relation(pos[:, 1]), self.entity(pos[:, 2])
+        queries = torch.cat([self.tail_query(h, r), self.head_query(r, t)])
+        rows = torch.arange(pos.shape[0], device=pos.device).unsqueeze(1) + pos.shape[0] * (~tail_side).long()
+        candidates = torch.where(tail_side, neg[..., 2], neg[..., 0])
+        return self.similarity(F.embedding(rows, queries), self.entity(candidates))
+
+    def score_tail_embeddings(self, h_idx: torch.Tensor, r_idx: torch.Tensor, t_emb: torch.Tensor) -> torch.Tensor:
+        """Score (h, r, t~) for external tail embeddings t_emb [B, K, w] -> [B, K]."""
+        q = self.tail_query(self.entity(h_idx), self.relation(r_idx))
+        return self.similarity(q.unsqueeze(1), t_emb)
+
+    def score_head_embeddings(self, r_idx: torch.Tensor, t_idx: torch.Tensor, h_emb: torch.Tensor) -> torch.Tensor:
+        """Score (h~, r, t) for external head embeddings h_emb [B, K, w] -> [B, K]."""
+        q = self.head_query(self.relation(r_idx), self.entity(t_idx))
+        return self.similarity(q.unsqueeze(1), h_emb)
+
+    def score_all_tails(self, h_idx: torch.Tensor, r_idx: torch.Tensor) -> torch.Tensor:
+        return self.similarity_all(self.tail_query(self.entity(h_idx), self.relation(r_idx)), self.entity.weight)
+
+    def score_all_heads(self, r_idx: torch.Tensor, t_idx: torch.Tensor) -> torch.Tensor:
+        return self.similarity_all(self.head_query(self.relation(r_idx), self.entity(t_idx)), self.entity.weight)
+
+    def query_embedding(self, h_idx: torch.Tensor, r_idx: torch.Tensor, side: str = "tail") -> torch.Tensor:
+        """The backbone's query representation (``h + r`` for TransE), the diffusion's neighbourhood condition.
+
+        For ``side='head'`` the arguments are (t_idx, r_idx) and the query points at heads.
+        """
+        if side == "tail":
+            return self.tail_query(self.entity(h_idx), self.relation(r_idx))
+        return self.head_query(self.relation(r_idx), self.entity(h_idx))
+
+    def post_step(self) -> None:
+        """Constraints applied after each optimiser step (e.g. TransE's entity normalisation)."""

@@ -1,0 +1,59 @@
+"""Provenance attached to every result file: config, seed, git commit, versions, device, time."""
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+import dans_kgc
+
+_PACKAGES = ("torch", "numpy", "pandas", "scikit-learn", "snakemake")
+
+
+def git_commit(path: str | Path | None = None) -> str | None:
+    cwd = Path(path) if path else Path(dans_kgc.__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
+        if out.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def package_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {"python": sys.version.split()[0], "dans_kgc": dans_kgc.__version__}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def device_info(device: torch.device) -> dict[str, Any]:
+    info: dict[str, Any] = {"device": str(device), "platform": platform.platform(), "threads": torch.get_num_threads()}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+        info["cuda"] = torch.version.cuda
+    return info
+
+
+def provenance(config: Mapping[str, Any], device: torch.device, wall_seconds: float, **extra: Any) -> dict[str, Any]:
+    return {
+        "config": dict(config),
+        "seed": config.get("seed"),
+        "git_commit": git_commit(),
+        "packages": package_versions(),
+        **device_info(device),
+        "wall_seconds": round(wall_seconds, 3),
+        "command": " ".join(sys.argv),
+        **extra,
+    }

@@ -1,0 +1,45 @@
+"""Sampler registry: ``SAMPLERS[name]`` -> class. Register a new sampler with ``register``."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+
+from dans_kgc.datasets.loading import KnowledgeGraph
+from dans_kgc.sampling.base import NegativeSampler, StepContext
+from dans_kgc.sampling.classic import BernoulliSampler, SelfAdversarialSampler, UniformSampler
+
+SAMPLERS: dict[str, type[NegativeSampler]] = {}
+
+
+def register(cls: type[NegativeSampler]) -> type[NegativeSampler]:
+    SAMPLERS[cls.name] = cls
+    return cls
+
+
+for _cls in (UniformSampler, BernoulliSampler, SelfAdversarialSampler):
+    register(_cls)
+
+
+def build_sampler(name: str, kg: KnowledgeGraph, cfg: Mapping[str, Any], generator: torch.Generator,
+                  **resources: Any) -> NegativeSampler:
+    """Instantiate a registered sampler. ``resources`` carries stage outputs (DAM, diffusion warm start)."""
+    if name not in SAMPLERS:
+        raise KeyError(f"unknown sampler '{name}'; registered: {', '.join(sorted(SAMPLERS))}")
+    cls = SAMPLERS[name]
+    if resources:
+        return cls(kg, cfg, cfg["train"]["num_negatives"], generator, **resources)
+    return cls(kg, cfg, cfg["train"]["num_negatives"], generator)
+
+
+__all__ = ["NegativeSampler", "StepContext", "SAMPLERS", "register", "build_sampler"]
+
+
+def stage_resources(cfg: Mapping[str, Any], dam: str | None = None, diffusion: str | None = None) -> dict[str, Any]:
+    """Outputs of earlier DAG stages a sampler needs (paths; the sampler loads them)."""
+    out: dict[str, Any] = {}
+    if dam:
+        out["dam_dir"] = dam
+    if diffusion:
+        out["diffusion_dir"] = diffusion
+    return out

@@ -1,0 +1,84 @@
+"""The negative-sampler interface. A new sampler is one file: subclass, register, done.
+
+A training step calls, in order:
+  ``neg = sampler.corrupt(pos)``                          discrete negatives [B, N, 3]
+  ``w = sampler.negative_weights(neg_scores)``            optional per-negative weights
+  ``loss, logs = sampler.total_loss(loss_rand, batch)``   add terms (e.g. diffusion losses)
+  ``sampler.after_step(pos, model)``                      refresh state (e.g. NSCaching caches)
+Samplers are ``nn.Module``s: their parameters join the optimiser and their buffers the
+checkpoints, so resuming restores them exactly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from dans_kgc.datasets.loading import KnowledgeGraph
+from dans_kgc.models.base import KGEModel
+
+
+@dataclass
+class StepContext:
+    """What a sampler may use to build extra loss terms in one step."""
+
+    pos: torch.Tensor          # [B, 3] positive triples
+    pos_scores: torch.Tensor   # [B]
+    model: KGEModel
+    progress: float            # training progress tau in [0, 1]
+    step: int
+
+
+class NegativeSampler(nn.Module):
+    name: ClassVar[str]
+
+    def __init__(self, kg: KnowledgeGraph, cfg: Mapping[str, Any], num_negatives: int, generator: torch.Generator):
+        super().__init__()
+        self.num_entities = kg.num_entities
+        self.num_negatives = num_negatives
+        self.generator = generator
+        self.cfg = cfg
+
+    def head_probability(self, relations: torch.Tensor) -> torch.Tensor:
+        """Probability of corrupting the head of each positive (0.5 = uniform side choice)."""
+        return torch.full(relations.shape, 0.5)
+
+    def corrupt(self, pos: torch.Tensor) -> torch.Tensor:
+        """Replace the head or the tail of each positive with a random entity -> [B, N, 3]."""
+        b, n = pos.shape[0], self.num_negatives
+        neg = pos.unsqueeze(1).repeat(1, n, 1)
+        p_head = self.head_probability(pos[:, 1]).unsqueeze(1).expand(b, n)
+        head = torch.rand((b, n), generator=self.generator) < p_head
+        ents = torch.randint(self.num_entities, (b, n), generator=self.generator)
+        neg[..., 0] = torch.where(head, ents, neg[..., 0])
+        neg[..., 2] = torch.where(head, neg[..., 2], ents)
+        return neg
+
+    def negative_weights(self, neg_scores: torch.Tensor) -> Optional[torch.Tensor]:
+        return None
+
+    def total_loss(self, loss_rand: torch.Tensor, ctx: StepContext) -> tuple[torch.Tensor, dict[str, float]]:
+        return loss_rand, {}
+
+    def after_step(self, pos: torch.Tensor, model: KGEModel) -> None:
+        """Hook after the optimiser step."""
+
+    def epoch_logs(self) -> dict[str, float]:
+        """Extra columns for the per-epoch trace (e.g. curriculum band weights)."""
+        return {}
+
+
+def relation_head_probability(train: np.ndarray, num_relations: int) -> torch.Tensor:
+    """Bernoulli trick (Wang et al. 2014): p(corrupt head | r) = tph / (tph + hpt)."""
+    probs = np.full(num_relations, 0.5)
+    for r in range(num_relations):
+        sub = train[train[:, 1] == r]
+        if len(sub) == 0:
+            continue
+        tph = len(sub) / len(np.unique(sub[:, 0]))  # tails per head
+        hpt = len(sub) / len(np.unique(sub[:, 2]))  # heads per tail
+        probs[r] = tph / (tph + hpt)
+    return torch.as_tensor(probs, dtype=torch.float32)

@@ -1,0 +1,261 @@
+"""The training loop: mini-batch Adam, pluggable samplers and losses, model selection on
+validation MRR, resumable checkpoints and a per-epoch trace.
+
+Resuming: a checkpoint holds model, sampler, optimiser, every RNG state, the best model so far
+and the trace, so a run killed after epoch k and resumed gives the same result as one that
+never stopped (same seed, same device).
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import logging
+import math
+import random
+import time
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from dans_kgc.datasets.loading import KnowledgeGraph
+from dans_kgc.evaluation import FilterIndex, evaluate, filter_splits
+from dans_kgc.losses import LOSSES
+from dans_kgc.models import KGEModel, build_model
+from dans_kgc.sampling import NegativeSampler, StepContext, build_sampler
+from dans_kgc.utils import seed_everything, torch_save, write_text
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.pt"
+BEST_MODEL = "model_best.pt"
+TRACE = "trace.csv"
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN/inf; the message names the run, epoch and step."""
+
+
+def _rng_state(gen: torch.Generator) -> dict[str, Any]:
+    return {
+        "sampler": gen.get_state(),
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
+
+
+def _set_rng_state(gen: torch.Generator, state: Mapping[str, Any]) -> None:
+    gen.set_state(state["sampler"])
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def init_from_checkpoint(model: KGEModel, path: str | Path) -> bool:
+    """Copy pretrained embeddings into ``model`` when the shapes agree; returns whether it did."""
+    state = torch.load(path, map_location="cpu", weights_only=False)["model"]
+    ent, rel = state["entity.weight"], state["relation.weight"]
+    if ent.shape != model.entity.weight.shape or rel.shape != model.relation.weight.shape:
+        log.warning("pretrained shapes %s/%s do not match the backbone; not initialising from it", ent.shape, rel.shape)
+        return False
+    with torch.no_grad():
+        model.entity.weight.copy_(ent)
+        model.relation.weight.copy_(rel)
+    return True
+
+
+class Trainer:
+    def __init__(self, cfg: Mapping[str, Any], kg: KnowledgeGraph, model: KGEModel, sampler: NegativeSampler,
+                 out_dir: str | Path, device: torch.device, protocol: str, show_progress: bool = True):
+        self.cfg = cfg
+        self.tcfg = cfg["train"]
+        self.kg = kg
+        self.model = model.to(device)
+        self.sampler = sampler.to(device)
+        self.out = Path(out_dir)
+        self.device = device
+        self.protocol = protocol
+        self.show_progress = show_progress
+        self.loss_fn = LOSSES[self.tcfg["loss"]]
+        groups = [{"params": list(model.parameters()), "lr": self.tcfg["lr"]}]
+        sampler_params = [p for p in sampler.parameters() if p.requires_grad]
+        if sampler_params:
+            groups.append({"params": sampler_params, "lr": getattr(sampler, "learning_rate", self.tcfg["lr"])})
+        self.optimizer = torch.optim.Adam(groups)
+        self.train_triples = torch.from_numpy(kg.train)
+        self.valid_filter = FilterIndex(kg.all_true(filter_splits(protocol, "valid")), kg.num_entities, kg.num_relations)
+        self.epoch = 0
+        self.step = 0
+        self.best = {"valid_mrr": -math.inf, "epoch": 0, "state": None}
+        self.bad_evals = 0
+        self.history: list[dict[str, Any]] = []
+        self.train_seconds = 0.0
+        self.resumed_from: Optional[int] = None
+
+    # --- checkpoints --------------------------------------------------------------------
+    def _checkpoint(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(), "sampler": self.sampler.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "epoch": self.epoch, "step": self.step,
+            "best": self.best, "bad_evals": self.bad_evals, "history": self.history,
+            "train_seconds": self.train_seconds, "rng": _rng_state(self.sampler.generator),
+            "config": dict(self.cfg),
+        }
+
+    def save_checkpoint(self) -> None:
+        torch_save(self._checkpoint(), self.out / CHECKPOINT)
+
+    def load_checkpoint(self) -> bool:
+        path = self.out / CHECKPOINT
+        if not path.exists():
+            return False
+        ck = torch.load(path, map_location=self.device, weights_only=False)
+        self.model.load_state_dict(ck["model"])
+        self.sampler.load_state_dict(ck["sampler"])
+        self.optimizer.load_state_dict(ck["optimizer"])
+        self.epoch, self.step = ck["epoch"], ck["step"]
+        self.best, self.bad_evals, self.history = ck["best"], ck["bad_evals"], ck["history"]
+        self.train_seconds = ck["train_seconds"]
+        _set_rng_state(self.sampler.generator, ck["rng"])
+        self.resumed_from = self.epoch
+        return True
+
+    # --- one epoch ----------------------------------------------------------------------
+    def _train_epoch(self, epochs: int) -> dict[str, float]:
+        self.model.train()
+        n = len(self.train_triples)
+        bs = self.tcfg["batch_size"]
+        perm = torch.randperm(n, generator=self.sampler.generator)
+        total, count, extra = 0.0, 0, {}
+        for i in range(0, n, bs):
+            pos = self.train_triples[perm[i:i + bs]]
+            neg = self.sampler.corrupt(pos).to(self.device)
+            pos = pos.to(self.device)
+            pos_scores = self.model.score_hrt(pos)
+            neg_scores = self.model.score_corrupted(pos, neg)
+            weights = self.sampler.negative_weights(neg_scores)
+            loss_rand = self.loss_fn(pos_scores, neg_scores, weights, margin=self.tcfg["margin"],
+                                     adversarial_temperature=self.tcfg["adversarial_temperature"])
+            progress = (self.epoch + i / n) / max(epochs, 1)
+            ctx = StepContext(pos=pos, pos_scores=pos_scores, model=self.model, progress=progress, step=self.step)
+            loss, logs = self.sampler.total_loss(loss_rand, ctx)
+            if not torch.isfinite(loss):
+                raise TrainingDivergedError(
+                    f"run {self.out}: loss is {loss.item()} at epoch {self.epoch + 1}, step {self.step} "
+                    f"(sampler {self.sampler.name}, model {self.model.name}, lr {self.tcfg['lr']})"
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            self.model.post_step()
+            self.sampler.after_step(pos, self.model)
+            self.step += 1
+            total += loss.item() * len(pos)
+            count += len(pos)
+            for k, v in logs.items():
+                extra[k] = extra.get(k, 0.0) + v * len(pos)
+        out = {"loss": total / max(count, 1)}
+        out.update({k: v / max(count, 1) for k, v in extra.items()})
+        out.update(self.sampler.epoch_logs())
+        return out
+
+    def validate(self) -> float:
+        metrics, _ = evaluate(self.model, self.kg, "valid", self.protocol, self.tcfg["eval_batch_size"], self.device,
+                              self.cfg["data"]["max_eval_triples"], self.valid_filter)
+        return metrics["mrr"]
+
+    def fit(self, resume: bool = False) -> dict[str, Any]:
+        self.out.mkdir(parents=True, exist_ok=True)
+        if resume and self.load_checkpoint():
+            log.info("resumed %s from epoch %d", self.out, self.epoch)
+        epochs = self.tcfg["epochs"]
+        bar = tqdm(total=epochs, initial=self.epoch, desc=f"train {self.sampler.name}", unit="epoch",
+                   disable=not self.show_progress, mininterval=1.0)
+        stop_reason = "epochs"
+        while self.epoch < epochs:
+            t0 = time.perf_counter()
+            row = self._train_epoch(epochs)
+            self.epoch += 1
+            epoch_s = time.perf_counter() - t0
+            self.train_seconds += epoch_s
+            row = {"epoch": self.epoch, "seconds": round(epoch_s, 4), "train_seconds": round(self.train_seconds, 4), **row}
+            row["triples_per_s"] = round(len(self.train_triples) / max(epoch_s, 1e-9), 1)
+            if self.epoch % self.tcfg["eval_every"] == 0 or self.epoch == epochs:
+                mrr = self.validate()
+                row["valid_mrr"] = mrr
+                if mrr > self.best["valid_mrr"]:
+                    self.best = {"valid_mrr": mrr, "epoch": self.epoch, "state": copy.deepcopy(self.model.state_dict())}
+                    self.bad_evals = 0
+                else:
+                    self.bad_evals += 1
+            self.history.append(row)
+            bar.update(1)
+            bar.set_postfix(loss=f"{row['loss']:.4f}", valid_mrr=f"{self.best['valid_mrr']:.4f}",
+                            tps=f"{row['triples_per_s']:.0f}")
+            patience = self.tcfg["patience"]
+            budget = self.tcfg["max_seconds"]
+            if patience and self.bad_evals >= patience:
+                stop_reason = "early_stopping"
+            elif budget and self.train_seconds >= budget:
+                stop_reason = "time_budget"
+            if self.epoch % self.tcfg["checkpoint_every"] == 0 or self.epoch == epochs or stop_reason != "epochs":
+                self.write_trace()
+                self.save_checkpoint()
+            if stop_reason != "epochs":
+                break
+        bar.close()
+        if self.best["state"] is None:  # zero epochs, or no validation run: keep the current weights
+            self.best = {"valid_mrr": float("nan"), "epoch": self.epoch, "state": copy.deepcopy(self.model.state_dict())}
+        torch_save({"model": self.best["state"], "model_config": dict(self.cfg["model"]),
+                    "num_entities": self.kg.num_entities, "num_relations": self.kg.num_relations,
+                    "best_epoch": self.best["epoch"], "best_valid_mrr": self.best["valid_mrr"],
+                    "sampler": self.sampler.state_dict()}, self.out / BEST_MODEL)
+        self.write_trace()
+        return {"epochs_run": self.epoch, "best_epoch": self.best["epoch"], "best_valid_mrr": self.best["valid_mrr"],
+                "train_seconds": round(self.train_seconds, 3), "steps": self.step, "stop_reason": stop_reason,
+                "resumed_from_epoch": self.resumed_from}
+
+    def write_trace(self) -> None:
+        keys: list[str] = []
+        for row in self.history:
+            keys += [k for k in row if k not in keys]
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=keys)
+        w.writeheader()
+        w.writerows(self.history)
+        write_text(self.out / TRACE, buf.getvalue())
+
+
+def load_trained_model(path: str | Path, device: torch.device | str = "cpu") -> KGEModel:
+    ck = torch.load(path, map_location=device, weights_only=False)
+    model = build_model(ck["model_config"], ck["num_entities"], ck["num_relations"])
+    model.load_state_dict(ck["model"])
+    return model.to(device)
+
+
+def build_run(cfg: Mapping[str, Any], kg: KnowledgeGraph, pretrained: Optional[str | Path] = None,
+              **resources: Any) -> tuple[KGEModel, NegativeSampler]:
+    """Seeded construction of backbone and sampler (same seed -> same initial state)."""
+    gen = seed_everything(cfg["seed"])
+    model = build_model(cfg["model"], kg.num_entities, kg.num_relations)
+    if pretrained is not None and cfg["train"]["init_from_pretrained"] and cfg["model"]["name"] == "transe":
+        init_from_checkpoint(model, pretrained)
+    sampler = build_sampler(cfg["train"]["sampler"], kg, cfg, gen, **resources)
+    return model, sampler
+
+
+def pretrain_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """Stage 0: the run config of TransE pretraining (uniform negatives, margin loss)."""
+    out = copy.deepcopy(dict(cfg))
+    p = cfg["pretrain"]
+    out["model"] = {**cfg["model"], "name": "transe", "dim": p["dim"], "p_norm": p["p_norm"]}
+    out["train"] = {**cfg["train"], "epochs": p["epochs"], "lr": p["lr"], "batch_size": p["batch_size"],
+                    "num_negatives": p["num_negatives"], "margin": p["margin"], "loss": "margin", "sampler": "uniform"}
+    return out

@@ -1,0 +1,51 @@
+"""Shared fixtures: a tiny hand-made KG and the offline dataset mirror."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dans_kgc.datasets.loading import KnowledgeGraph
+
+REPO = Path(__file__).resolve().parents[1]
+MIRROR = Path(os.environ.get("DANS_KGC_DATA_MIRROR", REPO.parent / "shared" / "datasets"))
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Path:
+    if not (MIRROR / "redgnn" / "umls" / "train.txt").exists():
+        pytest.fail(f"dataset mirror not found at {MIRROR}; set DANS_KGC_DATA_MIRROR")
+    return MIRROR
+
+
+@pytest.fixture()
+def toy_kg() -> KnowledgeGraph:
+    """6 entities, 2 relations; small enough to compute ranks by hand."""
+    train = [("a", "r", "b"), ("b", "r", "c"), ("c", "r", "d"), ("a", "s", "c"), ("d", "s", "e"), ("e", "r", "f")]
+    valid = [("a", "r", "c")]
+    test = [("b", "r", "d"), ("a", "s", "e")]
+    return KnowledgeGraph.from_labeled("toy", "kge", {"train": train, "valid": valid, "test": test})
+
+
+@pytest.fixture(scope="session")
+def umls_root(tmp_path_factory, mirror) -> Path:
+    from dans_kgc.datasets import fetch_dataset
+
+    root = tmp_path_factory.mktemp("data")
+    fetch_dataset("umls", root, mirror=mirror)
+    return root
+
+
+def tiny_config(**overrides) -> dict:
+    from dans_kgc.config import load_config
+
+    sets = [f"{k}={v}" for k, v in overrides.items()]
+    return load_config([], ["train.epochs=2", "train.eval_every=1", "train.checkpoint_every=1", "model.dim=16",
+                            "pretrain.epochs=2", "pretrain.dim=16", "threads=1", *sets])
+
+
+def rng_triples(n_ent: int, n_rel: int, n: int, seed: int = 0) -> np.ndarray:
+    r = np.random.default_rng(seed)
+    return np.stack([r.integers(n_ent, size=n), r.integers(n_rel, size=n), r.integers(n_ent, size=n)], 1)

@@ -1,0 +1,45 @@
+import pytest
+
+from dans_kgc.config import ConfigError, load_config, parse_set
+
+
+def test_defaults_carry_method_keys():
+    cfg = load_config()
+    assert cfg["diffusion"]["steps"] == 50
+    assert cfg["diffusion"]["beta_global"] == 0.02
+    assert cfg["dtm"]["lambda"] == 8.0
+    assert cfg["dans"]["eta"] == 0.5
+
+
+def test_set_overrides_and_parses_yaml_values():
+    cfg = load_config([], ["train.epochs=7", "dtm.enabled=false", "dtm.margin_scales=[1,1,1,1]"])
+    assert cfg["train"]["epochs"] == 7
+    assert cfg["dtm"]["enabled"] is False
+    assert cfg["dtm"]["margin_scales"] == [1, 1, 1, 1]
+
+
+def test_unknown_key_is_named():
+    with pytest.raises(ConfigError, match="train.epoch'"):
+        load_config([], ["train.epoch=3"])
+
+
+def test_wrong_type_is_named():
+    with pytest.raises(ConfigError, match="train.batch_size"):
+        load_config([], ["train.batch_size=big"])
+
+
+def test_bad_choice_is_named():
+    with pytest.raises(ConfigError, match="model.name"):
+        load_config([], ["model.name=transx"])
+
+
+def test_yaml_file_error_names_file(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("train:\n  lr: [unclosed\n")
+    with pytest.raises(ConfigError, match=str(f)):
+        load_config([f])
+
+
+def test_parse_set_requires_equals():
+    with pytest.raises(ConfigError):
+        parse_set(["train.epochs"])
