@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -70,6 +71,17 @@ def read_run_config(run: Path) -> tuple[dict[str, Any], str]:
     return data, dataset
 
 
+def parse_tags(items: Optional[list[str]]) -> dict[str, str]:
+    """``--tag experiment=main --tag variant=dans`` -> labels the report builders group by."""
+    tags = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ValueError(f"--tag expects key=value, got '{item}'")
+        k, v = item.split("=", 1)
+        tags[k] = v
+    return tags
+
+
 def _train_stage(args: argparse.Namespace, cfg: dict[str, Any], stage: str, **resources: Any) -> int:
     from dans_kgc.provenance import provenance
     from dans_kgc.training import Trainer, build_run
@@ -87,7 +99,7 @@ def _train_stage(args: argparse.Namespace, cfg: dict[str, Any], stage: str, **re
     write_json(out / "run.json", {
         "stage": stage, "dataset": kg.name, "split_variant": kg.variant, "protocol": protocol,
         "model": cfg["model"]["name"], "sampler": cfg["train"]["sampler"], "seed": cfg["seed"],
-        "dataset_report": kg.report, "summary": summary,
+        "tags": parse_tags(getattr(args, "tag", None)), "dataset_report": kg.report, "summary": summary,
         "provenance": provenance(cfg, device, time.perf_counter() - start, pretrained=str(pretrained) if pretrained else None),
     })
     log.info("%s %s: best valid MRR %.4f at epoch %d (%s)", stage, out, summary["best_valid_mrr"],
@@ -157,11 +169,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import torch
 
     best = torch.load(run / BEST_MODEL, map_location="cpu", weights_only=False)
+    run_info = json.loads((run / "run.json").read_text()) if (run / "run.json").exists() else {}
     result = {
         "dataset": kg.name, "model": cfg["model"]["name"], "sampler": cfg["train"]["sampler"], "seed": cfg["seed"],
         "split": args.split, "mrr": metrics["mrr"], "hits@1": metrics["hits@1"], "hits@3": metrics["hits@3"],
         "hits@10": metrics["hits@10"], "num_ranked": metrics["num_ranked"], "tie_policy": metrics["tie_policy"],
         "protocol": protocol, "best_epoch": best["best_epoch"], "best_valid_mrr": best["best_valid_mrr"],
+        "tags": run_info.get("tags", {}), "train_summary": run_info.get("summary"),
         "metrics": metrics, "dataset_report": kg.report,
         "provenance": provenance(cfg, device, time.perf_counter() - start),
     }
@@ -174,6 +188,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                             (("optimistic", ranks.optimistic), ("pessimistic", ranks.pessimistic)) for s, v in d.items()})
     print(f"{kg.name} {args.split}: MRR {metrics['mrr']:.4f}  H@1 {metrics['hits@1']:.4f}  "
           f"H@3 {metrics['hits@3']:.4f}  H@10 {metrics['hits@10']:.4f}  ({metrics['num_ranked']} rankings, {protocol})")
+    return 0
+
+
+@command("dam fit")
+def cmd_dam_fit(args: argparse.Namespace) -> int:
+    from dans_kgc.dam import fit_dam_from_run, save_dam
+
+    cfg = _config(args)
+    device = runtime(cfg)
+    kg, _ = load_kg(cfg, args.dataset)
+    result = fit_dam_from_run(kg, args.pretrained, cfg, device)
+    save_dam(result, args.out)
+    r = result.report
+    log.info("DAM %s: held-out Spearman %.3f, MSE %.4f (%d train / %d held-out entities) -> %s", kg.name,
+             r["holdout_spearman"], r["holdout_mse"], r["n_train"], r["n_holdout"], args.out)
     return 0
 
 
@@ -198,11 +227,20 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--out", required=True, help="run folder (config, checkpoints, trace, best model)")
         p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
+        p.add_argument("--tag", action="append", metavar="KEY=VALUE",
+                       help="label stored in run.json and metrics (e.g. experiment=main, variant=dans)")
         _add_config_args(p)
         if name == "train":
             p.add_argument("--pretrained", help="Stage-0 run folder (TransE) for initialisation / DAM / diffusion")
             p.add_argument("--dam", help="DAM output folder (zeta per entity)")
             p.add_argument("--diffusion", help="diffusion warm-start folder")
+
+    dam = sub.add_parser("dam", help="Stage 1: Difficulty Assessment Module").add_subparsers(dest="dam_cmd", required=True)
+    p = dam.add_parser("fit", help="fit zeta per entity from graph features and pretrained TransE embeddings")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--pretrained", required=True, help="Stage-0 run folder (holds model_best.pt)")
+    p.add_argument("--out", required=True, help="output folder (entities.csv, dam_report.json)")
+    _add_config_args(p)
 
     p = sub.add_parser("evaluate", help="filtered link-prediction metrics of a trained run")
     p.add_argument("--run", required=True)
@@ -218,7 +256,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    key = args.command + (f" {args.data_cmd}" if args.command == "data" else "")
+    sub_cmd = getattr(args, f"{args.command}_cmd", None)  # two-word commands: "data fetch", "dam fit", ...
+    key = args.command + (f" {sub_cmd}" if sub_cmd else "")
     try:
         return COMMANDS[key](args)
     except (ConfigError, FileNotFoundError, KeyError, ValueError) as err:

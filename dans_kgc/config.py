@@ -71,8 +71,21 @@ def parse_set(assignments: Iterable[str]) -> dict[str, Any]:
         parts = key.strip().split(".")
         for part in parts[:-1]:
             node = node.setdefault(part, {})
-        node[parts[-1]] = yaml.safe_load(raw) if raw != "" else None
+        node[parts[-1]] = _parse_value(raw)
     return nested
+
+
+def _parse_value(raw: str) -> Any:
+    """YAML scalar, except that ``1e-3`` is a float (YAML 1.1 would keep it a string)."""
+    if raw == "":
+        return None
+    value = yaml.safe_load(raw)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def load_config(files: Iterable[str | Path] = (), overrides: Iterable[str] = ()) -> dict[str, Any]:

@@ -43,3 +43,8 @@ def test_yaml_file_error_names_file(tmp_path):
 def test_parse_set_requires_equals():
     with pytest.raises(ConfigError):
         parse_set(["train.epochs"])
+
+
+def test_scientific_notation_is_a_float():
+    cfg = load_config([], ["train.lr=1e-3", "diffusion.beta_low=2e-4"])
+    assert cfg["train"]["lr"] == 0.001 and cfg["diffusion"]["beta_low"] == 0.0002
