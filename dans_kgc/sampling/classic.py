@@ -22,7 +22,8 @@ class BernoulliSampler(NegativeSampler):
 
     def __init__(self, kg: KnowledgeGraph, cfg: Mapping[str, Any], num_negatives: int, generator: torch.Generator):
         super().__init__(kg, cfg, num_negatives, generator)
-        self.register_buffer("p_head", relation_head_probability(kg.train, kg.num_relations))
+        # Derived from the data, not learned state; kept on the CPU beside the sampler's generator.
+        self.p_head = relation_head_probability(kg.train, kg.num_relations)
 
     def head_probability(self, relations: torch.Tensor) -> torch.Tensor:
         return self.p_head[relations.cpu()]
