@@ -11,7 +11,7 @@ from typing import Any, Callable, Optional
 
 import yaml
 
-from dans_kgc.config import ConfigError, load_config
+from dans_kgc.config import ConfigError, load_config, load_defaults, merge
 
 log = logging.getLogger("dans_kgc")
 
@@ -160,7 +160,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     run = Path(args.run)
     cfg, dataset = read_run_config(run)
-    cfg = load_config([], []) | cfg  # tolerate configs written by older versions
+    cfg = merge(load_defaults(), cfg, str(run / "config.yaml"))  # keys added since the run get defaults
     device = runtime(cfg)
     kg, protocol = load_kg(cfg, dataset)
     model = load_trained_model(run / BEST_MODEL, device)
@@ -201,8 +201,68 @@ def cmd_dam_fit(args: argparse.Namespace) -> int:
     result = fit_dam_from_run(kg, args.pretrained, cfg, device)
     save_dam(result, args.out)
     r = result.report
-    log.info("DAM %s: held-out Spearman %.3f, MSE %.4f (%d train / %d held-out entities) -> %s", kg.name,
+    log.info("DAM %s: held-out Spearman %.3f, MSE %.3g (%d train / %d held-out entities) -> %s", kg.name,
              r["holdout_spearman"], r["holdout_mse"], r["n_train"], r["n_holdout"], args.out)
+    return 0
+
+
+@command("diffusion fit")
+def cmd_diffusion_fit(args: argparse.Namespace) -> int:
+    """Stage 2 warm start: train the denoiser on the pretrained TransE embeddings (own DAG stage)."""
+    import numpy as np
+
+    from dans_kgc.diffusion import fit_diffusion, save_diffusion
+    from dans_kgc.training import BEST_MODEL, load_trained_model
+    from dans_kgc.utils import seed_everything
+
+    start = time.perf_counter()
+    cfg = _config(args)
+    device = runtime(cfg)
+    kg, _ = load_kg(cfg, args.dataset)
+    pretrained = Path(args.pretrained) / BEST_MODEL
+    if not pretrained.exists():
+        raise FileNotFoundError(f"{pretrained}: no pretrained model; run 'dans-kgc pretrain' first")
+    model = load_trained_model(pretrained, device)
+    gen = seed_everything(cfg["seed"])
+    n = kg.num_entities
+    zeta = clusters = diffusion = None
+    if args.kind == "dhns":  # the baseline's own model: one schedule, query-only condition, no DAM
+        from dans_kgc.sampling.dhns import dhns_diffusion
+
+        diffusion = dhns_diffusion(n, model.entity_width, cfg).to(device)
+    else:
+        if args.dam:
+            from dans_kgc.dam import load_clusters, load_zeta
+
+            clusters = load_clusters(args.dam, n)
+            zeta = load_zeta(args.dam, n) if cfg["dans"]["use_dam"] else np.full(n, 0.5, dtype=np.float32)
+        elif cfg["dans"]["use_dam"]:
+            raise ValueError("diffusion fit: --dam DIR is required (zeta and K-means types); "
+                             "for the w/o DAM ablation without a DAM folder set dans.use_dam=false")
+        else:
+            zeta = np.full(n, 0.5, dtype=np.float32)
+            log.warning("diffusion fit: no --dam; every entity gets the same type condition")
+    diffusion, report = fit_diffusion(kg, model, zeta, clusters, cfg, gen, diffusion=diffusion)
+    report.update({"dataset": kg.name, "kind": args.kind, "pretrained": str(pretrained), "dam": args.dam,
+                   "use_dam": bool(cfg["dans"]["use_dam"])})
+    save_diffusion(args.out, diffusion, report, cfg, device, time.perf_counter() - start,
+                   pretrained=str(pretrained), dam=args.dam)
+    log.info("diffusion warm start %s (%s): %d epochs, final L_diff %.4f -> %s", kg.name, args.kind, report["epochs"],
+             report["final_loss"] if report["final_loss"] is not None else float("nan"), args.out)
+    return 0
+
+
+@command("report")
+def cmd_report(args: argparse.Namespace) -> int:
+    from dans_kgc.reports import build_report
+
+    options = parse_tags(args.option)  # free KEY=VALUE options for plugin builders
+    options.update({"target_mrr": args.target_mrr, "target_fraction": args.target_fraction, "digits": args.digits,
+                    "split": args.split})
+    written = build_report(args.kind, args.runs, args.out, title=args.title, experiments=args.experiment,
+                           plugins=args.plugin or (), **options)
+    for path in written:
+        print(path)
     return 0
 
 
@@ -242,12 +302,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder (entities.csv, dam_report.json)")
     _add_config_args(p)
 
+    diff = sub.add_parser("diffusion", help="Stage 2: diffusion warm start").add_subparsers(dest="diffusion_cmd", required=True)
+    p = diff.add_parser("fit", help="train the conditional denoiser on pretrained TransE embeddings")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--pretrained", required=True, help="Stage-0 run folder (holds model_best.pt)")
+    p.add_argument("--dam", help="DAM output folder (zeta, K-means types); required unless dans.use_dam=false")
+    p.add_argument("--kind", default="dans", choices=("dans", "dhns"), help="which sampler's denoiser to fit")
+    p.add_argument("--out", required=True, help="output folder (diffusion.pt, diffusion_report.json)")
+    _add_config_args(p)
+
     p = sub.add_parser("evaluate", help="filtered link-prediction metrics of a trained run")
     p.add_argument("--run", required=True)
     p.add_argument("--split", default="test", choices=("valid", "test"))
     p.add_argument("--out", help="metrics JSON path (default: RUN/metrics_SPLIT.json)")
     p.add_argument("--ranks", action="store_true", help="also store optimistic/pessimistic ranks (npz)")
     p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("report", help="a table or figure from run folders (main, ablation, efficiency, paper, "
+                                      "sensitivity, curves, bands, or a plugin)")
+    p.add_argument("kind", help="registered report builder (see dans_kgc/reports/__init__.py)")
+    p.add_argument("--runs", nargs="+", required=True, metavar="RUN_DIR",
+                   help="run folders (a folder holding run folders is searched); missing ones show as missing cells")
+    p.add_argument("--out", required=True, help="output path without extension (.csv/.md/.tex or .png/.pdf, .provenance.json)")
+    p.add_argument("--title")
+    p.add_argument("--experiment", action="append", help="tags.experiment to include (default: the report's own)")
+    p.add_argument("--target-mrr", type=float, help="efficiency: absolute target validation MRR for time-to-target")
+    p.add_argument("--target-fraction", type=float, default=0.9,
+                   help="efficiency: without --target-mrr, target = this fraction of uniform's best validation MRR")
+    p.add_argument("--digits", type=int, default=3, help="decimals in tables")
+    p.add_argument("--split", default="test", choices=("valid", "test"), help="which metrics_SPLIT.json to read")
+    p.add_argument("--plugin", action="append", metavar="MODULE_OR_FILE", help="import a module/file that registers builders")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE",
+                   help="builder option, e.g. metric=hits@10, params=diffusion.mu, style=lines, targets=FILE")
     return parser
 
 
@@ -263,8 +349,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     except (ConfigError, FileNotFoundError, KeyError, ValueError) as err:
         log.error("%s", err)
         return 2
-    except Exception as err:  # the DAG's logs must name the failing run
-        if type(err).__name__ == "TrainingDivergedError":
+    except RuntimeError as err:  # the DAG's logs must name the failing run
+        from dans_kgc.training import TrainingDivergedError
+
+        if isinstance(err, TrainingDivergedError):
             log.error("%s", err)
             return 3
         raise

@@ -114,8 +114,9 @@ _CHOICES = {
     ("model", "name"): {"transe", "rotate", "distmult", "complex"},
     ("model", "init"): {"xavier_uniform", "xavier_normal", "normal", "uniform"},
     ("train", "loss"): {"margin", "softplus", "nssa"},
-    ("diffusion", "condition"): {"ccd", "null"},
+    ("diffusion", "condition"): {"ccd", "null", None},  # YAML null = the learned null condition
     ("dans", "base_sampler"): {"uniform", "self_adversarial"},
+    ("dam", "target_scale"): {"quantile", "raw"},
 }
 
 

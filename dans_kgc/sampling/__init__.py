@@ -1,6 +1,7 @@
 """Sampler registry: ``SAMPLERS[name]`` -> class. Register a new sampler with ``register``."""
 from __future__ import annotations
 
+import inspect
 from typing import Any, Mapping
 
 import torch
@@ -8,6 +9,9 @@ import torch
 from dans_kgc.datasets.loading import KnowledgeGraph
 from dans_kgc.sampling.base import NegativeSampler, StepContext
 from dans_kgc.sampling.classic import BernoulliSampler, SelfAdversarialSampler, UniformSampler
+from dans_kgc.sampling.dans import DANSSampler
+from dans_kgc.sampling.dhns import DHNSSampler
+from dans_kgc.sampling.nscaching import NSCachingSampler
 
 SAMPLERS: dict[str, type[NegativeSampler]] = {}
 
@@ -19,6 +23,9 @@ def register(cls: type[NegativeSampler]) -> type[NegativeSampler]:
 
 for _cls in (UniformSampler, BernoulliSampler, SelfAdversarialSampler):
     register(_cls)
+register(NSCachingSampler)
+register(DANSSampler)
+register(DHNSSampler)
 
 
 def build_sampler(name: str, kg: KnowledgeGraph, cfg: Mapping[str, Any], generator: torch.Generator,
@@ -27,9 +34,10 @@ def build_sampler(name: str, kg: KnowledgeGraph, cfg: Mapping[str, Any], generat
     if name not in SAMPLERS:
         raise KeyError(f"unknown sampler '{name}'; registered: {', '.join(sorted(SAMPLERS))}")
     cls = SAMPLERS[name]
-    if resources:
-        return cls(kg, cfg, cfg["train"]["num_negatives"], generator, **resources)
-    return cls(kg, cfg, cfg["train"]["num_negatives"], generator)
+    # Pass only the stage outputs this sampler's constructor takes (uniform ignores a DAM folder).
+    accepted = inspect.signature(cls.__init__).parameters
+    return cls(kg, cfg, cfg["train"]["num_negatives"], generator,
+               **{k: v for k, v in resources.items() if k in accepted})
 
 
 __all__ = ["NegativeSampler", "StepContext", "SAMPLERS", "register", "build_sampler"]

@@ -1,0 +1,251 @@
+"""DANS-KGC's sampler (METHOD.md Stages 2-3 and "Losses"), and the shared diffusion-sampler base.
+
+Per training step, for each positive (h, r, t) one side is drawn (prob. 1/2); the entity on
+that side (the *target*, e) is replaced by generated embeddings:
+
+1. one reverse chain for the whole batch, each row conditioned on [type(e) ; query] and
+   following e's difficulty-adaptive schedule, keeps K_b states (bands, easy -> hard);
+2. ``L_dans = mean_b sum_k w_e^k relu(gamma_k - S(h,r,t) + S(h,r,t~_k))`` with DTM band
+   weights ``w_e^k(tau)`` and margins ``gamma_k``;
+3. ``L = (1 - eta) L_rand + eta L_dans + L_diff``, where ``L_diff`` updates the denoiser on the
+   backbone's current, detached embeddings every ``diffusion.update_every`` steps.
+
+The generated negatives are constants for the backbone (produced without gradient), and the
+denoiser sees only detached embeddings, so each loss moves only what it should.
+Randomness comes from ``self.generator`` only (checkpointed by the Trainer): exact resume.
+The per-step logs (band weights applied, L_dans, L_diff) are averaged per epoch by the Trainer
+and land in the trace as ``band_w1..band_wK``, ``l_dans``, ``l_diff``.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dans_kgc.curriculum import curriculum_centre, dtm_margins, dtm_weights
+from dans_kgc.datasets.loading import KnowledgeGraph
+from dans_kgc.diffusion import (DIFFUSION_FILE, ConditionalDiffusion, band_checkpoints, entity_width, side_queries,
+                                snap_to_entities)
+from dans_kgc.models.base import KGEModel
+from dans_kgc.sampling.base import NegativeSampler, StepContext
+
+log = logging.getLogger(__name__)
+
+# init_args that fix the denoiser's parameter shapes: a warm start must agree on these.
+_ARCH_KEYS = ("num_entities", "width", "hidden", "time_dim", "type_dim", "condition", "num_clusters", "normalize")
+
+
+def load_warm_start(ans: ConditionalDiffusion, diffusion_dir: str, what: str) -> None:
+    """Load a saved denoiser into ``ans`` (built from this run's config), checking the shapes agree.
+
+    Schedule keys (T, betas, mu) may differ (e.g. a mu sweep from one warm start): this run's
+    config wins. Architecture keys must match, else the message says which and how to fix it.
+    """
+    from pathlib import Path
+
+    path = Path(diffusion_dir) / DIFFUSION_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no diffusion warm start here; run 'dans-kgc diffusion fit' first")
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    saved, mine = ck["init_args"], ans.init_args
+    bad = [f"{k}: warm start {saved.get(k)!r} vs run {mine.get(k)!r}" for k in _ARCH_KEYS if saved.get(k) != mine.get(k)]
+    if bad:
+        raise ValueError(f"{path}: the warm start does not fit this {what} run ({'; '.join(bad)}); "
+                         f"fit one with the same config ('dans-kgc diffusion fit' with the run's --config/--set)")
+    changed = [k for k in ("steps", "beta_low", "beta_global", "mu", "loss") if saved.get(k) != mine.get(k)]
+    if changed:
+        log.info("%s: warm start fitted with %s; this run uses %s", path, {k: saved.get(k) for k in changed},
+                 {k: mine.get(k) for k in changed})
+    ans.load_state_dict(ck["state"])
+
+
+class DiffusionSampler(NegativeSampler):
+    """Shared machinery of the diffusion samplers (DANS-KGC and the DHNS-style baseline).
+
+    Subclasses build ``self.ans`` and define ``band_weights`` / ``band_margins``.
+    """
+
+    name = "diffusion_base"
+    hard_loss_name = "l_hard"
+
+    def __init__(self, kg: KnowledgeGraph, cfg: Mapping[str, Any], num_negatives: int, generator: torch.Generator,
+                 ans: ConditionalDiffusion, keep: Sequence[int], eta: float, base_sampler: str = "uniform"):
+        super().__init__(kg, cfg, num_negatives, generator)
+        self.ans = ans
+        self.keep = [int(k) for k in keep]
+        self.num_bands = len(self.keep)
+        self.eta = float(eta)
+        if base_sampler not in ("uniform", "self_adversarial"):
+            raise ValueError(f"base sampler '{base_sampler}'; expected uniform or self_adversarial")
+        self.base_sampler = base_sampler
+        self.temperature = float(cfg["train"]["adversarial_temperature"])
+        d = cfg["diffusion"]
+        self.update_every = int(d["update_every"])
+        self.snap = bool(d["snap"])
+        self.snap_filter = str(d.get("snap_filter", "all"))
+        if self.snap_filter not in ("all", "train"):
+            raise ValueError(f"diffusion.snap_filter = {self.snap_filter!r}; expected all or train")
+        self.learning_rate = float(d["lr"])
+        self.sampling_steps = int(d["sampling_steps"])
+        self.sample_fraction = float(d.get("sample_fraction", 1.0))
+        if not 0.0 < self.sample_fraction <= 1.0:
+            raise ValueError(f"diffusion.sample_fraction = {self.sample_fraction}; expected a value in (0, 1]")
+        if self.update_every <= 0:  # frozen after the warm start: keep the denoiser out of the optimiser
+            for p in self.ans.parameters():
+                p.requires_grad_(False)
+        self._kg = kg
+        self._filter: Any = None
+
+    # --- random negatives for L_rand -------------------------------------------------------
+    def negative_weights(self, neg_scores: torch.Tensor) -> Optional[torch.Tensor]:
+        if self.base_sampler == "self_adversarial":
+            return torch.softmax(self.temperature * neg_scores.detach(), dim=-1)
+        return None
+
+    # --- curriculum hooks --------------------------------------------------------------------
+    def band_weights(self, tau: float, target: torch.Tensor) -> torch.Tensor:
+        """Per-row weights of the K_b generated negatives -> [B, K_b]."""
+        raise NotImplementedError
+
+    def band_margins(self) -> torch.Tensor:
+        """Margins per band -> [K_b]."""
+        raise NotImplementedError
+
+    def extra_logs(self, tau: float, target: torch.Tensor) -> dict[str, float]:
+        return {}
+
+    # --- generation -------------------------------------------------------------------------
+    def filter_index(self) -> Any:
+        """Known true triples that snapping must avoid (train+valid+test, or train only)."""
+        if self._filter is None:
+            from dans_kgc.evaluation import FilterIndex
+
+            splits = ("train", "valid", "test") if self.snap_filter == "all" else ("train",)
+            self._filter = FilterIndex(self._kg.all_true(splits), self._kg.num_entities, self._kg.num_relations)
+        return self._filter
+
+    def generate(self, pos: torch.Tensor, model: KGEModel, head_side: Optional[torch.Tensor] = None,
+                 snap: Optional[bool] = None) -> dict[str, torch.Tensor]:
+        """Negatives for positives ``pos`` [B, 3]: ``neg`` [B, K_b, w] (continuous, or the snapped
+        entities' embeddings), ``ids`` [B, K_b] (snapped ids, -1 = none; only when snapping),
+        ``target``, ``head_side`` and the detached ``query``. Also usable for analysis."""
+        b = pos.shape[0]
+        if head_side is None:
+            head_side = torch.rand(b, generator=self.generator) < 0.5
+        head_side = head_side.to(pos.device)
+        target = torch.where(head_side, pos[:, 0], pos[:, 2])
+        self.ans.ensure_scale(model.entity.weight)
+        with torch.no_grad():
+            query = side_queries(model, pos, head_side).detach()
+        neg = self.ans.sample(target, query, self.generator, self.keep, self.sampling_steps)
+        out = {"neg": neg, "target": target, "head_side": head_side, "query": query}
+        if self.snap if snap is None else snap:
+            ids = snap_to_entities(neg, pos, head_side, model.entity.weight, self.filter_index())
+            out["ids"] = ids
+            out["neg"] = model.entity(ids.clamp_min(0))
+        return out
+
+    def score_negatives(self, model: KGEModel, pos: torch.Tensor, head_side: torch.Tensor,
+                        neg: torch.Tensor) -> torch.Tensor:
+        """``S`` of each positive with its replaced side swapped for each generated embedding -> [B, K]."""
+        scores = torch.empty(neg.shape[:2], device=neg.device, dtype=neg.dtype)
+        tail_rows, head_rows = (~head_side).nonzero().squeeze(1), head_side.nonzero().squeeze(1)
+        if len(tail_rows):
+            scores[tail_rows] = model.score_tail_embeddings(pos[tail_rows, 0], pos[tail_rows, 1], neg[tail_rows])
+        if len(head_rows):
+            scores[head_rows] = model.score_head_embeddings(pos[head_rows, 1], pos[head_rows, 2], neg[head_rows])
+        return scores
+
+    # --- the loss -----------------------------------------------------------------------------
+    def total_loss(self, loss_rand: torch.Tensor, ctx: StepContext) -> tuple[torch.Tensor, dict[str, float]]:
+        model, pos, tau = ctx.model, ctx.pos, float(ctx.progress)
+        b = pos.shape[0]
+        head_side = (torch.rand(b, generator=self.generator) < 0.5).to(pos.device)
+        m = b if self.sample_fraction >= 1.0 else max(1, int(round(self.sample_fraction * b)))
+        rows = None if m == b else torch.randperm(b, generator=self.generator)[:m].to(pos.device)
+        sub = pos if rows is None else pos[rows]
+        pos_scores = ctx.pos_scores if rows is None else ctx.pos_scores[rows]
+        gen = self.generate(sub, model, head_side if rows is None else head_side[rows])
+        w = self.band_weights(tau, gen["target"]).to(pos.device)             # [m, K]
+        if "ids" in gen:  # snapped: a band without any valid negative contributes nothing
+            w = w * (gen["ids"] >= 0).to(w.dtype)
+        neg_scores = self.score_negatives(model, sub, gen["head_side"], gen["neg"])
+        margins = self.band_margins().to(pos.device)
+        hard = (w * F.relu(margins - pos_scores.unsqueeze(1) + neg_scores)).sum(1).mean()
+        if self.update_every > 0 and ctx.step % self.update_every == 0:
+            # L_diff on every positive of the batch (cheap: one denoiser pass), detached inputs.
+            target = torch.where(head_side, pos[:, 0], pos[:, 2])
+            with torch.no_grad():
+                query = side_queries(model, pos, head_side).detach()
+            l_diff = self.ans.loss(model.entity(target).detach(), target, query, self.generator)
+        else:
+            l_diff = torch.zeros((), device=pos.device)
+        loss = (1.0 - self.eta) * loss_rand + self.eta * hard + l_diff
+        mean_w = w.detach().mean(0).cpu().tolist()
+        logs = {"l_rand": float(loss_rand.detach()), self.hard_loss_name: float(hard.detach()),
+                "l_diff": float(l_diff.detach()), **{f"band_w{k + 1}": v for k, v in enumerate(mean_w)}}
+        logs.update(self.extra_logs(tau, gen["target"]))
+        return loss, logs
+
+
+class DANSSampler(DiffusionSampler):
+    """DANS-KGC: difficulty-adaptive conditional diffusion negatives with the DTM curriculum.
+
+    Resources: ``dam_dir`` (zeta and K-means clusters via ``dans_kgc.dam``) and ``diffusion_dir``
+    (warm-started denoiser). ``zeta`` / ``clusters`` arrays may be passed directly (tests,
+    notebooks) and take precedence. Ablations: ``dans.use_dam=false`` (zeta = 0.5),
+    ``diffusion.condition=null`` (w/o CCD), ``dtm.enabled=false`` (w/o DTM).
+    """
+
+    name = "dans"
+    hard_loss_name = "l_dans"
+
+    def __init__(self, kg: KnowledgeGraph, cfg: Mapping[str, Any], num_negatives: int, generator: torch.Generator,
+                 dam_dir: Optional[str] = None, diffusion_dir: Optional[str] = None,
+                 zeta: Optional[np.ndarray] = None, clusters: Optional[np.ndarray] = None, **_: Any):
+        n = kg.num_entities
+        use_dam = bool(cfg["dans"]["use_dam"])
+        dam_zeta, dam_clusters = None, None
+        if dam_dir:
+            from dans_kgc import dam
+
+            dam_zeta, dam_clusters = dam.load_zeta(dam_dir, n), dam.load_clusters(dam_dir, n)
+        if zeta is not None:
+            dam_zeta = zeta
+        if clusters is not None:
+            dam_clusters = clusters
+        ans = ConditionalDiffusion.from_config(n, entity_width(cfg["model"]), None, None, cfg)
+        if diffusion_dir:
+            load_warm_start(ans, diffusion_dir, "dans")
+        if not use_dam:
+            ans.set_difficulty(zeta=np.full(n, 0.5, dtype=np.float32))
+        elif dam_zeta is not None:
+            ans.set_difficulty(zeta=dam_zeta)
+        elif not diffusion_dir:
+            raise ValueError("sampler 'dans' needs the DAM output (--dam DIR: zeta per entity) or a diffusion warm "
+                             "start (--diffusion DIR); for the w/o DAM ablation set dans.use_dam=false")
+        if dam_clusters is not None:
+            ans.set_difficulty(clusters=dam_clusters)
+        elif not diffusion_dir and ans.condition_mode == "ccd":
+            log.warning("sampler 'dans': no K-means clusters (no --dam); every entity gets the same type condition")
+        steps = int(cfg["diffusion"]["steps"])
+        super().__init__(kg, cfg, num_negatives, generator, ans, band_checkpoints(cfg["diffusion"]["band_steps"], steps),
+                         eta=float(cfg["dans"]["eta"]), base_sampler=str(cfg["dans"]["base_sampler"]))
+        self.dtm = dict(cfg["dtm"])
+
+    def band_weights(self, tau: float, target: torch.Tensor) -> torch.Tensor:
+        return dtm_weights(tau, self.ans.zeta[target], self.dtm, self.num_bands)
+
+    def band_margins(self) -> torch.Tensor:
+        return dtm_margins(self.dtm)
+
+    def extra_logs(self, tau: float, target: torch.Tensor) -> dict[str, float]:
+        c = curriculum_centre(tau, self.ans.zeta[target], float(self.dtm["lambda"]), float(self.dtm["alpha"]),
+                              bool(self.dtm["reversed"]))
+        return {"dtm_centre": float(c.mean()), "tau": tau}
+
+
+__all__ = ["DiffusionSampler", "DANSSampler", "load_warm_start"]

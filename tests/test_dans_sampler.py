@@ -1,0 +1,167 @@
+"""The DANS-KGC and DHNS-style samplers inside the real training loop (UMLS, tiny settings)."""
+import csv
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import tiny_config
+from dans_kgc.curriculum import dtm_margins, dtm_weights
+from dans_kgc.datasets import load_dataset
+from dans_kgc.diffusion import ConditionalDiffusion, save_diffusion
+from dans_kgc.sampling import StepContext, build_sampler
+from dans_kgc.training import Trainer, build_run
+
+torch.set_num_threads(1)
+
+FAST = ["diffusion.hidden=[32, 32]", "diffusion.time_dim=16", "diffusion.type_dim=8", "diffusion.steps=20",
+        "train.batch_size=1024", "dam.num_clusters=5", "samplers.dhns.T=20", "samplers.dhns.steps=[0, 2, 2, 5, 10]"]
+
+
+def _cfg(*extra: str) -> dict:
+    """Tiny DANS config on top of conftest's tiny settings (later --set entries win)."""
+    return tiny_config(**dict(s.split("=", 1) for s in ("device=cpu", "train.sampler=dans", *FAST, *extra)))
+
+
+@pytest.fixture(scope="module")
+def umls(umls_root):
+    return load_dataset(umls_root, "umls")
+
+
+def _dam(kg):
+    rng = np.random.default_rng(0)
+    return {"zeta": rng.random(kg.num_entities), "clusters": rng.integers(0, 5, kg.num_entities)}
+
+
+def _trace(out):
+    with open(out / "trace.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_dans_trains_two_epochs_and_logs_the_curriculum(umls, tmp_path):
+    cfg = _cfg()
+    model, sampler = build_run(cfg, umls, None, **_dam(umls))
+    summary = Trainer(cfg, umls, model, sampler, tmp_path, torch.device("cpu"), "redgnn", show_progress=False).fit()
+    assert summary["epochs_run"] == 2 and math.isfinite(summary["best_valid_mrr"])
+    rows = _trace(tmp_path)
+    for col in ("band_w1", "band_w2", "band_w3", "band_w4", "l_dans", "l_diff", "dtm_centre"):
+        assert col in rows[0], col
+    for row in rows:
+        assert math.isfinite(float(row["loss"]))
+        assert sum(float(row[f"band_w{k}"]) for k in range(1, 5)) == pytest.approx(1.0, abs=1e-5)
+        assert float(row["l_diff"]) > 0
+    # the curriculum moves towards the hard bands as training proceeds
+    hard = [sum(k * float(r[f"band_w{k}"]) for k in range(1, 5)) for r in rows]
+    assert hard[1] > hard[0]
+
+
+def test_dans_loss_is_the_method_formula(umls):
+    """total = (1-eta) L_rand + eta L_dans (update_every=0: no L_dans), rebuilt independently."""
+    cfg = _cfg("diffusion.update_every=0", "dans.eta=0.3")
+    model, sampler = build_run(cfg, umls, None, **_dam(umls))
+    pos = torch.from_numpy(umls.train[:64])
+    pos_scores = model.score_hrt(pos)
+    loss_rand = torch.tensor(0.7)
+    state = sampler.generator.get_state()
+    loss, logs = sampler.total_loss(loss_rand, StepContext(pos, pos_scores, model, 0.4, step=3))
+    sampler.generator.set_state(state)
+    head = torch.rand(64, generator=sampler.generator) < 0.5
+    gen = sampler.generate(pos, model, head)
+    e = torch.where(head, pos[:, 0], pos[:, 2])
+    assert torch.equal(gen["target"], e)
+    q = torch.where(head.unsqueeze(1), model.head_query(model.relation(pos[:, 1]), model.entity(pos[:, 2])),
+                    model.tail_query(model.entity(pos[:, 0]), model.relation(pos[:, 1])))
+    s_neg = model.similarity(q.unsqueeze(1), gen["neg"])
+    w = dtm_weights(0.4, torch.as_tensor(_dam(umls)["zeta"], dtype=torch.float32)[e], cfg["dtm"], 4)
+    l_dans = (w * F.relu(dtm_margins(cfg["dtm"]) - pos_scores.unsqueeze(1) + s_neg)).sum(1).mean()
+    assert logs["l_dans"] == pytest.approx(l_dans.item(), rel=1e-5)
+    assert loss.item() == pytest.approx(0.7 * 0.7 + 0.3 * l_dans.item(), rel=1e-5)
+    assert logs["l_diff"] == 0.0
+    assert not any(p.requires_grad for p in sampler.ans.parameters())  # frozen: out of the optimiser
+    loss.backward()
+    assert model.entity.weight.grad is not None
+
+
+def test_resume_after_a_crash_matches_an_uninterrupted_run(umls, tmp_path):
+    cfg = _cfg("train.epochs=3")
+    dev = torch.device("cpu")
+
+    def trainer(out):
+        model, sampler = build_run(cfg, umls, None, **_dam(umls))
+        return Trainer(cfg, umls, model, sampler, out, dev, "redgnn", show_progress=False)
+
+    straight = trainer(tmp_path / "a")
+    straight.fit()
+
+    crashing = trainer(tmp_path / "b")
+    orig = crashing._train_epoch
+
+    def crash_at_epoch_3(epochs):
+        if crashing.epoch == 2:
+            raise KeyboardInterrupt("simulated kill")
+        return orig(epochs)
+
+    crashing._train_epoch = crash_at_epoch_3
+    with pytest.raises(KeyboardInterrupt):
+        crashing.fit()
+    resumed = trainer(tmp_path / "b")
+    summary = resumed.fit(resume=True)
+    assert summary["resumed_from_epoch"] == 2
+    for k, v in straight.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
+    for k, v in straight.sampler.state_dict().items():
+        assert torch.equal(v, resumed.sampler.state_dict()[k]), k
+    assert [r.get("valid_mrr") for r in straight.history] == [r.get("valid_mrr") for r in resumed.history]
+    assert straight.history[-1]["l_dans"] == resumed.history[-1]["l_dans"]
+
+
+def test_ablations_construct_and_behave(umls):
+    gen = torch.Generator().manual_seed(0)
+    no_dam = build_sampler("dans", umls, _cfg("dans.use_dam=false"), gen, **_dam(umls))
+    assert torch.equal(no_dam.ans.zeta, torch.full((umls.num_entities,), 0.5))
+    # quoted: a bare null parses as YAML None, which config validation rejects
+    no_ccd = build_sampler("dans", umls, _cfg('diffusion.condition="null"'), gen, **_dam(umls))
+    assert no_ccd.ans.condition_mode == "null" and not hasattr(no_ccd.ans, "type_embedding")
+    no_dtm = build_sampler("dans", umls, _cfg("dtm.enabled=false"), gen, **_dam(umls))
+    assert torch.allclose(no_dtm.band_weights(0.9, torch.arange(5)), torch.full((5, 4), 0.25))
+    assert no_dtm.band_margins().tolist() == [1.0] * 4
+    with pytest.raises(ValueError, match="use_dam"):
+        build_sampler("dans", umls, _cfg(), gen)  # neither DAM output nor warm start
+
+
+def test_snap_mode_trains_with_discrete_negatives(umls, tmp_path):
+    cfg = _cfg("diffusion.snap=true", "train.epochs=1")
+    model, sampler = build_run(cfg, umls, None, **_dam(umls))
+    Trainer(cfg, umls, model, sampler, tmp_path, torch.device("cpu"), "redgnn", show_progress=False).fit()
+    pos = torch.from_numpy(umls.train[:200])
+    out = sampler.generate(pos, model)
+    known = {tuple(t) for t in umls.all_true().tolist()}
+    for i in range(200):
+        h, r, t = pos[i].tolist()
+        for e in out["ids"][i].tolist():
+            assert e >= 0 and ((e, r, t) if out["head_side"][i] else (h, r, e)) not in known
+
+
+def test_warm_start_is_loaded_and_checked(umls, tmp_path):
+    cfg = _cfg()
+    n = umls.num_entities
+    d = ConditionalDiffusion.from_config(n, 16, _dam(umls)["zeta"], _dam(umls)["clusters"], cfg)
+    d.ensure_scale(torch.randn(n, 16) * 0.2)
+    save_diffusion(tmp_path / "w", d, {"loss_curve": []}, cfg)
+    s = build_sampler("dans", umls, cfg, torch.Generator().manual_seed(0), diffusion_dir=str(tmp_path / "w"))
+    for k, v in d.state_dict().items():
+        assert torch.equal(v, s.ans.state_dict()[k]), k
+    with pytest.raises(ValueError, match="hidden"):
+        build_sampler("dans", umls, _cfg("diffusion.hidden=[8]"), torch.Generator(), diffusion_dir=str(tmp_path / "w"))
+
+
+def test_dhns_baseline_trains_without_a_warm_start(umls, tmp_path):
+    cfg = _cfg("train.sampler=dhns", "train.epochs=1")
+    model, sampler = build_run(cfg, umls, None)
+    assert sampler.ans.mu == 0.0 and sampler.ans.condition_mode == "query" and sampler.keep == [0, 2, 2, 5, 10]
+    assert sampler.band_weights(0.1, torch.arange(3))[0].tolist() == pytest.approx([0, 0.125, 0.25, 0.25, 0.125])
+    Trainer(cfg, umls, model, sampler, tmp_path, torch.device("cpu"), "redgnn", show_progress=False).fit()
+    row = _trace(tmp_path)[-1]
+    assert math.isfinite(float(row["loss"])) and "l_dhns" in row and float(row["l_diff"]) > 0
