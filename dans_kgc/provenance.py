@@ -6,9 +6,10 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 import dans_kgc
 
@@ -38,7 +39,9 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
-def device_info(device: torch.device) -> dict[str, Any]:
+def device_info(device: "torch.device") -> dict[str, Any]:
+    import torch  # lazily: report builders need provenance without paying torch's import
+
     info: dict[str, Any] = {"device": str(device), "platform": platform.platform(), "threads": torch.get_num_threads()}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
@@ -46,7 +49,7 @@ def device_info(device: torch.device) -> dict[str, Any]:
     return info
 
 
-def provenance(config: Mapping[str, Any], device: torch.device, wall_seconds: float, **extra: Any) -> dict[str, Any]:
+def provenance(config: Mapping[str, Any], device: "torch.device", wall_seconds: float, **extra: Any) -> dict[str, Any]:
     return {
         "config": dict(config),
         "seed": config.get("seed"),
