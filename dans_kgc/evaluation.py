@@ -43,7 +43,7 @@ class FilterIndex:
         order = np.lexsort((answers, keys))
         keys, answers = keys[order], answers[order]
         uniq, starts = np.unique(keys, return_index=True)
-        ends = np.append(starts[1:], len(keys))
+        ends = np.append(starts[1:], len(keys)) if len(starts) else starts  # no true triples: empty index
         return uniq, np.stack([starts, ends], axis=1), answers
 
     def query_keys(self, triples: np.ndarray, side: str) -> np.ndarray:
@@ -54,9 +54,11 @@ class FilterIndex:
         """Boolean [B, E] mask of all known true answers of each query (the target included)."""
         uniq, bounds, answers = self._csr[side]
         keys = self.query_keys(triples, side)
+        if len(uniq) == 0:
+            return torch.zeros((len(keys), self.num_entities), dtype=torch.bool)
         pos = np.searchsorted(uniq, keys)
         pos_c = np.minimum(pos, len(uniq) - 1)
-        found = (len(uniq) > 0) & (uniq[pos_c] == keys) if len(uniq) else np.zeros(len(keys), bool)
+        found = uniq[pos_c] == keys
         starts = np.where(found, bounds[pos_c, 0], 0)
         lengths = np.where(found, bounds[pos_c, 1] - bounds[pos_c, 0], 0)
         rows = np.repeat(np.arange(len(keys)), lengths)

@@ -18,6 +18,8 @@ def _weights(neg: Tensor, weights: Optional[Tensor]) -> Tensor:
 
 def margin_ranking(pos: Tensor, neg: Tensor, weights: Optional[Tensor] = None, margin: float = 1.0, **_: float) -> Tensor:
     """``relu(margin - S(pos) + S(neg))`` averaged over negatives and batch."""
+    if weights is None:  # uniform weights: the plain mean, without building a [B, N] weight tensor
+        return F.relu(margin - pos.unsqueeze(-1) + neg).mean()
     return (_weights(neg, weights) * F.relu(margin - pos.unsqueeze(-1) + neg)).sum(-1).mean()
 
 

@@ -138,17 +138,17 @@ class Trainer:
             pos = self.train_triples[perm[i:i + bs]]
             neg = self.sampler.corrupt(pos).to(self.device)
             pos = pos.to(self.device)
-            pos_scores = self.model.score_hrt(pos)
-            neg_scores = self.model.score_corrupted(pos, neg)
+            pos_scores, neg_scores = self.model.score_positive_and_corrupted(pos, neg)
             weights = self.sampler.negative_weights(neg_scores)
             loss_rand = self.loss_fn(pos_scores, neg_scores, weights, margin=self.tcfg["margin"],
                                      adversarial_temperature=self.tcfg["adversarial_temperature"])
             progress = (self.epoch + i / n) / max(epochs, 1)
             ctx = StepContext(pos=pos, pos_scores=pos_scores, model=self.model, progress=progress, step=self.step)
             loss, logs = self.sampler.total_loss(loss_rand, ctx)
-            if not torch.isfinite(loss):
+            loss_value = loss.item()  # one host sync per step, also used for the finiteness check
+            if not math.isfinite(loss_value):
                 raise TrainingDivergedError(
-                    f"run {self.out}: loss is {loss.item()} at epoch {self.epoch + 1}, step {self.step} "
+                    f"run {self.out}: loss is {loss_value} at epoch {self.epoch + 1}, step {self.step} "
                     f"(sampler {self.sampler.name}, model {self.model.name}, lr {self.tcfg['lr']})"
                 )
             self.optimizer.zero_grad(set_to_none=True)
@@ -157,7 +157,7 @@ class Trainer:
             self.model.post_step()
             self.sampler.after_step(pos, self.model)
             self.step += 1
-            total += loss.item() * len(pos)
+            total += loss_value * len(pos)
             count += len(pos)
             for k, v in logs.items():
                 extra[k] = extra.get(k, 0.0) + v * len(pos)

@@ -8,7 +8,7 @@ scoring of *external* entity embeddings, which is what the diffusion samplers pr
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Optional
 
 import torch
 import torch.nn.functional as F
@@ -72,6 +72,23 @@ class KGEModel(nn.Module, ABC):
         t = self.entity(triples[..., 2])
         return self.similarity(self.tail_query(h, r), t)
 
+    @staticmethod
+    def corruption_layout(pos: torch.Tensor, neg: torch.Tensor) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
+        """Where each negative [B, N, 3] of positives [B, 3] points, when each replaces only the head or the tail.
+
+        Returns ``(rows, candidates)`` [B, N]: ``rows`` indexes the 2B queries ``cat([tail_query, head_query])``
+        of the positives (b for a corrupted tail, B + b for a corrupted head) and ``candidates`` is the entity
+        put in; None when some negative changes the relation or both ends.
+        """
+        same_r = neg[..., 1] == pos[:, None, 1]
+        tail_side = same_r & (neg[..., 0] == pos[:, None, 0])
+        head_side = same_r & (neg[..., 2] == pos[:, None, 2])
+        if not bool((tail_side | head_side).all()):
+            return None
+        rows = torch.arange(pos.shape[0], device=pos.device).unsqueeze(1) + pos.shape[0] * (~tail_side).long()
+        candidates = torch.where(tail_side, neg[..., 2], neg[..., 0])
+        return rows, candidates
+
     def score_corrupted(self, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
         """Scores of negatives [B, N, 3] built from positives [B, 3]; equals ``score_hrt(neg)``.
 
@@ -79,16 +96,20 @@ class KGEModel(nn.Module, ABC):
         positive are computed once and one entity lookup per negative suffices (about 1.5x
         faster training than three lookups per negative); otherwise falls back to ``score_hrt``.
         """
-        same_r = neg[..., 1] == pos[:, None, 1]
-        tail_side = same_r & (neg[..., 0] == pos[:, None, 0])
-        head_side = same_r & (neg[..., 2] == pos[:, None, 2])
-        if not bool((tail_side | head_side).all()):
+        layout = self.corruption_layout(pos, neg)
+        if layout is None:
             return self.score_hrt(neg)
+        rows, candidates = layout
         h, r, t = self.entity(pos[:, 0]), self.relation(pos[:, 1]), self.entity(pos[:, 2])
         queries = torch.cat([self.tail_query(h, r), self.head_query(r, t)])
-        rows = torch.arange(pos.shape[0], device=pos.device).unsqueeze(1) + pos.shape[0] * (~tail_side).long()
-        candidates = torch.where(tail_side, neg[..., 2], neg[..., 0])
         return self.similarity(F.embedding(rows, queries), self.entity(candidates))
+
+    def score_positive_and_corrupted(self, pos: torch.Tensor, neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(score_hrt(pos), score_corrupted(pos, neg))`` in one call, the training step's scoring.
+
+        Backbones may override it with a fused kernel (TransE-L1 does); the results must not change.
+        """
+        return self.score_hrt(pos), self.score_corrupted(pos, neg)
 
     def score_tail_embeddings(self, h_idx: torch.Tensor, r_idx: torch.Tensor, t_emb: torch.Tensor) -> torch.Tensor:
         """Score (h, r, t~) for external tail embeddings t_emb [B, K, w] -> [B, K]."""

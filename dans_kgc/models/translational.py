@@ -2,12 +2,55 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Optional
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from dans_kgc.models.base import KGEModel
+
+
+class _TransEL1(torch.autograd.Function):
+    """L1 distances of TransE positives and of their head/tail corruptions, with a hand-written backward.
+
+    Forward, with ``q = cat([h + r, t - r])`` the 2B queries of the positives:
+    ``d_pos[b] = ||h_b + r_b - t_b||_1`` and ``d_neg[m] = ||q[rows[m]] - e[cand[m]]||_1``.
+    Backward: ``sign(.) * grad`` is scattered straight into one dense gradient per table. Autograd
+    on the same expression makes an extra ``neg`` pass over the [B*N, d] difference and one dense
+    [num_entities, d] gradient per lookup (five per step), which dominated the step time.
+    Values and gradients equal autograd's (``abs``' subgradient at 0 is 0, as here).
+    """
+
+    @staticmethod
+    def forward(ctx, ent, rel, h_idx, r_idx, t_idx, rows, cand):  # type: ignore[override]
+        h, r, t = ent.index_select(0, h_idx), rel.index_select(0, r_idx), ent.index_select(0, t_idx)
+        q = torch.cat([h + r, t - r])
+        d_pos = q[: h_idx.shape[0]] - t
+        d_neg = q.index_select(0, rows)
+        d_neg.sub_(ent.index_select(0, cand))
+        ctx.save_for_backward(h_idx, r_idx, t_idx, rows, cand, d_pos, d_neg)
+        ctx.num_ent, ctx.num_rel = ent.shape[0], rel.shape[0]
+        return d_pos.abs().sum(-1), d_neg.abs().sum(-1)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g_pos, g_neg):  # type: ignore[override]
+        h_idx, r_idx, t_idx, rows, cand, d_pos, d_neg = ctx.saved_tensors
+        b, width = h_idx.shape[0], d_pos.shape[1]
+        gn = torch.sign(d_neg).mul_(g_neg.unsqueeze(-1))  # d loss / d q[rows]  (= -d loss / d e[cand])
+        gp = torch.sign(d_pos).mul_(g_pos.unsqueeze(-1))  # d loss / d (h + r)  (= -d loss / d t)
+        g_q = d_pos.new_zeros(2 * b, width).index_add_(0, rows, gn)
+        g_q[:b] += gp
+        g_ent = g_rel = None
+        if ctx.needs_input_grad[0]:
+            g_ent = d_pos.new_zeros(ctx.num_ent, width).index_add_(0, cand, gn, alpha=-1)
+            g_ht = g_q.clone()
+            g_ht[b:] -= gp  # t gets +g from the head query t - r and -g from the positive's distance
+            g_ent.index_add_(0, torch.cat([h_idx, t_idx]), g_ht)
+        if ctx.needs_input_grad[1]:
+            g_rel = d_pos.new_zeros(ctx.num_rel, width).index_add_(0, r_idx, g_q[:b] - g_q[b:])
+        return g_ent, g_rel, None, None, None, None, None
 
 
 class TransE(KGEModel):
@@ -30,10 +73,31 @@ class TransE(KGEModel):
         return t - r
 
     def similarity(self, q: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        if self.p == 1:  # same values; abs().sum() is 4-5x faster than vector_norm(ord=1) on CPU
+            return self.gamma - (q - e).abs().sum(dim=-1)
         return self.gamma - torch.linalg.vector_norm(q - e, ord=self.p, dim=-1)
 
     def similarity_all(self, q: torch.Tensor, entities: torch.Tensor) -> torch.Tensor:
         return self.gamma - torch.cdist(q, entities, p=self.p)
+
+    def _fused_l1(self, pos: torch.Tensor, neg: torch.Tensor) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
+        """(positive, negative) scores through ``_TransEL1``; None when it does not apply (p != 1 or a
+        negative that changes the relation or both ends)."""
+        layout = self.corruption_layout(pos, neg) if self.p == 1 else None
+        if layout is None:
+            return None
+        rows, cand = layout
+        d_pos, d_neg = _TransEL1.apply(self.entity.weight, self.relation.weight, pos[:, 0], pos[:, 1], pos[:, 2],
+                                       rows.reshape(-1), cand.reshape(-1))
+        return self.gamma - d_pos, self.gamma - d_neg.view(cand.shape)
+
+    def score_corrupted(self, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+        fused = self._fused_l1(pos, neg)
+        return super().score_corrupted(pos, neg) if fused is None else fused[1]
+
+    def score_positive_and_corrupted(self, pos: torch.Tensor, neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        fused = self._fused_l1(pos, neg)
+        return super().score_positive_and_corrupted(pos, neg) if fused is None else fused
 
     @torch.no_grad()
     def post_step(self) -> None:
