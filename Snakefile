@@ -1,0 +1,62 @@
+# DANS-KGC reproduction DAG. Stages: fetch data -> TransE pretraining -> DAM -> diffusion
+# warm start -> training runs (+ evaluation) -> tables and figures. Every job calls the
+# `dans-kgc` CLI; helpers live in workflow/rules/common.smk, the settings in config.yaml
+# (layout of results/, figures/, logs/ documented there).
+#
+#   snakemake --profile profiles/local                        # preset paper (default)
+#   snakemake --profile profiles/local --config preset=quick  # < 20 min on 2 CPU cores
+#   snakemake --profile profiles/local all_tables             # tables only
+#   snakemake --profile profiles/slurm --config preset=paper  # on a SLURM cluster
+from snakemake.utils import min_version
+
+min_version("8.10")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+
+
+# passed on to cluster jobs; set from config `data_mirror` when that is given (common.smk)
+envvars:
+    "DANS_KGC_DATA_MIRROR",
+
+
+include: "workflow/rules/data.smk"
+include: "workflow/rules/pretrain.smk"
+include: "workflow/rules/dam.smk"
+include: "workflow/rules/diffusion.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/report.smk"
+
+
+PRESET = config["preset"]
+
+
+# cheap bookkeeping jobs stay on the submit host under a cluster executor
+localrules:
+    all,
+    all_tables,
+    all_figures,
+    fetch_dataset,
+    dataset_stats,
+    report_table,
+    report_figure,
+
+
+rule all:
+    default_target: True
+    input:
+        table_targets(PRESET),
+        figure_targets(PRESET),
+
+
+rule all_tables:
+    input:
+        table_targets(PRESET),
+
+
+rule all_figures:
+    input:
+        figure_targets(PRESET),

@@ -1,0 +1,225 @@
+"""The Snakemake DAG: lint, planning, config validation, the tiny preset end to end,
+rerun triggers, interruption + --rerun-incomplete, and diverged runs under --keep-going."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from workflow_helpers import (copy_workflow, env, figure_files, job_counts, run_snakemake, snakemake_cmd,
+                              table_files, tiny_reference, write_yaml)
+
+
+@pytest.fixture()
+def wf(tmp_path) -> Path:
+    return copy_workflow(tmp_path / "wf")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    workdir, _ = tiny_reference(tmp_path_factory.getbasetemp())
+    return workdir
+
+
+# ------------------------------------------------------------------------------------------
+# static checks
+# ------------------------------------------------------------------------------------------
+def test_lint_is_clean(wf):
+    proc = run_snakemake(wf, "--lint", check=False)
+    assert proc.returncode == 0, proc.stdout
+    assert "Lints for" not in proc.stdout, proc.stdout
+    assert "Congratulations, your workflow is in a good condition!" in proc.stdout
+
+
+def test_paper_preset_plans_without_any_data(wf, tmp_path):
+    """-n all_tables for the default preset (paper) plans even where no dataset is available."""
+    empty_mirror = tmp_path / "no_mirror"
+    empty_mirror.mkdir()
+    proc = run_snakemake(wf, "-n", "all_tables", mirror=empty_mirror)
+    counts = job_counts(proc.stdout)
+    # 6 datasets x 5 seeds x (6 samplers + 4 ablation variants)
+    assert counts["train"] == 6 * 5 * (6 + 4), counts
+    assert counts["fetch_dataset"] == counts["pretrain"] == counts["dam"] == 6, counts
+    # dans (mu 1, ccd, DAM) + w/o DAM + w/o CCD + dhns warm starts per dataset; w/o DTM shares dans'
+    assert counts["diffusion"] == 6 * 4, counts
+    assert counts["report_table"] == 4 and counts["dataset_stats"] == 1, counts
+    assert not (wf / "results").exists() and not (wf / "data").exists()
+
+
+def test_every_preset_plans_all_targets(wf):
+    for preset in ("paper", "quick", "tiny"):
+        proc = run_snakemake(wf, "-n", "--config", f"preset={preset}")
+        counts = job_counts(proc.stdout)
+        assert counts["report_table"] == 4 and counts["report_figure"] == 3, (preset, counts)
+        assert counts["train"] > 0 and counts["all"] == 1, (preset, counts)
+
+
+def test_profiles_plan(wf):
+    for profile in ("local", "gpu", "slurm", "slurm-gpu"):
+        proc = run_snakemake(wf, "--profile", f"profiles/{profile}", "-n", "--config", "preset=tiny")
+        assert job_counts(proc.stdout)["train"] > 0, profile
+    gpu = run_snakemake(wf, "--profile", "profiles/gpu", "-n", "-p", "--config", "preset=tiny")
+    assert "gpu=1" in gpu.stdout
+    cpu = run_snakemake(wf, "--profile", "profiles/local", "-n", "-p", "--config", "preset=tiny")
+    assert "gpu=1" not in cpu.stdout
+
+
+BAD_CONFIGS = {
+    "top-level key": ({"presett": "tiny"}, "presett"),
+    "preset key": ({"presets": {"tiny": {"seedz": [0]}}}, "seedz"),
+    "experiment selection key": ({"presets": {"tiny": {"experiments": {"main": {"variantz": ["uniform"]}}}}},
+                                 "variantz"),
+    "dans-kgc key in overrides": ({"presets": {"tiny": {"overrides": {"train.epochz": 3}}}}, "train.epochz"),
+    "dans-kgc value type": ({"presets": {"tiny": {"overrides": {"train.epochs": "many"}}}}, "train.epochs"),
+    "dans-kgc key in a variant": ({"experiments": {"ablation": {"variants": {"wo_x": {"dtm.enabeld": False}}}}},
+                                  "dtm.enabeld"),
+    "managed key": ({"presets": {"tiny": {"overrides": {"seed": 3}}}}, "'seed'"),
+    "unknown preset": ({"preset": "huge"}, "huge"),
+    "unknown dataset": ({"presets": {"tiny": {"datasets": ["umlz"]}}}, "umlz"),
+    "unknown variant": ({"presets": {"tiny": {"experiments": {"main": {"variants": ["unifrom"]}}}}}, "unifrom"),
+    "enum value": ({"on_divergence": "maybe"}, "on_divergence"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+def test_wrong_config_stops_naming_the_key(wf, case):
+    extra, needle = BAD_CONFIGS[case]
+    extra = {"preset": "tiny", **extra}
+    proc = run_snakemake(wf, "-n", "--configfile", str(write_yaml(wf / "bad.yaml", extra)), check=False)
+    assert proc.returncode != 0, proc.stdout
+    assert needle in proc.stdout, proc.stdout[-3000:]
+
+
+# ------------------------------------------------------------------------------------------
+# the tiny preset end to end
+# ------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_tiny_preset_end_to_end(tiny_run):
+    for path in table_files(tiny_run) + figure_files(tiny_run):
+        assert path.exists() and path.stat().st_size > 0, path
+    runs = sorted(tiny_run.glob("results/tiny/umls/*/*/seed0/metrics_test.json"))
+    assert len(runs) == 7, runs  # main 3 + ablation 2 + sensitivity 2
+    for m in runs:
+        metrics = json.loads(m.read_text())
+        assert 0.0 < metrics["mrr"] <= 1.0, m
+        assert metrics["tags"]["experiment"] == m.parts[-4] and metrics["tags"]["variant"] == m.parts[-3]
+    # stages computed once per dataset: one pretrain, one DAM, three warm starts
+    assert sorted(p.name for p in (tiny_run / "results/tiny/umls/diffusion").iterdir()) == [
+        "dans-mu1.0-ccd-dam", "dans-mu1.0-null-dam", "dans-mu2.0-ccd-dam"]
+    # logs and benchmark records per job
+    assert (tiny_run / "logs/train/tiny/umls/main/dans/seed0.log").exists()
+    assert (tiny_run / "results/benchmarks/train/tiny/umls/main/dans/seed0.tsv").exists()
+    # a second run has nothing to do
+    proc = run_snakemake(tiny_run, "all_tables", "all_figures", "-n", "--config", "preset=tiny")
+    assert "Nothing to be done" in proc.stdout, proc.stdout[-3000:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("change, expected", [
+    # a DTM key: only the runs of the DANS sampler (and the reports that show them)
+    ({"dtm.lambda": 4.0}, {"train": 5, "report_table": 4, "report_figure": 3}),
+    # a warm-start key: the warm starts and the DANS runs; never pretraining, DAM or the baselines
+    ({"diffusion.warmstart_epochs": 3}, {"diffusion": 3, "train": 5, "report_table": 4, "report_figure": 3}),
+    # a key of a sampler the preset does not run: nothing
+    ({"samplers.nscaching.cache_size": 9}, {}),
+    # a pretraining key: everything downstream of pretraining, but not the data stage
+    ({"pretrain.lr": 0.02}, {"pretrain": 1, "dam": 1, "diffusion": 3, "train": 7, "report_table": 4,
+                             "report_figure": 3}),
+])
+def test_changed_hyper_parameter_reruns_only_affected_jobs(tiny_run, change, expected):
+    extra = write_yaml(tiny_run / "change.yaml", {"presets": {"tiny": {"overrides": change}}})
+    proc = run_snakemake(tiny_run, "all_tables", "all_figures", "-n", "--config", "preset=tiny",
+                         "--configfile", str(extra))
+    counts = job_counts(proc.stdout)
+    counts.pop("all_tables", None), counts.pop("all_figures", None), counts.pop("total", None)
+    assert counts == expected, proc.stdout[-4000:]
+
+
+# ------------------------------------------------------------------------------------------
+# interruption: SIGKILL during training, then --rerun-incomplete
+# ------------------------------------------------------------------------------------------
+LONG_MAIN = {"presets": {"tiny": {"overrides": {"train.epochs": 25},
+                                  "experiments": {"main": {"variants": ["uniform", "bernoulli"]}}}}}
+MAIN_TABLE = "results/tiny/tables/main.csv"
+
+
+@pytest.mark.slow
+def test_sigkill_then_rerun_incomplete_resumes(tmp_path):
+    reference = copy_workflow(tmp_path / "reference")
+    run_snakemake(reference, MAIN_TABLE, "--cores", "2", "--config", "preset=tiny", "--configfile",
+                  str(write_yaml(reference / "long.yaml", LONG_MAIN)))
+
+    wf = copy_workflow(tmp_path / "killed")
+    args = ["--cores", "2", "--config", "preset=tiny", "--configfile", str(write_yaml(wf / "long.yaml", LONG_MAIN))]
+    runs = [wf / f"results/tiny/umls/main/{v}/seed0" for v in ("uniform", "bernoulli")]
+    proc = subprocess.Popen(snakemake_cmd(MAIN_TABLE, *args), cwd=wf, env=env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and proc.poll() is None:
+            if any((r / "checkpoint.pt").exists() and not (r / "run.json").exists() for r in runs):
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, "the workflow finished before it could be interrupted"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # snakemake and its running jobs, like a lost node
+        proc.wait()
+    killed = [r for r in runs if not (r / "metrics_test.json").exists()]
+    assert any((r / "checkpoint.pt").exists() for r in killed), "no training job was killed mid-run"
+    finished = {p: p.stat().st_mtime_ns for p in [wf / "results/tiny/umls/pretrain/run.json",
+                                                 wf / "results/tiny/umls/data/fetch.txt"]}
+    finished.update({r / "metrics_test.json": (r / "metrics_test.json").stat().st_mtime_ns
+                     for r in runs if r not in killed})
+
+    run_snakemake(wf, "--unlock", *args)
+    rerun = run_snakemake(wf, MAIN_TABLE, "--rerun-incomplete", *args)
+    counts = job_counts(rerun.stdout)
+    assert counts.get("train") == len(killed) and "pretrain" not in counts and "fetch_dataset" not in counts, counts
+    for path, mtime in finished.items():
+        assert path.stat().st_mtime_ns == mtime, f"{path} was redone"
+    resumed = [r for r in killed if "resuming from" in (wf / f"logs/train/tiny/umls/main/{r.parts[-2]}/seed0.log").read_text()]
+    assert resumed, "no interrupted run resumed from its checkpoint"
+    for r in resumed:
+        assert json.loads((r / "run.json").read_text())["summary"]["resumed_from_epoch"] > 0
+    assert (wf / MAIN_TABLE).read_text() == (reference / MAIN_TABLE).read_text()
+
+
+# ------------------------------------------------------------------------------------------
+# a diverging run: recorded (default) or failing (--keep-going finishes the rest)
+# ------------------------------------------------------------------------------------------
+DIVERGE = {
+    "experiments": {"main": {"variants": {"diverge": {"train.sampler": "uniform", "train.margin": float("nan")}}}},
+    "presets": {"tiny": {"experiments": {"main": {"variants": ["uniform", "diverge"]}}}},
+}
+
+
+@pytest.mark.slow
+def test_diverged_run_is_recorded_and_tables_still_build(wf):
+    extra = str(write_yaml(wf / "diverge.yaml", DIVERGE))
+    proc = run_snakemake(wf, MAIN_TABLE, "results/tiny/tables/efficiency.csv", "--keep-going", "--cores", "2",
+                         "--config", "preset=tiny", "--configfile", extra)
+    assert "DIVERGED, recorded as a failed run" in proc.stdout and "loss is nan" in proc.stdout
+    log = (wf / "logs/train/tiny/umls/main/diverge/seed0.log").read_text()
+    assert "loss is nan at epoch 1" in log and "recorded as a failed run" in log
+    metrics = json.loads((wf / "results/tiny/umls/main/diverge/seed0/metrics_test.json").read_text())
+    assert metrics["status"] == "failed" and metrics["mrr"] is None
+    assert json.loads((wf / "results/tiny/umls/main/uniform/seed0/metrics_test.json").read_text())["mrr"] > 0
+    assert (wf / MAIN_TABLE).exists() and (wf / "results/tiny/tables/efficiency.csv").exists()
+    assert "diverge" in (wf / MAIN_TABLE).read_text()
+
+
+@pytest.mark.slow
+def test_diverged_run_fails_with_on_divergence_fail(wf):
+    extra = str(write_yaml(wf / "diverge.yaml", {**DIVERGE, "on_divergence": "fail"}))
+    proc = run_snakemake(wf, MAIN_TABLE, "--keep-going", "--cores", "2", "--config", "preset=tiny",
+                         "--configfile", extra, check=False)
+    assert proc.returncode != 0
+    assert "Error in rule train" in proc.stdout and "loss is nan at epoch 1" in proc.stdout
+    # --keep-going: the healthy run still finished; its failed neighbour left no outputs
+    assert (wf / "results/tiny/umls/main/uniform/seed0/metrics_test.json").exists()
+    assert not (wf / "results/tiny/umls/main/diverge/seed0/run.json").exists()

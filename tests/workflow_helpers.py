@@ -1,0 +1,117 @@
+"""Helpers of the Snakemake workflow tests (test_workflow.py, test_slurm.py).
+
+Every test runs the workflow in a temporary copy of the repository's Snakefile, config.yaml,
+workflow/ and profiles/, with the dataset mirror from DANS_KGC_DATA_MIRROR (or ../shared/datasets),
+so nothing is written into the checkout. Snakemake is the one installed beside this Python.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+MIRROR = Path(os.environ.get("DANS_KGC_DATA_MIRROR", REPO.parent / "shared" / "datasets"))
+WORKFLOW_FILES = ("Snakefile", "config.yaml", "workflow", "profiles")
+TABLES = ("table1_datasets", "main", "ablation", "efficiency", "paper_vs_ours")
+FIGURES = ("sensitivity", "curves", "bands")
+
+
+def copy_workflow(dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in WORKFLOW_FILES:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
+        else:
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def write_yaml(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def env(mirror: Optional[Path] = None) -> dict[str, str]:
+    out = dict(os.environ)
+    out["DANS_KGC_DATA_MIRROR"] = str(MIRROR if mirror is None else mirror)
+    out["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), out.get("PATH", "")])
+    out.setdefault("MPLBACKEND", "Agg")
+    return out
+
+
+def snakemake_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "snakemake", *args]
+
+
+def run_snakemake(workdir: Path, *args: str, timeout: float = 600, mirror: Optional[Path] = None,
+                  check: bool = True) -> subprocess.CompletedProcess:
+    """`snakemake ARGS` in ``workdir``; output (stdout + stderr) in ``.stdout``.
+
+    Put targets first: --config and --configfile take every argument that follows them.
+    """
+    proc = subprocess.run(snakemake_cmd(*args), cwd=workdir, env=env(mirror), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-6000:]}")
+    return proc
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a Snakemake run or dry run: rule -> count (empty if nothing to do)."""
+    counts: dict[str, int] = {}
+    lines = output.splitlines()
+    for i, line in enumerate(lines):
+        if line.strip() == "Job stats:":
+            for row in lines[i + 3:]:
+                m = re.match(r"^(\S+)\s+(\d+)$", row.strip())
+                if not m:
+                    break
+                counts[m.group(1)] = int(m.group(2))
+            break
+    return counts
+
+
+def table_files(workdir: Path, preset: str = "tiny") -> list[Path]:
+    out = []
+    for name in TABLES:
+        exts = ("csv", "md") if name == "table1_datasets" else ("csv", "md", "tex")
+        out += [workdir / "results" / preset / "tables" / f"{name}.{ext}" for ext in exts]
+    return out
+
+
+def figure_files(workdir: Path, preset: str = "tiny") -> list[Path]:
+    return [workdir / "figures" / preset / f"{name}.{ext}" for name in FIGURES for ext in ("png", "pdf")]
+
+
+_TINY: dict[str, object] = {}
+
+
+def tiny_reference(tmp_root: Path) -> tuple[Path, float]:
+    """The `tiny` preset run end to end (all_tables + all_figures) with the local profile.
+
+    Cached for the pytest session (the slurm test compares its tables with these).
+    Returns (working directory, wall seconds).
+    """
+    if "error" in _TINY:
+        raise AssertionError(f"the tiny reference run failed earlier in this session: {_TINY['error']}")
+    if "dir" not in _TINY:
+        workdir = copy_workflow(tmp_root / "tiny_local")
+        start = time.perf_counter()
+        try:
+            proc = run_snakemake(workdir, "all_tables", "all_figures", "--profile", "profiles/local", "--cores", "2",
+                                 "--config", "preset=tiny", timeout=1200)
+        except Exception as err:
+            _TINY["error"] = str(err)[:3000]
+            raise
+        _TINY.update(dir=workdir, seconds=time.perf_counter() - start, output=proc.stdout)
+        print(f"\ntiny preset end to end (local profile, 2 cores): {_TINY['seconds']:.0f} s")
+    return _TINY["dir"], _TINY["seconds"]  # type: ignore[return-value]
