@@ -58,6 +58,23 @@ def _set_rng_state(gen: torch.Generator, state: Mapping[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+# Keys that may differ between a run and its resumption: budgets and where/how fast it runs.
+RESUMABLE_CHANGES = {"train.epochs", "train.max_seconds", "train.patience", "threads", "device"}
+
+
+def _config_changes(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two configs (ignoring RESUMABLE_CHANGES)."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        path = f"{prefix}{key}"
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            out += _config_changes(a, b, path + ".")
+        elif a != b and path not in RESUMABLE_CHANGES:
+            out.append(f"{path}: {a!r} -> {b!r}")
+    return out
+
+
 def init_from_checkpoint(model: KGEModel, path: str | Path) -> bool:
     """Copy pretrained embeddings into ``model`` when the shapes agree; returns whether it did."""
     state = torch.load(path, map_location="cpu", weights_only=False)["model"]
@@ -117,6 +134,10 @@ class Trainer:
         if not path.exists():
             return False
         ck = torch.load(path, map_location=self.device, weights_only=False)
+        changed = _config_changes(ck.get("config", {}), self.cfg)
+        if changed:
+            raise ValueError(f"{path}: checkpoint was written with other settings ({', '.join(changed)}); "
+                             "resume with the run's own config, or delete the checkpoint to start over")
         self.model.load_state_dict(ck["model"])
         self.sampler.load_state_dict(ck["sampler"])
         self.optimizer.load_state_dict(ck["optimizer"])

@@ -7,21 +7,27 @@ import random
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 
-def seed_everything(seed: int) -> torch.Generator:
+def seed_everything(seed: int) -> "torch.Generator":
+    import torch  # lazily: dataset fetching and the DAG parse must not pay for torch
+
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str) -> "torch.device":
     """``auto`` picks CUDA when available; asking for ``cuda`` without one is an error."""
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
@@ -30,6 +36,8 @@ def resolve_device(name: str) -> torch.device:
 
 
 def set_threads(n: int) -> None:
+    import torch
+
     if n and n > 0:
         torch.set_num_threads(n)
 
@@ -64,6 +72,8 @@ def write_text(path: str | Path, text: str) -> None:
 
 
 def torch_save(obj: Any, path: str | Path) -> None:
+    import torch
+
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 
@@ -75,6 +85,6 @@ def _json_default(o: Any) -> Any:
         return float(o)
     if isinstance(o, Path):
         return str(o)
-    if isinstance(o, torch.Tensor):
+    if hasattr(o, "tolist"):  # torch tensors, numpy arrays
         return o.tolist()
     raise TypeError(f"not JSON serialisable: {type(o)}")

@@ -83,3 +83,9 @@ def test_training_learns_umls(umls, tmp_path):
     cfg = tiny_config(**{"train.epochs": 15, "train.eval_every": 15, "train.lr": 0.01, "model.dim": 32})
     _, summary = _fit(cfg, umls, tmp_path / "r")
     assert summary["best_valid_mrr"] > 0.4
+
+
+def test_resume_refuses_a_checkpoint_of_other_settings(umls, tmp_path):
+    _fit(tiny_config(**{"train.epochs": 1}), umls, tmp_path / "r")
+    with pytest.raises(ValueError, match="train.lr"):
+        _fit(tiny_config(**{"train.epochs": 2, "train.lr": 0.5}), umls, tmp_path / "r", resume=True)
