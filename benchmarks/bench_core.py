@@ -19,7 +19,7 @@ Every system runs in its own worker process (one at a time, never concurrently);
 workers their repetitions in turn, so machine noise hits both sides alike. Ratios are ours / PyKEEN
 of throughputs (> 1 means ours is faster).
 
-    python benchmarks/bench_core.py            # full run, about 15-20 minutes on 2 cores
+    python benchmarks/bench_core.py            # full run, 15-30 minutes on the 2-core box
     python benchmarks/bench_core.py --quick    # smoke run, a couple of minutes
     python benchmarks/bench_core.py --out DIR --sections train,eval
 """

@@ -105,7 +105,8 @@ class Trainer:
         sampler_params = [p for p in sampler.parameters() if p.requires_grad]
         if sampler_params:
             groups.append({"params": sampler_params, "lr": getattr(sampler, "learning_rate", self.tcfg["lr"])})
-        self.optimizer = torch.optim.Adam(groups)
+        # fused: one kernel per step instead of ~8 passes over the tables (2-4x faster Adam on CPU)
+        self.optimizer = torch.optim.Adam(groups, fused=True)
         self.train_triples = torch.from_numpy(kg.train)
         self.valid_filter = FilterIndex(kg.all_true(filter_splits(protocol, "valid")), kg.num_entities, kg.num_relations)
         self.epoch = 0
