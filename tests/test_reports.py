@@ -336,3 +336,12 @@ def test_cli_report_and_plugin_file(tmp_path, capsys):
     assert read(out2, ".txt") == "1" and Path(str(out2) + ".provenance.json").exists()
     assert cli_main(["report", "nope", "--runs", str(run), "--out", str(out2)]) == 2
     REPORTS.pop("count", None)
+
+
+def test_discovery_skips_pretraining_folders(tmp_path):
+    from dans_kgc.reports.runs import discover
+
+    for name, stage in (("pretrain", "pretrain"), ("main/uniform/seed0", "train")):
+        (tmp_path / name).mkdir(parents=True)
+        (tmp_path / name / "run.json").write_text(json.dumps({"stage": stage}))
+    assert discover([tmp_path]) == [tmp_path / "main/uniform/seed0"]

@@ -201,6 +201,17 @@ def load_run(path: str | Path, split: str = "test") -> RunRecord:
     return rec
 
 
+def _is_stage_output(folder: Path) -> bool:
+    """A Stage-0 pretraining folder (also a training run on disk) is an input, not a compared run."""
+    info = folder / "run.json"
+    if info.exists():
+        try:
+            return json.loads(info.read_text()).get("stage") == "pretrain"
+        except (OSError, ValueError):
+            return False
+    return folder.name == "pretrain"
+
+
 def discover(paths: Iterable[str | Path]) -> list[Path]:
     """Run folders from the given paths. A path that is not a run folder itself but holds run
     folders below it (e.g. ``results/runs``) is expanded; anything else is kept as given (a
@@ -211,7 +222,8 @@ def discover(paths: Iterable[str | Path]) -> list[Path]:
         p = Path(raw)
         candidates = [p]
         if p.is_dir() and not any((p / f).exists() for f in RUN_FILES):
-            found = sorted({f.parent for name in RUN_FILES for f in p.rglob(name)})
+            found = sorted({f.parent for name in RUN_FILES for f in p.rglob(name)
+                            if not _is_stage_output(f.parent)})
             if found:
                 candidates = found
         for c in candidates:
