@@ -307,7 +307,10 @@ def snap_to_entities(neg: torch.Tensor, pos: torch.Tensor, head_side: torch.Tens
             continue
         forbidden = filter_index.mask(pos_np[rows], side).to(neg.device)          # [b_s, N]
         rows_t = torch.from_numpy(rows).to(neg.device)
-        dist = torch.cdist(neg[rows_t].float(), entity_weight.detach().float().unsqueeze(0).expand(len(rows), -1, -1))
+        # one 2-D cdist over all rows x bands (a batched cdist against an expanded entity table
+        # materialises [rows, N, w] and was ~100x slower on Family)
+        flat = neg[rows_t].float().reshape(len(rows) * k, -1)
+        dist = torch.cdist(flat, entity_weight.detach().float()).view(len(rows), k, -1)
         dist = dist.masked_fill(forbidden.unsqueeze(1), float("inf"))            # [b_s, K, N]
         best = dist.argmin(dim=-1)
         ok = torch.isfinite(dist.gather(-1, best.unsqueeze(-1)).squeeze(-1))

@@ -84,6 +84,36 @@ def test_dans_loss_is_the_method_formula(umls):
     assert model.entity.weight.grad is not None
 
 
+def test_sample_fraction_restricts_generation_and_l_diff_to_the_same_rows(umls):
+    """sample_fraction = 0.25 of a 64-row batch: 16 rows get a chain, and L_diff sees those 16 rows."""
+    cfg = _cfg("diffusion.sample_fraction=0.25")
+    model, sampler = build_run(cfg, umls, None, **_dam(umls))
+    pos = torch.from_numpy(umls.train[:64])
+    seen = {}
+    sample, loss = sampler.ans.sample, sampler.ans.loss
+
+    def spy_sample(target, query, *a, **k):
+        seen["sample"] = target.clone()
+        return sample(target, query, *a, **k)
+
+    def spy_loss(x0, target, query, gen):
+        seen["loss"] = (x0.clone(), target.clone(), query.clone())
+        return loss(x0, target, query, gen)
+
+    sampler.ans.sample, sampler.ans.loss = spy_sample, spy_loss
+    _, logs = sampler.total_loss(torch.tensor(0.5), StepContext(pos, model.score_hrt(pos), model, 0.5, step=0))
+    x0, target, query = seen["loss"]
+    assert len(seen["sample"]) == 16 and torch.equal(target, seen["sample"])
+    assert torch.equal(x0, model.entity(target).detach())
+    # each of the 16 rows is a row of the batch, with that row's query on the replaced side
+    for t, q in zip(target.tolist(), query):
+        rows = ((pos[:, 0] == t) | (pos[:, 2] == t)).nonzero().squeeze(1)
+        qs = torch.cat([model.head_query(model.relation(pos[rows, 1]), model.entity(pos[rows, 2])),
+                        model.tail_query(model.entity(pos[rows, 0]), model.relation(pos[rows, 1]))])
+        assert torch.isclose(qs, q.unsqueeze(0), atol=1e-6).all(1).any()
+    assert logs["l_diff"] > 0
+
+
 def test_resume_after_a_crash_matches_an_uninterrupted_run(umls, tmp_path):
     cfg = _cfg("train.epochs=3")
     dev = torch.device("cpu")

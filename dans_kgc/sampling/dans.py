@@ -176,11 +176,9 @@ class DiffusionSampler(NegativeSampler):
         margins = self.band_margins().to(pos.device)
         hard = (w * F.relu(margins - pos_scores.unsqueeze(1) + neg_scores)).sum(1).mean()
         if self.update_every > 0 and ctx.step % self.update_every == 0:
-            # L_diff on every positive of the batch (cheap: one denoiser pass), detached inputs.
-            target = torch.where(head_side, pos[:, 0], pos[:, 2])
-            with torch.no_grad():
-                query = side_queries(model, pos, head_side).detach()
-            l_diff = self.ans.loss(model.entity(target).detach(), target, query, self.generator)
+            # L_diff on the same rows that got generated negatives (the whole batch unless
+            # sample_fraction < 1: its forward + backward costs as much as the TransE step itself).
+            l_diff = self.ans.loss(model.entity(gen["target"]).detach(), gen["target"], gen["query"], self.generator)
         else:
             l_diff = torch.zeros((), device=pos.device)
         loss = (1.0 - self.eta) * loss_rand + self.eta * hard + l_diff
