@@ -29,6 +29,9 @@ SETTINGS = {  # name -> extra overrides on top of the common ones
     "dans (T=50, exact chain)": ["train.sampler=dans"],
     "dans (respaced, 10 steps)": ["train.sampler=dans", "diffusion.sampling_steps=10"],
     "dans (respaced 10, 25% of batch)": ["train.sampler=dans", "diffusion.sampling_steps=10", "diffusion.sample_fraction=0.25"],
+    "dans (4 steps)": ["train.sampler=dans", "diffusion.sampling_steps=4"],
+    "dans (4 steps, 25% of batch)": ["train.sampler=dans", "diffusion.sampling_steps=4", "diffusion.sample_fraction=0.25"],
+    "dans (4 steps, 10% of batch)": ["train.sampler=dans", "diffusion.sampling_steps=4", "diffusion.sample_fraction=0.1"],
     "dhns (T=50)": ["train.sampler=dhns"],
 }
 

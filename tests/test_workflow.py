@@ -125,6 +125,8 @@ def test_tiny_preset_end_to_end(tiny_run):
     ({"dtm.lambda": 4.0}, {"train": 5, "report_table": 4, "report_figure": 3}),
     # a warm-start key: the warm starts and the DANS runs; never pretraining, DAM or the baselines
     ({"diffusion.warmstart_epochs": 3}, {"diffusion": 3, "train": 5, "report_table": 4, "report_figure": 3}),
+    # a reverse-chain key the warm start does not read: the DANS runs only, no new warm start
+    ({"diffusion.sampling_steps": 4}, {"train": 5, "report_table": 4, "report_figure": 3}),
     # a key of a sampler the preset does not run: nothing
     ({"samplers.nscaching.cache_size": 9}, {}),
     # a pretraining key: everything downstream of pretraining, but not the data stage

@@ -266,8 +266,9 @@ TRAIN_LOOP_KEYS = ["train.sampler", "train.epochs", "train.lr", "train.batch_siz
                    "train.margin", "train.loss", "train.adversarial_temperature", "train.init_from_pretrained",
                    "train.eval_every", "train.patience", "train.checkpoint_every", "train.max_seconds",
                    "train.fail_on_nan"]
+# diffusion keys only the training run reads (the reverse chain and joint updates), not the warm start
 JOINT_ONLY_DIFFUSION_KEYS = ["diffusion.update_every", "diffusion.snap", "diffusion.snap_filter",
-                             "diffusion.sample_fraction"]
+                             "diffusion.sample_fraction", "diffusion.sampling_steps"]
 STAGE_KEYS = {
     "fetch": {"include": ["data.", "protocol"], "exclude": ["data.mirror", "data.unseen_policy",
                                                             "data.max_eval_triples"]},
