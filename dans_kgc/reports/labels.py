@@ -12,11 +12,11 @@ DATASET_LABEL = {
 
 # main-table variants (normally the sampler name) then ablation variants
 VARIANT_ORDER = ["uniform", "bernoulli", "self_adversarial", "nscaching", "dhns", "dans", "dans_fast",
-                 "full", "wo_dam", "wo_ccd", "wo_dtm", "reversed"]
+                 "dans_snap", "full", "wo_dam", "wo_ccd", "wo_dtm", "reversed"]
 VARIANT_LABEL = {
     "uniform": "Uniform", "bernoulli": "Bernoulli", "self_adversarial": "Self-adversarial",
     "nscaching": "NSCaching", "dhns": "DHNS-style diffusion", "dans": "DANS-KGC",
-    "dans_fast": "DANS-KGC (fast chain)",
+    "dans_fast": "DANS-KGC (fast chain)", "dans_snap": "DANS-KGC (snapped negatives)",
     "full": "DANS-KGC (full)", "wo_dam": "w/o DAM", "wo_ccd": "w/o CCD", "wo_dtm": "w/o DTM",
     "reversed": "reversed curriculum",
 }
