@@ -13,7 +13,7 @@ import yaml
 
 from dans_kgc.cli import main as cli_main
 from dans_kgc.reports import REPORTS, build_report
-from dans_kgc.reports.figures import swept_parameters
+from dans_kgc.reports.figures import sweep_points, swept_parameters
 from dans_kgc.reports.paper import load_targets
 from dans_kgc.reports.runs import infer_from_path, load_run, load_runs
 
@@ -285,6 +285,33 @@ def test_sensitivity_detects_the_swept_parameter_and_plots(tmp_path):
     prov = json.loads(read(out, ".provenance.json"))
     assert prov["swept_parameters"]["diffusion.mu"] == [0.0, 1.0, 2.0]
     assert len(written) == 3
+
+
+def test_sensitivity_splits_one_experiment_holding_two_sweeps(tmp_path):
+    """The DAG's layout: one experiment `sensitivity`, variants mu<v> (eta at 0.5) and eta<v> (mu at 1.0).
+    Each panel gets its own sweep only, and the shared base point counts once per seed."""
+    root = tmp_path / "runs"
+    runs = []
+    for seed in (0, 1):
+        for mu in (0.0, 1.0, 2.0):
+            runs.append(make_run(root, "umls", "sensitivity", f"mu{mu}", seed, mrr=0.50 + 0.1 * mu + 0.01 * seed,
+                                 config={"diffusion.mu": mu, "dans.eta": 0.5}))
+        for eta in (0.1, 0.5, 0.9):
+            runs.append(make_run(root, "umls", "sensitivity", f"eta{eta}", seed,
+                                 mrr=(0.60 if eta == 0.5 else 0.2 + eta / 10) + 0.01 * seed,
+                                 config={"diffusion.mu": 1.0, "dans.eta": eta}))
+    sweeps = swept_parameters(load_runs(runs))
+    assert list(sweeps) == ["diffusion.mu", "dans.eta"]
+    assert {r.variant for r in sweeps["diffusion.mu"]} == {"mu0.0", "mu1.0", "mu2.0", "eta0.5"}
+    assert {r.variant for r in sweeps["dans.eta"]} == {"eta0.1", "eta0.5", "eta0.9", "mu1.0"}
+    mu_pts = sweep_points(sweeps["diffusion.mu"], "diffusion.mu")
+    assert mu_pts == {0.0: [0.50, 0.51], 1.0: [0.60, 0.61], 2.0: [pytest.approx(0.70), pytest.approx(0.71)]}
+    eta_pts = sweep_points(sweeps["dans.eta"], "dans.eta")
+    assert sorted(eta_pts) == [0.1, 0.5, 0.9] and all(len(v) == 2 for v in eta_pts.values())
+    out = tmp_path / "fig" / "sens"
+    build_report("sensitivity", runs, out)
+    prov = json.loads(read(out, ".provenance.json"))
+    assert prov["swept_parameters"] == {"diffusion.mu": [0.0, 1.0, 2.0], "dans.eta": [0.1, 0.5, 0.9]}
 
 
 def test_curves_and_bands_figures(tmp_path):

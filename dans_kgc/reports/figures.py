@@ -8,6 +8,7 @@ line styles (readable in greyscale), legends outside the plotting area.
 from __future__ import annotations
 
 import math
+from collections import Counter
 import re
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -168,10 +169,26 @@ def swept_parameters(runs: Sequence[RunRecord]) -> dict[str, list[RunRecord]]:
             exp = str(_exp or "")
             named = [k for k in varying if exp.split("_", 1)[-1] and k.split(".")[-1] == exp.split("_", 1)[-1]]
             varying = named or varying
+        if len(varying) == 1:
+            out.setdefault(varying[0], []).extend(members)
+            continue
+        # one-at-a-time sweeps sharing an experiment (the DAG's `sensitivity`: mu0.5, eta0.3, ...):
+        # a run belongs to key k's sweep when every other swept key sits at its base value
+        base = {k: _base_value(k, [f.get(k) for f in flat]) for k in varying}
         for k in varying:
-            out.setdefault(k, []).extend(members)
+            out.setdefault(k, []).extend(r for r, f in zip(members, flat)
+                                         if all(f.get(o) == base[o] for o in varying if o != k))
     known = [k for k in PARAM_LABEL if k in out]
     return {k: out[k] for k in known + sorted(k for k in out if k not in PARAM_LABEL)}
+
+
+def _base_value(key: str, values: Sequence[Any]) -> Any:
+    """The value a one-at-a-time sweep holds ``key`` at: the package default when some run has
+    it, else the most common value."""
+    default = _default_value(key)
+    if default is not None and default in values:
+        return default
+    return Counter(values).most_common(1)[0][0]
 
 
 def _default_value(key: str) -> Optional[float]:
@@ -188,6 +205,25 @@ def _default_value(key: str) -> Optional[float]:
             return None
         node = node[part]
     return float(node) if isinstance(node, (int, float)) else None
+
+
+def sweep_points(runs: Sequence[RunRecord], key: str, metric: str = "mrr") -> dict[float, list[float]]:
+    """value of ``key`` -> the metric of each seed run there. The base point belongs to every
+    one-at-a-time sweep (``mu1.0`` and ``eta0.5`` are the same config): each (value, seed) counts once."""
+    pts: dict[float, list[float]] = {}
+    seen: set[tuple[float, Any]] = set()
+    for r in runs:
+        if r.value(metric) is None or r.param(key) is None:
+            continue
+        x = float(r.param(key))
+        if (x, r.seed) not in seen:
+            seen.add((x, r.seed))
+            pts.setdefault(x, []).append(r.value(metric))
+    return pts
+
+
+def _series(run: RunRecord, by_sampler: bool) -> str:
+    return str(run.sampler or run.variant or "?") if by_sampler else "all"
 
 
 @register("sensitivity", kind="figure", experiments=None,
@@ -217,8 +253,9 @@ def build_sensitivity(ctx: ReportContext) -> list[Path]:
     plt = setup()
     datasets = order_datasets(r.dataset for runs in sweeps.values() for r in runs)
     fig, axes = _grid(plt, len(sweeps), len(datasets), ctx.title)
-    variants_all = order_variants(r.variant for runs in sweeps.values() for r in runs)
-    multi = len(variants_all) > 1
+    # one line per panel; per sampler only when runs of several samplers sweep the same key
+    multi_sampler = len({r.sampler for runs in sweeps.values() for r in runs}) > 1
+    series_all = order_variants({_series(r, multi_sampler) for runs in sweeps.values() for r in runs})
     ctx.notes["swept_parameters"] = {k: sorted({r.param(k) for r in v if r.param(k) is not None}) for k, v in sweeps.items()}
     for i, (key, runs) in enumerate(sweeps.items()):
         default = _default_value(key)
@@ -229,12 +266,10 @@ def build_sensitivity(ctx: ReportContext) -> list[Path]:
             ax.set_title(_panel_title(ds, missing), fontsize=14)
             if not members:
                 _no_runs(ax)
-            for v in order_variants(r.variant for r in members):
-                st = style_for(v, variants_all)
-                pts: dict[float, list[float]] = {}
-                for r in members:
-                    if r.variant == v and r.value(metric) is not None and r.param(key) is not None:
-                        pts.setdefault(float(r.param(key)), []).append(r.value(metric))
+            panel_xs: set[float] = set()
+            for group_name in sorted({_series(r, multi_sampler) for r in members}):
+                st = style_for(group_name if multi_sampler else "dans", series_all)
+                pts = sweep_points([r for r in members if _series(r, multi_sampler) == group_name], key, metric)
                 if not pts:
                     continue
                 xs = sorted(pts)
@@ -245,7 +280,10 @@ def build_sensitivity(ctx: ReportContext) -> list[Path]:
                 sy = [y for x in xs for y in pts[x]]
                 ax.scatter(sx, sy, s=14, color=st["color"], alpha=0.55, linewidths=0, zorder=3)
                 ax.plot(xs, mean, color=st["color"], marker=st["marker"], linestyle=st["linestyle"], zorder=4,
-                        label=variant_label(v))
+                        label=variant_label(group_name))
+                panel_xs.update(xs)
+            if panel_xs:
+                xs = sorted(panel_xs)
                 if xs[0] > 0 and xs[-1] / xs[0] >= 20:
                     ax.set_xscale("log")
                 ax.set_xticks(xs, [f"{x:g}" for x in xs])
@@ -257,10 +295,10 @@ def build_sensitivity(ctx: ReportContext) -> list[Path]:
                 ax.set_ylabel(f"Test {METRIC_LABEL.get(metric, metric)}")
             ax.margins(x=0.06)
     handles, labels = [], []
-    for v in variants_all:
-        st = style_for(v, variants_all)
+    for v in series_all:
+        st = style_for(v if multi_sampler else "dans", series_all)
         handles.append(Line2D([], [], color=st["color"], marker=st["marker"], linestyle=st["linestyle"]))
-        labels.append(f"{variant_label(v)}: mean over seeds" if multi else "mean over seeds")
+        labels.append(f"{variant_label(v)}: mean over seeds" if multi_sampler else "mean over seeds")
     handles += [Patch(color="0.55", alpha=0.35), Line2D([], [], color="0.4", marker="o", linestyle="", markersize=4),
                 Line2D([], [], color="0.35", linestyle=":", linewidth=1.6)]
     labels += ["± 1 sample std", "single seed", "default setting"]
