@@ -65,7 +65,8 @@ def main() -> int:
         init_from_checkpoint(model, backbone)
         state = torch.load(backbone, map_location="cpu", weights_only=False)
         # a training run's checkpoint also holds the jointly updated denoiser: use it with its backbone
-        denoiser = "run" if state.get("sampler") and any(k.startswith("ans.") for k in state["sampler"]) else "warm start"
+        has_denoiser = bool(state.get("sampler")) and any(k.startswith("ans.") for k in state["sampler"])
+        denoiser = "run" if has_denoiser else "warm start"
         if denoiser == "run":
             sampler.load_state_dict(state["sampler"])
         model.eval()
@@ -82,8 +83,9 @@ def main() -> int:
             rand_scores = model.score_hrt(rand_pos.reshape(-1, 3)).reshape(len(pos), 16)
         bands = hardness(model, pos, head_side, band_scores, sampler.band_margins())
         uni = hardness(model, pos, head_side, rand_scores, torch.tensor(float(cfg["train"]["margin"])))
-        row = {"backbone": backbone, "denoiser": denoiser, **{f"band{k + 1}_{m}": round(bands[m][k], 4) for k in range(len(bands["gap"]))
-                                        for m in ("active", "gap", "quantile")},
+        row = {"backbone": backbone, "denoiser": denoiser,
+               **{f"band{k + 1}_{m}": round(bands[m][k], 4)
+                  for k in range(len(bands["gap"])) for m in ("active", "gap", "quantile")},
                **{f"uniform_{m}": round(sum(v) / len(v), 4) for m, v in uni.items()}}
         rows.append(row)
         print(json.dumps(row))

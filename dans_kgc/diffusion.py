@@ -308,7 +308,7 @@ def snap_to_entities(neg: torch.Tensor, pos: torch.Tensor, head_side: torch.Tens
         forbidden = filter_index.mask(pos_np[rows], side).to(neg.device)          # [b_s, N]
         rows_t = torch.from_numpy(rows).to(neg.device)
         # one 2-D cdist over all rows x bands (a batched cdist against an expanded entity table
-        # materialises [rows, N, w] and was ~100x slower on Family)
+        # materialises [rows, N, w] and was ~9x slower at Family's size)
         flat = neg[rows_t].float().reshape(len(rows) * k, -1)
         dist = torch.cdist(flat, entity_weight.detach().float()).view(len(rows), k, -1)
         dist = dist.masked_fill(forbidden.unsqueeze(1), float("inf"))            # [b_s, K, N]
