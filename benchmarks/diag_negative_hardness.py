@@ -76,6 +76,8 @@ def main() -> int:
         out = sampler.generate(pos, model, head_side)
         with torch.no_grad():
             band_scores = sampler.score_negatives(model, pos, head_side, out["neg"])
+            # uniform negatives on the row's own side, not NegativeSampler.corrupt (which draws a side
+            # per negative): the entity quantile compares against that side's full ranking
             rand = torch.randint(0, kg.num_entities, (len(pos), 16), generator=gen)
             rand_pos = pos.unsqueeze(1).expand(-1, 16, -1).clone()
             rand_pos[:, :, 0] = torch.where(head_side.unsqueeze(1), rand, rand_pos[:, :, 0])
