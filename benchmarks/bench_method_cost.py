@@ -65,7 +65,7 @@ def main() -> int:
         kg, protocol = load_kg(cfg, args.dataset)
         # dhns has no DAM and a differently conditioned denoiser: it starts untrained (joint updates only)
         stages = {} if name.startswith("dhns") else {"dam_dir": str(dam), "diffusion_dir": str(diff)}
-        model, sampler = build_run(cfg, kg, pre / "model_best.pt", **stages)
+        model, sampler = build_run(cfg, kg, pre, **stages)
         trainers[name] = Trainer(cfg, kg, model, sampler, work / "runs" / name.split()[0], torch.device("cpu"),
                                  protocol, show_progress=False)
     seconds: dict[str, list[float]] = {n: [] for n in SETTINGS}

@@ -26,7 +26,8 @@ import torch
 from dans_kgc.cli import load_kg
 from dans_kgc.config import load_config
 from dans_kgc.provenance import git_commit, package_versions
-from dans_kgc.training import build_run, init_from_checkpoint
+from dans_kgc.checkpoints import init_from_checkpoint
+from dans_kgc.training import build_run
 
 
 def hardness(model, pos: torch.Tensor, head_side: torch.Tensor, neg_scores: torch.Tensor,

@@ -82,8 +82,21 @@ def parse_tags(items: Optional[list[str]]) -> dict[str, str]:
     return tags
 
 
+def backbone_info(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The ``backbone`` field of run.json / metrics: name, training mode, label and calibration source."""
+    from dans_kgc.baselines import calibration_source
+    from dans_kgc.models import MODELS
+
+    name, mode = cfg["model"]["name"], cfg["train"]["mode"]
+    label = getattr(MODELS.get(name), "label", name)
+    return {"name": name, "dim": cfg["model"]["dim"], "mode": mode,
+            "label": f"{label} ({'1-N' if mode == 'one_to_n' else 'NS'})",
+            "calibration_source": calibration_source(name)}
+
+
 def _train_stage(args: argparse.Namespace, cfg: dict[str, Any], stage: str, **resources: Any) -> int:
     from dans_kgc.provenance import provenance
+    from dans_kgc.stages import backbone_of, stage_record
     from dans_kgc.training import Trainer, build_run
     from dans_kgc.utils import write_json
 
@@ -92,15 +105,21 @@ def _train_stage(args: argparse.Namespace, cfg: dict[str, Any], stage: str, **re
     kg, protocol = load_kg(cfg, args.dataset)
     out = Path(args.out)
     save_run_config(out, cfg, args.dataset)
-    pretrained = Path(args.pretrained) / "model_best.pt" if getattr(args, "pretrained", None) else None
+    pretrained = Path(args.pretrained) if getattr(args, "pretrained", None) else None
     model, sampler = build_run(cfg, kg, pretrained, **resources)
     trainer = Trainer(cfg, kg, model, sampler, out, device, protocol, show_progress=not args.quiet)
+    record = None
+    if stage == "pretrain":
+        record = stage_record("pretrain", cfg, kg, backbone_of(cfg["model"], cfg["train"]["mode"]),
+                              source=args.source)
+        trainer.stage_record = record
     summary = trainer.fit(resume=args.resume)
     write_json(out / "run.json", {
         "stage": stage, "dataset": kg.name, "split_variant": kg.variant, "protocol": protocol,
-        "model": cfg["model"]["name"], "sampler": cfg["train"]["sampler"], "seed": cfg["seed"],
+        "model": cfg["model"]["name"], "backbone": backbone_info(cfg), "sampler": cfg["train"]["sampler"],
+        "seed": cfg["seed"], "stage_record": record,
         "tags": parse_tags(getattr(args, "tag", None)), "dataset_report": kg.report, "summary": summary,
-        "provenance": provenance(cfg, device, time.perf_counter() - start, pretrained=str(pretrained) if pretrained else None),
+        "provenance": provenance(cfg, device, time.perf_counter() - start, pretrained=str(pretrained / "model_best.pt") if pretrained else None),
     })
     log.info("%s %s: best valid MRR %.4f at epoch %d (%s)", stage, out, summary["best_valid_mrr"],
              summary["best_epoch"], summary["stop_reason"])
@@ -135,9 +154,9 @@ def cmd_data_stats(args: argparse.Namespace) -> int:
 
 @command("pretrain")
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    from dans_kgc.training import pretrain_config
+    from dans_kgc.stages import pretrain_config
 
-    cfg = pretrain_config(_config(args))
+    cfg = pretrain_config(_config(args), args.source)
     return _train_stage(args, cfg, "pretrain")
 
 
@@ -152,9 +171,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 @command("evaluate")
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from dans_kgc.checkpoints import BEST_MODEL, load_trained_model, read_checkpoint
     from dans_kgc.evaluation import evaluate
     from dans_kgc.provenance import provenance
-    from dans_kgc.training import BEST_MODEL, load_trained_model
     from dans_kgc.utils import write_json
 
     start = time.perf_counter()
@@ -166,16 +185,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     model = load_trained_model(run / BEST_MODEL, device)
     metrics, ranks = evaluate(model, kg, args.split, protocol, cfg["train"]["eval_batch_size"], device,
                               cfg["data"]["max_eval_triples"], progress=not args.quiet)
-    import torch
-
-    best = torch.load(run / BEST_MODEL, map_location="cpu", weights_only=False)
+    best = read_checkpoint(run / BEST_MODEL)
     run_info = json.loads((run / "run.json").read_text()) if (run / "run.json").exists() else {}
     result = {
-        "dataset": kg.name, "model": cfg["model"]["name"], "sampler": cfg["train"]["sampler"], "seed": cfg["seed"],
+        "dataset": kg.name, "model": cfg["model"]["name"], "backbone": backbone_info(cfg),
+        "sampler": cfg["train"]["sampler"], "seed": cfg["seed"],
         "split": args.split, "mrr": metrics["mrr"], "hits@1": metrics["hits@1"], "hits@3": metrics["hits@3"],
         "hits@10": metrics["hits@10"], "num_ranked": metrics["num_ranked"], "tie_policy": metrics["tie_policy"],
         "protocol": protocol, "best_epoch": best["best_epoch"], "best_valid_mrr": best["best_valid_mrr"],
         "tags": run_info.get("tags", {}), "train_summary": run_info.get("summary"),
+        "anchor_diagnostic": metrics.get("anchor_diagnostic", {}),
         "metrics": metrics, "dataset_report": kg.report,
         "provenance": provenance(cfg, device, time.perf_counter() - start),
     }
@@ -208,11 +227,12 @@ def cmd_dam_fit(args: argparse.Namespace) -> int:
 
 @command("diffusion fit")
 def cmd_diffusion_fit(args: argparse.Namespace) -> int:
-    """Stage 2 warm start: train the denoiser on the pretrained TransE embeddings (own DAG stage)."""
+    """Stage 2 warm start: train the denoiser on the backbone's pretrained embeddings (own DAG stage)."""
     import numpy as np
 
+    from dans_kgc.checkpoints import BEST_MODEL, load_trained_model, stage_record_of
     from dans_kgc.diffusion import fit_diffusion, save_diffusion
-    from dans_kgc.training import BEST_MODEL, load_trained_model
+    from dans_kgc.stages import backbone_of, check_record, stage_record
     from dans_kgc.utils import seed_everything
 
     start = time.perf_counter()
@@ -220,8 +240,9 @@ def cmd_diffusion_fit(args: argparse.Namespace) -> int:
     device = runtime(cfg)
     kg, _ = load_kg(cfg, args.dataset)
     pretrained = Path(args.pretrained) / BEST_MODEL
-    if not pretrained.exists():
-        raise FileNotFoundError(f"{pretrained}: no pretrained model; run 'dans-kgc pretrain' first")
+    backbone = backbone_of(cfg["model"])
+    check_record(stage_record_of(args.pretrained), str(pretrained), kg=kg, backbone=backbone,
+                 what="a diffusion warm start in this backbone's space")
     model = load_trained_model(pretrained, device)
     gen = seed_everything(cfg["seed"])
     n = kg.num_entities
@@ -232,8 +253,9 @@ def cmd_diffusion_fit(args: argparse.Namespace) -> int:
         diffusion = dhns_diffusion(n, model.entity_width, cfg).to(device)
     else:
         if args.dam:
-            from dans_kgc.dam import load_clusters, load_zeta
+            from dans_kgc.dam import check_dam, load_clusters, load_zeta
 
+            check_dam(args.dam, kg, cfg, "this diffusion warm start")
             clusters = load_clusters(args.dam, n)
             zeta = load_zeta(args.dam, n) if cfg["dans"]["use_dam"] else np.full(n, 0.5, dtype=np.float32)
         elif cfg["dans"]["use_dam"]:
@@ -244,7 +266,8 @@ def cmd_diffusion_fit(args: argparse.Namespace) -> int:
             log.warning("diffusion fit: no --dam; every entity gets the same type condition")
     diffusion, report = fit_diffusion(kg, model, zeta, clusters, cfg, gen, diffusion=diffusion)
     report.update({"dataset": kg.name, "kind": args.kind, "pretrained": str(pretrained), "dam": args.dam,
-                   "use_dam": bool(cfg["dans"]["use_dam"])})
+                   "use_dam": bool(cfg["dans"]["use_dam"]),
+                   "stage_record": stage_record(f"diffusion_{args.kind}", cfg, kg, backbone)})
     save_diffusion(args.out, diffusion, report, cfg, device, time.perf_counter() - start,
                    pretrained=str(pretrained), dam=args.dam)
     log.info("diffusion warm start %s (%s): %d epochs, final L_diff %.4f -> %s", kg.name, args.kind, report["epochs"],
@@ -290,22 +313,28 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--tag", action="append", metavar="KEY=VALUE",
                        help="label stored in run.json and metrics (e.g. experiment=main, variant=dans)")
         _add_config_args(p)
+        if name == "pretrain":
+            p.add_argument("--source", default="backbone", choices=("backbone", "transe"),
+                           help="backbone: the configured backbone with its own recipe (TransE: METHOD.md's Stage 0); "
+                                "transe: METHOD.md's TransE whatever the backbone (DAM's semantic source)")
         if name == "train":
-            p.add_argument("--pretrained", help="Stage-0 run folder (TransE) for initialisation / DAM / diffusion")
+            p.add_argument("--pretrained", help="Stage-0 run folder of this backbone (initialisation, "
+                                                "train.init_from_pretrained)")
             p.add_argument("--dam", help="DAM output folder (zeta per entity)")
             p.add_argument("--diffusion", help="diffusion warm-start folder")
 
     dam = sub.add_parser("dam", help="Stage 1: Difficulty Assessment Module").add_subparsers(dest="dam_cmd", required=True)
-    p = dam.add_parser("fit", help="fit zeta per entity from graph features and pretrained TransE embeddings")
+    p = dam.add_parser("fit", help="fit zeta per entity from graph features and pretrained embeddings")
     p.add_argument("--dataset", required=True)
-    p.add_argument("--pretrained", required=True, help="Stage-0 run folder (holds model_best.pt)")
+    p.add_argument("--pretrained", required=True,
+                   help="Stage-0 run folder of the semantic source (dam.semantic_source; holds model_best.pt)")
     p.add_argument("--out", required=True, help="output folder (entities.csv, dam_report.json)")
     _add_config_args(p)
 
     diff = sub.add_parser("diffusion", help="Stage 2: diffusion warm start").add_subparsers(dest="diffusion_cmd", required=True)
-    p = diff.add_parser("fit", help="train the conditional denoiser on pretrained TransE embeddings")
+    p = diff.add_parser("fit", help="train the conditional denoiser on the backbone's pretrained embeddings")
     p.add_argument("--dataset", required=True)
-    p.add_argument("--pretrained", required=True, help="Stage-0 run folder (holds model_best.pt)")
+    p.add_argument("--pretrained", required=True, help="Stage-0 run folder of the backbone (holds model_best.pt)")
     p.add_argument("--dam", help="DAM output folder (zeta, K-means types); required unless dans.use_dam=false")
     p.add_argument("--kind", default="dans", choices=("dans", "dhns"), help="which sampler's denoiser to fit")
     p.add_argument("--out", required=True, help="output folder (diffusion.pt, diffusion_report.json)")

@@ -111,7 +111,12 @@ _CHOICES = {
     ("device",): {"auto", "cpu", "cuda"},
     ("protocol",): {None, "redgnn", "kge"},
     ("data", "unseen_policy"): {"keep", "drop"},
-    ("model", "name"): {"transe", "rotate", "distmult", "complex"},
+    # the registered backbones (dans_kgc.models.MODELS; kept here so the DAG validates without importing
+    # torch; tests/test_config.py checks the two agree)
+    ("model", "name"): {"transe", "rotate", "distmult", "complex", "quate", "conve"},
+    ("model", "regularizer"): {"none", "n3", "l2"},
+    ("train", "mode"): {"negative_sampling", "one_to_n"},
+    ("dam", "semantic_source"): {"transe", "backbone"},
     ("model", "init"): {"xavier_uniform", "xavier_normal", "normal", "uniform"},
     ("train", "loss"): {"margin", "softplus", "nssa"},
     ("diffusion", "condition"): {"ccd", "null", None},  # YAML null = the learned null condition

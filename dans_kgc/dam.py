@@ -31,6 +31,7 @@ from dans_kgc.datasets.loading import KnowledgeGraph
 from dans_kgc.evaluation import FilterIndex, rank_triples
 from dans_kgc.models.base import KGEModel
 from dans_kgc.provenance import provenance
+from dans_kgc.stages import check_record, semantic_backbone, stage_record
 from dans_kgc.utils import write_json, write_text
 
 ENTITIES_CSV = "entities.csv"
@@ -342,19 +343,32 @@ def fit_dam(kg: KnowledgeGraph, entity_embeddings: np.ndarray, cfg: Mapping[str,
 
 def fit_dam_from_run(kg: KnowledgeGraph, pretrained_dir: str | Path, cfg: Mapping[str, Any],
                      device: torch.device | str = "cpu") -> DamResult:
-    """Fit DAM on a Stage-0 run folder: its ``model_best.pt`` gives the embeddings and the target model."""
-    from dans_kgc.training import BEST_MODEL, load_trained_model
+    """Fit DAM on a Stage-0 run folder: its ``model_best.pt`` gives the embeddings and the target model.
+
+    The folder must hold the pretraining ``dam.semantic_source`` names (checked by its stage record).
+    """
+    from dans_kgc.checkpoints import BEST_MODEL, load_trained_model, stage_record_of
 
     path = Path(pretrained_dir) / BEST_MODEL
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no pretrained model; run 'dans-kgc pretrain' first")
+    semantic = semantic_backbone(cfg)
+    check_record(stage_record_of(pretrained_dir), str(path), kg=kg, backbone=semantic,
+                 what=f"DAM (dam.semantic_source: {cfg['dam']['semantic_source']})")
     model = load_trained_model(path, device)
-    if model.num_entities != kg.num_entities:
-        raise ValueError(f"{path} has {model.num_entities} entities but {kg.name} has {kg.num_entities}")
     emb = model.entity.weight.detach().cpu().numpy()
     result = fit_dam(kg, emb, cfg, model=model, device=device)
     result.report["provenance"]["pretrained"] = str(path)
+    result.report["stage_record"] = stage_record("dam", cfg, kg, semantic,
+                                                 semantic_source=str(cfg["dam"]["semantic_source"]))
     return result
+
+
+def check_dam(dam_dir: str | Path, kg: KnowledgeGraph, cfg: Mapping[str, Any], what: str) -> None:
+    """Stop unless the DAM output in ``dam_dir`` was fitted on ``kg`` from this config's semantic source."""
+    import json
+
+    path = Path(dam_dir) / REPORT_JSON
+    record = json.loads(path.read_text()).get("stage_record") if path.exists() else None
+    check_record(record, str(path), kg=kg, backbone=semantic_backbone(cfg), what=what)
 
 
 def save_dam(result: DamResult, out_dir: str | Path) -> None:

@@ -148,7 +148,7 @@ class ConditionalDiffusion(nn.Module):
                  clusters: Optional[torch.Tensor | np.ndarray] = None, num_clusters: int = 1, steps: int = 50,
                  beta_low: float = 1e-4, beta_global: float = 0.02, mu: float = 1.0,
                  hidden: Sequence[int] = (256, 256), time_dim: int = 64, type_dim: int = 32,
-                 condition: str = "ccd", normalize: bool = True, loss: str = "mse"):
+                 condition: str = "ccd", normalize: bool = True, loss: str = "mse", side_flag: bool = False):
         super().__init__()
         if condition not in CONDITIONS:
             raise ValueError(f"diffusion condition '{condition}'; expected one of {CONDITIONS}")
@@ -157,10 +157,11 @@ class ConditionalDiffusion(nn.Module):
         self.init_args = dict(num_entities=num_entities, width=width, num_clusters=num_clusters, steps=steps,
                               beta_low=beta_low, beta_global=beta_global, mu=mu, hidden=list(hidden),
                               time_dim=time_dim, type_dim=type_dim, condition=condition, normalize=normalize,
-                              loss=loss)
+                              loss=loss, side_flag=side_flag)
         self.num_entities, self.width, self.steps = num_entities, width, steps
         self.beta_low, self.beta_global, self.mu = beta_low, beta_global, mu
         self.condition_mode, self.normalize, self.loss_kind = condition, normalize, loss
+        self.side_flag = side_flag
         zeta_t = torch.full((num_entities,), 0.5) if zeta is None else torch.as_tensor(np.asarray(zeta), dtype=torch.float32)
         clus_t = torch.zeros(num_entities, dtype=torch.long) if clusters is None else torch.as_tensor(np.asarray(clusters), dtype=torch.long)
         if zeta_t.shape != (num_entities,) or clus_t.shape != (num_entities,):
@@ -179,6 +180,8 @@ class ConditionalDiffusion(nn.Module):
             self.null_condition = nn.Parameter(torch.zeros(cond_dim))
         else:
             cond_dim = width
+        if side_flag and condition != "null":  # +1: which side the target is on (+1 head, -1 tail)
+            cond_dim += 1
         self.denoiser = Denoiser(width, cond_dim, hidden, time_dim)
 
     @classmethod
@@ -188,7 +191,8 @@ class ConditionalDiffusion(nn.Module):
         return cls(num_entities, width, zeta, clusters, num_clusters=int(cfg["dam"]["num_clusters"]), steps=int(d["steps"]),
                    beta_low=float(d["beta_low"]), beta_global=float(d["beta_global"]), mu=float(d["mu"]),
                    hidden=d["hidden"], time_dim=int(d["time_dim"]), type_dim=int(d["type_dim"]),
-                   condition="ccd" if d["condition"] == "ccd" else "null", normalize=bool(d.get("normalize", True)))
+                   condition="ccd" if d["condition"] == "ccd" else "null", normalize=bool(d.get("normalize", True)),
+                   side_flag=bool(d["side_flag"]))
 
     # --- helpers ------------------------------------------------------------------------
     def set_difficulty(self, zeta: Optional[Any] = None, clusters: Optional[Any] = None) -> None:
@@ -210,17 +214,26 @@ class ConditionalDiffusion(nn.Module):
         """The schedule of each row's target entity: [B, T] tensors."""
         return schedule(self.zeta[target], self.steps, self.beta_low, self.beta_global, self.mu)
 
-    def condition(self, target: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
-        """``c`` for each row: [type(target) ; query / scale], the null vector, or the query alone."""
-        query = query.detach() / self.data_scale
-        if self.condition_mode == "ccd":
-            return torch.cat([self.type_embedding(self.clusters[target]), query], dim=-1)
+    def condition(self, target: torch.Tensor, query: torch.Tensor,
+                  head_side: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``c`` for each row: [type(target) ; query / scale (; side)], the null vector, or the query (; side).
+
+        With ``side_flag`` the condition also says whether the target is a head (+1) or a tail (-1):
+        a non-translational backbone's head and tail queries live in different parts of its space.
+        """
         if self.condition_mode == "null":
             return self.null_condition.expand(target.shape[0], -1)
-        return query
+        query = query.detach() / self.data_scale
+        parts = [self.type_embedding(self.clusters[target]), query] if self.condition_mode == "ccd" else [query]
+        if self.side_flag:
+            if head_side is None:
+                raise ValueError("this diffusion model is conditioned on the side (diffusion.side_flag); pass head_side")
+            parts.append(head_side.to(query.dtype).mul(2.0).sub(1.0).unsqueeze(-1))
+        return torch.cat(parts, dim=-1)
 
     # --- training -----------------------------------------------------------------------
-    def loss(self, x0: torch.Tensor, target: torch.Tensor, query: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def loss(self, x0: torch.Tensor, target: torch.Tensor, query: torch.Tensor, generator: torch.Generator,
+             head_side: Optional[torch.Tensor] = None) -> torch.Tensor:
         """``L_diff = E ||eps - eps_theta(x_s, s, c)||^2`` (per-coordinate mean) on detached inputs."""
         if float(self.data_scale) == 0.0:
             raise RuntimeError("ConditionalDiffusion.loss before data_scale is set; call ensure_scale(entity_weight)")
@@ -229,13 +242,13 @@ class ConditionalDiffusion(nn.Module):
         s = torch.randint(1, self.steps + 1, (b,), generator=generator).to(x0.device)
         noise = torch.randn(x0.shape, generator=generator).to(x0.device)
         abar = self.entity_schedule(target)["alpha_bars"].gather(1, (s - 1).unsqueeze(1)).squeeze(1)
-        pred = self.denoiser(q_sample(x0, abar, noise), s, self.condition(target, query))
+        pred = self.denoiser(q_sample(x0, abar, noise), s, self.condition(target, query, head_side))
         return F.mse_loss(pred, noise) if self.loss_kind == "mse" else F.l1_loss(pred, noise)
 
     # --- sampling -----------------------------------------------------------------------
     @torch.no_grad()
     def sample(self, target: torch.Tensor, query: torch.Tensor, generator: torch.Generator,
-               keep: Sequence[int], sampling_steps: int = 0) -> torch.Tensor:
+               keep: Sequence[int], sampling_steps: int = 0, head_side: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Reverse DDPM chain from x_T ~ N(0, I); returns the states at steps ``keep`` -> [B, len(keep), w].
 
         One chain for the whole batch; each row follows its target entity's schedule and
@@ -255,7 +268,7 @@ class ConditionalDiffusion(nn.Module):
         abars = self.entity_schedule(target)["alpha_bars"]
         abars_all = torch.cat([torch.ones_like(abars[:, :1]), abars], dim=1)  # [B, T+1]; index s -> abar_s
         noise = torch.randn((len(visit), b, self.width), generator=generator).to(dev)
-        pre_cond = self.denoiser.first_parts(self.condition(target, query))
+        pre_cond = self.denoiser.first_parts(self.condition(target, query, head_side))
         step_parts = self.denoiser.step_part(torch.tensor(visit[:-1], device=dev))  # one per denoising step
         keep_at: dict[int, list[int]] = {}
         for i, k in enumerate(keep):  # a step may be kept more than once (e.g. T/10 and T/8 for small T)
@@ -381,7 +394,7 @@ def fit_diffusion(kg: Any, model_or_embeddings: Any, zeta: Any, clusters: Any, c
             tgt, _ = diffusion_training_pairs(batch, heads)
             with torch.no_grad():  # the embeddings are fixed data here
                 query = side_queries(model, batch, heads)
-            loss = diffusion.loss(ent[tgt], tgt, query, generator)
+            loss = diffusion.loss(ent[tgt], tgt, query, generator, heads)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -405,7 +418,8 @@ def save_diffusion(folder: str | Path, diffusion: ConditionalDiffusion, report: 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in diffusion.state_dict().items()}
-    torch_save({"init_args": diffusion.init_args, "state": state}, folder / DIFFUSION_FILE)
+    torch_save({"init_args": diffusion.init_args, "state": state, "stage_record": report.get("stage_record")},
+               folder / DIFFUSION_FILE)
     write_json(folder / REPORT_FILE, {**report, "provenance": provenance(cfg, torch.device(device), wall_seconds, **extra)})
     return folder
 

@@ -91,11 +91,29 @@ def ranks_from_scores(scores: torch.Tensor, targets: torch.Tensor, filter_mask: 
     return (gt + 1).double(), (ge + 1).double()
 
 
+def anchor_competition(scores: torch.Tensor, targets: torch.Tensor, anchors: torch.Tensor,
+                       filter_mask: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Whether each query's anchor entity is a competitor scoring above (``gt``) / at least (``ge``) the answer.
+
+    The anchor is h for a tail query (h, r, ?) and t for a head query. It competes unless it is
+    the answer or a filtered true answer. Subtracting these from the optimistic / pessimistic
+    ranks gives the ranks with the anchor removed from the candidates.
+    """
+    rows = torch.arange(scores.shape[0], device=scores.device)
+    true, anchor = scores[rows, targets], scores[rows, anchors]
+    competes = anchors != targets
+    if filter_mask is not None:
+        competes &= ~filter_mask[rows, anchors]
+    return (anchor > true) & competes, (anchor >= true) & competes
+
+
 @dataclass
 class RankResult:
     optimistic: dict[str, np.ndarray]
     pessimistic: dict[str, np.ndarray]
     seconds: float
+    anchor_gt: Optional[dict[str, np.ndarray]] = None  # per ranking: the anchor competes and scores above
+    anchor_ge: Optional[dict[str, np.ndarray]] = None  # ... scores at least as high
 
     def realistic(self, side: str) -> np.ndarray:
         return 0.5 * (self.optimistic[side] + self.pessimistic[side])
@@ -121,21 +139,26 @@ def rank_triples(
     triples = np.asarray(triples, dtype=np.int64).reshape(-1, 3)
     opt: dict[str, list[torch.Tensor]] = {s: [] for s in sides}
     pes: dict[str, list[torch.Tensor]] = {s: [] for s in sides}
+    a_gt: dict[str, list[torch.Tensor]] = {s: [] for s in sides}
+    a_ge: dict[str, list[torch.Tensor]] = {s: [] for s in sides}
     batches = range(0, len(triples), batch_size)
     for i in tqdm(batches, desc="ranking", disable=not progress, leave=False):
         chunk = triples[i:i + batch_size]
         t = torch.from_numpy(chunk).to(device)
         for side in sides:
             if side == "tail":
-                scores, targets = model.score_all_tails(t[:, 0], t[:, 1]), t[:, 2]
+                scores, targets, anchors = model.score_all_tails(t[:, 0], t[:, 1]), t[:, 2], t[:, 0]
             else:
-                scores, targets = model.score_all_heads(t[:, 1], t[:, 2]), t[:, 0]
+                scores, targets, anchors = model.score_all_heads(t[:, 1], t[:, 2]), t[:, 0], t[:, 2]
             mask = filter_index.mask(chunk, side).to(device) if filter_index is not None else None
             o, p = ranks_from_scores(scores.float(), targets, mask)
+            gt, ge = anchor_competition(scores.float(), targets, anchors, mask)
             opt[side].append(o.cpu())
             pes[side].append(p.cpu())
+            a_gt[side].append(gt.cpu())
+            a_ge[side].append(ge.cpu())
     cat = lambda d: {s: (torch.cat(v).numpy() if v else np.zeros(0)) for s, v in d.items()}  # noqa: E731
-    return RankResult(cat(opt), cat(pes), time.perf_counter() - start)
+    return RankResult(cat(opt), cat(pes), time.perf_counter() - start, cat(a_gt), cat(a_ge))
 
 
 def metrics_from_ranks(ranks: np.ndarray) -> dict[str, float]:
@@ -160,6 +183,24 @@ def summarize(result: RankResult) -> dict[str, Any]:
     out["tie_policy"] = "realistic (mean of optimistic and pessimistic rank)"
     out["eval_seconds"] = round(result.seconds, 4)
     return out
+
+
+def anchor_diagnostic(result: RankResult) -> dict[str, Any]:
+    """Share of rankings whose anchor entity outscores the answer, and the MRR with the anchor removed.
+
+    A diagnostic of the backbone (translation models tend to score h itself high for (h, r, ?)),
+    never a headline number: the standard filtered protocol keeps the anchor as a candidate.
+    """
+    if result.anchor_gt is None or result.num_ranked == 0:
+        return {}
+    sides = list(result.optimistic)
+    gt = np.concatenate([result.anchor_gt[s] for s in sides]).astype(float)
+    ge = np.concatenate([result.anchor_ge[s] for s in sides]).astype(float)
+    realistic = np.concatenate([result.realistic(s) for s in sides])
+    without = realistic - 0.5 * (gt + ge)
+    return {"anchor_outscores_answer": float(gt.mean()), "mrr_anchor_removed": float(np.mean(1.0 / without)),
+            "note": "diagnostic only: the headline metrics keep the anchor among the candidates, as the "
+                    "standard filtered protocol does"}
 
 
 def filter_splits(protocol: str, split: str) -> tuple[str, ...]:
@@ -198,6 +239,7 @@ def evaluate(
     triples = select_triples(kg, split, max_triples)
     result = rank_triples(model, triples, filter_index, batch_size, device=device, progress=progress)
     metrics = summarize(result)
+    metrics["anchor_diagnostic"] = anchor_diagnostic(result)
     metrics["protocol"] = protocol
     metrics["filtered_with"] = list(filter_splits(protocol, split))
     return metrics, result

@@ -35,4 +35,35 @@ def nssa(pos: Tensor, neg: Tensor, weights: Optional[Tensor] = None, adversarial
     return softplus(pos, neg, weights)
 
 
+def one_to_n_cross_entropy(scores: Tensor, targets: Tensor, label_smoothing: float = 0.0) -> Tensor:
+    """1-N training: softmax cross-entropy of each query's scores [Q, N] against its answer [Q].
+
+    With label smoothing ``eps`` the target distribution is ``(1 - eps) onehot + eps / N``.
+    """
+    return F.cross_entropy(scores, targets, label_smoothing=label_smoothing)
+
+
+LOSS_FAMILIES = ("margin", "softplus", "softmax")
+
+
+def band_loss(family: str, pos: Tensor, neg: Tensor, weights: Tensor, margins: Tensor) -> Tensor:
+    """L_dans over generated negatives [B, K] with band weights [B, K], each pushed as a random one is.
+
+    margin (margin-loss training): ``sum_k w_k relu(gamma_k - S(pos) + S(neg_k))`` (METHOD.md);
+    softplus (softplus / NSSA training): ``sum_k w_k softplus(S(neg_k))``, the negative half of the
+      logistic loss (its positive half is in L_rand); stage margins do not enter;
+    softmax (1-N cross-entropy): ``sum_k w_k softplus(gamma_k - S(pos) + S(neg_k))``, the
+      cross-entropy of the two-way softmax {answer, negative} with the band's margin on the logit.
+    """
+    if family == "margin":
+        per_band = F.relu(margins - pos.unsqueeze(-1) + neg)
+    elif family == "softplus":
+        per_band = F.softplus(neg)
+    elif family == "softmax":
+        per_band = F.softplus(margins - pos.unsqueeze(-1) + neg)
+    else:
+        raise ValueError(f"loss family {family!r}; expected one of {', '.join(LOSS_FAMILIES)}")
+    return (weights * per_band).sum(-1).mean()
+
+
 LOSSES: dict[str, Callable[..., Tensor]] = {"margin": margin_ranking, "softplus": softplus, "nssa": nssa}

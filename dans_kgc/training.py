@@ -21,18 +21,23 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from dans_kgc.checkpoints import BEST_MODEL, init_from_checkpoint, stage_record_of
 from dans_kgc.datasets.loading import KnowledgeGraph
 from dans_kgc.evaluation import FilterIndex, evaluate, filter_splits
-from dans_kgc.losses import LOSSES
+from dans_kgc.losses import LOSSES, one_to_n_cross_entropy
 from dans_kgc.models import KGEModel, build_model
 from dans_kgc.sampling import NegativeSampler, StepContext, build_sampler
+from dans_kgc.stages import backbone_of, check_record
 from dans_kgc.utils import seed_everything, torch_save, write_text
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint.pt"
-BEST_MODEL = "model_best.pt"
 TRACE = "trace.csv"
+MODES = ("negative_sampling", "one_to_n")
+# Samplers whose only effect is which discrete negatives are drawn or how they are weighted:
+# in 1-N mode every entity is scored, so they would silently do nothing.
+DRAW_ONLY_SAMPLERS = ("bernoulli", "self_adversarial", "nscaching")
 
 
 class TrainingDivergedError(RuntimeError):
@@ -75,19 +80,6 @@ def _config_changes(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str 
     return out
 
 
-def init_from_checkpoint(model: KGEModel, path: str | Path) -> bool:
-    """Copy pretrained embeddings into ``model`` when the shapes agree; returns whether it did."""
-    state = torch.load(path, map_location="cpu", weights_only=False)["model"]
-    ent, rel = state["entity.weight"], state["relation.weight"]
-    if ent.shape != model.entity.weight.shape or rel.shape != model.relation.weight.shape:
-        log.warning("pretrained shapes %s/%s do not match the backbone; not initialising from it", ent.shape, rel.shape)
-        return False
-    with torch.no_grad():
-        model.entity.weight.copy_(ent)
-        model.relation.weight.copy_(rel)
-    return True
-
-
 class Trainer:
     def __init__(self, cfg: Mapping[str, Any], kg: KnowledgeGraph, model: KGEModel, sampler: NegativeSampler,
                  out_dir: str | Path, device: torch.device, protocol: str, show_progress: bool = True):
@@ -101,6 +93,21 @@ class Trainer:
         self.protocol = protocol
         self.show_progress = show_progress
         self.loss_fn = LOSSES[self.tcfg["loss"]]
+        self.mode = self.tcfg["mode"]
+        if self.mode not in MODES:
+            raise ValueError(f"train.mode = {self.mode!r}; expected one of {', '.join(MODES)}")
+        if self.mode == "one_to_n" and sampler.name in DRAW_ONLY_SAMPLERS:
+            raise ValueError(f"train.mode = one_to_n scores every entity, so sampler '{sampler.name}' (which only "
+                             "chooses discrete negatives) would change nothing; use train.sampler=uniform for plain "
+                             "1-N, or a sampler that adds loss terms (dans, dhns)")
+        if self.mode == "negative_sampling" and getattr(model, "reciprocal", False):
+            raise ValueError(f"model.name = {model.name} scores head queries through inverse relations; negative "
+                             "sampling would push only the tail-side positive: use train.mode=one_to_n")
+        mcfg = cfg["model"]
+        self.regularizer, self.reg_weight = str(mcfg["regularizer"]), float(mcfg["reg_weight"])
+        if self.regularizer not in ("none", "n3", "l2"):
+            raise ValueError(f"model.regularizer = {self.regularizer!r}; expected none, n3 or l2")
+        self.stage_record: Optional[dict[str, Any]] = None  # set by the pretrain command; saved with the best model
         groups = [{"params": list(model.parameters()), "lr": self.tcfg["lr"]}]
         sampler_params = [p for p in sampler.parameters() if p.requires_grad]
         if sampler_params:
@@ -158,14 +165,11 @@ class Trainer:
         total, count, extra = 0.0, 0, {}
         for i in range(0, n, bs):
             pos = self.train_triples[perm[i:i + bs]]
-            neg = self.sampler.corrupt(pos).to(self.device)
-            pos = pos.to(self.device)
-            pos_scores, neg_scores = self.model.score_positive_and_corrupted(pos, neg)
-            weights = self.sampler.negative_weights(neg_scores)
-            loss_rand = self.loss_fn(pos_scores, neg_scores, weights, margin=self.tcfg["margin"],
-                                     adversarial_temperature=self.tcfg["adversarial_temperature"])
+            loss_rand, pos_scores, pos_scores_head, pos = self._random_loss(pos)
+            loss_rand = loss_rand + self.model.regularization(pos, self.regularizer, self.reg_weight)
             progress = (self.epoch + i / n) / max(epochs, 1)
-            ctx = StepContext(pos=pos, pos_scores=pos_scores, model=self.model, progress=progress, step=self.step)
+            ctx = StepContext(pos=pos, pos_scores=pos_scores, model=self.model, progress=progress, step=self.step,
+                              pos_scores_head=pos_scores_head, loss_family=self.loss_family)
             loss, logs = self.sampler.total_loss(loss_rand, ctx)
             loss_value = loss.item()  # one host sync per step, also used for the finiteness check
             if not math.isfinite(loss_value):
@@ -187,6 +191,35 @@ class Trainer:
         out.update({k: v / max(count, 1) for k, v in extra.items()})
         out.update(self.sampler.epoch_logs())
         return out
+
+    @property
+    def loss_family(self) -> str:
+        """How L_rand pushes a negative, so a generated one is pushed alike (``losses.band_loss``)."""
+        if self.mode == "one_to_n":
+            return "softmax"
+        return "margin" if self.tcfg["loss"] == "margin" else "softplus"
+
+    def _random_loss(self, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor], torch.Tensor]:
+        """``L_rand`` of a batch of positives, their tail- and head-side scores, and the positives on the device.
+
+        negative_sampling: the configured loss over the sampler's discrete negatives.
+        one_to_n: softmax cross-entropy of each tail query (h, r, ?) and head query (?, r, t)
+        (the reciprocal view) against every entity, with label smoothing.
+        """
+        if self.mode == "one_to_n":
+            pos = pos.to(self.device)
+            tails = self.model.score_all_tails(pos[:, 0], pos[:, 1])
+            heads = self.model.score_all_heads(pos[:, 1], pos[:, 2])
+            scores, targets = torch.cat([tails, heads]), torch.cat([pos[:, 2], pos[:, 0]])
+            loss = one_to_n_cross_entropy(scores, targets, float(self.tcfg["label_smoothing"]))
+            return loss, tails.gather(1, pos[:, 2:3]).squeeze(1), heads.gather(1, pos[:, 0:1]).squeeze(1), pos
+        neg = self.sampler.corrupt(pos).to(self.device)
+        pos = pos.to(self.device)
+        pos_scores, neg_scores = self.model.score_positive_and_corrupted(pos, neg)
+        weights = self.sampler.negative_weights(neg_scores)
+        loss = self.loss_fn(pos_scores, neg_scores, weights, margin=self.tcfg["margin"],
+                            adversarial_temperature=self.tcfg["adversarial_temperature"])
+        return loss, pos_scores, None, pos
 
     def validate(self) -> float:
         metrics, _ = evaluate(self.model, self.kg, "valid", self.protocol, self.tcfg["eval_batch_size"], self.device,
@@ -238,6 +271,7 @@ class Trainer:
         torch_save({"model": self.best["state"], "model_config": dict(self.cfg["model"]),
                     "num_entities": self.kg.num_entities, "num_relations": self.kg.num_relations,
                     "best_epoch": self.best["epoch"], "best_valid_mrr": self.best["valid_mrr"],
+                    "backbone": backbone_of(self.cfg["model"], self.mode), "stage_record": self.stage_record,
                     "sampler": self.sampler.state_dict()}, self.out / BEST_MODEL)
         self.write_trace()
         return {"epochs_run": self.epoch, "best_epoch": self.best["epoch"], "best_valid_mrr": self.best["valid_mrr"],
@@ -255,29 +289,20 @@ class Trainer:
         write_text(self.out / TRACE, buf.getvalue())
 
 
-def load_trained_model(path: str | Path, device: torch.device | str = "cpu") -> KGEModel:
-    ck = torch.load(path, map_location=device, weights_only=False)
-    model = build_model(ck["model_config"], ck["num_entities"], ck["num_relations"])
-    model.load_state_dict(ck["model"])
-    return model.to(device)
-
-
 def build_run(cfg: Mapping[str, Any], kg: KnowledgeGraph, pretrained: Optional[str | Path] = None,
               **resources: Any) -> tuple[KGEModel, NegativeSampler]:
-    """Seeded construction of backbone and sampler (same seed -> same initial state)."""
+    """Seeded construction of backbone and sampler (same seed -> same initial state).
+
+    With ``pretrained`` (a Stage-0 run folder) and ``train.init_from_pretrained``, the backbone
+    starts from that run's best model, which must be a pretraining of this backbone on this
+    dataset (its stage record is checked).
+    """
     gen = seed_everything(cfg["seed"])
     model = build_model(cfg["model"], kg.num_entities, kg.num_relations)
-    if pretrained is not None and cfg["train"]["init_from_pretrained"] and cfg["model"]["name"] == "transe":
-        init_from_checkpoint(model, pretrained)
+    if pretrained is not None and cfg["train"]["init_from_pretrained"]:
+        folder = Path(pretrained)
+        check_record(stage_record_of(folder), str(folder / BEST_MODEL), kg=kg, backbone=backbone_of(cfg["model"]),
+                     what="initialising this run (train.init_from_pretrained: true)")
+        init_from_checkpoint(model, folder / BEST_MODEL)
     sampler = build_sampler(cfg["train"]["sampler"], kg, cfg, gen, **resources)
     return model, sampler
-
-
-def pretrain_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """Stage 0: the run config of TransE pretraining (uniform negatives, margin loss)."""
-    out = copy.deepcopy(dict(cfg))
-    p = cfg["pretrain"]
-    out["model"] = {**cfg["model"], "name": "transe", "dim": p["dim"], "p_norm": p["p_norm"]}
-    out["train"] = {**cfg["train"], "epochs": p["epochs"], "lr": p["lr"], "batch_size": p["batch_size"],
-                    "num_negatives": p["num_negatives"], "margin": p["margin"], "loss": "margin", "sampler": "uniform"}
-    return out

@@ -48,3 +48,10 @@ def test_parse_set_requires_equals():
 def test_scientific_notation_is_a_float():
     cfg = load_config([], ["train.lr=1e-3", "diffusion.beta_low=2e-4"])
     assert cfg["train"]["lr"] == 0.001 and cfg["diffusion"]["beta_low"] == 0.0002
+
+
+def test_config_choices_name_every_registered_backbone():
+    from dans_kgc.config import _CHOICES
+    from dans_kgc.models import MODELS
+
+    assert _CHOICES[("model", "name")] == set(MODELS)

@@ -106,7 +106,8 @@ def test_dam_fit_cli_on_umls(umls_root, mirror, tmp_path):
     assert main(["pretrain", "--dataset", "umls", "--out", str(pre), "--quiet", "--set", "pretrain.epochs=2",
                  "--set", "pretrain.dim=16", *common]) == 0
     assert main(["dam", "fit", "--dataset", "umls", "--pretrained", str(pre), "--out", str(out),
-                 "--set", "dam.epochs=30", "--set", "dam.max_target_triples=1000", *common]) == 0
+                 "--set", "dam.epochs=30", "--set", "dam.max_target_triples=1000", "--set", "pretrain.dim=16",
+                 *common]) == 0
     table = pd.read_csv(out / ENTITIES_CSV)
     assert list(table.columns[:2]) == ["entity_id", "entity"]
     assert {"log_in_degree", "pagerank", "knn_cosine", "cluster", "observed_difficulty", "zeta"} <= set(table.columns)

@@ -1,6 +1,7 @@
 """The DANS-KGC and DHNS-style samplers inside the real training loop (UMLS, tiny settings)."""
 import csv
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from dans_kgc.curriculum import dtm_margins, dtm_weights
 from dans_kgc.datasets import load_dataset
 from dans_kgc.diffusion import ConditionalDiffusion, save_diffusion
 from dans_kgc.sampling import StepContext, build_sampler
+from dans_kgc.stages import StageMismatchError, backbone_of, stage_record
 from dans_kgc.training import Trainer, build_run
 
 torch.set_num_threads(1)
@@ -96,9 +98,9 @@ def test_sample_fraction_restricts_generation_and_l_diff_to_the_same_rows(umls):
         seen["sample"] = target.clone()
         return sample(target, query, *a, **k)
 
-    def spy_loss(x0, target, query, gen):
+    def spy_loss(x0, target, query, gen, head_side=None):
         seen["loss"] = (x0.clone(), target.clone(), query.clone())
-        return loss(x0, target, query, gen)
+        return loss(x0, target, query, gen, head_side)
 
     sampler.ans.sample, sampler.ans.loss = spy_sample, spy_loss
     _, logs = sampler.total_loss(torch.tensor(0.5), StepContext(pos, model.score_hrt(pos), model, 0.5, step=0))
@@ -179,12 +181,32 @@ def test_warm_start_is_loaded_and_checked(umls, tmp_path):
     n = umls.num_entities
     d = ConditionalDiffusion.from_config(n, 16, _dam(umls)["zeta"], _dam(umls)["clusters"], cfg)
     d.ensure_scale(torch.randn(n, 16) * 0.2)
-    save_diffusion(tmp_path / "w", d, {"loss_curve": []}, cfg)
+    record = stage_record("diffusion_dans", cfg, umls, backbone_of(cfg["model"]))
+    save_diffusion(tmp_path / "w", d, {"loss_curve": [], "stage_record": record}, cfg)
     s = build_sampler("dans", umls, cfg, torch.Generator().manual_seed(0), diffusion_dir=str(tmp_path / "w"))
     for k, v in d.state_dict().items():
         assert torch.equal(v, s.ans.state_dict()[k]), k
     with pytest.raises(ValueError, match="hidden"):
         build_sampler("dans", umls, _cfg("diffusion.hidden=[8]"), torch.Generator(), diffusion_dir=str(tmp_path / "w"))
+
+
+def test_warm_start_of_another_backbone_or_dataset_is_refused(umls, tmp_path):
+    """A DistMult run given a TransE warm start of the same width stops, naming both backbones."""
+    cfg = _cfg()
+    n = umls.num_entities
+    d = ConditionalDiffusion.from_config(n, 16, _dam(umls)["zeta"], _dam(umls)["clusters"], cfg)
+    d.ensure_scale(torch.randn(n, 16) * 0.2)
+    save_diffusion(tmp_path / "w", d, {"stage_record": stage_record("diffusion_dans", cfg, umls,
+                                                                     backbone_of(cfg["model"]))}, cfg)
+    assert cfg["model"]["name"] == "transe"
+    with pytest.raises(StageMismatchError, match=r"made for transe \(dim 16\).*needs distmult \(dim 16\)"):
+        build_sampler("dans", umls, _cfg("model.name=distmult"), torch.Generator(), diffusion_dir=str(tmp_path / "w"))
+    other = replace(umls, name="family")
+    with pytest.raises(StageMismatchError, match="differs in dataset"):
+        build_sampler("dans", other, cfg, torch.Generator(), diffusion_dir=str(tmp_path / "w"))
+    save_diffusion(tmp_path / "old", d, {}, cfg)  # no record: an older version's output is not trusted either
+    with pytest.raises(StageMismatchError, match="no stage record"):
+        build_sampler("dans", umls, cfg, torch.Generator(), diffusion_dir=str(tmp_path / "old"))
 
 
 def test_dhns_baseline_trains_without_a_warm_start(umls, tmp_path):

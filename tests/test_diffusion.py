@@ -183,10 +183,10 @@ def test_fit_save_load_roundtrip(toy_kg, tmp_path):
     assert torch.allclose(again.zeta, torch.as_tensor(zeta, dtype=torch.float32))
     rep = json.loads((tmp_path / "diffusion_report.json").read_text())
     assert rep["loss_curve"] == pytest.approx(report["loss_curve"]) and "git_commit" in rep["provenance"]
-    tgt = torch.tensor([0, 1, 2])
+    tgt, side = torch.tensor([0, 1, 2]), torch.tensor([False, True, False])
     q = model.query_embedding(tgt, torch.tensor([0, 0, 1])).detach()
-    assert torch.equal(d.sample(tgt, q, torch.Generator().manual_seed(1), [10, 0]),
-                       again.sample(tgt, q, torch.Generator().manual_seed(1), [10, 0]))
+    assert torch.equal(d.sample(tgt, q, torch.Generator().manual_seed(1), [10, 0], head_side=side),
+                       again.sample(tgt, q, torch.Generator().manual_seed(1), [10, 0], head_side=side))
 
 
 def test_fit_accepts_plain_embeddings(toy_kg):
@@ -200,7 +200,7 @@ def test_cli_diffusion_fit(tmp_path, mirror):
     from dans_kgc.cli import main
 
     base = ["--set", f"data.root={tmp_path / 'data'}", "--set", f"data.mirror={MIRROR}", "--set", "threads=1",
-            "--set", "device=cpu"]
+            "--set", "device=cpu", "--set", "model.dim=8"]  # the backbone whose space the warm start is fitted in
     assert main(["pretrain", "--dataset", "umls", "--out", str(tmp_path / "pre"), "--quiet", *base,
                  "--set", "pretrain.epochs=1", "--set", "pretrain.dim=8", "--set", "train.eval_every=1"]) == 0
     out = tmp_path / "diff"

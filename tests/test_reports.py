@@ -23,9 +23,14 @@ TIE = "realistic (mean of optimistic and pessimistic rank)"
 def make_run(root: Path, dataset: str, experiment: str, variant: str, seed: int, *,
              mrr: Optional[float] = None, h1: Optional[float] = None, h10: Optional[float] = None,
              trace: Optional[list[dict]] = None, config: Optional[dict] = None, protocol: str = "redgnn",
-             train_seconds: Optional[float] = None, best_valid: Optional[float] = None) -> Path:
-    """A run folder as train + evaluate write it; ``mrr=None`` = evaluation never ran."""
-    run = root / dataset / experiment / variant / f"seed{seed}"
+             train_seconds: Optional[float] = None, best_valid: Optional[float] = None,
+             backbone: Optional[dict] = None, anchor: Optional[dict] = None, model: str = "transe",
+             folder: Optional[str] = None, tags: Optional[dict] = None) -> Path:
+    """A run folder as train + evaluate write it; ``mrr=None`` = evaluation never ran.
+    ``backbone``: the run's backbone record (absent = a run written before it existed);
+    ``anchor``: metrics_test.json's anchor_diagnostic; ``folder``: the variant folder's name
+    (default ``variant``); ``tags``: more tags (``backbone``: the workflow's recipe name)."""
+    run = root / dataset / experiment / (folder or variant) / f"seed{seed}"
     run.mkdir(parents=True)
     sampler = "dans" if variant in ("dans", "full", "wo_dam", "wo_ccd", "wo_dtm") else variant
     cfg = {"dataset": dataset, "seed": seed, "protocol": None,
@@ -36,17 +41,20 @@ def make_run(root: Path, dataset: str, experiment: str, variant: str, seed: int,
         section, name = key.split(".")
         cfg[section][name] = value
     (run / "config.yaml").write_text(yaml.safe_dump(cfg))
-    tags = {"experiment": experiment, "variant": variant}
+    tags = {"experiment": experiment, "variant": variant, **(tags or {})}
     summary = {"epochs_run": 10, "best_epoch": 10, "best_valid_mrr": best_valid if best_valid is not None else mrr,
                "train_seconds": train_seconds if train_seconds is not None else 10.0}
+    extra = {"backbone": backbone} if backbone is not None else {}
     (run / "run.json").write_text(json.dumps({
-        "stage": "train", "dataset": dataset, "protocol": protocol, "model": "transe", "sampler": sampler, "seed": seed,
-        "tags": tags, "summary": summary, "provenance": {"git_commit": "abc123", "seed": seed}}))
+        "stage": "train", "dataset": dataset, "protocol": protocol, "model": model, "sampler": sampler, "seed": seed,
+        "tags": tags, "summary": summary, "provenance": {"git_commit": "abc123", "seed": seed}, **extra}))
     if trace is not None:
         pd.DataFrame(trace).to_csv(run / "trace.csv", index=False)
     if mrr is not None:
+        if anchor is not None:
+            extra["anchor_diagnostic"] = anchor
         (run / "metrics_test.json").write_text(json.dumps({
-            "dataset": dataset, "model": "transe", "sampler": sampler, "seed": seed, "split": "test",
+            **extra, "dataset": dataset, "model": model, "sampler": sampler, "seed": seed, "split": "test",
             "mrr": mrr, "hits@1": h1 if h1 is not None else mrr - 0.1, "hits@3": mrr,
             "hits@10": h10 if h10 is not None else min(1.0, mrr + 0.1), "num_ranked": 100, "tie_policy": TIE,
             "protocol": protocol, "best_epoch": 10, "best_valid_mrr": mrr, "tags": tags, "train_summary": summary,
@@ -114,7 +122,7 @@ def test_main_table_mean_std_bold_and_missing(main_runs, tmp_path):
     assert "**0.400 ± 0.071**" in md  # bernoulli has the best Hits@1
     assert "0.300 ± 0.000" in md and "**0.300 ± 0.000**" not in md
     # missing runs: a dash with a footnote that names the run and why
-    dans_row = next(line for line in md.splitlines() if line.startswith("| DANS-KGC"))
+    dans_row = next(line for line in md.splitlines() if line.startswith("| TransE (NS) | DANS-KGC"))
     assert dans_row.count("—") == 3 and "[a]" in dans_row
     assert "no metrics_test.json" in md and "does not exist" in md
     assert "Self-adversarial" not in md and "full" not in md  # ablation runs are not in the main table
@@ -162,6 +170,152 @@ def test_all_runs_failed_still_writes_a_table(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------
+# backbones: rows keyed by (backbone, variant)
+# ----------------------------------------------------------------------------------------
+ROTATE = {"name": "rotate", "mode": "negative_sampling", "label": "RotatE", "calibration_source": None}
+CONVE = {"name": "conve", "mode": "one_to_n", "label": "ConvE", "calibration_source": "AdaProp KDD 2023"}
+
+
+def _md_row(md: str, start: str) -> list[str]:
+    line = next(line for line in md.splitlines() if line.startswith(start))
+    return [c.strip() for c in line.strip("|").split("|")]
+
+
+def test_backbone_column_separates_two_backbones_running_the_same_sampler(tmp_path):
+    root = tmp_path / "runs"
+    # uniform on TransE (old runs: no backbone record, model from run.json): 0.40, 0.50 -> 0.450
+    runs = [make_run(root / "t", "umls", "main", "uniform", s, mrr=m) for s, m in ((0, 0.40), (1, 0.50))]
+    # uniform on RotatE: 0.80, 0.90 -> 0.850; dans on RotatE: 0.70 (worse than RotatE's uniform)
+    runs += [make_run(root / "r", "umls", "main", "uniform", s, mrr=m, backbone=ROTATE) for s, m in ((0, 0.80), (1, 0.90))]
+    runs += [make_run(root / "r", "umls", "main", "dans", 0, mrr=0.70, backbone=ROTATE)]
+    # dans on TransE: 0.60 (better than TransE's uniform)
+    runs += [make_run(root / "t", "umls", "main", "dans", 0, mrr=0.60)]
+    out = tmp_path / "main"
+    build_report("main", runs, out)
+    md = read(out, ".md")
+    assert _md_row(md, "| TransE (NS) | Uniform |")[2] == "0.450 ± 0.071"
+    assert _md_row(md, "| RotatE (NS) | Uniform |")[2] == "**0.850 ± 0.071**"  # best on RotatE
+    assert _md_row(md, "| TransE (NS) | DANS-KGC |")[2].startswith("**0.600**")  # best on TransE: bold per backbone
+    assert _md_row(md, "| RotatE (NS) | DANS-KGC |")[2].startswith("0.700")
+    assert "Backbones: TransE (NS), RotatE (NS)" in md and "within each backbone" in md
+    csv = pd.read_csv(str(out) + ".csv")
+    mrr = csv[csv.metric == "mrr"].set_index(["backbone", "variant"])
+    assert math.isclose(mrr.loc[("transe", "uniform"), "mean"], 0.45)
+    assert math.isclose(mrr.loc[("rotate", "uniform"), "mean"], 0.85) and mrr.loc[("rotate", "uniform"), "n"] == 2
+    assert set(csv["mode"]) == {"negative_sampling"}
+    # the same split in efficiency, paper and ablation
+    build_report("efficiency", runs, tmp_path / "eff")
+    eff = pd.read_csv(str(tmp_path / "eff") + ".csv")
+    assert len(eff) == 4 and set(zip(eff.backbone, eff.variant)) == {
+        ("transe", "uniform"), ("transe", "dans"), ("rotate", "uniform"), ("rotate", "dans")}
+    build_report("paper", runs, tmp_path / "paper")
+    pmd = read(tmp_path / "paper", ".md")
+    assert "| main | UMLS | TransE (NS) | DANS-KGC | 0.972" in pmd and "| main | UMLS | RotatE (NS) | DANS-KGC | 0.972" in pmd
+    assert _md_row(pmd, "| main | UMLS | RotatE (NS) | DANS-KGC |")[6] == "−0.272"
+
+
+def test_one_backbone_table_reads_cleanly_and_a_missing_seed_stays_in_its_row(tmp_path):
+    root = tmp_path / "runs"
+    runs = [make_run(root, "umls", "main", "uniform", s, mrr=0.5, backbone=CONVE) for s in (0, 1)]
+    runs.append(root / "umls" / "main" / "uniform" / "seed2")  # never started: no backbone written
+    out = tmp_path / "main"
+    build_report("main", runs, out)
+    md = read(out, ".md")
+    body = [line for line in md.splitlines() if line.startswith("| ConvE")]
+    assert len(body) == 1 and "unknown" not in md  # one row, the missing seed in it
+    assert "2 of 3 seeds; missing: seed 2" in md
+    assert "Backbone: ConvE (1-N) for every row (1-N = 1-N scoring)" in md
+    assert "Diag." not in md  # no run has the anchor diagnostic: no column
+    rec = next(r for r in load_runs(runs) if r.seed == 2)
+    assert rec.backbone_key == ("conve", "one_to_n", None) and rec.backbone_inferred
+
+
+def test_crossed_workflow_layout_recipe_rows_and_a_never_started_seed(tmp_path):
+    """The workflow crosses a variant with backbone recipes: folders <variant>@<recipe>, tags.backbone = recipe."""
+    root = tmp_path / "runs"
+    runs = []
+    for recipe, bb, mrrs in (("rotate_nssa", ROTATE, (0.80, 0.90)), ("rotate_long", ROTATE, (0.60, 0.70)),
+                             ("conve_1n", CONVE, (0.50, 0.50))):
+        for seed, m in enumerate(mrrs):
+            runs.append(make_run(root, "umls", "main", "uniform", seed, mrr=m, backbone=bb,
+                                 folder=f"uniform@{recipe}", tags={"backbone": recipe}))
+    runs.append(root / "umls" / "main" / "uniform@rotate_long" / "seed2")  # never started
+    assert infer_from_path(runs[-1])["recipe"] == "rotate_long" and infer_from_path(runs[-1])["variant"] == "uniform"
+    out = tmp_path / "main"
+    build_report("main", runs, out)
+    md = read(out, ".md")
+    # two recipes of one model and mode are two rows, told apart by the recipe; ConvE needs no tag
+    assert _md_row(md, "| RotatE (NS) [rotate_nssa] | Uniform |")[2] == "0.850 ± 0.071"
+    long_row = _md_row(md, "| RotatE (NS) [rotate_long] | Uniform |")
+    assert long_row[2].startswith("0.650 ± 0.071 [")  # the never-started seed is in its recipe's row
+    assert "2 of 3 seeds; missing: seed 2" in md
+    assert _md_row(md, "| ConvE (1-N) | Uniform |")[2] == "0.500 ± 0.000"
+    assert len([line for line in md.splitlines() if line.startswith("| ")]) == 1 + 3  # header and 3 rows
+    csv = pd.read_csv(str(out) + ".csv")
+    assert set(csv.backbone_recipe) == {"rotate_nssa", "rotate_long", "conve_1n"}
+
+
+def test_old_runs_take_the_backbone_from_the_config(tmp_path):
+    run = make_run(tmp_path, "umls", "main", "uniform", 0, mrr=0.5, model="ignored")
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    cfg["model"] = {"name": "complex"}
+    cfg["train"]["mode"] = "one_to_n"
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    for f in ("run.json", "metrics_test.json"):  # no top-level model field either
+        d = json.loads((run / f).read_text())
+        d.pop("model")
+        (run / f).write_text(json.dumps(d))
+    assert load_run(run).backbone_key == ("complex", "one_to_n", None)
+    other = make_run(tmp_path / "b", "umls", "main", "uniform", 0, mrr=0.5, model="distmult")
+    assert load_run(other).backbone_key == ("distmult", "negative_sampling", None)  # train.mode default
+    assert load_run(other).backbone_text == "DistMult (NS)"
+
+
+def test_efficiency_compares_samplers_within_a_backbone(tmp_path):
+    root = tmp_path / "runs"
+    # TransE: uniform 1 s/epoch, dans 2 s/epoch -> 2.00x; RotatE: uniform 4 s/epoch, dans 6 s/epoch -> 1.50x
+    # targets: 0.9 x each backbone's own uniform best valid MRR: 0.45 (TransE), 0.54 (RotatE)
+    for bb, sub, secs, base in ((None, "t", (1.0, 2.0), 0.5), (ROTATE, "r", (4.0, 6.0), 0.6)):
+        for v, s, top in (("uniform", secs[0], base), ("dans", secs[1], 0.8)):
+            make_run(root / sub, "umls", "main", v, 0, mrr=top, best_valid=top, backbone=bb,
+                     trace=_trace([s] * 4, [top * f for f in (0.25, 0.5, 0.75, 1.0)]))
+    out = tmp_path / "eff"
+    build_report("efficiency", [root], out)
+    lines = [re.sub(r" \[[a-z]\]", "", line) for line in read(out, ".md").splitlines()]
+    assert "| UMLS | TransE (NS) | Uniform | 1.00 | 1.00× |" in lines[4]
+    assert "|  |  | DANS-KGC | 2.00 | 2.00× |" in lines[5]
+    assert "|  | RotatE (NS) | Uniform | 4.00 | 1.00× |" in lines[6]
+    assert "|  |  | DANS-KGC | 6.00 | 1.50× |" in lines[7]
+    targets = json.loads(read(out, ".provenance.json"))["targets"]["umls"]
+    assert targets["valid_mrr"] is None and targets["source"] == "per backbone"
+    assert math.isclose(targets["backbones"]["TransE (NS)"]["valid_mrr"], 0.45)
+    assert math.isclose(targets["backbones"]["RotatE (NS)"]["valid_mrr"], 0.54)
+
+
+def test_main_table_anchor_diagnostic_column(tmp_path):
+    root = tmp_path / "runs"
+    runs = [make_run(root, "family", "main", "uniform", s, mrr=0.5, anchor={
+        "anchor_outscores_answer": a, "mrr_anchor_removed": 0.6, "note": "diagnostic"}) for s, a in ((0, 0.70), (1, 0.78))]
+    runs.append(make_run(root, "family", "main", "bernoulli", 0, mrr=0.45, anchor={
+        "anchor_outscores_answer": 0.9, "mrr_anchor_removed": 0.6, "note": "diagnostic"}))
+    runs.append(make_run(root, "family", "main", "dans", 0, mrr=0.4))  # an older run without the diagnostic
+    out = tmp_path / "main"
+    build_report("main", runs, out)
+    md = read(out, ".md")
+    assert "| Backbone | Sampler | Family MRR | Family Hits@1 | Family Hits@10 | Family Diag.: anchor > answer |" in md
+    row = _md_row(md, "| TransE (NS) | Uniform |")
+    assert row[5] == "0.740 ± 0.057" and row[2] == "**0.500 ± 0.000**"
+    assert _md_row(md, "| TransE (NS) | Bernoulli |")[5].startswith("0.900")  # a diagnostic is never bold
+    assert _md_row(md, "| TransE (NS) | DANS-KGC |")[5].startswith("—")
+    assert "is a diagnostic, not a result" in md
+    csv = pd.read_csv(str(out) + ".csv")
+    diag = csv[csv.metric == "anchor_outscores_answer"]
+    assert diag["diagnostic"].all() and not diag["best"].any()
+    assert math.isclose(diag[diag.variant == "uniform"]["mean"].iloc[0], 0.74)
+    assert r"\multicolumn{4}{c}{Family}" in read(out, ".tex")
+
+
+# ----------------------------------------------------------------------------------------
 # paper vs ours
 # ----------------------------------------------------------------------------------------
 def test_paper_targets_file_holds_only_known_numbers_with_sources():
@@ -184,14 +338,14 @@ def test_paper_table_difference_and_not_reported(tmp_path):
     out = tmp_path / "paper"
     build_report("paper", runs, out)
     md = read(out, ".md")
-    umls = next(line for line in md.splitlines() if "| UMLS | DANS-KGC |" in line)
+    umls = next(line for line in md.splitlines() if "| UMLS | TransE (NS) | DANS-KGC |" in line)
     cells = [c.strip() for c in umls.strip("|").split("|")]
-    assert cells[3].startswith("0.972") and cells[4] == "0.970 ± 0.010 (n=3)" and cells[5] == "−0.002"
-    assert cells[6] == "not reported" and cells[8] == "—"  # Hits@1: the paper's number is unknown
-    uniform = next(line for line in md.splitlines() if "| UMLS | Uniform |" in line)
+    assert cells[4].startswith("0.972") and cells[5] == "0.970 ± 0.010 (n=3)" and cells[6] == "−0.002"
+    assert cells[7] == "not reported" and cells[9] == "—"  # Hits@1: the paper's number is unknown
+    uniform = next(line for line in md.splitlines() if "| UMLS | TransE (NS) | Uniform |" in line)
     assert uniform.count("not reported") == 3
     # YAGO3-10 and the Family ablation are known paper cells without runs: shown, ours missing
-    assert "| YAGO3-10 | DANS-KGC | 0.572" in md and "| Family | w/o CCD | 0.989" in md
+    assert "| YAGO3-10 |  | DANS-KGC | 0.572" in md and "| Family |  | w/o CCD | 0.989" in md
     # reference rows with sources
     assert "| RED-GNN | UMLS | 0.964 | 0.946 | 0.990 |" in md and "| AdaProp | YAGO3-10 | 0.5738 |" in md
     assert "LARS-research/RED-GNN README.md @ 5e2ccad" in md
@@ -330,6 +484,49 @@ def test_curves_and_bands_figures(tmp_path):
         out = tmp_path / "fig" / kind
         build_report(kind, runs, out)
         assert _is_png(Path(str(out) + ".png")) and _is_pdf(Path(str(out) + ".pdf"))
+
+
+def test_figures_split_backbones(tmp_path):
+    """A crossed preset: the same sampler / sweep on two backbones whose configs differ in model.* keys."""
+    root = tmp_path / "runs"
+    runs = []
+    for bb, gamma, sub in ((None, 9.0, "t"), (ROTATE, 6.0, "r")):
+        for mu in (0.0, 1.0):
+            for seed in (0, 1):
+                cfg = {"diffusion.mu": mu}
+                r = make_run(root / sub / f"mu{mu}", "umls", "sensitivity", "dans", seed,
+                             mrr=0.5 + 0.1 * mu + (0.2 if bb else 0), backbone=bb, config=cfg)
+                c = yaml.safe_load((r / "config.yaml").read_text())
+                c["model"] = {"gamma": gamma, "dim": 64}
+                (r / "config.yaml").write_text(yaml.safe_dump(c))
+                runs.append(r)
+        for v in ("uniform", "dans"):
+            for seed in (0, 1):
+                trace = _trace([1.0] * 5, [0.1 * e + (0.2 if bb else 0.0) for e in range(1, 6)])
+                if v == "dans":
+                    for row in trace:
+                        row.update(band_w1=0.5, band_w2=0.5)
+                runs.append(make_run(root / sub, "umls", "main", v, seed, mrr=0.5, trace=trace, backbone=bb))
+    sweeps = swept_parameters(load_runs(runs))
+    assert list(sweeps) == ["diffusion.mu"]  # model.gamma differs between backbones, not within one
+    assert len(sweeps["diffusion.mu"]) == 8
+    # each backbone is its own line: no (value, seed) point of one backbone hides the other's
+    by_bb = {bk: sweep_points([r for r in sweeps["diffusion.mu"] if r.backbone_key == bk], "diffusion.mu")
+             for bk in {r.backbone_key for r in sweeps["diffusion.mu"]}}
+    assert by_bb[("rotate", "negative_sampling", None)] == {0.0: [0.7, 0.7], 1.0: [pytest.approx(0.8)] * 2}
+    for kind in ("sensitivity", "curves", "bands"):
+        out = tmp_path / "fig" / kind
+        build_report(kind, runs, out)
+        assert _is_png(Path(str(out) + ".png")), kind
+        prov = json.loads(read(out, ".provenance.json"))
+        assert not prov["warnings"], kind
+        if kind == "sensitivity":  # one line per backbone, each with both seeds at each value
+            assert prov["lines"]["diffusion.mu"]["umls"] == [
+                {"line": "all samplers on TransE (NS)", "points": {"0": 2, "1": 2}},
+                {"line": "all samplers on RotatE (NS)", "points": {"0": 2, "1": 2}}]
+        if kind == "curves":
+            assert prov["lines"]["umls"] == ["Uniform on TransE (NS)", "DANS-KGC on TransE (NS)",
+                                             "Uniform on RotatE (NS)", "DANS-KGC on RotatE (NS)"]
 
 
 def test_figure_without_data_says_so_instead_of_crashing(tmp_path):

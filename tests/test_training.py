@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from dans_kgc.datasets import load_dataset
-from dans_kgc.training import BEST_MODEL, CHECKPOINT, Trainer, TrainingDivergedError, build_run, load_trained_model
+from dans_kgc.checkpoints import BEST_MODEL, load_trained_model
+from dans_kgc.training import CHECKPOINT, Trainer, TrainingDivergedError, build_run
 from tests.conftest import tiny_config
 
 

@@ -5,9 +5,11 @@ from typing import Any, Mapping
 
 from dans_kgc.models.base import KGEModel
 from dans_kgc.models.bilinear import ComplEx, DistMult
+from dans_kgc.models.convolutional import ConvE
+from dans_kgc.models.quaternion import QuatE
 from dans_kgc.models.translational import RotatE, TransE
 
-MODELS: dict[str, type[KGEModel]] = {m.name: m for m in (TransE, RotatE, DistMult, ComplEx)}
+MODELS: dict[str, type[KGEModel]] = {m.name: m for m in (TransE, RotatE, DistMult, ComplEx, QuatE, ConvE)}
 
 
 def build_model(cfg: Mapping[str, Any], num_entities: int, num_relations: int) -> KGEModel:
@@ -17,4 +19,4 @@ def build_model(cfg: Mapping[str, Any], num_entities: int, num_relations: int) -
     return cls(num_entities, num_relations, **kw)
 
 
-__all__ = ["KGEModel", "MODELS", "build_model", "TransE", "RotatE", "DistMult", "ComplEx"]
+__all__ = ["KGEModel", "MODELS", "build_model", "TransE", "RotatE", "DistMult", "ComplEx", "QuatE", "ConvE"]

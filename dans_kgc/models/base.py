@@ -138,3 +138,19 @@ class KGEModel(nn.Module, ABC):
 
     def post_step(self) -> None:
         """Constraints applied after each optimiser step (e.g. TransE's entity normalisation)."""
+
+    def factors(self, triples: torch.Tensor) -> list[torch.Tensor]:
+        """The embedding factors of triples [B, 3] that a regulariser penalises, each [B, k].
+
+        Element-wise magnitudes: real models return the raw rows; complex and quaternion models
+        return the modulus of each complex / quaternion coordinate, as N3 (Lacroix et al. 2018) asks.
+        """
+        return [self.entity(triples[:, 0]), self.relation(triples[:, 1]), self.entity(triples[:, 2])]
+
+    def regularization(self, triples: torch.Tensor, kind: str, weight: float) -> torch.Tensor:
+        """``weight * mean_b sum |f|^3`` (n3) or ``... |f|^2`` (l2) over the batch's factors; 0 for none."""
+        if kind == "none" or weight == 0.0:
+            return torch.zeros((), device=triples.device)
+        power = {"n3": 3, "l2": 2}[kind]
+        total = sum(f.abs().pow(power).sum() for f in self.factors(triples))
+        return weight * total / triples.shape[0]

@@ -10,6 +10,7 @@ class DistMult(KGEModel):
     """Yang et al. 2015: ``S = <h, r, t>``."""
 
     name = "distmult"
+    label = "DistMult"
 
     def tail_query(self, h: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
         return h * r
@@ -28,6 +29,7 @@ class ComplEx(DistMult):
     """Trouillon et al. 2016: ``S = Re(<h, r, conj(t)>)``; entity rows are [real | imaginary]."""
 
     name = "complex"
+    label = "ComplEx"
 
     @property
     def entity_width(self) -> int:
@@ -39,6 +41,10 @@ class ComplEx(DistMult):
 
     def _split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return x[..., : self.dim], x[..., self.dim:]
+
+    def factors(self, triples: torch.Tensor) -> list[torch.Tensor]:
+        """N3 on the modulus of each complex coordinate (Lacroix et al. 2018)."""
+        return [torch.sqrt(re**2 + im**2 + 1e-18) for re, im in map(self._split, super().factors(triples))]
 
     def tail_query(self, h: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
         hr, hi = self._split(h)

@@ -59,6 +59,7 @@ class TransE(KGEModel):
     """Bordes et al. 2013: ``S = gamma - ||h + r - t||_p``."""
 
     name = "transe"
+    label = "TransE"
 
     def __init__(self, num_entities: int, num_relations: int, dim: int, p_norm: int = 1, gamma: float = 0.0,
                  normalize_entities: bool = True, **kw: Any):
@@ -112,6 +113,7 @@ class RotatE(KGEModel):
     """Sun et al. 2019: rotation in the complex plane, ``S = gamma - sum_k |h_k r_k - t_k|``."""
 
     name = "rotate"
+    label = "RotatE"
 
     def __init__(self, num_entities: int, num_relations: int, dim: int, gamma: float = 9.0, **kw: Any):
         super().__init__(num_entities, num_relations, dim, **kw)

@@ -17,8 +17,8 @@ provenance sidecar ``<out>.provenance.json``. Adding a report is one file::
 and ``dans-kgc report loss_table --plugin my_report.py --runs ... --out ...`` (a module name
 works too, as does an entry point in the ``dans_kgc.reports`` group).
 
-Built in: tables ``main``, ``ablation``, ``efficiency``, ``paper``; figures ``sensitivity``,
-``curves``, ``bands``.
+Built in: tables ``main``, ``ablation``, ``efficiency``, ``paper``, ``calibration``; figures
+``sensitivity``, ``curves``, ``bands``, ``calibration_curves``.
 """
 from __future__ import annotations
 
@@ -176,5 +176,6 @@ def build_report(kind: str, runs: Iterable[str | Path], out: str | Path, *, titl
 from dans_kgc.reports import figures as _figures  # noqa: E402,F401
 from dans_kgc.reports import paper as _paper  # noqa: E402,F401
 from dans_kgc.reports import tables as _tables  # noqa: E402,F401
+from dans_kgc.reports import calibration as _calibration  # noqa: E402,F401
 
 __all__ = ["REPORTS", "ReportContext", "ReportSpec", "RunRecord", "build_report", "load_plugins", "register"]

@@ -1,5 +1,7 @@
 """Figure reports: ``sensitivity`` (paper Figure 2), ``curves`` (validation MRR over epochs and
-training time) and ``bands`` (the curriculum's band weights as the runs applied them).
+training time) and ``bands`` (the curriculum's band weights as the runs applied them). When the
+runs use several backbones, each (backbone, sampler) pair is its own line (backbone = line
+style) or panel row; with one backbone the figures are as before.
 
 Every figure is written as ``<out>.png`` (300 dpi) and ``<out>.pdf`` with a print-friendly style:
 large fonts, labelled axes with units, a colour-blind-safe palette plus distinct markers and
@@ -16,7 +18,9 @@ from typing import Any, Optional, Sequence
 from dans_kgc.reports import ReportContext, register
 from dans_kgc.reports.labels import (METRIC_LABEL, PARAM_LABEL, VARIANT_ORDER, dataset_label, order_datasets,
                                      order_variants, param_label, variant_label)
+from dans_kgc.reports.labels import backbone_rank
 from dans_kgc.reports.runs import RunRecord, group
+from dans_kgc.reports.tables import backbone_keys, backbone_text, backbone_texts
 
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "h", "<"]
 LINESTYLES = ["-", "--", "-.", ":"]
@@ -159,7 +163,8 @@ def _flatten(cfg: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def swept_parameters(runs: Sequence[RunRecord]) -> dict[str, list[RunRecord]]:
     """Numeric config keys that vary within an experiment (per dataset), with the runs that sweep them."""
     out: dict[str, list[RunRecord]] = {}
-    for (_exp, _ds), members in group([r for r in runs if r.config], "experiment", "dataset").items():
+    # per backbone too: crossed presets sweep one key on several backbones, whose configs differ in model.*
+    for (_exp, _ds, _bb), members in group([r for r in runs if r.config], "experiment", "dataset", "backbone_key").items():
         flat = [_flatten(r.config) for r in members]
         # keys every run has (configs written by different package versions may differ in keys)
         keys = set.intersection(*(set(f) for f in flat)) if flat else set()
@@ -171,6 +176,8 @@ def swept_parameters(runs: Sequence[RunRecord]) -> dict[str, list[RunRecord]]:
             varying = named or varying
         if len(varying) == 1:
             out.setdefault(varying[0], []).extend(members)
+            continue
+        if not varying:
             continue
         # one-at-a-time sweeps sharing an experiment (the DAG's `sensitivity`: mu0.5, eta0.3, ...):
         # a run belongs to key k's sweep when every other swept key sits at its base value
@@ -256,6 +263,13 @@ def build_sensitivity(ctx: ReportContext) -> list[Path]:
     # one line per panel; per sampler only when runs of several samplers sweep the same key
     multi_sampler = len({r.sampler for runs in sweeps.values() for r in runs}) > 1
     series_all = order_variants({_series(r, multi_sampler) for runs in sweeps.values() for r in runs})
+    # several backbones: one line per (sampler, backbone), the backbone told by the line style
+    bkeys = backbone_keys([r for runs in sweeps.values() for r in runs])
+    btexts = backbone_texts([r for runs in sweeps.values() for r in runs])
+    multi_bb = len(bkeys) > 1
+
+    def skey(r: RunRecord) -> tuple:
+        return (_series(r, multi_sampler), r.backbone_key if multi_bb else None)
     ctx.notes["swept_parameters"] = {k: sorted({r.param(k) for r in v if r.param(k) is not None}) for k, v in sweeps.items()}
     for i, (key, runs) in enumerate(sweeps.items()):
         default = _default_value(key)
@@ -267,9 +281,12 @@ def build_sensitivity(ctx: ReportContext) -> list[Path]:
             if not members:
                 _no_runs(ax)
             panel_xs: set[float] = set()
-            for group_name in sorted({_series(r, multi_sampler) for r in members}):
+            for group_name, bk in sorted({skey(r) for r in members},
+                                         key=lambda s: (series_all.index(s[0]), backbone_rank(s[1]))):
                 st = style_for(group_name if multi_sampler else "dans", series_all)
-                pts = sweep_points([r for r in members if _series(r, multi_sampler) == group_name], key, metric)
+                if multi_bb:
+                    st["linestyle"] = LINESTYLES[bkeys.index(bk) % len(LINESTYLES)]
+                pts = sweep_points([r for r in members if skey(r) == (group_name, bk)], key, metric)
                 if not pts:
                     continue
                 xs = sorted(pts)
@@ -282,6 +299,10 @@ def build_sensitivity(ctx: ReportContext) -> list[Path]:
                 ax.plot(xs, mean, color=st["color"], marker=st["marker"], linestyle=st["linestyle"], zorder=4,
                         label=variant_label(group_name))
                 panel_xs.update(xs)
+                line = (variant_label(group_name) if multi_sampler else "all samplers") + (
+                    f" on {backbone_text(bk, btexts)}" if multi_bb else "")
+                ctx.notes.setdefault("lines", {}).setdefault(key, {}).setdefault(str(ds), []).append(
+                    {"line": line, "points": {f"{x:g}": len(pts[x]) for x in xs}})
             if panel_xs:
                 xs = sorted(panel_xs)
                 if xs[0] > 0 and xs[-1] / xs[0] >= 20:
@@ -297,8 +318,12 @@ def build_sensitivity(ctx: ReportContext) -> list[Path]:
     handles, labels = [], []
     for v in series_all:
         st = style_for(v if multi_sampler else "dans", series_all)
-        handles.append(Line2D([], [], color=st["color"], marker=st["marker"], linestyle=st["linestyle"]))
+        handles.append(Line2D([], [], color=st["color"], marker=st["marker"], linestyle="-" if multi_bb else st["linestyle"]))
         labels.append(f"{variant_label(v)}: mean over seeds" if multi_sampler else "mean over seeds")
+    if multi_bb:
+        for i, bk in enumerate(bkeys):
+            handles.append(Line2D([], [], color="0.3", linestyle=LINESTYLES[i % len(LINESTYLES)]))
+            labels.append(backbone_text(bk, btexts))
     handles += [Patch(color="0.55", alpha=0.35), Line2D([], [], color="0.4", marker="o", linestyle="", markersize=4),
                 Line2D([], [], color="0.35", linestyle=":", linewidth=1.6)]
     labels += ["± 1 sample std", "single seed", "default setting"]
@@ -344,16 +369,24 @@ def build_curves(ctx: ReportContext) -> list[Path]:
     plt = setup()
     datasets = order_datasets(r.dataset for r in runs)
     variants = order_variants(r.variant for r in runs)
-    cells = group(runs, "dataset", "variant")
+    # several backbones: one curve per (backbone, sampler); colour and marker = sampler, line style = backbone
+    bkeys = backbone_keys(runs)
+    btexts = backbone_texts(runs)
+    multi_bb = len(bkeys) > 1
+    cells = group(runs, "dataset", "backbone_key", "variant")
     fig, axes = _grid(plt, 2, len(datasets), ctx.title)
     for j, ds in enumerate(datasets):
         missing = sum(1 for r in runs if r.dataset == ds and not r.has_trace)
-        curves = {v: _curve(cells.get((ds, v), [])) for v in variants}
-        curves = {v: c for v, c in curves.items() if c is not None and not c.empty}
+        curves = {(b, v): _curve(cells.get((ds, b, v), [])) for b in bkeys for v in variants}
+        curves = {k: c for k, c in curves.items() if c is not None and not c.empty}
         ends = [float(c["seconds"].max()) for c in curves.values() if c["seconds"].notna().any()]
         log_time = bool(ends) and min(ends) > 0 and max(ends) / min(ends) >= 5  # e.g. a 15x slower sampler
-        for v, c in curves.items():
+        for (b, v), c in curves.items():
+            ctx.notes.setdefault("lines", {}).setdefault(str(ds), []).append(
+                variant_label(v) + (f" on {backbone_text(b, btexts)}" if multi_bb else ""))
             st = style_for(v, variants)
+            if multi_bb:
+                st["linestyle"] = LINESTYLES[bkeys.index(b) % len(LINESTYLES)]
             every = max(1, len(c) // 8)
             for i, x in enumerate(("epoch", "seconds")):
                 ax = axes[i][j]
@@ -372,8 +405,12 @@ def build_curves(ctx: ReportContext) -> list[Path]:
     handles = []
     for v in variants:
         st = style_for(v, variants)
-        handles.append(Line2D([], [], color=st["color"], linestyle=st["linestyle"], marker=st["marker"]))
+        handles.append(Line2D([], [], color=st["color"], linestyle="-" if multi_bb else st["linestyle"], marker=st["marker"]))
     labels = [variant_label(v) for v in variants]
+    if multi_bb:
+        for i, b in enumerate(bkeys):
+            handles.append(Line2D([], [], color="0.3", linestyle=LINESTYLES[i % len(LINESTYLES)]))
+            labels.append(backbone_text(b, btexts))
     handles.append(Patch(color="0.55", alpha=0.3))
     labels.append("± 1 std over seeds")
     ncol = len(labels) if len(datasets) > 1 and len(labels) <= 5 else min(len(labels), 3)
@@ -412,28 +449,33 @@ def build_bands(ctx: ReportContext) -> list[Path]:
 
     runs = [r for r in ctx.runs if band_columns(r.trace)]
     # runs of the same cells that have no band weights (failed, or not a dans run) count as missing
-    cells_with_bands = {(r.dataset, r.variant) for r in runs}
-    no_bands = group([r for r in ctx.runs if not band_columns(r.trace) and (r.dataset, r.variant) in cells_with_bands],
-                     "dataset", "variant")
+    cells_with_bands = {(r.dataset, r.backbone_key, r.variant) for r in runs}
+    no_bands = group([r for r in ctx.runs if not band_columns(r.trace)
+                      and (r.dataset, r.backbone_key, r.variant) in cells_with_bands], "dataset", "backbone_key", "variant")
     if not runs:
         return empty_figure(ctx, "bands: no run has band_w1..band_wK columns in trace.csv (only the dans sampler writes them)")
     plt = setup()
     datasets = order_datasets(r.dataset for r in runs)
-    variants = order_variants(r.variant for r in runs)
+    # panel rows: variants, or (backbone, variant) pairs when the runs use several backbones
+    bkeys = backbone_keys(runs)
+    btexts = backbone_texts(runs)
+    variants = [(b, v) for b in bkeys for v in order_variants(r.variant for r in runs if r.backbone_key == b)]
     nb = max(len(band_columns(r.trace)) for r in runs)
     steps = runs[0].param("diffusion.band_steps")
     colors = sns.color_palette("viridis_r", nb)
     style = ctx.option("style", "area")
     fig, axes = _grid(plt, len(variants), len(datasets), ctx.title)
-    cells = group(runs, "dataset", "variant")
+    cells = group(runs, "dataset", "backbone_key", "variant")
     hardness = np.linspace(0.0, 1.0, nb)
-    for i, v in enumerate(variants):
+    for i, (b, v) in enumerate(variants):
         for j, ds in enumerate(datasets):
             ax = axes[i][j]
-            members = cells.get((ds, v), [])
-            n_missing = len(no_bands.get((ds, v), []))
+            members = cells.get((ds, b, v), [])
+            n_missing = len(no_bands.get((ds, b, v), []))
             n_text = f"n = {len(members)}" + (f", {n_missing} missing" if n_missing else "")
-            ax.set_title(f"{dataset_label(ds)}: {variant_label(v)}" + (f"  ({n_text})" if members else ""), fontsize=13)
+            on = f" on {backbone_text(b, btexts)}" if len(bkeys) > 1 else ""
+            ax.set_title(f"{dataset_label(ds)}: {variant_label(v)}{on}" + (f"  ({n_text})" if members else ""),
+                         fontsize=13)
             ax.set_xlabel("Epoch")
             ax.set_ylabel("Mean band weight" if _first_col(ax) else "")
             if not members:
@@ -443,7 +485,7 @@ def build_bands(ctx: ReportContext) -> list[Path]:
             budgets = {int(r.param("train.epochs") or r.trace["epoch"].max()) for r in members}
             if len(budgets) > 1:
                 # runs with different epoch budgets: average on training progress tau = epoch / epochs
-                ctx.warn(f"bands: {dataset_label(ds)} / {variant_label(v)} mixes epoch budgets {sorted(budgets)}; "
+                ctx.warn(f"bands: {dataset_label(ds)} / {variant_label(v)}{on} mixes epoch budgets {sorted(budgets)}; "
                          "plotted against training progress")
                 grid = np.linspace(0.0, 1.0, 101)
                 per_run = []

@@ -22,6 +22,23 @@ VARIANT_LABEL = {
 }
 ABLATION_VARIANTS = ["full", "wo_dam", "wo_ccd", "wo_dtm"]
 
+# backbones: KGE models the harness trains, then the published-only reference models
+BACKBONE_ORDER = ["transe", "distmult", "complex", "rotate", "quate", "conve", "drum", "rnnlogic", "compgcn",
+                  "nbfnet", "redgnn", "adaprop"]
+BACKBONE_LABEL = {
+    "transe": "TransE", "distmult": "DistMult", "complex": "ComplEx", "rotate": "RotatE", "quate": "QuatE",
+    "conve": "ConvE", "drum": "DRUM", "rnnlogic": "RNNLogic", "compgcn": "CompGCN", "nbfnet": "NBFNet",
+    "redgnn": "RED-GNN", "adaprop": "AdaProp",
+}
+MODE_SHORT = {"negative_sampling": "NS", "one_to_n": "1-N"}
+MODE_LABEL = {"negative_sampling": "negative sampling", "one_to_n": "1-N scoring"}
+
+# calibration recipes (tags.variant of experiment `calibration`)
+RECIPE_LABEL = {
+    "transe": "TransE", "distmult": "DistMult", "rotate_nssa": "RotatE + NSSA", "complex_n3_1n": "ComplEx-N3 (1-N)",
+    "quate_n3": "QuatE-N3", "conve_1n": "ConvE (1-N)",
+}
+
 METRIC_LABEL = {"mrr": "MRR", "hits@1": "Hits@1", "hits@3": "Hits@3", "hits@10": "Hits@10"}
 TABLE_METRICS = ["mrr", "hits@1", "hits@10"]
 
@@ -47,6 +64,21 @@ def variant_label(name: Optional[str]) -> str:
     return VARIANT_LABEL.get(name or "", (name or "?").replace("_", " "))
 
 
+def backbone_label(name: Optional[str], mode: Optional[str] = None, label: Optional[str] = None) -> str:
+    """``RotatE (NS)``, ``ConvE (1-N)``; the bare name when the mode is unknown; ``unknown`` for no name."""
+    base = label or BACKBONE_LABEL.get(name or "", name or "unknown")
+    short = MODE_SHORT.get(mode or "", mode)
+    return f"{base} ({short})" if short else base
+
+
+def mode_label(mode: Optional[str]) -> str:
+    return MODE_LABEL.get(mode or "", mode or "?")
+
+
+def recipe_label(name: Optional[str]) -> str:
+    return RECIPE_LABEL.get(name or "", variant_label(name))
+
+
 def param_label(key: str) -> str:
     return PARAM_LABEL.get(key, key)
 
@@ -63,3 +95,18 @@ def order_datasets(names: Iterable[Optional[str]]) -> list[Optional[str]]:
 
 def order_variants(names: Iterable[Optional[str]]) -> list[Optional[str]]:
     return _ordered(names, VARIANT_ORDER)
+
+
+def backbone_rank(key: Optional[tuple]) -> tuple:
+    """Sort key of a (name, mode[, recipe]) backbone: BACKBONE_ORDER, negative sampling before 1-N,
+    then the recipe; None / unknown last."""
+    name, mode, recipe = (tuple(key) + (None, None, None))[:3] if key else (None, None, None)
+    rank = {n: i for i, n in enumerate(BACKBONE_ORDER)}
+    modes = list(MODE_SHORT)
+    return (key is None, name is None, rank.get(name or "", len(rank)), name or "",
+            modes.index(mode) if mode in modes else len(modes), mode or "", recipe or "")
+
+
+def order_backbones(keys: Iterable[tuple]) -> list[tuple]:
+    """Backbone keys in table order (see :func:`backbone_rank`)."""
+    return sorted(dict.fromkeys(keys), key=backbone_rank)

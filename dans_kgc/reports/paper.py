@@ -1,5 +1,8 @@
 """The ``paper`` report: the paper's known numbers beside ours, and published reference rows.
 
+Rows are (experiment, dataset, backbone, method): a paper number is set beside each backbone
+our runs used for that method; a paper cell we have no run for gets one row with no backbone.
+
 The known numbers live in one packaged file, ``paper_targets.yaml`` (override with
 ``--option targets=FILE``). A cell whose paper number is not in that file is printed as
 "not reported"; nothing is ever filled in.
@@ -16,7 +19,8 @@ from dans_kgc.reports import ReportContext, register
 from dans_kgc.reports.labels import METRIC_LABEL, TABLE_METRICS, dataset_label, order_datasets, variant_label
 from dans_kgc.reports.render import MISSING, Cell, Notes, Table, agg_cell, to_latex, to_markdown
 from dans_kgc.reports.runs import group, metric_aggregate
-from dans_kgc.reports.tables import evaluation_caption
+from dans_kgc.reports.tables import (backbone_caption, backbone_fields, backbone_keys, backbone_text, backbone_texts,
+                                     evaluation_caption)
 
 NOT_REPORTED = "not reported"
 EXPERIMENT_ORDER = ["main", "ablation"]
@@ -66,6 +70,12 @@ def order_datasets_rank(ds: Optional[str]) -> tuple:
     return (ds not in DATASET_ORDER, DATASET_ORDER.index(ds) if ds in DATASET_ORDER else 0, ds or "")
 
 
+def order_backbones_rank(b: Optional[tuple]) -> tuple:
+    from dans_kgc.reports.labels import backbone_rank
+
+    return backbone_rank(b)
+
+
 def order_variants_rank(v: Optional[str]) -> tuple:
     from dans_kgc.reports.labels import VARIANT_ORDER
 
@@ -88,23 +98,30 @@ def build_paper(ctx: ReportContext) -> list[Path]:
         if t["metric"] not in metrics:
             metrics.append(t["metric"])
     runs = ctx.runs
-    cells = group(runs, "experiment", "dataset", "variant")
-    keys = sorted({k[:3] for k in targets} | {k for k in cells if k[0] is not None},
+    cells = group(runs, "experiment", "dataset", "backbone_key", "variant")
+    texts = backbone_texts(runs)
+    # a paper number applies to every backbone we ran its cell on; a paper cell without runs gets one row
+    run_keys = {k for k in cells if k[0] is not None}
+    covered = {(e, d, v) for e, d, _b, v in run_keys}
+    keys = sorted(run_keys | {(e, d, None, v) for e, d, v in {k[:3] for k in targets} if (e, d, v) not in covered},
                   key=lambda k: (EXPERIMENT_ORDER.index(k[0]) if k[0] in EXPERIMENT_ORDER else len(EXPERIMENT_ORDER),
-                                 str(k[0]), order_datasets_rank(k[1]), order_variants_rank(k[2])))
+                                 str(k[0]), order_datasets_rank(k[1]), order_backbones_rank(k[2]),
+                                 order_variants_rank(k[3])))
     notes = Notes()
     rows: list[list[Cell]] = []
     tidy: list[dict[str, Any]] = []
     midrules: set[int] = set()
     aggs = []
     prev_exp = None
-    for exp, ds, var in keys:
-        members = cells.get((exp, ds, var), [])
+    for exp, ds, bb, var in keys:
+        members = cells.get((exp, ds, bb, var), [])
         if exp != prev_exp:
             midrules.add(len(rows))
             prev_exp = exp
-        row = [Cell(EXPERIMENT_LABEL.get(exp, exp or "?")), Cell(dataset_label(ds)), Cell(variant_label(var))]
+        b_text = backbone_text(bb, texts) if bb is not None else ""
+        row = [Cell(EXPERIMENT_LABEL.get(exp, exp or "?")), Cell(dataset_label(ds)), Cell(b_text), Cell(variant_label(var))]
         protos = {r.protocol for r in members if r.has_metrics}
+        who = f"{variant_label(var)} on {dataset_label(ds)}" + (f" with {b_text}" if b_text else "")
         for m in metrics:
             t = targets.get((exp, ds, var, m))
             agg = metric_aggregate(members, m)
@@ -112,7 +129,7 @@ def build_paper(ctx: ReportContext) -> list[Path]:
             c_paper = Cell(fmt_published(t["value"], digits) if t else NOT_REPORTED)
             if t:
                 c_paper.marks.append(notes.mark(f"source: {t['source']}" + (f" ({t['note']})" if t.get("note") else "")))
-            c_ours = agg_cell(agg, notes, digits, what=f"our results for {variant_label(var)} on {dataset_label(ds)}")
+            c_ours = agg_cell(agg, notes, digits, what=f"our results for {who}")
             if agg.n:
                 c_ours.text += f" (n={agg.n})"
             diff = agg.mean - float(t["value"]) if (t and agg.n) else None
@@ -121,7 +138,10 @@ def build_paper(ctx: ReportContext) -> list[Path]:
                 c_diff.marks.append(notes.mark(f"our protocol ({', '.join(sorted(map(str, protos)))}) differs from "
                                                f"the paper's ({paper_protocol}): not directly comparable"))
             row += [c_paper, c_ours, c_diff]
-            tidy.append({"kind": "paper_target", "table": exp, "dataset": ds, "variant": var, "metric": m,
+            tidy.append({"kind": "paper_target", "table": exp, "dataset": ds,
+                         **(backbone_fields(bb, texts) if bb else dict.fromkeys(
+                             ("backbone", "mode", "backbone_recipe", "backbone_label"))),
+                         "variant": var, "metric": m,
                          "paper": t["value"] if t else None, "paper_source": t["source"] if t else NOT_REPORTED,
                          "ours_mean": agg.mean, "ours_std": agg.std, "n": agg.n, "n_expected": agg.expected,
                          "diff": diff, "protocol": " ".join(sorted(map(str, protos))) or None,
@@ -130,11 +150,14 @@ def build_paper(ctx: ReportContext) -> list[Path]:
         rows.append(row)
     title = ctx.title or "Paper vs ours"
     caption = (f"{title}. Paper: the DANS-KGC paper's number where we know it ('{NOT_REPORTED}': no number "
-               f"available to us; never filled in); Δ = ours − paper. Ours: {evaluation_caption(runs, aggs)}.")
-    columns = ["Experiment", "Dataset", "Method"] + ["Paper", "Ours", "Δ"] * len(metrics)
-    groups = [("", 3)] + [(METRIC_LABEL.get(m, m), 3) for m in metrics]
+               f"available to us; never filled in; the paper's number is set beside each backbone we ran the "
+               f"method on, and the backbone cell is empty for a paper cell without runs); Δ = ours − paper. "
+               f"{backbone_caption(backbone_keys(runs), texts) if runs else 'No runs'}. "
+               f"Ours: {evaluation_caption(runs, aggs)}.")
+    columns = ["Experiment", "Dataset", "Backbone", "Method"] + ["Paper", "Ours", "Δ"] * len(metrics)
+    groups = [("", 4)] + [(METRIC_LABEL.get(m, m), 3) for m in metrics]
     t_cmp = Table(caption=caption, columns=columns, rows=rows, groups=groups, notes=notes, midrules=midrules,
-                  label="tab:paper-vs-ours", align="lll" + "rrr" * len(metrics), title="Paper vs ours")
+                  label="tab:paper-vs-ours", align="llll" + "rrr" * len(metrics), title="Paper vs ours")
 
     # --- reference rows ---------------------------------------------------------------
     rnotes = Notes()

@@ -5,10 +5,18 @@ plus what ``dans-kgc evaluate`` adds (``metrics_test.json``). The DAG runs with
 ``--keep-going``, so any of these may be absent: loading never raises, it records what is
 missing in :attr:`RunRecord.problem` and the builders show the cell as missing.
 
+The backbone (KGE model and training mode) is read from the ``backbone`` record of
+``metrics_test.json`` / ``run.json``; runs written before that record existed fall back to
+the top-level ``model`` field or ``config.yaml`` (``model.name``, ``train.mode``, default
+negative sampling). The backbone *recipe* (the workflow's ``backbones:`` entry a run used) is
+``tags.backbone``, or the ``@recipe`` suffix of a crossed variant folder (``uniform@rotate_nssa``);
+a calibration run's variant is its recipe. A run that wrote nothing takes the backbone of its
+sibling seeds or of its recipe (see :func:`fill_backbones`).
+
 Where a run is placed (dataset / experiment / variant / seed) comes from, in order:
 ``metrics_test.json`` > ``run.json`` > ``config.yaml`` > the folder path. Path rules, so a
 run that failed before writing anything still lands in the right cell:
-segments ``dataset=X``, ``experiment=X``, ``variant=X``, ``seed=N`` (``~`` works as well as
+segments ``dataset=X``, ``experiment=X``, ``variant=X``, ``backbone=X`` (the recipe), ``seed=N`` (``~`` works as well as
 ``=``, as in Snakemake's ``Paramspace``), otherwise the layout
 ``.../<dataset>/<experiment>/<variant>/seed<N>``.
 """
@@ -39,6 +47,12 @@ class RunRecord:
     variant: Optional[str] = None
     sampler: Optional[str] = None
     seed: Optional[int] = None
+    backbone: Optional[str] = None  # KGE model name (rotate, conve, ...)
+    mode: Optional[str] = None  # training mode: negative_sampling | one_to_n
+    backbone_display: Optional[str] = None  # the run's own label for the backbone ("RotatE"), if it wrote one
+    calibration_source: Optional[str] = None
+    recipe: Optional[str] = None  # the backbone recipe (tags.backbone): rotate_nssa, conve_1n, ...
+    backbone_inferred: bool = False  # taken from sibling runs or the variant name, not from the run's files
     config: dict[str, Any] = field(default_factory=dict)
     run_info: dict[str, Any] = field(default_factory=dict)
     metrics: Optional[dict[str, Any]] = None
@@ -79,6 +93,27 @@ class RunRecord:
             node = node[part]
         return node
 
+    def diagnostic(self, key: str) -> Optional[float]:
+        """A value of ``metrics_test.json``'s ``anchor_diagnostic`` (a diagnostic, never a headline)."""
+        diag = (self.metrics or {}).get("anchor_diagnostic")
+        v = diag.get(key) if isinstance(diag, dict) else None
+        if v is None or isinstance(v, (str, bool)):
+            return None
+        v = float(v)
+        return None if math.isnan(v) else v
+
+    @property
+    def backbone_key(self) -> tuple[Optional[str], Optional[str], Optional[str]]:
+        """(model name, training mode, recipe): the backbone part of a table cell's key (two
+        recipes of one model and mode are two rows)."""
+        return (self.backbone, self.mode, self.recipe)
+
+    @property
+    def backbone_text(self) -> str:
+        from dans_kgc.reports.labels import backbone_label
+
+        return backbone_label(self.backbone, self.mode, self.backbone_display)
+
     @property
     def protocol(self) -> Optional[str]:
         for src in (self.metrics or {}, self.run_info):
@@ -114,7 +149,8 @@ class RunRecord:
         """The provenance-sidecar entry of this input."""
         return {
             "path": str(self.path), "abs_path": str(self.path.resolve()), "dataset": self.dataset, "experiment": self.experiment, "variant": self.variant,
-            "sampler": self.sampler, "seed": self.seed, "protocol": self.protocol, "git_commit": self.git_commit,
+            "sampler": self.sampler, "seed": self.seed, "backbone": self.backbone, "mode": self.mode,
+            "recipe": self.recipe, "backbone_inferred": self.backbone_inferred, "protocol": self.protocol, "git_commit": self.git_commit,
             "has_metrics": self.has_metrics, "has_trace": self.has_trace, "problem": self.problem or None,
         }
 
@@ -122,7 +158,7 @@ class RunRecord:
 # ----------------------------------------------------------------------------------------
 # loading
 # ----------------------------------------------------------------------------------------
-_KV = re.compile(r"(dataset|experiment|variant|seed)[=~](.+)")
+_KV = re.compile(r"(dataset|experiment|variant|backbone|seed)[=~](.+)")
 _SEED = re.compile(r"seed[_=~-]?(\d+)")
 
 
@@ -145,6 +181,11 @@ def infer_from_path(path: Path) -> dict[str, Any]:
             out["seed"] = int(out["seed"])
         except ValueError:
             del out["seed"]
+    if "backbone" in out:
+        out["recipe"] = out.pop("backbone")
+    if "@" in str(out.get("variant", "")):  # the workflow's crossed variants: <variant>@<backbone recipe>
+        out["variant"], _, recipe = out["variant"].partition("@")
+        out.setdefault("recipe", recipe)
     return out
 
 
@@ -196,9 +237,41 @@ def load_run(path: str | Path, split: str = "test") -> RunRecord:
                    or None)
     rec.experiment = tags.get("experiment") or guess.get("experiment")
     rec.variant = tags.get("variant") or guess.get("variant") or rec.sampler
+    rec.recipe = tags.get("backbone") or guess.get("recipe") or (rec.variant if rec.experiment == "calibration" else None)
     seed = next((s for s in (metrics.get("seed"), info.get("seed"), cfg.get("seed"), guess.get("seed")) if s is not None), None)
     rec.seed = int(seed) if seed is not None else None
+    _read_backbone(rec)
     return rec
+
+
+def _read_backbone(rec: RunRecord) -> None:
+    """Backbone name / mode / label / calibration source: the ``backbone`` record, else the config."""
+    metrics, info, cfg = rec.metrics or {}, rec.run_info, rec.config
+    record: dict[str, Any] = {}
+    for src in (info.get("backbone"), metrics.get("backbone")):  # metrics_test.json wins
+        if isinstance(src, dict):
+            record.update({k: v for k, v in src.items() if v is not None})
+        elif isinstance(src, str) and src:
+            record["name"] = src
+    model_cfg = cfg.get("model") if isinstance(cfg.get("model"), dict) else {}
+    train_cfg = cfg.get("train") if isinstance(cfg.get("train"), dict) else {}
+
+    def _name(v: Any) -> Optional[str]:
+        if isinstance(v, dict):
+            v = v.get("name")
+        return str(v) if v else None
+
+    name = record.get("name") or _name(metrics.get("model")) or _name(info.get("model")) or model_cfg.get("name")
+    rec.backbone = str(name).lower() if name else None
+    mode = record.get("mode") or train_cfg.get("mode")
+    if mode is None and rec.backbone is not None and (rec.run_info or rec.metrics or rec.config):
+        mode = "negative_sampling"  # the default of every run written before train.mode existed
+    rec.mode = str(mode) if mode else None
+    label = str(record.get("label") or "").strip()
+    # the label may carry the mode already ("RotatE (NS)"): the reports add it themselves
+    label = re.sub(r"\s*\((NS|1-N|negative[ _]sampling|one[ _]to[ _]n)\)$", "", label, flags=re.I)
+    rec.backbone_display = label or None
+    rec.calibration_source = record.get("calibration_source") or None
 
 
 def _is_stage_output(folder: Path) -> bool:
@@ -234,8 +307,48 @@ def discover(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
+def fill_backbones(runs: Sequence[RunRecord]) -> None:
+    """Give runs that wrote nothing about their backbone (never started, crashed early) the
+    backbone of their cell, so a missing seed lands in its row instead of a row of its own. In
+    order: the one backbone of the runs with the same dataset / experiment / variant / recipe;
+    the one backbone of the runs with the same recipe; the one backbone of all runs of the
+    experiment; a backbone named by the first word of the recipe or variant (``rotate_nssa`` ->
+    rotate). Filled runs are marked ``backbone_inferred``; a run that stays unknown is shown
+    under an unknown backbone."""
+    from dans_kgc.reports.labels import BACKBONE_LABEL
+
+    by_cell: dict[tuple, set] = {}
+    by_recipe: dict[str, set] = {}
+    by_exp: dict[Any, set] = {}
+    for r in runs:
+        if r.backbone is None or r.backbone_inferred:
+            continue
+        by_cell.setdefault((r.dataset, r.experiment, r.variant, r.recipe), set()).add(r.backbone_key)
+        if r.recipe:
+            by_recipe.setdefault(r.recipe, set()).add(r.backbone_key)
+        by_exp.setdefault(r.experiment, set()).add(r.backbone_key)
+    for r in runs:
+        if r.backbone is not None and r.mode is not None:
+            continue
+        cands = (by_cell.get((r.dataset, r.experiment, r.variant, r.recipe)) or by_recipe.get(r.recipe or "")
+                 or {k for k in by_exp.get(r.experiment) or set() if r.recipe is None or k[2] == r.recipe})
+        if r.backbone is not None:  # the name is known (a path segment, say): only the mode is missing
+            cands = {k for k in cands if k[0] == r.backbone}
+        if len(cands) == 1:
+            name, mode, recipe = next(iter(cands))
+            r.backbone, r.mode, r.recipe = name, mode, r.recipe or recipe
+            r.backbone_inferred = True
+            continue
+        if r.backbone is None:
+            word = re.split(r"[_\-]", r.recipe or r.variant or "")[0].lower()
+            if word in BACKBONE_LABEL:
+                r.backbone, r.backbone_inferred = word, True
+                r.mode = "one_to_n" if re.search(r"(^|_)1n($|_)", r.recipe or r.variant or "") else None
+
+
 def load_runs(paths: Iterable[str | Path], split: str = "test") -> list[RunRecord]:
     runs = [load_run(p, split) for p in discover(paths)]
+    fill_backbones(runs)
     for r in runs:
         if r.problems:
             log.warning("run %s (%s): %s", r.path, r.label, r.problem)

@@ -30,6 +30,9 @@ class StepContext:
     model: KGEModel
     progress: float            # training progress tau in [0, 1]
     step: int
+    pos_scores_head: Optional[torch.Tensor] = None  # [B] head-side score of the positives where it differs
+    # (1-N mode: S(t, r^-1, h) for models with reciprocal head queries); None = pos_scores
+    loss_family: str = "margin"  # how L_rand pushes a negative: margin | softplus (softplus, NSSA) | softmax (1-N)
 
 
 class NegativeSampler(nn.Module):

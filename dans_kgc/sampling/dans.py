@@ -23,26 +23,30 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from dans_kgc.curriculum import curriculum_centre, dtm_margins, dtm_weights
 from dans_kgc.datasets.loading import KnowledgeGraph
+from dans_kgc.losses import band_loss
 from dans_kgc.diffusion import (DIFFUSION_FILE, ConditionalDiffusion, band_checkpoints, entity_width, side_queries,
                                 snap_to_entities)
 from dans_kgc.models.base import KGEModel
 from dans_kgc.sampling.base import NegativeSampler, StepContext
+from dans_kgc.stages import backbone_of, check_record
 
 log = logging.getLogger(__name__)
 
 # init_args that fix the denoiser's parameter shapes: a warm start must agree on these.
-_ARCH_KEYS = ("num_entities", "width", "hidden", "time_dim", "type_dim", "condition", "num_clusters", "normalize")
+_ARCH_KEYS = ("num_entities", "width", "hidden", "time_dim", "type_dim", "condition", "num_clusters", "normalize",
+              "side_flag")
 
 
-def load_warm_start(ans: ConditionalDiffusion, diffusion_dir: str, what: str) -> None:
-    """Load a saved denoiser into ``ans`` (built from this run's config), checking the shapes agree.
+def load_warm_start(ans: ConditionalDiffusion, diffusion_dir: str, what: str, kg: KnowledgeGraph,
+                    cfg: Mapping[str, Any]) -> None:
+    """Load a saved denoiser into ``ans`` (built from this run's config), checking it fits the run.
 
-    Schedule keys (T, betas, mu) may differ (e.g. a mu sweep from one warm start): this run's
-    config wins. Architecture keys must match, else the message says which and how to fix it.
+    The warm start must be fitted in this run's space: same backbone (name, dim) and dataset
+    (its stage record). Schedule keys (T, betas, mu) may differ (e.g. a mu sweep from one warm
+    start): this run's config wins. Architecture keys must match, else the message says which.
     """
     from pathlib import Path
 
@@ -50,6 +54,7 @@ def load_warm_start(ans: ConditionalDiffusion, diffusion_dir: str, what: str) ->
     if not path.exists():
         raise FileNotFoundError(f"{path}: no diffusion warm start here; run 'dans-kgc diffusion fit' first")
     ck = torch.load(path, map_location="cpu", weights_only=False)
+    check_record(ck.get("stage_record"), str(path), kg=kg, backbone=backbone_of(cfg["model"]), what=f"this {what} run")
     saved, mine = ck["init_args"], ans.init_args
     bad = [f"{k}: warm start {saved.get(k)!r} vs run {mine.get(k)!r}" for k in _ARCH_KEYS if saved.get(k) != mine.get(k)]
     if bad:
@@ -140,7 +145,7 @@ class DiffusionSampler(NegativeSampler):
         self.ans.ensure_scale(model.entity.weight)
         with torch.no_grad():
             query = side_queries(model, pos, head_side).detach()
-        neg = self.ans.sample(target, query, self.generator, self.keep, self.sampling_steps)
+        neg = self.ans.sample(target, query, self.generator, self.keep, self.sampling_steps, head_side)
         out = {"neg": neg, "target": target, "head_side": head_side, "query": query}
         if self.snap if snap is None else snap:
             ids = snap_to_entities(neg, pos, head_side, model.entity.weight, self.filter_index())
@@ -167,18 +172,22 @@ class DiffusionSampler(NegativeSampler):
         m = b if self.sample_fraction >= 1.0 else max(1, int(round(self.sample_fraction * b)))
         rows = None if m == b else torch.randperm(b, generator=self.generator)[:m].to(pos.device)
         sub = pos if rows is None else pos[rows]
-        pos_scores = ctx.pos_scores if rows is None else ctx.pos_scores[rows]
+        pos_scores = ctx.pos_scores
+        if ctx.pos_scores_head is not None:  # each row's positive scored on the side its negatives replace
+            pos_scores = torch.where(head_side, ctx.pos_scores_head, pos_scores)
+        pos_scores = pos_scores if rows is None else pos_scores[rows]
         gen = self.generate(sub, model, head_side if rows is None else head_side[rows])
         w = self.band_weights(tau, gen["target"]).to(pos.device)             # [m, K]
         if "ids" in gen:  # snapped: a band without any valid negative contributes nothing
             w = w * (gen["ids"] >= 0).to(w.dtype)
         neg_scores = self.score_negatives(model, sub, gen["head_side"], gen["neg"])
         margins = self.band_margins().to(pos.device)
-        hard = (w * F.relu(margins - pos_scores.unsqueeze(1) + neg_scores)).sum(1).mean()
+        hard = band_loss(ctx.loss_family, pos_scores, neg_scores, w, margins)
         if self.update_every > 0 and ctx.step % self.update_every == 0:
             # L_diff on the same rows that got generated negatives (the whole batch unless
             # sample_fraction < 1: its forward + backward costs as much as the TransE step itself).
-            l_diff = self.ans.loss(model.entity(gen["target"]).detach(), gen["target"], gen["query"], self.generator)
+            l_diff = self.ans.loss(model.entity(gen["target"]).detach(), gen["target"], gen["query"], self.generator,
+                                   gen["head_side"])
         else:
             l_diff = torch.zeros((), device=pos.device)
         loss = (1.0 - self.eta) * loss_rand + self.eta * hard + l_diff
@@ -210,6 +219,7 @@ class DANSSampler(DiffusionSampler):
         if dam_dir:
             from dans_kgc import dam
 
+            dam.check_dam(dam_dir, kg, cfg, "this dans run")
             dam_zeta, dam_clusters = dam.load_zeta(dam_dir, n), dam.load_clusters(dam_dir, n)
         if zeta is not None:
             dam_zeta = zeta
@@ -217,7 +227,7 @@ class DANSSampler(DiffusionSampler):
             dam_clusters = clusters
         ans = ConditionalDiffusion.from_config(n, entity_width(cfg["model"]), None, None, cfg)
         if diffusion_dir:
-            load_warm_start(ans, diffusion_dir, "dans")
+            load_warm_start(ans, diffusion_dir, "dans", kg, cfg)
         if not use_dam:
             ans.set_difficulty(zeta=np.full(n, 0.5, dtype=np.float32))
         elif dam_zeta is not None:

@@ -27,7 +27,8 @@ def dhns_diffusion(num_entities: int, width: int, cfg: Mapping[str, Any]) -> Con
     return ConditionalDiffusion(num_entities, width, None, None, num_clusters=1, steps=int(s["T"]),
                                 beta_low=float(s["beta_low"]), beta_global=float(s["beta_high"]), mu=0.0,
                                 hidden=d["hidden"], time_dim=int(d["time_dim"]), type_dim=int(d["type_dim"]),
-                                condition="query", normalize=bool(d.get("normalize", True)), loss=str(s["loss"]))
+                                condition="query", normalize=bool(d.get("normalize", True)), loss=str(s["loss"]),
+                                side_flag=bool(d["side_flag"]))
 
 
 class DHNSSampler(DiffusionSampler):
@@ -45,7 +46,7 @@ class DHNSSampler(DiffusionSampler):
             raise ValueError(f"samplers.dhns.steps {s['steps']} must lie in [0, T = {s['T']}]")
         ans = dhns_diffusion(kg.num_entities, entity_width(cfg["model"]), cfg)
         if diffusion_dir:
-            load_warm_start(ans, diffusion_dir, "dhns")
+            load_warm_start(ans, diffusion_dir, "dhns", kg, cfg)
         super().__init__(kg, cfg, num_negatives, generator, ans, [int(k) for k in s["steps"]],
                          eta=float(s["eta"]), base_sampler=str(cfg["dans"]["base_sampler"]))
         w = torch.as_tensor([float(x) for x in s["weights"]])

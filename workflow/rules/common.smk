@@ -20,6 +20,7 @@ from snakemake.utils import validate
 
 import dans_kgc
 from dans_kgc.config import ConfigError, load_defaults, merge, validate_values
+from dans_kgc.stages import fingerprint, flatten, pretrain_config, stage_keys
 
 try:
     validate(config, schema="../schemas/config.schema.yaml")
@@ -66,7 +67,10 @@ MANAGED_KEYS = {
     "data.root": "the top-level config key `data_root`",
     "data.mirror": "the top-level config key `data_mirror` or DANS_KGC_DATA_MIRROR",
 }
-EXPERIMENTS = ("main", "ablation", "sensitivity")
+EXPERIMENTS = ("calibration", "main", "ablation", "sensitivity")
+# experiments whose variants a preset's `backbones:` list crosses with each backbone (variant@backbone)
+CROSSED = ("main", "ablation", "sensitivity")
+BACKBONE_SEP = "@"
 _DEFAULTS = load_defaults()
 
 if config["preset"] not in config["presets"]:
@@ -144,7 +148,9 @@ def experiment_variants(preset, experiment):
     if chosen is None:
         return {}
     spec = config["experiments"][experiment]
-    if experiment == "sensitivity":
+    if experiment == "calibration":  # each backbone on its own, with its native loss and recipe
+        variants = {name: {**(spec.get("base") or {}), **ov} for name, ov in (config.get("backbones") or {}).items()}
+    elif experiment == "sensitivity":
         grids = chosen.get("grid") or {}
         unknown = set(grids) - set(spec["grid"])
         if unknown:
@@ -163,7 +169,19 @@ def experiment_variants(preset, experiment):
             raise WorkflowError(f"config presets.{preset}.experiments.{experiment}.variants: unknown variant(s) "
                                 f"{', '.join(unknown)} (defined: {', '.join(variants)})")
         variants = {v: variants[v] for v in wanted}
+    crossed = preset_cfg(preset).get("backbones")
+    if crossed and experiment in CROSSED:
+        variants = {f"{v}{BACKBONE_SEP}{b}": {**config["backbones"][b], **ov} for b in crossed for v, ov in variants.items()}
     return variants
+
+
+def variant_tags(experiment, variant):
+    """(variant, backbone) labels of a run folder name: calibration variants are backbones; a crossed
+    variant is variant@backbone; otherwise the backbone is the preset's (None: not named)."""
+    if experiment == "calibration":
+        return variant, variant
+    base, _, backbone = variant.partition(BACKBONE_SEP)
+    return base, backbone or None
 
 
 def experiment_datasets(preset, experiment):
@@ -230,7 +248,14 @@ def needs(preset, variant_ov, stage):
 
 
 def _validate_all():
+    for name, ov in (config.get("backbones") or {}).items():
+        _check_overrides(f"backbones.{name}", ov)
+        _check_dans_config(f"backbones.{name}", ov)
     for preset, p in config["presets"].items():
+        unknown = [b for b in p.get("backbones") or [] if b not in (config.get("backbones") or {})]
+        if unknown:
+            raise WorkflowError(f"config presets.{preset}.backbones: unknown backbone(s) {', '.join(unknown)} "
+                                f"(defined under `backbones`: {', '.join(config.get('backbones') or {}) or 'none'})")
         _check_overrides(f"presets.{preset}.overrides", p.get("overrides") or {})
         for ds in p["datasets"]:
             if ds not in DATASETS:
@@ -258,47 +283,11 @@ _validate_all()
 
 
 # ------------------------------------------------------------------------------------------
-# which dans-kgc keys each stage reads (its `params:`), so a change reruns only those jobs
+# which dans-kgc keys each stage reads (its `params:`), so a change reruns only those jobs:
+# declared once, in dans_kgc/stages.py, which the CLI uses for the stage records too
 # ------------------------------------------------------------------------------------------
-# A key ending in "." is a prefix. Exclusions are conservative: only keys a stage provably
-# ignores are dropped (dropping one it reads would silently run it with the default).
-TRAIN_LOOP_KEYS = ["train.sampler", "train.epochs", "train.lr", "train.batch_size", "train.num_negatives",
-                   "train.margin", "train.loss", "train.adversarial_temperature", "train.init_from_pretrained",
-                   "train.eval_every", "train.patience", "train.checkpoint_every", "train.max_seconds",
-                   "train.fail_on_nan"]
-# diffusion keys only the training run reads (the reverse chain and joint updates), not the warm start
-JOINT_ONLY_DIFFUSION_KEYS = ["diffusion.update_every", "diffusion.snap", "diffusion.snap_filter",
-                             "diffusion.sample_fraction", "diffusion.sampling_steps"]
-STAGE_KEYS = {
-    "fetch": {"include": ["data.", "protocol"], "exclude": ["data.mirror", "data.unseen_policy",
-                                                            "data.max_eval_triples"]},
-    "stats": {"include": ["data.", "protocol"], "exclude": ["data.mirror", "data.max_eval_triples"]},
-    "pretrain": {"exclude": ["samplers.", "dam.", "diffusion.", "dtm.", "dans.", "model.name", "model.dim",
-                             "model.p_norm"] + [k for k in TRAIN_LOOP_KEYS if k not in (
-                                 "train.eval_every", "train.patience", "train.checkpoint_every",
-                                 "train.max_seconds", "train.fail_on_nan")]},
-    "dam": {"exclude": ["samplers.", "diffusion.", "dtm.", "dans."] + TRAIN_LOOP_KEYS},
-    "diffusion_dans": {"exclude": ["samplers.", "dtm.", "dans.eta", "dans.base_sampler"] + TRAIN_LOOP_KEYS
-                       + JOINT_ONLY_DIFFUSION_KEYS},
-    "diffusion_dhns": {"exclude": ["samplers.nscaching.", "dam.", "dtm.", "dans."] + TRAIN_LOOP_KEYS
-                       + JOINT_ONLY_DIFFUSION_KEYS},
-}
-
-
-def _match(key, pattern):
-    return key == pattern or (pattern.endswith(".") and key.startswith(pattern))
-
-
 def stage_filter(flat, stage):
-    spec = STAGE_KEYS[stage]
-    out = {}
-    for key, value in flat.items():
-        if "include" in spec and not any(_match(key, p) for p in spec["include"]):
-            continue
-        if any(_match(key, p) for p in spec.get("exclude", ())):
-            continue
-        out[key] = value
-    return out
+    return stage_keys(flat, stage)
 
 
 def train_filter(flat, sampler):
@@ -327,43 +316,101 @@ def shell_sets(args):
 
 
 # ------------------------------------------------------------------------------------------
-# diffusion warm starts: one per dataset and per distinct diffusion-relevant setting
+# stage outputs shared by runs: pretrainings, DAM fits, diffusion warm starts
 # ------------------------------------------------------------------------------------------
+def _resolved(flat):
+    """The full dans-kgc config a job with these overrides sees."""
+    return merge(_DEFAULTS, _nest(flat), "config")
+
+
+def pkey_of(preset, variant_ov, source):
+    """Folder key of the Stage-0 pretraining a run reads: <backbone>-<hash of what it trains with>.
+
+    source: backbone (the run's own backbone, for initialisation and the warm start) | transe
+    (METHOD.md's TransE, DAM's default semantic source). Runs whose pretraining would be the same
+    share one folder; the hash covers every key the pretrain stage reads (dans_kgc/stages.py).
+    """
+    flat = effective(preset, variant_ov)
+    pcfg = pretrain_config(_resolved(flat), source)
+    trained = stage_keys(flatten(pcfg), "pretrain")
+    # the job's overrides: what it trains with, where that differs from the defaults (the CLI applies
+    # pretrain_config again, which leaves these unchanged), so e.g. train.epochs of a TransE backbone,
+    # which its Stage 0 replaces by pretrain.epochs, is no rerun trigger
+    passed = {k: v for k, v in trained.items() if _value({}, k) != v}
+    return f"{pcfg['model']['name']}-{fingerprint(trained)[:8]}", source, passed
+
+
+def semantic_pkey(preset, variant_ov):
+    return pkey_of(preset, variant_ov, _value(effective(preset, variant_ov), "dam.semantic_source"))
+
+
+def needs_pretrain(preset, variant_ov):
+    """A run reads its backbone's pretraining when it starts from it (train.init_from_pretrained)."""
+    return bool(_value(effective(preset, variant_ov), "train.init_from_pretrained"))
+
+
 DKEY_FIELDS = ["diffusion.mu", "diffusion.condition", "dans.use_dam"]
 
 
 def dkey_of(preset, variant_ov):
     """(dkey, kind, overrides) of the warm start a run uses.
 
-    dans: dans-mu<mu>-<condition>-<dam|nodam>; dhns: dhns. A variant that also changes other
-    keys the warm start reads gets a short hash suffix (e.g. a T sweep: dans-mu1.0-ccd-dam-3fa2c1).
+    dans: dans-mu<mu>-<condition>-<dam|nodam>-<hash>; dhns: dhns-<hash>. The hash covers the other
+    keys the warm start reads and the pretraining (and DAM) it is fitted on, so a T sweep or another
+    backbone gets its own warm start.
     """
     sampler = run_sampler(preset, variant_ov)
-    stage = f"diffusion_{sampler}"
-    relevant = stage_filter(variant_ov, stage)
-    extra = {k: v for k, v in relevant.items() if k not in DKEY_FIELDS and k != "train.sampler"}
+    flat = effective(preset, variant_ov)
+    relevant = stage_filter(flat, f"diffusion_{sampler}")
     if sampler == "dans":
-        flat = effective(preset, variant_ov)
         mu, cond, use_dam = (_value(flat, k) for k in DKEY_FIELDS)
-        fixed = {"diffusion.mu": mu, "diffusion.condition": cond, "dans.use_dam": use_dam}
         key = f"dans-mu{_name(mu)}-{_name(cond)}-{'dam' if use_dam else 'nodam'}"
     else:
-        fixed = {}
         key = sampler
-    if extra:
-        digest = hashlib.sha1(yaml.safe_dump(extra, sort_keys=True).encode()).hexdigest()[:6]
-        key = f"{key}-{digest}"
-    return key, sampler, {**fixed, **extra}
+    inputs = [pkey_of(preset, variant_ov, "backbone")[0]]
+    if sampler == "dans":
+        inputs.append(semantic_pkey(preset, variant_ov)[0])
+    digest = fingerprint({**relevant, "inputs": inputs})[:6]
+    return f"{key}-{digest}", sampler, relevant
+
+
+def _all_variants(preset):
+    for exp in EXPERIMENTS:
+        for variant, ov in experiment_variants(preset, exp).items():
+            yield exp, variant, ov
+
+
+def pretrainings(preset):
+    """pkey -> (source, overrides) over every pretraining a preset's runs, DAM fits and warm starts read."""
+    out = {}
+    for _, _, ov in _all_variants(preset):
+        wanted = []
+        if needs_pretrain(preset, ov) or needs(preset, ov, "diffusion"):
+            wanted.append(pkey_of(preset, ov, "backbone"))
+        if needs(preset, ov, "dam"):
+            wanted.append(semantic_pkey(preset, ov))
+        for key, source, flat in wanted:
+            out.setdefault(key, (source, flat))
+    return out
+
+
+def dam_fits(preset):
+    """semantic pkey -> overrides of the DAM fitted on that pretraining."""
+    out = {}
+    for _, _, ov in _all_variants(preset):
+        if needs(preset, ov, "dam"):
+            out.setdefault(semantic_pkey(preset, ov)[0], stage_filter(effective(preset, ov), "dam"))
+    return out
 
 
 def warm_starts(preset):
-    """dkey -> (kind, variant-level overrides) over every run of a preset that needs one."""
+    """dkey -> (kind, overrides, backbone pkey, semantic pkey) over every run of a preset that needs one."""
     out = {}
-    for exp in EXPERIMENTS:
-        for variant, ov in experiment_variants(preset, exp).items():
-            if needs(preset, ov, "diffusion"):
-                key, kind, extra = dkey_of(preset, ov)
-                out[key] = (kind, extra)
+    for _, _, ov in _all_variants(preset):
+        if needs(preset, ov, "diffusion"):
+            key, kind, flat = dkey_of(preset, ov)
+            dam_key = semantic_pkey(preset, ov)[0] if kind == "dans" else None
+            out[key] = (kind, flat, pkey_of(preset, ov, "backbone")[0], dam_key)
     return out
 
 
@@ -421,44 +468,54 @@ def stats_sets(wildcards):
 # ------------------------------------------------------------------------------------------
 # helpers of the stages
 # ------------------------------------------------------------------------------------------
+def _lookup(table, key, what, preset):
+    if key not in table:
+        raise WorkflowError(f"no {what} '{key}' in preset '{preset}' (defined: {', '.join(table) or 'none'})")
+    return table[key]
+
+
+def pretrain_dir(preset, dataset, pkey):
+    return f"results/{preset}/{dataset}/pretrain/{pkey}"
+
+
+def dam_dir(preset, dataset, pkey):
+    return f"results/{preset}/{dataset}/dam/{pkey}"
+
+
 def pretrain_args(wildcards):
     """dans-kgc arguments of a pretrain job (the script adds --resume and --set threads=N).
 
     Params functions take only `wildcards`: Snakemake does not track params derived from
     input or output files as rerun triggers.
     """
-    sets = set_args(stage_filter(preset_overrides(wildcards.preset), "pretrain"))
-    out = f"results/{wildcards.preset}/{wildcards.dataset}/pretrain"
-    return ["pretrain", "--dataset", wildcards.dataset, "--out", out, "--quiet", *sets]
+    source, flat = _lookup(pretrainings(wildcards.preset), wildcards.pkey, "pretraining", wildcards.preset)
+    out = pretrain_dir(wildcards.preset, wildcards.dataset, wildcards.pkey)
+    return ["pretrain", "--dataset", wildcards.dataset, "--out", out, "--source", source, "--quiet", *set_args(flat)]
 
 
 def dam_sets(wildcards):
-    return shell_sets(set_args(stage_filter(preset_overrides(wildcards.preset), "dam")))
+    flat = _lookup(dam_fits(wildcards.preset), wildcards.pkey, "DAM fit", wildcards.preset)
+    return shell_sets(set_args(flat))
 
 
 def _warm_start(wildcards):
-    starts = warm_starts(wildcards.preset)
-    if wildcards.dkey not in starts:
-        raise WorkflowError(f"no diffusion warm start '{wildcards.dkey}' in preset '{wildcards.preset}' "
-                            f"(defined: {', '.join(starts) or 'none'})")
-    return starts[wildcards.dkey]
+    return _lookup(warm_starts(wildcards.preset), wildcards.dkey, "diffusion warm start", wildcards.preset)
 
 
 def diffusion_inputs(wildcards):
-    kind, _ = _warm_start(wildcards)
-    out = {"pretrain": f"results/{wildcards.preset}/{wildcards.dataset}/pretrain/run.json"}
+    kind, _, pkey, dam_key = _warm_start(wildcards)
+    out = {"pretrain": f"{pretrain_dir(wildcards.preset, wildcards.dataset, pkey)}/run.json"}
     if kind == "dans":
-        out["dam"] = f"results/{wildcards.preset}/{wildcards.dataset}/dam/entities.csv"
+        out["dam"] = f"{dam_dir(wildcards.preset, wildcards.dataset, dam_key)}/entities.csv"
     return out
 
 
 def diffusion_args(wildcards):
     """--kind, --dam and --set arguments of `dans-kgc diffusion fit` (a shell string)."""
-    kind, extra = _warm_start(wildcards)
-    flat = stage_filter({**preset_overrides(wildcards.preset), **extra}, f"diffusion_{kind}")
+    kind, flat, _, dam_key = _warm_start(wildcards)
     args = ["--kind", kind]
     if kind == "dans":
-        args += ["--dam", f"results/{wildcards.preset}/{wildcards.dataset}/dam"]
+        args += ["--dam", dam_dir(wildcards.preset, wildcards.dataset, dam_key)]
     return shell_sets(args + set_args(flat))
 
 
@@ -469,12 +526,13 @@ def run_of(wildcards):
 def train_inputs(wildcards):
     run = run_of(wildcards)
     ov = variant_overrides(run.preset, run.experiment, run.variant)
-    base = f"results/{run.preset}/{run.dataset}"
-    out = {"pretrain": f"{base}/pretrain/run.json"}
+    out = {"data": fetch_record(run.preset, run.dataset)}
+    if needs_pretrain(run.preset, ov):
+        out["pretrain"] = f"{pretrain_dir(run.preset, run.dataset, pkey_of(run.preset, ov, 'backbone')[0])}/run.json"
     if needs(run.preset, ov, "dam"):
-        out["dam"] = f"{base}/dam/entities.csv"
+        out["dam"] = f"{dam_dir(run.preset, run.dataset, semantic_pkey(run.preset, ov)[0])}/entities.csv"
     if needs(run.preset, ov, "diffusion"):
-        out["diffusion"] = f"{base}/diffusion/{dkey_of(run.preset, ov)[0]}/diffusion.pt"
+        out["diffusion"] = f"results/{run.preset}/{run.dataset}/diffusion/{dkey_of(run.preset, ov)[0]}/diffusion.pt"
     return out
 
 
@@ -484,8 +542,12 @@ def train_args(wildcards):
     ov = variant_overrides(run.preset, run.experiment, run.variant)
     flat = train_filter(effective(run.preset, ov), run_sampler(run.preset, ov))
     flags = {"pretrain": "--pretrained", "dam": "--dam", "diffusion": "--diffusion"}
-    stages = [a for name, path in train_inputs(wildcards).items() for a in (flags[name], str(Path(path).parent))]
-    tags = ["--tag", f"experiment={run.experiment}", "--tag", f"variant={run.variant}"]
+    stages = [a for name, path in train_inputs(wildcards).items() if name in flags
+              for a in (flags[name], str(Path(path).parent))]
+    variant, backbone = variant_tags(run.experiment, run.variant)
+    tags = ["--tag", f"experiment={run.experiment}", "--tag", f"variant={variant}"]
+    if backbone:
+        tags += ["--tag", f"backbone={backbone}"]
     return ["train", "--dataset", run.dataset, "--out", run_dir(run), "--quiet", *stages, *tags,
             *set_args(flat), "--set", f"seed={run.seed}"]
 
@@ -495,12 +557,14 @@ def train_args(wildcards):
 # ------------------------------------------------------------------------------------------
 # output name -> (dans-kgc report KIND, experiments whose runs it reads, sampler filter)
 TABLES = {
+    "calibration": ("calibration", ["calibration"], None),
     "main": ("main", ["main"], None),
     "ablation": ("ablation", ["ablation"], None),
     "efficiency": ("efficiency", ["main"], None),
     "paper_vs_ours": ("paper", ["main", "ablation"], None),
 }
 FIGURES = {
+    "calibration_curves": ("calibration_curves", ["calibration"], None),
     "sensitivity": ("sensitivity", ["sensitivity"], None),
     "curves": ("curves", ["main"], None),
     "bands": ("bands", ["main", "ablation"], "dans"),
@@ -578,7 +642,8 @@ wildcard_constraints:
     dataset=_alternatives(DATASETS),
     experiment=_alternatives(EXPERIMENTS),
     seed=r"\d+",
-    variant=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+    variant=r"[A-Za-z0-9][A-Za-z0-9_.@-]*",
     dkey=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+    pkey=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     table=_alternatives(TABLES),
     figure=_alternatives(FIGURES),

@@ -1,16 +1,17 @@
-# Stage 1: Difficulty Assessment Module, once per dataset (zeta per entity, K-means types).
+# Stage 1: Difficulty Assessment Module, once per dataset and per semantic-source pretraining {pkey}
+# (zeta per entity, K-means types).
 
 
 rule dam:
     input:
-        pretrain="results/{preset}/{dataset}/pretrain/run.json",
+        pretrain="results/{preset}/{dataset}/pretrain/{pkey}/run.json",
     output:
-        entities="results/{preset}/{dataset}/dam/entities.csv",
-        report="results/{preset}/{dataset}/dam/dam_report.json",
+        entities="results/{preset}/{dataset}/dam/{pkey}/entities.csv",
+        report="results/{preset}/{dataset}/dam/{pkey}/dam_report.json",
     log:
-        "logs/dam/{preset}/{dataset}.log",
+        "logs/dam/{preset}/{dataset}/{pkey}.log",
     benchmark:
-        "results/benchmarks/dam/{preset}/{dataset}.tsv"
+        "results/benchmarks/dam/{preset}/{dataset}/{pkey}.tsv"
     params:
         pretrained=input_dir("pretrain"),
         out=output_dir,

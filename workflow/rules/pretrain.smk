@@ -1,4 +1,6 @@
-# Stage 0: TransE pretraining, once per dataset. Resumable: a killed job restarts from the
+# Stage 0: pretraining, once per dataset and per distinct pretraining {pkey} (common.smk: pkey_of):
+# METHOD.md's TransE (DAM's semantic source) and the configured backbone with its own recipe (its
+# initialisation and the space of its diffusion warm start). Resumable: a killed job restarts from the
 # run folder's last checkpoint (workflow/scripts/dans_kgc_job.py passes --resume).
 
 
@@ -6,11 +8,11 @@ rule pretrain:
     input:
         data="results/{preset}/{dataset}/data/fetch.txt",
     output:
-        run="results/{preset}/{dataset}/pretrain/run.json",
+        run="results/{preset}/{dataset}/pretrain/{pkey}/run.json",
     log:
-        "logs/pretrain/{preset}/{dataset}.log",
+        "logs/pretrain/{preset}/{dataset}/{pkey}.log",
     benchmark:
-        "results/benchmarks/pretrain/{preset}/{dataset}.tsv"
+        "results/benchmarks/pretrain/{preset}/{dataset}/{pkey}.tsv"
     params:
         args=pretrain_args,
         stage="pretrain",

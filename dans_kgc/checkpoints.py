@@ -1,0 +1,44 @@
+"""Trained-model files: the best model of a run (``model_best.pt``) and loading it back.
+
+Below ``training`` on purpose: DAM, the diffusion warm start and the samplers load trained
+backbones without importing the training loop (which imports the samplers).
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from dans_kgc.models import KGEModel, build_model
+
+log = logging.getLogger(__name__)
+
+BEST_MODEL = "model_best.pt"
+
+
+def read_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no trained model here; run 'dans-kgc pretrain' or 'dans-kgc train' first")
+    return torch.load(path, map_location=device, weights_only=False)
+
+
+def load_trained_model(path: str | Path, device: torch.device | str = "cpu") -> KGEModel:
+    """The backbone saved in ``path`` (a ``model_best.pt``), in eval mode (no dropout, frozen batch norm)."""
+    ck = read_checkpoint(path, device)
+    model = build_model(ck["model_config"], ck["num_entities"], ck["num_relations"])
+    model.load_state_dict(ck["model"])
+    return model.to(device).eval()
+
+
+def stage_record_of(run_dir: str | Path) -> Optional[dict[str, Any]]:
+    """The stage record saved with a run folder's best model (None for files of older versions)."""
+    return read_checkpoint(Path(run_dir) / BEST_MODEL).get("stage_record")
+
+
+def init_from_checkpoint(model: KGEModel, path: str | Path) -> None:
+    """Copy a trained backbone's parameters into ``model`` (same backbone and shapes, checked by the caller)."""
+    state = read_checkpoint(path)["model"]
+    model.load_state_dict(state)
