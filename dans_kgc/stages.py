@@ -21,6 +21,11 @@ import hashlib
 import json
 from typing import Any, Iterable, Mapping, Optional
 
+# Samplers whose only effect is which discrete negatives are drawn or how they are weighted: a
+# 1-N backbone scores every entity, so with one of these it would silently train as plain 1-N.
+# The Trainer refuses the pair; the DAG leaves such pairs out of a preset's backbone crossing.
+DRAW_ONLY_SAMPLERS = ("bernoulli", "self_adversarial", "nscaching")
+
 # Keys no stage output depends on: where and how fast it runs, where files come from.
 RUNTIME_KEYS = ("threads", "device", "data.mirror")
 

@@ -27,7 +27,7 @@ from dans_kgc.evaluation import FilterIndex, evaluate, filter_splits
 from dans_kgc.losses import LOSSES, one_to_n_cross_entropy
 from dans_kgc.models import KGEModel, build_model
 from dans_kgc.sampling import NegativeSampler, StepContext, build_sampler
-from dans_kgc.stages import backbone_of, check_record
+from dans_kgc.stages import DRAW_ONLY_SAMPLERS, backbone_of, check_record
 from dans_kgc.utils import seed_everything, torch_save, write_text
 
 log = logging.getLogger(__name__)
@@ -35,9 +35,6 @@ log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"
 TRACE = "trace.csv"
 MODES = ("negative_sampling", "one_to_n")
-# Samplers whose only effect is which discrete negatives are drawn or how they are weighted:
-# in 1-N mode every entity is scored, so they would silently do nothing.
-DRAW_ONLY_SAMPLERS = ("bernoulli", "self_adversarial", "nscaching")
 
 
 class TrainingDivergedError(RuntimeError):

@@ -227,3 +227,46 @@ def test_diverged_run_fails_with_on_divergence_fail(wf):
     # --keep-going: the healthy run still finished; its failed neighbour left no outputs
     assert (wf / "results/tiny/umls/main/uniform/seed0/metrics_test.json").exists()
     assert not (wf / "results/tiny/umls/main/diverge/seed0/run.json").exists()
+
+
+# ------------------------------------------------------------------------------------------
+# every backbone through the whole chain
+# ------------------------------------------------------------------------------------------
+TINY_BACKBONES = {  # the recipes of config.yaml at toy sizes (a config file merges into them)
+    "rotate_nssa": {"model.dim": 8, "train.num_negatives": 4},
+    "distmult_n3_1n": {"model.dim": 8},
+    "complex_n3_1n": {"model.dim": 8},
+    "quate_n3_1n": {"model.dim": 4},
+    "conve_1n": {"model.dim": 8, "model.conve_filters": 2, "train.batch_size": 512},
+}
+
+
+@pytest.mark.slow
+def test_every_backbone_runs_pretrain_dam_warm_start_and_training(wf):
+    """Each backbone: its own Stage 0, a warm start in its space, DANS-KGC and DHNS on top, a row in main.csv;
+    draw-only samplers are left out on 1-N backbones; the calibration table holds each backbone alone."""
+    names = ["transe", *TINY_BACKBONES]
+    extra = write_yaml(wf / "backbones.yaml", {
+        "backbones": TINY_BACKBONES,
+        "presets": {"tiny": {"backbones": names, "overrides": {"pretrain.epochs": 1, "train.epochs": 1},
+                             "experiments": {"main": {"variants": ["uniform", "bernoulli", "dhns", "dans"]},
+                                             "calibration": {}}}}})
+    run_snakemake(wf, "all_tables", "--cores", "2", "--config", "preset=tiny", "--configfile", str(extra), timeout=1500)
+    root = wf / "results/tiny/umls"
+    for name in names:
+        samplers = ["uniform", "dhns", "dans"] + (["bernoulli"] if name in ("transe", "rotate_nssa") else [])
+        for sampler in samplers:
+            metrics = json.loads((root / f"main/{sampler}@{name}/seed0/metrics_test.json").read_text())
+            assert metrics.get("status") != "failed" and 0.0 < metrics["mrr"] <= 1.0, (name, sampler)
+            assert metrics["tags"]["backbone"] == name and "anchor_outscores_answer" in metrics["anchor_diagnostic"]
+        assert not (root / f"main/bernoulli@{name}").exists() or name in ("transe", "rotate_nssa")
+        calib = json.loads((root / f"calibration/{name}/seed0/metrics_test.json").read_text())
+        assert calib["backbone"]["name"] == calib["model"] and calib["train_summary"]["epochs_run"] == 1
+    # one Stage-0 pretraining per backbone, METHOD.md's TransE (DAM's source) shared with the TransE backbone
+    pretrained = {json.loads((p / "run.json").read_text())["backbone"]["name"] for p in (root / "pretrain").iterdir()}
+    assert pretrained == {"transe", "rotate", "distmult", "complex", "quate", "conve"}
+    assert len(list((root / "dam").iterdir())) == 1
+    main = (wf / "results/tiny/tables/main.csv").read_text()
+    calibration = (wf / "results/tiny/tables/calibration.csv").read_text()
+    for label in ("TransE", "RotatE", "DistMult", "ComplEx", "QuatE", "ConvE"):
+        assert label in main and label in calibration, label

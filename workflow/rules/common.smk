@@ -20,7 +20,7 @@ from snakemake.utils import validate
 
 import dans_kgc
 from dans_kgc.config import ConfigError, load_defaults, merge, validate_values
-from dans_kgc.stages import fingerprint, flatten, pretrain_config, stage_keys
+from dans_kgc.stages import DRAW_ONLY_SAMPLERS, fingerprint, flatten, pretrain_config, stage_keys
 
 try:
     validate(config, schema="../schemas/config.schema.yaml")
@@ -171,8 +171,16 @@ def experiment_variants(preset, experiment):
         variants = {v: variants[v] for v in wanted}
     crossed = preset_cfg(preset).get("backbones")
     if crossed and experiment in CROSSED:
-        variants = {f"{v}{BACKBONE_SEP}{b}": {**config["backbones"][b], **ov} for b in crossed for v, ov in variants.items()}
+        variants = {f"{v}{BACKBONE_SEP}{b}": {**config["backbones"][b], **ov} for b in crossed for v, ov in variants.items()
+                    if not _draw_only_on_one_to_n(preset, {**config["backbones"][b], **ov})}
     return variants
+
+
+def _draw_only_on_one_to_n(preset, variant_ov):
+    """A sampler that only picks discrete negatives means nothing on a 1-N backbone (which scores
+    every entity): such a pair is left out of the crossing, as the Trainer would refuse it."""
+    flat = effective(preset, variant_ov)
+    return _value(flat, "train.mode") == "one_to_n" and _value(flat, "train.sampler") in DRAW_ONLY_SAMPLERS
 
 
 def variant_tags(experiment, variant):
@@ -329,8 +337,10 @@ def pkey_of(preset, variant_ov, source):
     source: backbone (the run's own backbone, for initialisation and the warm start) | transe
     (METHOD.md's TransE, DAM's default semantic source). Runs whose pretraining would be the same
     share one folder; the hash covers every key the pretrain stage reads (dans_kgc/stages.py).
+    METHOD.md's TransE is a per-dataset stage: only the preset's overrides shape it, never a
+    variant's or a backbone recipe's (variants cannot set pretrain.* or dam.* keys).
     """
-    flat = effective(preset, variant_ov)
+    flat = preset_overrides(preset) if source == "transe" else effective(preset, variant_ov)
     pcfg = pretrain_config(_resolved(flat), source)
     trained = stage_keys(flatten(pcfg), "pretrain")
     # the job's overrides: what it trains with, where that differs from the defaults (the CLI applies
