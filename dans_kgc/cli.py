@@ -104,9 +104,9 @@ def _train_stage(args: argparse.Namespace, cfg: dict[str, Any], stage: str, **re
     device = runtime(cfg)
     kg, protocol = load_kg(cfg, args.dataset)
     out = Path(args.out)
-    save_run_config(out, cfg, args.dataset)
     pretrained = Path(args.pretrained) if getattr(args, "pretrained", None) else None
-    model, sampler = build_run(cfg, kg, pretrained, **resources)
+    model, sampler = build_run(cfg, kg, pretrained, **resources)  # checks the stage outputs before writing anything
+    save_run_config(out, cfg, args.dataset)
     trainer = Trainer(cfg, kg, model, sampler, out, device, protocol, show_progress=not args.quiet)
     record = None
     if stage == "pretrain":
@@ -266,7 +266,7 @@ def cmd_diffusion_fit(args: argparse.Namespace) -> int:
             log.warning("diffusion fit: no --dam; every entity gets the same type condition")
     diffusion, report = fit_diffusion(kg, model, zeta, clusters, cfg, gen, diffusion=diffusion)
     report.update({"dataset": kg.name, "kind": args.kind, "pretrained": str(pretrained), "dam": args.dam,
-                   "use_dam": bool(cfg["dans"]["use_dam"]),
+                   "use_dam": bool(cfg["dans"]["use_dam"]) if args.kind == "dans" else None,
                    "stage_record": stage_record(f"diffusion_{args.kind}", cfg, kg, backbone)})
     save_diffusion(args.out, diffusion, report, cfg, device, time.perf_counter() - start,
                    pretrained=str(pretrained), dam=args.dam)

@@ -45,7 +45,7 @@ STAGE_KEYS: dict[str, dict[str, list[str]]] = {
                        "exclude": ["diffusion.update_every", "diffusion.snap", "diffusion.snap_filter",
                                    "diffusion.sample_fraction", "diffusion.sampling_steps"]},
     "diffusion_dhns": {"include": ["seed", "protocol", "data.", "model.", "diffusion.hidden", "diffusion.time_dim",
-                                   "diffusion.type_dim", "diffusion.normalize", "diffusion.lr",
+                                   "diffusion.type_dim", "diffusion.normalize", "diffusion.lr", "diffusion.side_flag",
                                    "diffusion.batch_size", "diffusion.warmstart_epochs", "samplers.dhns."]},
 }
 # The diffusion keys only a training run reads (reverse chain, joint updates), not its warm start.
@@ -120,10 +120,11 @@ def check_record(record: Optional[Mapping[str, Any]], where: str, *, kg: Any,
     ``backbone`` compares name and dim (the space); the training mode may differ (a 1-N run may
     start from a negative-sampling pretraining of the same backbone).
     """
-    if record is None:
-        raise StageMismatchError(f"{where}: no stage record (made by an older dans-kgc or by hand); "
-                                 f"rerun that stage")
     mine = {"dataset": kg.name, "split": kg.variant, "num_entities": int(kg.num_entities)}
+    if record is None:
+        need = _describe({"backbone": dict(backbone or {}), **mine}) if backbone else f"{kg.name}/{kg.variant}"
+        raise StageMismatchError(f"{where}: no stage record (made by an older dans-kgc or by hand), but {what} "
+                                 f"needs an output made for {need}; rerun that stage")
     bad = [k for k, v in mine.items() if record.get(k) != v]
     if backbone is not None:
         theirs = record.get("backbone") or {}

@@ -97,6 +97,9 @@ class Trainer:
             raise ValueError(f"train.mode = one_to_n scores every entity, so sampler '{sampler.name}' (which only "
                              "chooses discrete negatives) would change nothing; use train.sampler=uniform for plain "
                              "1-N, or a sampler that adds loss terms (dans, dhns)")
+        if self.mode == "one_to_n" and getattr(sampler, "base_sampler", "uniform") != "uniform":
+            raise ValueError(f"train.mode = one_to_n has no random negatives to weight, so dans.base_sampler = "
+                             f"{sampler.base_sampler} would change nothing; set dans.base_sampler=uniform")
         if self.mode == "negative_sampling" and getattr(model, "reciprocal", False):
             raise ValueError(f"model.name = {model.name} scores head queries through inverse relations; negative "
                              "sampling would push only the tail-side positive: use train.mode=one_to_n")
