@@ -59,6 +59,24 @@ def test_every_preset_plans_all_targets(wf):
         assert counts["train"] > 0 and counts["all"] == 1, (preset, counts)
 
 
+def test_fidelity_and_calibration_presets_plan_their_backbone_axis(wf):
+    """fidelity crosses every main/ablation variant with both backbones, except draw-only samplers on the 1-N
+    backbone; one METHOD.md TransE (DAM's source, shared with the TransE backbone) and one ComplEx pretraining
+    per dataset; calibration trains each recipe alone, without any stage."""
+    proc = run_snakemake(wf, "-n", "all_tables", "--config", "preset=fidelity")
+    counts = job_counts(proc.stdout)
+    # 2 datasets x 3 seeds x (ComplEx: 5 main + 4 ablation; TransE: 8 main + 4 ablation)
+    assert counts["train"] == 2 * 3 * ((5 + 4) + (8 + 4)), counts
+    assert counts["pretrain"] == 4 and counts["dam"] == 2, counts
+    assert "main/uniform@complex_n3_1n/seed0" in proc.stdout and "main/bernoulli@transe/seed0" in proc.stdout
+    for sampler in ("bernoulli", "self_adversarial", "nscaching"):
+        assert f"main/{sampler}@complex_n3_1n" not in proc.stdout, sampler
+    proc = run_snakemake(wf, "-n", "all_tables", "--config", "preset=calibration")
+    counts = job_counts(proc.stdout)
+    assert counts["train"] == 2 * 3 * 6 and "pretrain" not in counts and "dam" not in counts, counts
+    assert counts["report_table"] == 1, counts
+
+
 def test_profiles_plan(wf):
     for profile in ("local", "gpu", "slurm", "slurm-gpu"):
         proc = run_snakemake(wf, "--profile", f"profiles/{profile}", "-n", "--config", "preset=tiny")
