@@ -119,7 +119,8 @@ def _train_stage(args: argparse.Namespace, cfg: dict[str, Any], stage: str, **re
         "model": cfg["model"]["name"], "backbone": backbone_info(cfg), "sampler": cfg["train"]["sampler"],
         "seed": cfg["seed"], "stage_record": record,
         "tags": parse_tags(getattr(args, "tag", None)), "dataset_report": kg.report, "summary": summary,
-        "provenance": provenance(cfg, device, time.perf_counter() - start, pretrained=str(pretrained / "model_best.pt") if pretrained else None),
+        "provenance": provenance(cfg, device, time.perf_counter() - start,
+                                 pretrained=str(pretrained / "model_best.pt") if pretrained else None),
     })
     log.info("%s %s: best valid MRR %.4f at epoch %d (%s)", stage, out, summary["best_valid_mrr"],
              summary["best_epoch"], summary["stop_reason"])
