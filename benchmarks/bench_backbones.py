@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import signal
 import sys
@@ -39,7 +38,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_core as bc  # noqa: E402  (its workers, process helpers, data loading, provenance, median)
-from bench_core import DATASETS, REPO, _quiet, _timed, dataset_view, log, median, provenance  # noqa: E402
+from bench_core import DATASETS, REPO, _quiet, dataset_view, log, median, provenance  # noqa: E402
 
 LOADED_ABOVE = 1.5  # 1-minute load average at start or end above this: the Markdown says the box was loaded
 
@@ -235,34 +234,13 @@ def per_triple_lcwa_loop(base: type) -> type:
 
 
 def _worker_main(conn, spec: dict[str, Any]) -> None:
-    _quiet()
-    import torch
-
-    torch.set_num_threads(spec["threads"])
-    try:
-        worker = OursBackboneWorker(spec) if spec["system"] == "ours" else PyKEENBackboneWorker(spec)
-        conn.send(("ready", None))
-        while True:
-            cmd, args = conn.recv()
-            if cmd == "stop":
-                break
-            conn.send(("ok", _timed(worker, *args) if cmd == "timed" else getattr(worker, cmd)(*args)))
-    except Exception as err:  # report to the driver instead of hanging it
-        import traceback
-
-        conn.send(("error", f"{err!r}\n{traceback.format_exc()}"))
+    bc.serve_worker(conn, spec, lambda s: OursBackboneWorker(s) if s["system"] == "ours" else PyKEENBackboneWorker(s))
 
 
 class Worker(bc.Worker):
     """bench_core's process wrapper (same protocol), started on this file's worker main."""
 
-    def __init__(self, spec: dict[str, Any]):  # noqa: D107  (bench_core.Worker hard-wires its own target)
-        ctx = mp.get_context("spawn")
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child, spec), daemon=True)
-        self.proc.start()
-        self.name = spec["label"]
-        self._expect()
+    target = staticmethod(_worker_main)
 
 
 # ---------------------------------------------------------------------------------------------

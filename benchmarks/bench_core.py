@@ -294,13 +294,14 @@ def _timed(worker: Any, method: str, *args: Any) -> dict[str, Any]:
     return out
 
 
-def _worker_main(conn, spec: dict[str, Any]) -> None:
+def serve_worker(conn, spec: dict[str, Any], make_worker: Any) -> None:
+    """The worker process's loop: build ``make_worker(spec)``, then answer the driver's calls until "stop"."""
     _quiet()
     import torch
 
     torch.set_num_threads(spec["threads"])
     try:
-        worker = OursWorker(spec) if spec["system"] == "ours" else PyKEENWorker(spec)
+        worker = make_worker(spec)
         conn.send(("ready", None))
         while True:
             cmd, args = conn.recv()
@@ -313,13 +314,19 @@ def _worker_main(conn, spec: dict[str, Any]) -> None:
         conn.send(("error", f"{err!r}\n{traceback.format_exc()}"))
 
 
+def _worker_main(conn, spec: dict[str, Any]) -> None:
+    serve_worker(conn, spec, lambda s: OursWorker(s) if s["system"] == "ours" else PyKEENWorker(s))
+
+
 class Worker:
-    """A system in its own process; calls block until the worker answers."""
+    """A system in its own process; calls block until the worker answers. ``target``: the process's main."""
+
+    target = staticmethod(_worker_main)
 
     def __init__(self, spec: dict[str, Any]):
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child, spec), daemon=True)
+        self.proc = ctx.Process(target=self.target, args=(child, spec), daemon=True)
         self.proc.start()
         self.name = spec.get("label", spec["system"])
         self._expect()

@@ -38,6 +38,19 @@ def umls_root(tmp_path_factory, mirror) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def umls(umls_root) -> KnowledgeGraph:
+    from dans_kgc.datasets import load_dataset
+
+    return load_dataset(umls_root, "umls")
+
+
+def random_dam(kg: KnowledgeGraph) -> dict:
+    """Seeded stand-in for a DAM output: zeta in (0, 1) and one of 5 K-means types per entity."""
+    rng = np.random.default_rng(0)
+    return {"zeta": rng.random(kg.num_entities), "clusters": rng.integers(0, 5, kg.num_entities)}
+
+
 def tiny_config(**overrides) -> dict:
     from dans_kgc.config import load_config
 

@@ -3,14 +3,12 @@ import csv
 import math
 from dataclasses import replace
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import tiny_config
+from conftest import random_dam, tiny_config
 from dans_kgc.curriculum import dtm_margins, dtm_weights
-from dans_kgc.datasets import load_dataset
 from dans_kgc.diffusion import ConditionalDiffusion, save_diffusion
 from dans_kgc.sampling import StepContext, build_sampler
 from dans_kgc.stages import StageMismatchError, backbone_of, stage_record
@@ -27,16 +25,6 @@ def _cfg(*extra: str) -> dict:
     return tiny_config(**dict(s.split("=", 1) for s in ("device=cpu", "train.sampler=dans", *FAST, *extra)))
 
 
-@pytest.fixture(scope="module")
-def umls(umls_root):
-    return load_dataset(umls_root, "umls")
-
-
-def _dam(kg):
-    rng = np.random.default_rng(0)
-    return {"zeta": rng.random(kg.num_entities), "clusters": rng.integers(0, 5, kg.num_entities)}
-
-
 def _trace(out):
     with open(out / "trace.csv") as f:
         return list(csv.DictReader(f))
@@ -44,7 +32,7 @@ def _trace(out):
 
 def test_dans_trains_two_epochs_and_logs_the_curriculum(umls, tmp_path):
     cfg = _cfg()
-    model, sampler = build_run(cfg, umls, None, **_dam(umls))
+    model, sampler = build_run(cfg, umls, None, **random_dam(umls))
     summary = Trainer(cfg, umls, model, sampler, tmp_path, torch.device("cpu"), "redgnn", show_progress=False).fit()
     assert summary["epochs_run"] == 2 and math.isfinite(summary["best_valid_mrr"])
     rows = _trace(tmp_path)
@@ -62,7 +50,7 @@ def test_dans_trains_two_epochs_and_logs_the_curriculum(umls, tmp_path):
 def test_dans_loss_is_the_method_formula(umls):
     """total = (1-eta) L_rand + eta L_dans (update_every=0: no L_dans), rebuilt independently."""
     cfg = _cfg("diffusion.update_every=0", "dans.eta=0.3")
-    model, sampler = build_run(cfg, umls, None, **_dam(umls))
+    model, sampler = build_run(cfg, umls, None, **random_dam(umls))
     pos = torch.from_numpy(umls.train[:64])
     pos_scores = model.score_hrt(pos)
     loss_rand = torch.tensor(0.7)
@@ -76,7 +64,7 @@ def test_dans_loss_is_the_method_formula(umls):
     q = torch.where(head.unsqueeze(1), model.head_query(model.relation(pos[:, 1]), model.entity(pos[:, 2])),
                     model.tail_query(model.entity(pos[:, 0]), model.relation(pos[:, 1])))
     s_neg = model.similarity(q.unsqueeze(1), gen["neg"])
-    w = dtm_weights(0.4, torch.as_tensor(_dam(umls)["zeta"], dtype=torch.float32)[e], cfg["dtm"], 4)
+    w = dtm_weights(0.4, torch.as_tensor(random_dam(umls)["zeta"], dtype=torch.float32)[e], cfg["dtm"], 4)
     l_dans = (w * F.relu(dtm_margins(cfg["dtm"]) - pos_scores.unsqueeze(1) + s_neg)).sum(1).mean()
     assert logs["l_dans"] == pytest.approx(l_dans.item(), rel=1e-5)
     assert loss.item() == pytest.approx(0.7 * 0.7 + 0.3 * l_dans.item(), rel=1e-5)
@@ -89,7 +77,7 @@ def test_dans_loss_is_the_method_formula(umls):
 def test_sample_fraction_restricts_generation_and_l_diff_to_the_same_rows(umls):
     """sample_fraction = 0.25 of a 64-row batch: 16 rows get a chain, and L_diff sees those 16 rows."""
     cfg = _cfg("diffusion.sample_fraction=0.25")
-    model, sampler = build_run(cfg, umls, None, **_dam(umls))
+    model, sampler = build_run(cfg, umls, None, **random_dam(umls))
     pos = torch.from_numpy(umls.train[:64])
     seen = {}
     sample, loss = sampler.ans.sample, sampler.ans.loss
@@ -121,7 +109,7 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(umls, tmp_path):
     dev = torch.device("cpu")
 
     def trainer(out):
-        model, sampler = build_run(cfg, umls, None, **_dam(umls))
+        model, sampler = build_run(cfg, umls, None, **random_dam(umls))
         return Trainer(cfg, umls, model, sampler, out, dev, "redgnn", show_progress=False)
 
     straight = trainer(tmp_path / "a")
@@ -151,12 +139,12 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(umls, tmp_path):
 
 def test_ablations_construct_and_behave(umls):
     gen = torch.Generator().manual_seed(0)
-    no_dam = build_sampler("dans", umls, _cfg("dans.use_dam=false"), gen, **_dam(umls))
+    no_dam = build_sampler("dans", umls, _cfg("dans.use_dam=false"), gen, **random_dam(umls))
     assert torch.equal(no_dam.ans.zeta, torch.full((umls.num_entities,), 0.5))
     # quoted: a bare null parses as YAML None, which config validation rejects
-    no_ccd = build_sampler("dans", umls, _cfg('diffusion.condition="null"'), gen, **_dam(umls))
+    no_ccd = build_sampler("dans", umls, _cfg('diffusion.condition="null"'), gen, **random_dam(umls))
     assert no_ccd.ans.condition_mode == "null" and not hasattr(no_ccd.ans, "type_embedding")
-    no_dtm = build_sampler("dans", umls, _cfg("dtm.enabled=false"), gen, **_dam(umls))
+    no_dtm = build_sampler("dans", umls, _cfg("dtm.enabled=false"), gen, **random_dam(umls))
     assert torch.allclose(no_dtm.band_weights(0.9, torch.arange(5)), torch.full((5, 4), 0.25))
     assert no_dtm.band_margins().tolist() == [1.0] * 4
     with pytest.raises(ValueError, match="use_dam"):
@@ -165,7 +153,7 @@ def test_ablations_construct_and_behave(umls):
 
 def test_snap_mode_trains_with_discrete_negatives(umls, tmp_path):
     cfg = _cfg("diffusion.snap=true", "train.epochs=1")
-    model, sampler = build_run(cfg, umls, None, **_dam(umls))
+    model, sampler = build_run(cfg, umls, None, **random_dam(umls))
     Trainer(cfg, umls, model, sampler, tmp_path, torch.device("cpu"), "redgnn", show_progress=False).fit()
     pos = torch.from_numpy(umls.train[:200])
     out = sampler.generate(pos, model)
@@ -179,7 +167,7 @@ def test_snap_mode_trains_with_discrete_negatives(umls, tmp_path):
 def test_warm_start_is_loaded_and_checked(umls, tmp_path):
     cfg = _cfg()
     n = umls.num_entities
-    d = ConditionalDiffusion.from_config(n, 16, _dam(umls)["zeta"], _dam(umls)["clusters"], cfg)
+    d = ConditionalDiffusion.from_config(n, 16, random_dam(umls)["zeta"], random_dam(umls)["clusters"], cfg)
     d.ensure_scale(torch.randn(n, 16) * 0.2)
     record = stage_record("diffusion_dans", cfg, umls, backbone_of(cfg["model"]))
     save_diffusion(tmp_path / "w", d, {"loss_curve": [], "stage_record": record}, cfg)
@@ -194,7 +182,7 @@ def test_warm_start_of_another_backbone_or_dataset_is_refused(umls, tmp_path):
     """A DistMult run given a TransE warm start of the same width stops, naming both backbones."""
     cfg = _cfg()
     n = umls.num_entities
-    d = ConditionalDiffusion.from_config(n, 16, _dam(umls)["zeta"], _dam(umls)["clusters"], cfg)
+    d = ConditionalDiffusion.from_config(n, 16, random_dam(umls)["zeta"], random_dam(umls)["clusters"], cfg)
     d.ensure_scale(torch.randn(n, 16) * 0.2)
     save_diffusion(tmp_path / "w", d, {"stage_record": stage_record("diffusion_dans", cfg, umls,
                                                                      backbone_of(cfg["model"]))}, cfg)

@@ -10,9 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import tiny_config
+from conftest import random_dam, tiny_config
 from dans_kgc.curriculum import dtm_margins, dtm_weights
-from dans_kgc.datasets import load_dataset
 from dans_kgc.diffusion import ConditionalDiffusion
 from dans_kgc.evaluation import FilterIndex, anchor_competition, anchor_diagnostic, evaluate, rank_triples
 from dans_kgc.losses import band_loss, one_to_n_cross_entropy
@@ -284,19 +283,9 @@ FAST = {"diffusion.hidden": "[16, 16]", "diffusion.time_dim": 8, "diffusion.type
         "train.batch_size": 1024, "dam.num_clusters": 5, "train.sampler": "dans"}
 
 
-@pytest.fixture(scope="module")
-def umls(umls_root):
-    return load_dataset(umls_root, "umls")
-
-
-def _dam(kg):
-    rng = np.random.default_rng(0)
-    return {"zeta": rng.random(kg.num_entities), "clusters": rng.integers(0, 5, kg.num_entities)}
-
-
 def test_dans_trains_one_epoch_in_one_to_n_mode(umls, tmp_path):
     cfg = _cfg(**FAST, **{"train.mode": "one_to_n", "model.name": "complex", "train.epochs": 1})
-    model, sampler = build_run(cfg, umls, None, **_dam(umls))
+    model, sampler = build_run(cfg, umls, None, **random_dam(umls))
     summary = Trainer(cfg, umls, model, sampler, tmp_path, CPU, "redgnn", show_progress=False).fit()
     assert summary["epochs_run"] == 1 and math.isfinite(summary["best_valid_mrr"])
     (row,) = _trace(tmp_path)
@@ -308,7 +297,7 @@ def test_dans_trains_one_epoch_in_one_to_n_mode(umls, tmp_path):
 def test_one_to_n_refuses_a_self_adversarial_base_sampler(umls, tmp_path):
     """1-N has no random negatives to weight: dans.base_sampler=self_adversarial would silently do nothing."""
     cfg = _cfg(**FAST, **{"train.mode": "one_to_n", "model.name": "complex", "dans.base_sampler": "self_adversarial"})
-    model, sampler = build_run(cfg, umls, None, **_dam(umls))
+    model, sampler = build_run(cfg, umls, None, **random_dam(umls))
     with pytest.raises(ValueError, match="dans.base_sampler=uniform"):
         Trainer(cfg, umls, model, sampler, tmp_path, CPU, "redgnn", show_progress=False)
 
@@ -317,7 +306,7 @@ def test_one_to_n_refuses_a_self_adversarial_base_sampler(umls, tmp_path):
 def test_dans_pushes_each_generated_negative_against_the_positive_of_its_side(umls, family):
     cfg = _cfg(**FAST, **{"train.mode": "one_to_n", "model.name": "distmult", "diffusion.update_every": 0,
                           "dans.eta": 0.3})
-    model, sampler = build_run(cfg, umls, None, **_dam(umls))
+    model, sampler = build_run(cfg, umls, None, **random_dam(umls))
     pos = torch.from_numpy(umls.train[:64])
     with torch.no_grad():
         tail = model.score_hrt(pos)
@@ -341,7 +330,7 @@ def test_dans_pushes_each_generated_negative_against_the_positive_of_its_side(um
     with torch.no_grad():
         s_neg = sampler.score_negatives(model, pos, head_side, gen["neg"])
     e = torch.where(head_side, pos[:, 0], pos[:, 2])
-    w = dtm_weights(0.4, torch.as_tensor(_dam(umls)["zeta"], dtype=torch.float32)[e], cfg["dtm"], 4)
+    w = dtm_weights(0.4, torch.as_tensor(random_dam(umls)["zeta"], dtype=torch.float32)[e], cfg["dtm"], 4)
     m = dtm_margins(cfg["dtm"])
     push = F.softplus if family == "softmax" else F.relu
 

@@ -294,10 +294,6 @@ _validate_all()
 # which dans-kgc keys each stage reads (its `params:`), so a change reruns only those jobs:
 # declared once, in dans_kgc/stages.py, which the CLI uses for the stage records too
 # ------------------------------------------------------------------------------------------
-def stage_filter(flat, stage):
-    return stage_keys(flat, stage)
-
-
 def train_filter(flat, sampler):
     """A training run reads everything except the settings of samplers it does not use."""
     out = {}
@@ -371,7 +367,7 @@ def dkey_of(preset, variant_ov):
     """
     sampler = run_sampler(preset, variant_ov)
     flat = effective(preset, variant_ov)
-    relevant = stage_filter(flat, f"diffusion_{sampler}")
+    relevant = stage_keys(flat, f"diffusion_{sampler}")
     if sampler == "dans":
         mu, cond, use_dam = (_value(flat, k) for k in DKEY_FIELDS)
         key = f"dans-mu{_name(mu)}-{_name(cond)}-{'dam' if use_dam else 'nodam'}"
@@ -409,7 +405,7 @@ def dam_fits(preset):
     out = {}
     for _, _, ov in _all_variants(preset):
         if needs(preset, ov, "dam"):
-            out.setdefault(semantic_pkey(preset, ov)[0], stage_filter(effective(preset, ov), "dam"))
+            out.setdefault(semantic_pkey(preset, ov)[0], stage_keys(effective(preset, ov), "dam"))
     return out
 
 
@@ -460,7 +456,7 @@ def input_dir(name):
 # helpers of the data stage
 # ------------------------------------------------------------------------------------------
 def fetch_sets(wildcards):
-    return shell_sets(set_args(stage_filter(preset_overrides(wildcards.preset), "fetch")))
+    return shell_sets(set_args(stage_keys(preset_overrides(wildcards.preset), "fetch")))
 
 
 def stats_inputs(wildcards):
@@ -472,7 +468,7 @@ def stats_names(wildcards):
 
 
 def stats_sets(wildcards):
-    return shell_sets(set_args(stage_filter(preset_overrides(wildcards.preset), "stats")))
+    return shell_sets(set_args(stage_keys(preset_overrides(wildcards.preset), "stats")))
 
 
 # ------------------------------------------------------------------------------------------
