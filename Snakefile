@@ -1,5 +1,6 @@
 # DANS-KGC reproduction DAG. Stages: fetch data -> TransE pretraining -> DAM -> diffusion
-# warm start -> training runs (+ evaluation) -> tables and figures. Every job calls the
+# warm start -> training runs (+ evaluation) -> diagnostics of the negatives -> tables and
+# figures. Every job calls the
 # `dans-kgc` CLI; helpers live in workflow/rules/common.smk, the settings in config.yaml
 # (layout of results/, figures/, logs/ documented there).
 #
@@ -28,6 +29,7 @@ include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/dam.smk"
 include: "workflow/rules/diffusion.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/diagnose.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -43,6 +45,7 @@ localrules:
     dataset_stats,
     report_table,
     report_figure,
+    report_diagnostics,
 
 
 rule all:

@@ -7,7 +7,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import yaml
 
@@ -118,6 +118,9 @@ def _train_stage(args: argparse.Namespace, cfg: dict[str, Any], stage: str, **re
         "stage": stage, "dataset": kg.name, "split_variant": kg.variant, "protocol": protocol,
         "model": cfg["model"]["name"], "backbone": backbone_info(cfg), "sampler": cfg["train"]["sampler"],
         "seed": cfg["seed"], "stage_record": record,
+        # the stage folders this run read (dans-kgc diagnose and provenance find them here)
+        "stages": {"pretrained": str(pretrained) if pretrained else None, "dam": resources.get("dam_dir"),
+                   "diffusion": resources.get("diffusion_dir")},
         "tags": parse_tags(getattr(args, "tag", None)), "dataset_report": kg.report, "summary": summary,
         "provenance": provenance(cfg, device, time.perf_counter() - start,
                                  pretrained=str(pretrained / "model_best.pt") if pretrained else None),
@@ -276,6 +279,174 @@ def cmd_diffusion_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _merge_recorded(cfg: dict[str, Any], recorded: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """``recorded`` (a config saved with a run or warm start) merged over ``cfg``; keys this version no
+    longer has are dropped with a warning instead of stopping the command."""
+    out = dict(cfg)
+    for key, value in recorded.items():
+        if key not in out:
+            log.warning("%s: config key '%s' is unknown to this version of dans-kgc; ignored", source, key)
+        elif isinstance(out[key], dict) and isinstance(value, Mapping):
+            out[key] = _merge_recorded(out[key], value, source)
+        else:
+            out[key] = merge({key: out[key]}, {key: value}, source)[key]
+    return out
+
+
+def _diagnose_config(recorded: Mapping[str, Any], source: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Defaults, then the recorded config, then --config files and --set overrides (checked like any config)."""
+    import yaml as _yaml
+    from dans_kgc.config import parse_set, validate_values
+
+    cfg = _merge_recorded(load_defaults(), recorded, source)
+    for f in args.config or []:
+        try:
+            data = _yaml.safe_load(Path(f).read_text()) or {}
+        except (OSError, _yaml.YAMLError) as err:
+            raise ConfigError(f"{f}: cannot read config file: {err}") from err
+        cfg = merge(cfg, data, str(f))
+    cfg = merge(cfg, parse_set(args.set or []), "--set")
+    validate_values(cfg)
+    return cfg
+
+
+def _load_run_state(run: Path, cfg: dict[str, Any], kg: Any, at: str, device: Any) -> tuple[Any, Any, int, Path]:
+    """(model, sampler state, epoch, file) of a run folder: its last checkpoint or its best model."""
+    import torch
+
+    from dans_kgc.checkpoints import BEST_MODEL
+    from dans_kgc.models import build_model
+    from dans_kgc.training import CHECKPOINT
+
+    path = run / CHECKPOINT if at == "last" and (run / CHECKPOINT).exists() else run / BEST_MODEL
+    if not path.exists():
+        raise FileNotFoundError(f"{run}: neither {CHECKPOINT} nor {BEST_MODEL}; has 'dans-kgc train' finished there?")
+    ck = torch.load(path, map_location=device, weights_only=False)
+    if path.name == CHECKPOINT:
+        state, epoch, model_cfg = ck["model"], int(ck["epoch"]), cfg["model"]
+    else:
+        state, epoch, model_cfg = ck["model"], int(ck["best_epoch"]), ck.get("model_config", cfg["model"])
+    n = state["entity.weight"].shape[0]
+    if n != kg.num_entities:
+        raise ValueError(f"{path}: the model has {n} entities but {kg.name}/{kg.variant} has {kg.num_entities}")
+    model = build_model(model_cfg, kg.num_entities, kg.num_relations)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise ValueError(f"{path}: the saved model does not fit the run's config ({str(err).splitlines()[0]})") from None
+    return model.to(device).eval(), ck.get("sampler"), epoch, path
+
+
+@command("diagnose")
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    """Denoiser quality, hardness per band and false negatives across samplers (dans_kgc/diagnostics.py)."""
+    from dans_kgc import diagnostics as dg
+    from dans_kgc.checkpoints import BEST_MODEL, load_trained_model, stage_record_of
+    from dans_kgc.diffusion import DIFFUSION_FILE, REPORT_FILE
+    from dans_kgc.provenance import provenance
+    from dans_kgc.sampling import build_sampler
+    from dans_kgc.sampling.dans import DiffusionSampler
+    from dans_kgc.stages import backbone_of, check_record
+
+    start = time.perf_counter()
+    if bool(args.run) == bool(args.warm_start):
+        raise ValueError("diagnose: give either --run RUN_DIR (a training run) or --warm-start DIFFUSION_DIR "
+                         "(with --pretrained PRETRAIN_DIR and --dataset D)")
+    if args.triples <= 0:
+        raise ValueError(f"diagnose: --triples must be > 0, got {args.triples}")
+    trace = None
+    if args.run:
+        run = Path(args.run)
+        if not run.is_dir():
+            raise FileNotFoundError(f"{run}: no such run folder")
+        recorded, dataset = read_run_config(run)
+        cfg = _diagnose_config(recorded, str(run / "config.yaml"), args)
+        info = json.loads((run / "run.json").read_text()) if (run / "run.json").exists() else {}
+        tags = info.get("tags") or {}
+        seed = cfg["diagnostics"]["seed"] if args.seed is None else args.seed
+        name = cfg["train"]["sampler"]
+        label = "/".join(str(tags[k]) for k in ("experiment", "variant") if tags.get(k)) or run.name
+        title = f"{dataset} {label} seed {cfg['seed']}"
+        if info.get("status") == "failed":  # a diverged run recorded by the DAG: say so, do not fail the job
+            result = {"kind": dg.KIND, "settings": {"triples": args.triples, "seed": seed},
+                      "subject": {"target": "run", "run": str(run), "status": "failed", "error": info.get("error"),
+                                  "dataset": dataset, "sampler": name, "tags": tags, "title": title},
+                      "denoiser": None, "bands": None, "false_negatives": {"rows": [], "not_built": {}},
+                      "provenance": provenance(cfg, runtime(cfg), time.perf_counter() - start, run=str(run))}
+            for path in dg.write_outputs(result, args.out):
+                print(path)
+            return 0
+        device = runtime(cfg)
+        kg, _ = load_kg(cfg, dataset)
+        model, sampler_state, epoch, path = _load_run_state(run, cfg, kg, args.at, device)
+        resources: dict[str, Any] = {}
+        if name == "dans" and sampler_state and "ans.zeta" in sampler_state:
+            resources = {"zeta": sampler_state["ans.zeta"].cpu().numpy(),
+                         "clusters": sampler_state["ans.clusters"].cpu().numpy()}
+        if name in dg.DIFFUSION_SAMPLERS and not sampler_state:
+            raise ValueError(f"{path}: no sampler state saved; cannot rebuild this run's denoiser")
+        sampler = build_sampler(name, kg, cfg, dg.diagnostics_generator(seed, dg.STREAM_SAMPLERS + 90), **resources)
+        if sampler_state:
+            try:
+                sampler.load_state_dict(sampler_state)
+            except RuntimeError as err:
+                raise ValueError(f"{path}: the saved sampler state does not fit the run's config "
+                                 f"({str(err).splitlines()[0]})") from None
+        sampler = sampler.to(device)
+        state = f"backbone and sampler at epoch {epoch} ({path.name})"
+        own = (f"cache from the run checkpoint (epoch {epoch})" if name == "nscaching" else
+               f"the run's denoiser, epoch {epoch}" if name in dg.DIFFUSION_SAMPLERS else "stateless")
+        built = {name: (sampler, own)}
+        trace = dg.trace_curves(run / "trace.csv")
+        subject = {"target": "run", "run": str(run), "checkpoint": str(path), "epoch": epoch, "dataset": kg.name,
+                   "split": kg.variant, "backbone": backbone_info(cfg)["label"], "sampler": name, "tags": tags,
+                   "seed": cfg["seed"], "stages": info.get("stages"), "title": title, "state": state}
+        where = {"run": str(run), "checkpoint": str(path)}
+    else:
+        ws = Path(args.warm_start)
+        if not (ws / DIFFUSION_FILE).exists():
+            raise FileNotFoundError(f"{ws / DIFFUSION_FILE}: no diffusion warm start here; run 'dans-kgc diffusion fit'")
+        if not args.pretrained or not args.dataset:
+            raise ValueError("diagnose --warm-start needs --pretrained PRETRAIN_DIR (its backbone) and --dataset D")
+        report = json.loads((ws / REPORT_FILE).read_text()) if (ws / REPORT_FILE).exists() else {}
+        recorded = dict((report.get("provenance") or {}).get("config") or {})
+        kind = report.get("kind") or "dans"
+        recorded["train"] = {**(recorded.get("train") or {}), "sampler": kind}
+        cfg = _diagnose_config(recorded, str(ws / REPORT_FILE), args)
+        seed = cfg["diagnostics"]["seed"] if args.seed is None else args.seed
+        device = runtime(cfg)
+        kg, _ = load_kg(cfg, args.dataset)
+        pretrained = Path(args.pretrained)
+        check_record(stage_record_of(pretrained), str(pretrained / BEST_MODEL), kg=kg, backbone=backbone_of(cfg["model"]),
+                     what="diagnosing this warm start")
+        model = load_trained_model(pretrained / BEST_MODEL, device)
+        resources = {"diffusion_dir": str(ws), **({"dam_dir": args.dam} if args.dam else {})}
+        sampler = build_sampler(kind, kg, cfg, dg.diagnostics_generator(seed, dg.STREAM_SAMPLERS + 90), **resources)
+        sampler = sampler.to(device)
+        built = {kind: (sampler, "warm start on the pretrained backbone")}
+        subject = {"target": "warm_start", "warm_start": str(ws), "pretrained": str(pretrained), "dam": args.dam,
+                   "dataset": kg.name, "split": kg.variant, "backbone": backbone_info(cfg)["label"], "sampler": kind,
+                   "title": f"{kg.name} {kind} warm start {ws.name}", "state": "warm start on the pretrained backbone"}
+        where = {"warm_start": str(ws), "pretrained": str(pretrained / BEST_MODEL), "dam": args.dam}
+    wanted = [s.strip() for s in args.samplers.split(",") if s.strip()]
+    fn_samplers, not_built = dg.comparison_samplers(kg, cfg, seed, built, wanted)
+    diffusion = sampler if isinstance(sampler, DiffusionSampler) else None
+    result = dg.run_diagnostics(kg, cfg, model, diffusion, fn_samplers, not_built, args.triples, seed)
+    result["subject"] = subject
+    result["trace"] = trace
+    result["provenance"] = provenance(cfg, device, time.perf_counter() - start, **where)
+    paths = dg.write_outputs(result, args.out)
+    bands = result.get("bands")
+    summary = (" / ".join(f"{r['quantile']:.3f}" for r in bands["rows"]) if bands else "no bands")
+    log.info("diagnose %s: band entity quantiles %s; denoiser MSE ratio %s (%.1f s) -> %s.{json,md,png}",
+             subject["title"], summary,
+             f"{result['denoiser']['mean_ratio']:.3f}" if result.get("denoiser") else "-",
+             time.perf_counter() - start, args.out)
+    for path in paths:
+        print(path)
+    return 0
+
+
 @command("report")
 def cmd_report(args: argparse.Namespace) -> int:
     from dans_kgc.reports import build_report
@@ -347,6 +518,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="metrics JSON path (default: RUN/metrics_SPLIT.json)")
     p.add_argument("--ranks", action="store_true", help="also store optimistic/pessimistic ranks (npz)")
     p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("diagnose", help="how good are the negatives: denoiser quality, hardness per band, false "
+                                        "negatives across samplers (PREFIX.json, .md, .png)")
+    p.add_argument("--run", help="training run folder (config.yaml, run.json, checkpoint.pt / model_best.pt)")
+    p.add_argument("--warm-start", help="diffusion warm-start folder (diffusion.pt), diagnosed on --pretrained")
+    p.add_argument("--pretrained", help="with --warm-start: Stage-0 run folder of the backbone it was fitted on")
+    p.add_argument("--dam", help="with --warm-start: DAM folder (zeta, K-means types; default: the warm start's own)")
+    p.add_argument("--dataset", help="with --warm-start: the dataset")
+    p.add_argument("--out", required=True, help="output prefix: PREFIX.json, PREFIX.md, PREFIX.png")
+    p.add_argument("--triples", type=int, default=500, help="seeded sample of train triples (default 500)")
+    p.add_argument("--seed", type=int, help="diagnostics seed (default: config diagnostics.seed)")
+    p.add_argument("--at", default="last", choices=("last", "best"),
+                   help="with --run: the last checkpoint (backbone + sampler of the same step; default) or the best "
+                        "model (its sampler state is the final one)")
+    p.add_argument("--samplers", default=",".join(("uniform", "bernoulli", "self_adversarial", "nscaching", "dhns",
+                                                   "dans")),
+                   help="samplers of the false-negative table (comma-separated; diffusion ones only where built)")
+    _add_config_args(p)
 
     p = sub.add_parser("report", help="a table or figure from run folders (main, ablation, efficiency, paper, "
                                       "sensitivity, curves, bands, or a plugin)")

@@ -122,6 +122,12 @@ _CHOICES = {
     ("diffusion", "condition"): {"ccd", "null", None},  # YAML null = the learned null condition
     ("dans", "base_sampler"): {"uniform", "self_adversarial"},
     ("dam", "target_scale"): {"quantile", "raw"},
+    ("diffusion", "schedule"): {"linear", "cosine"},
+    ("diffusion", "prediction"): {"eps", "x0"},
+    ("diffusion", "reverse"): {"ddpm", "ddim"},
+    ("diffusion", "chain_start"): {"noise", "forward"},
+    ("diffusion", "negatives"): {"continuous", "snapped", "mixed"},
+    ("diffusion", "snap_filter"): {"train", "all"},
 }
 
 
@@ -134,5 +140,7 @@ def validate_values(cfg: Mapping[str, Any]) -> None:
             raise ConfigError(f"config key '{'.'.join(path)}' = {node!r}; expected one of {sorted(map(str, allowed))}")
     if cfg["train"]["epochs"] < 0 or cfg["train"]["batch_size"] <= 0:
         raise ConfigError("config keys 'train.epochs' must be >= 0 and 'train.batch_size' > 0")
+    if cfg["diagnostics"]["triples"] < 0:
+        raise ConfigError(f"config key 'diagnostics.triples' = {cfg['diagnostics']['triples']}; expected >= 0 (0 = off)")
     if len(cfg["dtm"]["margin_scales"]) != len(cfg["diffusion"]["band_steps"]):
         raise ConfigError("config keys 'dtm.margin_scales' and 'diffusion.band_steps' must have the same length")

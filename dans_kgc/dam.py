@@ -367,7 +367,9 @@ def check_dam(dam_dir: str | Path, kg: KnowledgeGraph, cfg: Mapping[str, Any], w
     import json
 
     path = Path(dam_dir) / REPORT_JSON
-    record = json.loads(path.read_text()).get("stage_record") if path.exists() else None
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no DAM output here; run 'dans-kgc dam fit' first")
+    record = json.loads(path.read_text()).get("stage_record")
     check_record(record, str(path), kg=kg, backbone=semantic_backbone(cfg), what=what)
 
 

@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 DIFFUSION_FILE = "diffusion.pt"
 REPORT_FILE = "diffusion_report.json"
 CONDITIONS = ("ccd", "null", "query")
+SCHEDULES = ("linear", "cosine")
+PREDICTIONS = ("eps", "x0")
+REVERSE_SAMPLERS = ("ddpm", "ddim")
+CHAIN_STARTS = ("noise", "forward")
 
 
 # ----------------------------------------------------------------------------------------
@@ -63,9 +67,36 @@ def linear_betas(beta_max: torch.Tensor, steps: int, beta_low: float) -> torch.T
     return beta_low + frac * (beta_max.unsqueeze(-1) - beta_low)
 
 
-def schedule(zeta: torch.Tensor, steps: int, beta_low: float, beta_global: float, mu: float) -> dict[str, torch.Tensor]:
-    """Betas, alphas and cumulative alpha-bars [..., T] for entities of difficulty ``zeta``."""
-    betas = linear_betas(entity_beta_max(zeta, beta_low, beta_global, mu), steps, beta_low)
+def cosine_alpha_bars(zeta: torch.Tensor, steps: int, mu: float, offset: float = 0.008) -> torch.Tensor:
+    """Difficulty-adaptive cosine schedule -> alpha-bars [..., T].
+
+    Nichol & Dhariwal (2021): ``abar(s) = f(s) / f(0)``, ``f(s) = cos^2((s/T + o) / (1 + o) * pi/2)``,
+    so ``abar_T`` = 0 (the chain starts from the forward marginal at T, unlike the linear schedule
+    with beta <= 0.02). Our reading of METHOD.md's "harder entities get stronger perturbation" for
+    it: ``abar_e(s) = abar(s) ** m_e`` with ``m_e = max(1 + mu (zeta - 0.5), 0.05)``.
+    """
+    s = torch.arange(0, steps + 1, device=zeta.device, dtype=torch.float64) / steps
+    f = torch.cos((s + offset) / (1.0 + offset) * math.pi / 2.0) ** 2
+    base = (f[1:] / f[0]).clamp(0.0, 1.0).to(torch.float32)                      # [T]
+    power = (1.0 + mu * (zeta.float() - 0.5)).clamp_min(0.05).unsqueeze(-1)        # [..., 1]
+    return base ** power
+
+
+def schedule(zeta: torch.Tensor, steps: int, beta_low: float, beta_global: float, mu: float,
+             kind: str = "linear") -> dict[str, torch.Tensor]:
+    """Betas, alphas and cumulative alpha-bars [..., T] for entities of difficulty ``zeta``.
+
+    ``kind``: ``linear`` (METHOD.md: beta_low .. beta_max(e)) or ``cosine`` (``cosine_alpha_bars``;
+    beta_low / beta_global unused). Betas are capped at 0.999 (DDPM's clip), alpha-bars follow.
+    """
+    if kind == "linear":
+        betas = linear_betas(entity_beta_max(zeta, beta_low, beta_global, mu), steps, beta_low)
+    elif kind == "cosine":
+        abar = cosine_alpha_bars(zeta, steps, mu)
+        prev = torch.cat([torch.ones_like(abar[..., :1]), abar[..., :-1]], dim=-1)
+        betas = (1.0 - abar / prev.clamp_min(1e-12)).clamp(0.0, 0.999)
+    else:
+        raise ValueError(f"diffusion.schedule = {kind!r}; expected one of {', '.join(SCHEDULES)}")
     alphas = 1.0 - betas
     return {"betas": betas, "alphas": alphas, "alpha_bars": torch.cumprod(alphas, dim=-1)}
 
@@ -148,18 +179,24 @@ class ConditionalDiffusion(nn.Module):
                  clusters: Optional[torch.Tensor | np.ndarray] = None, num_clusters: int = 1, steps: int = 50,
                  beta_low: float = 1e-4, beta_global: float = 0.02, mu: float = 1.0,
                  hidden: Sequence[int] = (256, 256), time_dim: int = 64, type_dim: int = 32,
-                 condition: str = "ccd", normalize: bool = True, loss: str = "mse", side_flag: bool = False):
+                 condition: str = "ccd", normalize: bool = True, loss: str = "mse", side_flag: bool = False,
+                 schedule: str = "linear", prediction: str = "eps"):
         super().__init__()
         if condition not in CONDITIONS:
             raise ValueError(f"diffusion condition '{condition}'; expected one of {CONDITIONS}")
         if loss not in ("mse", "l1"):
             raise ValueError(f"diffusion loss '{loss}'; expected mse or l1")
+        if schedule not in SCHEDULES:
+            raise ValueError(f"diffusion.schedule = {schedule!r}; expected one of {', '.join(SCHEDULES)}")
+        if prediction not in PREDICTIONS:
+            raise ValueError(f"diffusion.prediction = {prediction!r}; expected one of {', '.join(PREDICTIONS)}")
         self.init_args = dict(num_entities=num_entities, width=width, num_clusters=num_clusters, steps=steps,
                               beta_low=beta_low, beta_global=beta_global, mu=mu, hidden=list(hidden),
                               time_dim=time_dim, type_dim=type_dim, condition=condition, normalize=normalize,
-                              loss=loss, side_flag=side_flag)
+                              loss=loss, side_flag=side_flag, schedule=schedule, prediction=prediction)
         self.num_entities, self.width, self.steps = num_entities, width, steps
         self.beta_low, self.beta_global, self.mu = beta_low, beta_global, mu
+        self.schedule_kind, self.prediction = schedule, prediction
         self.condition_mode, self.normalize, self.loss_kind = condition, normalize, loss
         self.side_flag = side_flag
         zeta_t = torch.full((num_entities,), 0.5) if zeta is None else torch.as_tensor(np.asarray(zeta), dtype=torch.float32)
@@ -192,7 +229,7 @@ class ConditionalDiffusion(nn.Module):
                    beta_low=float(d["beta_low"]), beta_global=float(d["beta_global"]), mu=float(d["mu"]),
                    hidden=d["hidden"], time_dim=int(d["time_dim"]), type_dim=int(d["type_dim"]),
                    condition="ccd" if d["condition"] == "ccd" else "null", normalize=bool(d.get("normalize", True)),
-                   side_flag=bool(d["side_flag"]))
+                   side_flag=bool(d["side_flag"]), schedule=str(d["schedule"]), prediction=str(d["prediction"]))
 
     # --- helpers ------------------------------------------------------------------------
     def set_difficulty(self, zeta: Optional[Any] = None, clusters: Optional[Any] = None) -> None:
@@ -212,7 +249,7 @@ class ConditionalDiffusion(nn.Module):
 
     def entity_schedule(self, target: torch.Tensor) -> dict[str, torch.Tensor]:
         """The schedule of each row's target entity: [B, T] tensors."""
-        return schedule(self.zeta[target], self.steps, self.beta_low, self.beta_global, self.mu)
+        return schedule(self.zeta[target], self.steps, self.beta_low, self.beta_global, self.mu, self.schedule_kind)
 
     def condition(self, target: torch.Tensor, query: torch.Tensor,
                   head_side: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -232,9 +269,24 @@ class ConditionalDiffusion(nn.Module):
         return torch.cat(parts, dim=-1)
 
     # --- training -----------------------------------------------------------------------
+    def predict(self, x: torch.Tensor, s: torch.Tensor, cond: torch.Tensor,
+                alpha_bar_s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(eps_hat, x0_hat) at state ``x`` [B, w] of steps ``s`` [B], in the normalised space.
+
+        Whatever the parameterisation, both estimates come back, so diagnostics compare models
+        trained to predict noise and models trained to predict x0 on the same footing.
+        """
+        return self._both(self.denoiser(x, s, cond), x, alpha_bar_s.unsqueeze(-1))
+
+    def _both(self, out: torch.Tensor, x: torch.Tensor, abar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.prediction == "eps":
+            return out, (x - (1.0 - abar).sqrt() * out) / abar.sqrt().clamp_min(1e-6)
+        return (x - abar.sqrt() * out) / (1.0 - abar).sqrt().clamp_min(1e-6), out
+
     def loss(self, x0: torch.Tensor, target: torch.Tensor, query: torch.Tensor, generator: torch.Generator,
              head_side: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """``L_diff = E ||eps - eps_theta(x_s, s, c)||^2`` (per-coordinate mean) on detached inputs."""
+        """``L_diff = E ||eps - eps_theta(x_s, s, c)||^2`` (per-coordinate mean) on detached inputs;
+        with ``prediction: x0`` the network predicts ``x0`` and the loss is ``E ||x0 - x0_theta||^2``."""
         if float(self.data_scale) == 0.0:
             raise RuntimeError("ConditionalDiffusion.loss before data_scale is set; call ensure_scale(entity_weight)")
         b = x0.shape[0]
@@ -243,13 +295,15 @@ class ConditionalDiffusion(nn.Module):
         noise = torch.randn(x0.shape, generator=generator).to(x0.device)
         abar = self.entity_schedule(target)["alpha_bars"].gather(1, (s - 1).unsqueeze(1)).squeeze(1)
         pred = self.denoiser(q_sample(x0, abar, noise), s, self.condition(target, query, head_side))
-        return F.mse_loss(pred, noise) if self.loss_kind == "mse" else F.l1_loss(pred, noise)
+        goal = noise if self.prediction == "eps" else x0
+        return F.mse_loss(pred, goal) if self.loss_kind == "mse" else F.l1_loss(pred, goal)
 
     # --- sampling -----------------------------------------------------------------------
     @torch.no_grad()
     def sample(self, target: torch.Tensor, query: torch.Tensor, generator: torch.Generator,
-               keep: Sequence[int], sampling_steps: int = 0, head_side: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Reverse DDPM chain from x_T ~ N(0, I); returns the states at steps ``keep`` -> [B, len(keep), w].
+               keep: Sequence[int], sampling_steps: int = 0, head_side: Optional[torch.Tensor] = None,
+               reverse: str = "ddpm", x_start: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Reverse chain from x_T ~ N(0, I); returns the states at steps ``keep`` -> [B, len(keep), w].
 
         One chain for the whole batch; each row follows its target entity's schedule and
         condition. ``keep`` holds state indices (T = start noise, 0 = fully denoised).
@@ -257,7 +311,16 @@ class ConditionalDiffusion(nn.Module):
         value respaces the chain (Nichol & Dhariwal 2021): it visits about that many steps,
         always including every kept state, with the betas implied by the alpha-bars of the
         visited steps, so each jump keeps the forward marginals of the T-step process.
+        ``reverse``: ``ddpm`` (ancestral, fresh noise at every step) or ``ddim`` (Song et al. 2021,
+        eta = 0: deterministic given x_T, so a respaced chain loses less). DDIM with
+        ``sampling_steps = 1`` calls the denoiser once, at x_T, and reaches every kept state in one
+        DDIM jump from there (each band its own one-step sub-sequence T -> s_k): the cheapest chain,
+        whose bands lie on the path from x_T to the predicted x0. ``x_start`` [B, w]: start
+        from the forward marginal ``q(x_T | x_start)`` instead of N(0, I) (e.g. the true target:
+        with the linear schedule's alpha-bar_T ~ 0.5 that marginal is far from N(0, I)).
         """
+        if reverse not in REVERSE_SAMPLERS:
+            raise ValueError(f"diffusion.reverse = {reverse!r}; expected one of {', '.join(REVERSE_SAMPLERS)}")
         if float(self.data_scale) == 0.0:
             raise RuntimeError("ConditionalDiffusion.sample before data_scale is set; call ensure_scale(entity_weight)")
         b, dev, T = target.shape[0], query.device, self.steps
@@ -275,14 +338,34 @@ class ConditionalDiffusion(nn.Module):
             keep_at.setdefault(k, []).append(i)
         out = torch.empty((b, len(keep), self.width), device=dev)
         x = noise[0]
+        if x_start is not None:
+            x = q_sample(x_start.detach() / self.data_scale, abars_all[:, T], x)
         for i in keep_at.get(T, ()):
             out[:, i] = x
+        if reverse == "ddim" and sampling_steps == 1:
+            net = self.denoiser.forward_parts(x, pre_cond + self.denoiser.step_part(torch.tensor([T], device=dev)))
+            eps, x0 = self._both(net, x, abars_all[:, T:T + 1])
+            for k, rows in keep_at.items():
+                if k < T:
+                    abar_k = abars_all[:, k:k + 1]
+                    state = abar_k.sqrt() * x0 + (1.0 - abar_k).sqrt() * eps
+                    for i in rows:
+                        out[:, i] = state
+            return out * self.data_scale
+        exact_eps = self.prediction == "eps" and reverse == "ddpm"
         for j, (s, s_prev) in enumerate(zip(visit[:-1], visit[1:])):
             abar, abar_prev = abars_all[:, s:s + 1], abars_all[:, s_prev:s_prev + 1]
             beta = 1.0 - abar / abar_prev                                  # the jump's effective beta
-            eps = self.denoiser.forward_parts(x, pre_cond + step_parts[j])
-            x = (x - beta / (1.0 - abar).sqrt() * eps) / (1.0 - beta).sqrt()
-            if s_prev > 0:
+            net = self.denoiser.forward_parts(x, pre_cond + step_parts[j])
+            if exact_eps:  # METHOD.md's chain, in its eps form
+                x = (x - beta / (1.0 - abar).sqrt() * net) / (1.0 - beta).sqrt()
+            else:
+                eps, x0 = self._both(net, x, abar)
+                if reverse == "ddim":
+                    x = abar_prev.sqrt() * x0 + (1.0 - abar_prev).sqrt() * eps
+                else:  # DDPM posterior mean in its x0 form
+                    x = (abar_prev.sqrt() * beta * x0 + (1.0 - beta).sqrt() * (1.0 - abar_prev) * x) / (1.0 - abar)
+            if s_prev > 0 and reverse == "ddpm":
                 sigma = ((1.0 - abar_prev) / (1.0 - abar) * beta).clamp_min(0.0).sqrt()  # posterior std
                 x = x + sigma * noise[j + 1]
             for i in keep_at.get(s_prev, ()):

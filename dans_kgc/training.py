@@ -60,8 +60,10 @@ def _set_rng_state(gen: torch.Generator, state: Mapping[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-# Keys that may differ between a run and its resumption: budgets and where/how fast it runs.
+# Keys that may differ between a run and its resumption: budgets and where/how fast it runs, and
+# the diagnostics, which only add trace columns (their own generator; the run itself is unchanged).
 RESUMABLE_CHANGES = {"train.epochs", "train.max_seconds", "train.patience", "threads", "device"}
+RESUMABLE_PREFIXES = ("diagnostics",)
 
 
 def _config_changes(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
@@ -72,7 +74,7 @@ def _config_changes(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str 
         a, b = old.get(key), new.get(key)
         if isinstance(a, Mapping) and isinstance(b, Mapping):
             out += _config_changes(a, b, path + ".")
-        elif a != b and path not in RESUMABLE_CHANGES:
+        elif a != b and path not in RESUMABLE_CHANGES and path.split(".")[0] not in RESUMABLE_PREFIXES:
             out.append(f"{path}: {a!r} -> {b!r}")
     return out
 
@@ -123,6 +125,22 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.train_seconds = 0.0
         self.resumed_from: Optional[int] = None
+        self.hardness_probe = self._hardness_probe()
+
+    def _hardness_probe(self) -> Any:
+        """Band hardness measured at every validation (trace columns band{k}_active / _outscore / _quantile)
+        for a diffusion sampler when ``diagnostics.triples`` > 0; its draws never touch the run's generators."""
+        from dans_kgc.sampling.dans import DiffusionSampler
+
+        if not isinstance(self.sampler, DiffusionSampler):
+            return None
+        dcfg = self.cfg.get("diagnostics") or {}
+        triples = int(dcfg.get("triples", 0) or 0)
+        if triples <= 0:
+            return None
+        from dans_kgc.diagnostics import HardnessProbe
+
+        return HardnessProbe(self.kg, triples, int(dcfg.get("seed", 0) or 0))
 
     # --- checkpoints --------------------------------------------------------------------
     def _checkpoint(self) -> dict[str, Any]:
@@ -245,6 +263,8 @@ class Trainer:
             if self.epoch % self.tcfg["eval_every"] == 0 or self.epoch == epochs:
                 mrr = self.validate()
                 row["valid_mrr"] = mrr
+                if self.hardness_probe is not None:
+                    row.update(self.hardness_probe(self.sampler, self.model))
                 if mrr > self.best["valid_mrr"]:
                     self.best = {"valid_mrr": mrr, "epoch": self.epoch, "state": copy.deepcopy(self.model.state_dict())}
                     self.bad_evals = 0

@@ -151,17 +151,36 @@ def test_ablations_construct_and_behave(umls):
         build_sampler("dans", umls, _cfg(), gen)  # neither DAM output nor warm start
 
 
-def test_snap_mode_trains_with_discrete_negatives(umls, tmp_path):
-    cfg = _cfg("diffusion.snap=true", "train.epochs=1")
+@pytest.mark.parametrize("snap_filter,splits", [("train", ("train",)), ("all", ("train", "valid", "test"))])
+def test_snap_mode_trains_with_discrete_negatives(umls, tmp_path, snap_filter, splits):
+    cfg = _cfg("diffusion.negatives=snapped", "train.epochs=1", f"diffusion.snap_filter={snap_filter}")
     model, sampler = build_run(cfg, umls, None, **random_dam(umls))
     Trainer(cfg, umls, model, sampler, tmp_path, torch.device("cpu"), "redgnn", show_progress=False).fit()
     pos = torch.from_numpy(umls.train[:200])
     out = sampler.generate(pos, model)
-    known = {tuple(t) for t in umls.all_true().tolist()}
+    known = {tuple(t) for t in umls.all_true(splits).tolist()}
     for i in range(200):
         h, r, t = pos[i].tolist()
         for e in out["ids"][i].tolist():
             assert e >= 0 and ((e, r, t) if out["head_side"][i] else (h, r, e)) not in known
+    assert torch.equal(out["neg"], model.entity(out["ids"]))       # the snapped entities' own embeddings
+
+
+def test_mixed_negatives_split_each_band_between_its_two_forms(umls):
+    """mixed: 2 K_b negatives (continuous, then snapped); each band's weight is split evenly."""
+    logs = {}
+    for form in ("continuous", "mixed"):
+        cfg = _cfg(f"diffusion.negatives={form}")
+        model, sampler = build_run(cfg, umls, None, **random_dam(umls))
+        pos = torch.from_numpy(umls.train[:64])
+        seen = {}
+        real = sampler.score_negatives
+        sampler.score_negatives = lambda m, p, h, neg: seen.setdefault("k", neg.shape[1]) and real(m, p, h, neg)
+        ctx = StepContext(pos=pos, pos_scores=model.score_hrt(pos), model=model, progress=0.3, step=1)
+        _, logs[form] = sampler.total_loss(torch.zeros(()), ctx)
+        assert seen["k"] == (4 if form == "continuous" else 8)
+    for k in range(1, 5):   # every snapped band found a valid entity on UMLS, so the totals agree
+        assert logs["mixed"][f"band_w{k}"] == pytest.approx(logs["continuous"][f"band_w{k}"], rel=1e-5)
 
 
 def test_warm_start_is_loaded_and_checked(umls, tmp_path):

@@ -54,6 +54,131 @@ def test_mu_zero_gives_one_schedule_for_all():
     assert torch.equal(s, s[:1].expand_as(s))
 
 
+@pytest.mark.parametrize("mu", [0.0, 1.0, 2.0])
+def test_cosine_schedule_reaches_pure_noise_and_keeps_difficulty_order(mu):
+    zeta = torch.linspace(0, 1, 11)
+    sch = schedule(zeta, 50, 1e-4, 0.02, mu, kind="cosine")
+    abar = sch["alpha_bars"]
+    assert bool((abar[:, 1:] < abar[:, :-1]).all())                       # strictly decreasing in s
+    assert float(abar[:, 0].min()) > 0.99                                  # alpha-bar_1 ~ 1
+    # alpha-bar_T ~ 0 (beta_T capped at 0.999: alpha-bar_T <= 0.001 ** m_e, m_e = 1 + mu (zeta - 0.5) >= 0.05)
+    assert float(abar[:, -1].max()) < (1e-3 if mu <= 1 else 0.05)
+    assert torch.allclose(abar, torch.cumprod(1 - sch["betas"], -1))
+    assert bool((sch["betas"] <= 0.999).all())
+    mid = abar[:, 25]
+    if mu == 0:
+        assert torch.allclose(mid, mid[:1].expand_as(mid))
+    else:
+        assert bool((mid[1:] < mid[:-1]).all())                           # harder entity -> more noise
+    # known value (zeta = 0.5: no difficulty adjustment): abar(s) = f(s) / f(0)
+    f = lambda x: math.cos((x + 0.008) / 1.008 * math.pi / 2) ** 2  # noqa: E731
+    assert float(abar[5, 24]) == pytest.approx(f(25 / 50) / f(0), rel=1e-4)
+    with pytest.raises(ValueError, match="diffusion.schedule"):
+        schedule(zeta, 50, 1e-4, 0.02, mu, kind="cosne")
+
+
+def _oracle(prediction: str, reverse: str, sched: str = "linear"):
+    """A diffusion model whose network returns the exact x0 (or the exact noise given x0)."""
+    n, w = 6, 5
+    pts = torch.randn(n, w, generator=torch.Generator().manual_seed(1)) * 3
+    d = ConditionalDiffusion(n, w, torch.full((n,), 0.5), torch.arange(n), num_clusters=n, steps=20,
+                             hidden=[8], time_dim=4, type_dim=2, prediction=prediction, schedule=sched)
+    d.ensure_scale(pts)
+    return d, pts
+
+
+@pytest.mark.parametrize("reverse", ["ddpm", "ddim"])
+@pytest.mark.parametrize("sched", ["linear", "cosine"])
+def test_x0_oracle_chain_ends_exactly_at_its_target(reverse, sched):
+    d, pts = _oracle("x0", reverse, sched)
+    tgt = torch.arange(6)
+    x0 = pts / d.data_scale
+    d.denoiser.forward_parts = lambda x, pre: x0          # predicts the clean embedding of each row
+    out = d.sample(tgt, pts, torch.Generator().manual_seed(0), [20, 10, 0], sampling_steps=5, reverse=reverse)
+    assert torch.allclose(out[:, 2], pts, atol=1e-4)       # the fully denoised state is the target
+    dist = (out - pts.unsqueeze(1)).norm(dim=-1).mean(0)
+    assert bool(dist[1] < dist[0])                          # and the chain approaches it band by band
+
+
+@pytest.mark.parametrize("reverse", ["ddpm", "ddim"])
+def test_one_respaced_x0_step_matches_the_closed_form(reverse):
+    """One jump T -> s of the x0-parameterised chain: DDPM's posterior q(x_s | x_T, x0) (Ho et al. 2020,
+    eq. 7, with the jump's beta = 1 - abar_T / abar_s) or DDIM's eta = 0 update (Song et al. 2021, eq. 12)."""
+    d, pts = _oracle("x0", reverse)
+    tgt = torch.arange(6)
+    x0 = pts / d.data_scale
+    d.denoiser.forward_parts = lambda x, pre: x0
+    out = d.sample(tgt, pts, torch.Generator().manual_seed(3), [20, 10], sampling_steps=1, reverse=reverse)
+    noise = torch.randn((3, 6, 5), generator=torch.Generator().manual_seed(3))   # visits 20, 10, 0
+    abar = d.entity_schedule(tgt)["alpha_bars"]
+    a_t, a_s = abar[:, 19:20], abar[:, 9:10]
+    x_t = noise[0]
+    if reverse == "ddpm":
+        beta = 1 - a_t / a_s
+        mean = a_s.sqrt() * beta / (1 - a_t) * x0 + (1 - beta).sqrt() * (1 - a_s) / (1 - a_t) * x_t
+        expected = mean + ((1 - a_s) / (1 - a_t) * beta).sqrt() * noise[1]
+    else:
+        eps = (x_t - a_t.sqrt() * x0) / (1 - a_t).sqrt()
+        expected = a_s.sqrt() * x0 + (1 - a_s).sqrt() * eps
+    assert torch.allclose(out[:, 1] / d.data_scale, expected, atol=1e-5)
+
+
+def test_one_call_ddim_reaches_the_states_of_the_full_ddim_chain_for_an_exact_denoiser():
+    """With the exact x0, DDIM's implied noise stays constant along the path, so one jump T -> s_k
+    (sampling_steps = 1: a single denoiser call) lands where the full T-step DDIM chain does."""
+    d, pts = _oracle("x0", "ddim", "cosine")
+    tgt = torch.arange(6)
+    calls = []
+    d.denoiser.forward_parts = lambda x, pre: calls.append(1) or pts / d.data_scale
+    keep = [20, 15, 10, 5, 0]
+    one = d.sample(tgt, pts, torch.Generator().manual_seed(6), keep, sampling_steps=1, reverse="ddim")
+    assert len(calls) == 1
+    full = d.sample(tgt, pts, torch.Generator().manual_seed(6), keep, sampling_steps=0, reverse="ddim")
+    assert len(calls) == 21
+    assert torch.allclose(one, full, atol=1e-4) and torch.allclose(one[:, -1], pts, atol=1e-4)
+
+
+def test_ddim_with_an_eps_oracle_is_deterministic_and_inverts_the_forward_process():
+    d, pts = _oracle("eps", "ddim")
+    tgt = torch.arange(6)
+    abar = d.entity_schedule(tgt)["alpha_bars"]
+    x0 = pts / d.data_scale
+    # DDIM (eta = 0) keeps eps fixed along the path: with the true eps of x_T it lands on x0
+    x_T = torch.randn((21, 6, 5), generator=torch.Generator().manual_seed(4))[0]
+    eps_T = (x_T - abar[:, -1:].sqrt() * x0) / (1 - abar[:, -1:]).sqrt()
+    d.denoiser.forward_parts = lambda x, pre: eps_T
+    a = d.sample(tgt, pts, torch.Generator().manual_seed(4), [0], reverse="ddim")
+    b = d.sample(tgt, pts, torch.Generator().manual_seed(4), [0], reverse="ddim")
+    assert torch.equal(a, b) and torch.allclose(a[:, 0], pts, atol=1e-3)
+
+
+def test_predict_returns_consistent_noise_and_clean_estimates():
+    for prediction in ("eps", "x0"):
+        d, pts = _oracle(prediction, "ddpm")
+        x = torch.randn(6, 5)
+        abar = torch.full((6,), 0.3)
+        eps, x0 = d.predict(x, torch.full((6,), 7), torch.zeros(6, d.denoiser.cond_dim), abar)
+        assert torch.allclose(x, abar.sqrt().unsqueeze(-1) * x0 + (1 - abar).sqrt().unsqueeze(-1) * eps, atol=1e-5)
+
+
+def test_forward_chain_start_is_the_forward_marginal_of_the_start_point():
+    d, pts = _oracle("x0", "ddpm")
+    tgt = torch.arange(6)
+    abar_T = d.entity_schedule(tgt)["alpha_bars"][:, -1:]
+    out = d.sample(tgt, pts, torch.Generator().manual_seed(2), [20], x_start=pts)
+    noise = torch.randn((21, 6, 5), generator=torch.Generator().manual_seed(2))[0]
+    expected = (abar_T.sqrt() * pts / d.data_scale + (1 - abar_T).sqrt() * noise) * d.data_scale
+    assert torch.allclose(out[:, 0], expected, atol=1e-5)
+
+
+def test_x0_parameterisation_trains_the_network_on_the_clean_embedding():
+    d, pts = _oracle("x0", "ddpm")
+    tgt = torch.arange(6)
+    x0 = pts / d.data_scale
+    d.denoiser.forward = lambda x, s, c: x0
+    assert float(d.loss(pts, tgt, pts, torch.Generator().manual_seed(0))) == pytest.approx(0.0, abs=1e-10)
+
+
 def test_band_checkpoints():
     assert band_checkpoints([0.75, 0.5, 0.25, 0.0], 50) == [37, 25, 12, 0]
     assert band_checkpoints([1.0, 0.0], 10) == [10, 0]

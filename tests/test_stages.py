@@ -188,8 +188,8 @@ def test_pretrain_keys():
 
 
 def test_diffusion_warm_start_keys():
-    for key in ("diffusion.sampling_steps", "diffusion.sample_fraction", "diffusion.update_every", "diffusion.snap",
-                "diffusion.snap_filter"):
+    for key in ("diffusion.sampling_steps", "diffusion.sample_fraction", "diffusion.update_every", "diffusion.negatives",
+                "diffusion.snap_filter", "diffusion.reverse", "diffusion.chain_start"):
         assert not reads("diffusion_dans", key), key
         assert key in JOINT_ONLY_DIFFUSION_KEYS
     for key in ("diffusion.steps", "diffusion.side_flag", "diffusion.hidden", "model.name", "model.dim",

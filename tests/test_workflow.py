@@ -57,6 +57,7 @@ def test_every_preset_plans_all_targets(wf):
         counts = job_counts(proc.stdout)
         assert counts["report_table"] == 4 and counts["report_figure"] == 3, (preset, counts)
         assert counts["train"] > 0 and counts["all"] == 1, (preset, counts)
+        assert counts["diagnose"] > 0 and counts["diagnose_warm_start"] > 0 and counts["report_diagnostics"] == 1
 
 
 def test_fidelity_and_calibration_presets_plan_their_backbone_axis(wf):
@@ -134,6 +135,21 @@ def test_tiny_preset_end_to_end(tiny_run):
     # logs and benchmark records per job
     assert (tiny_run / "logs/train/tiny/umls/main/dans/seed0.log").exists()
     assert (tiny_run / "results/benchmarks/train/tiny/umls/main/dans/seed0.tsv").exists()
+    # diagnostics: one per DANS run (main dans, ablation full / wo_ccd, sensitivity mu2.0 / eta0.9) and per warm start
+    diag = tiny_run / "results/tiny/umls/diagnostics"
+    assert len(list(diag.glob("*/*/seed0.json"))) == 5 and len(list(diag.glob("warm_start/*.json"))) == 3
+    for path in [diag / "main/dans/seed0.json", *diag.glob("warm_start/*.json")]:
+        result = json.loads(path.read_text())
+        bands = result["bands"]["rows"]
+        assert len(bands) == 4 and all(0.0 <= b[m] <= 1.0 for b in bands for m in ("active", "outscore", "quantile"))
+        assert len(result["denoiser"]["mse"]) == 8  # diffusion.steps of the tiny preset
+        assert {r["sampler"] for r in result["false_negatives"]["rows"]} >= {"uniform", "nscaching", "dans"}
+        assert path.with_suffix(".md").exists() and path.with_suffix(".png").stat().st_size > 0
+    assert "band4_quantile" in (tiny_run / "results/tiny/umls/main/dans/seed0/trace.csv").read_text()
+    table = (tiny_run / "results/tiny/tables/diagnostics.md").read_text()
+    assert "main/dans seed 0" in table and "warm start dans-mu1.0-ccd-dam" in table
+    assert (tiny_run / "logs/diagnose/tiny/umls/main/dans/seed0.log").exists()
+    assert (tiny_run / "results/benchmarks/diagnose/tiny/umls/main/dans/seed0.tsv").exists()
     # a second run has nothing to do
     proc = run_snakemake(tiny_run, "all_tables", "all_figures", "-n", "--config", "preset=tiny")
     assert "Nothing to be done" in proc.stdout, proc.stdout[-3000:]
@@ -141,17 +157,22 @@ def test_tiny_preset_end_to_end(tiny_run):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("change, expected", [
-    # a DTM key: only the runs of the DANS sampler (and the reports that show them)
-    ({"dtm.lambda": 4.0}, {"train": 5, "report_table": 4, "report_figure": 3}),
-    # a warm-start key: the warm starts and the DANS runs; never pretraining, DAM or the baselines
-    ({"diffusion.warmstart_epochs": 3}, {"diffusion": 3, "train": 5, "report_table": 4, "report_figure": 3}),
+    # a DTM key: only the runs of the DANS sampler, their diagnoses (and the reports that show them)
+    ({"dtm.lambda": 4.0}, {"train": 5, "diagnose": 5, "report_table": 4, "report_figure": 3, "report_diagnostics": 1}),
+    # a warm-start key: the warm starts (and their diagnoses) and the DANS runs; never pretraining, DAM or the baselines
+    ({"diffusion.warmstart_epochs": 3}, {"diffusion": 3, "diagnose_warm_start": 3, "train": 5, "diagnose": 5,
+                                         "report_table": 4, "report_figure": 3, "report_diagnostics": 1}),
     # a reverse-chain key the warm start does not read: the DANS runs only, no new warm start
-    ({"diffusion.sampling_steps": 4}, {"train": 5, "report_table": 4, "report_figure": 3}),
+    ({"diffusion.sampling_steps": 4}, {"train": 5, "diagnose": 5, "report_table": 4, "report_figure": 3,
+                                       "report_diagnostics": 1}),
+    # the training-time hardness columns: read by the diffusion runs only, not by the baselines
+    ({"diagnostics.triples": 100}, {"train": 5, "diagnose": 5, "report_table": 4, "report_figure": 3,
+                                    "report_diagnostics": 1}),
     # a key of a sampler the preset does not run: nothing
     ({"samplers.nscaching.cache_size": 9}, {}),
     # a pretraining key: everything downstream of pretraining, but not the data stage
-    ({"pretrain.lr": 0.02}, {"pretrain": 1, "dam": 1, "diffusion": 3, "train": 7, "report_table": 4,
-                             "report_figure": 3}),
+    ({"pretrain.lr": 0.02}, {"pretrain": 1, "dam": 1, "diffusion": 3, "train": 7, "diagnose": 5,
+                             "diagnose_warm_start": 3, "report_table": 4, "report_figure": 3, "report_diagnostics": 1}),
 ])
 def test_changed_hyper_parameter_reruns_only_affected_jobs(tiny_run, change, expected):
     extra = write_yaml(tiny_run / "change.yaml", {"presets": {"tiny": {"overrides": change}}})

@@ -17,8 +17,9 @@ provenance sidecar ``<out>.provenance.json``. Adding a report is one file::
 and ``dans-kgc report loss_table --plugin my_report.py --runs ... --out ...`` (a module name
 works too, as does an entry point in the ``dans_kgc.reports`` group).
 
-Built in: tables ``main``, ``ablation``, ``efficiency``, ``paper``, ``calibration``; figures
-``sensitivity``, ``curves``, ``bands``, ``calibration_curves``.
+Built in: tables ``main``, ``ablation``, ``efficiency``, ``paper``, ``calibration``, ``diagnostics``
+(reads ``dans-kgc diagnose`` JSON files, not run folders); figures ``sensitivity``, ``curves``, ``bands``,
+``calibration_curves``.
 """
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ class ReportContext:
     options: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)  # extra facts for the provenance sidecar
+    inputs: list[Path] = field(default_factory=list)  # builders with inputs="files": the given paths, not run folders
 
     def option(self, key: str, default: Any = None) -> Any:
         v = self.options.get(key)
@@ -75,17 +77,26 @@ class ReportSpec:
     kind: str = "table"  # table | figure
     experiments: Optional[tuple[str, ...]] = None  # default tags.experiment filter; None = every run
     help: str = ""
+    inputs: str = "runs"  # runs: --runs are run folders (loaded as RunRecords) | files: result files the builder reads
 
 
 REPORTS: dict[str, ReportSpec] = {}
 
 
 def register(name: str, *, kind: str = "table", experiments: Optional[Iterable[str]] = None,
-             help: str = "") -> Callable[[Builder], Builder]:
-    """Decorator: register ``fn`` as the report ``name`` (a later registration replaces it)."""
+             help: str = "", inputs: str = "runs") -> Callable[[Builder], Builder]:
+    """Decorator: register ``fn`` as the report ``name`` (a later registration replaces it).
+
+    ``inputs="files"``: the builder reads the given paths itself (``ctx.inputs``; e.g. the
+    ``dans-kgc diagnose`` JSON files) instead of run folders (``ctx.runs`` stays empty).
+    """
+    if inputs not in ("runs", "files"):
+        raise ValueError(f"report {name}: inputs={inputs!r}; expected runs or files")
+
     def deco(fn: Builder) -> Builder:
         text = help or ((fn.__doc__ or "").strip().splitlines() or [""])[0]
-        REPORTS[name] = ReportSpec(name, fn, kind, tuple(experiments) if experiments is not None else None, text)
+        REPORTS[name] = ReportSpec(name, fn, kind, tuple(experiments) if experiments is not None else None, text,
+                                   inputs)
         return fn
     return deco
 
@@ -151,6 +162,15 @@ def build_report(kind: str, runs: Iterable[str | Path], out: str | Path, *, titl
         raise KeyError(f"unknown report '{kind}'; registered: {', '.join(sorted(REPORTS))}")
     spec = REPORTS[kind]
     split = options.get("split") or "test"
+    if spec.inputs == "files":
+        paths = [Path(p) for p in runs]
+        if not paths:
+            raise ValueError("no input files given (--runs)")
+        ctx = ReportContext(runs=[], out=Path(out), title=title, options={"split": split, **options}, inputs=paths)
+        ctx.notes["input_files"] = [str(p) for p in paths]
+        outputs = list(spec.build(ctx))
+        outputs.append(write_sidecar(ctx, spec, outputs, []))
+        return outputs
     all_runs = load_runs(runs, split)
     if not all_runs:
         raise ValueError("no run folders given (--runs)")
@@ -177,5 +197,6 @@ from dans_kgc.reports import figures as _figures  # noqa: E402,F401
 from dans_kgc.reports import paper as _paper  # noqa: E402,F401
 from dans_kgc.reports import tables as _tables  # noqa: E402,F401
 from dans_kgc.reports import calibration as _calibration  # noqa: E402,F401
+from dans_kgc.reports import diagnostics as _diagnostics  # noqa: E402,F401
 
 __all__ = ["REPORTS", "ReportContext", "ReportSpec", "RunRecord", "build_report", "load_plugins", "register"]

@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 
 # init_args that fix the denoiser's parameter shapes: a warm start must agree on these.
 _ARCH_KEYS = ("num_entities", "width", "hidden", "time_dim", "type_dim", "condition", "num_clusters", "normalize",
-              "side_flag")
+              "side_flag", "prediction")
+NEGATIVE_FORMS = ("continuous", "snapped", "mixed")
 
 
 def load_warm_start(ans: ConditionalDiffusion, diffusion_dir: str, what: str, kg: KnowledgeGraph,
@@ -60,7 +61,8 @@ def load_warm_start(ans: ConditionalDiffusion, diffusion_dir: str, what: str, kg
     if bad:
         raise ValueError(f"{path}: the warm start does not fit this {what} run ({'; '.join(bad)}); "
                          f"fit one with the same config ('dans-kgc diffusion fit' with the run's --config/--set)")
-    changed = [k for k in ("steps", "beta_low", "beta_global", "mu", "loss") if saved.get(k) != mine.get(k)]
+    changed = [k for k in ("steps", "beta_low", "beta_global", "mu", "loss", "schedule")
+               if saved.get(k, "linear" if k == "schedule" else None) != mine.get(k)]
     if changed:
         log.info("%s: warm start fitted with %s; this run uses %s", path, {k: saved.get(k) for k in changed},
                  {k: mine.get(k) for k in changed})
@@ -70,14 +72,22 @@ def load_warm_start(ans: ConditionalDiffusion, diffusion_dir: str, what: str, kg
 class DiffusionSampler(NegativeSampler):
     """Shared machinery of the diffusion samplers (DANS-KGC and the DHNS-style baseline).
 
-    Subclasses build ``self.ans`` and define ``band_weights`` / ``band_margins``.
+    Subclasses build ``self.ans`` and define ``band_weights`` / ``band_margins``. ``chain``
+    (``negatives``, ``reverse``, ``chain_start``) says how the reverse chain runs and which form
+    its negatives take; the defaults are METHOD.md's reading (the DHNS baseline keeps them).
+
+    Negative forms: ``continuous`` (METHOD.md: the chain's states, scored directly; only the
+    query moves), ``snapped`` (each state replaced by its nearest entity that is not a known
+    true triple: that entity's embedding is pushed away too), ``mixed`` (both, each band's
+    weight split evenly between its two forms).
     """
 
     name = "diffusion_base"
     hard_loss_name = "l_hard"
 
     def __init__(self, kg: KnowledgeGraph, cfg: Mapping[str, Any], num_negatives: int, generator: torch.Generator,
-                 ans: ConditionalDiffusion, keep: Sequence[int], eta: float, base_sampler: str = "uniform"):
+                 ans: ConditionalDiffusion, keep: Sequence[int], eta: float, base_sampler: str = "uniform",
+                 negatives: str = "continuous", reverse: str = "ddpm", chain_start: str = "noise"):
         super().__init__(kg, cfg, num_negatives, generator)
         self.ans = ans
         self.keep = [int(k) for k in keep]
@@ -89,8 +99,13 @@ class DiffusionSampler(NegativeSampler):
         self.temperature = float(cfg["train"]["adversarial_temperature"])
         d = cfg["diffusion"]
         self.update_every = int(d["update_every"])
-        self.snap = bool(d["snap"])
-        self.snap_filter = str(d.get("snap_filter", "all"))
+        if negatives not in NEGATIVE_FORMS:
+            raise ValueError(f"diffusion.negatives = {negatives!r}; expected one of {', '.join(NEGATIVE_FORMS)}")
+        if chain_start not in ("noise", "forward"):
+            raise ValueError(f"diffusion.chain_start = {chain_start!r}; expected noise or forward")
+        self.negatives, self.reverse, self.chain_start = negatives, reverse, chain_start
+        self.snap = negatives != "continuous"
+        self.snap_filter = str(d.get("snap_filter", "train"))
         if self.snap_filter not in ("all", "train"):
             raise ValueError(f"diffusion.snap_filter = {self.snap_filter!r}; expected all or train")
         self.learning_rate = float(d["lr"])
@@ -133,23 +148,29 @@ class DiffusionSampler(NegativeSampler):
         return self._filter
 
     def generate(self, pos: torch.Tensor, model: KGEModel, head_side: Optional[torch.Tensor] = None,
-                 snap: Optional[bool] = None) -> dict[str, torch.Tensor]:
+                 snap: Optional[bool] = None, generator: Optional[torch.Generator] = None) -> dict[str, torch.Tensor]:
         """Negatives for positives ``pos`` [B, 3]: ``neg`` [B, K_b, w] (continuous, or the snapped
-        entities' embeddings), ``ids`` [B, K_b] (snapped ids, -1 = none; only when snapping),
-        ``target``, ``head_side`` and the detached ``query``. Also usable for analysis."""
+        entities' embeddings), ``ids`` [B, K_b] (snapped ids, -1 = none) and ``neg_continuous`` (the
+        chain's states) only when snapping (``snap``; None = the configured form), ``target``,
+        ``head_side`` and the detached ``query``. Also usable for analysis: pass ``generator`` so
+        the draws leave the training generator (and so exact resume) untouched."""
         b = pos.shape[0]
+        generator = self.generator if generator is None else generator
         if head_side is None:
-            head_side = torch.rand(b, generator=self.generator) < 0.5
+            head_side = torch.rand(b, generator=generator) < 0.5
         head_side = head_side.to(pos.device)
         target = torch.where(head_side, pos[:, 0], pos[:, 2])
         self.ans.ensure_scale(model.entity.weight)
         with torch.no_grad():
             query = side_queries(model, pos, head_side).detach()
-        neg = self.ans.sample(target, query, self.generator, self.keep, self.sampling_steps, head_side)
+        x_start = model.entity(target).detach() if self.chain_start == "forward" else None
+        neg = self.ans.sample(target, query, generator, self.keep, self.sampling_steps, head_side, self.reverse,
+                              x_start)
         out = {"neg": neg, "target": target, "head_side": head_side, "query": query}
         if self.snap if snap is None else snap:
             ids = snap_to_entities(neg, pos, head_side, model.entity.weight, self.filter_index())
             out["ids"] = ids
+            out["neg_continuous"] = neg
             out["neg"] = model.entity(ids.clamp_min(0))
         return out
 
@@ -178,10 +199,16 @@ class DiffusionSampler(NegativeSampler):
         pos_scores = pos_scores if rows is None else pos_scores[rows]
         gen = self.generate(sub, model, head_side if rows is None else head_side[rows])
         w = self.band_weights(tau, gen["target"]).to(pos.device)             # [m, K]
-        if "ids" in gen:  # snapped: a band without any valid negative contributes nothing
-            w = w * (gen["ids"] >= 0).to(w.dtype)
-        neg_scores = self.score_negatives(model, sub, gen["head_side"], gen["neg"])
         margins = self.band_margins().to(pos.device)
+        neg = gen["neg"]
+        if "ids" in gen:  # snapped: a band without any valid negative contributes nothing
+            w_snap = w * (gen["ids"] >= 0).to(w.dtype)
+            if self.negatives == "mixed":  # each band once continuous, once snapped, half weight each
+                neg = torch.cat([gen["neg_continuous"], neg], dim=1)
+                w, margins = torch.cat([0.5 * w, 0.5 * w_snap], dim=1), margins.repeat(2)
+            else:
+                w = w_snap
+        neg_scores = self.score_negatives(model, sub, gen["head_side"], neg)
         hard = band_loss(ctx.loss_family, pos_scores, neg_scores, w, margins)
         if self.update_every > 0 and ctx.step % self.update_every == 0:
             # L_diff on the same rows that got generated negatives (the whole batch unless
@@ -191,7 +218,10 @@ class DiffusionSampler(NegativeSampler):
         else:
             l_diff = torch.zeros((), device=pos.device)
         loss = (1.0 - self.eta) * loss_rand + self.eta * hard + l_diff
-        mean_w = w.detach().mean(0).cpu().tolist()
+        mean_w = w.detach().mean(0)
+        if mean_w.shape[0] != self.num_bands:  # mixed: report each band's total weight
+            mean_w = mean_w.view(-1, self.num_bands).sum(0)
+        mean_w = mean_w.cpu().tolist()
         logs = {"l_rand": float(loss_rand.detach()), self.hard_loss_name: float(hard.detach()),
                 "l_diff": float(l_diff.detach()), **{f"band_w{k + 1}": v for k, v in enumerate(mean_w)}}
         logs.update(self.extra_logs(tau, gen["target"]))
@@ -240,8 +270,10 @@ class DANSSampler(DiffusionSampler):
         elif not diffusion_dir and ans.condition_mode == "ccd":
             log.warning("sampler 'dans': no K-means clusters (no --dam); every entity gets the same type condition")
         steps = int(cfg["diffusion"]["steps"])
-        super().__init__(kg, cfg, num_negatives, generator, ans, band_checkpoints(cfg["diffusion"]["band_steps"], steps),
-                         eta=float(cfg["dans"]["eta"]), base_sampler=str(cfg["dans"]["base_sampler"]))
+        d = cfg["diffusion"]
+        super().__init__(kg, cfg, num_negatives, generator, ans, band_checkpoints(d["band_steps"], steps),
+                         eta=float(cfg["dans"]["eta"]), base_sampler=str(cfg["dans"]["base_sampler"]),
+                         negatives=str(d["negatives"]), reverse=str(d["reverse"]), chain_start=str(d["chain_start"]))
         self.dtm = dict(cfg["dtm"])
 
     def band_weights(self, tau: float, target: torch.Tensor) -> torch.Tensor:

@@ -3,7 +3,8 @@
 # `params:`, the rerun trigger), input functions and per-job resources. No rules here.
 #
 # Layout (see also config.yaml): results/{preset}/{dataset}/{pretrain,dam,diffusion/{dkey}}/,
-# results/{preset}/{dataset}/{experiment}/{variant}/seed{seed}/, results/{preset}/tables/,
+# results/{preset}/{dataset}/{experiment}/{variant}/seed{seed}/, results/{preset}/{dataset}/diagnostics/
+# {{experiment}/{variant}/seed{seed},warm_start/{dkey}}.{json,md,png}, results/{preset}/tables/,
 # figures/{preset}/, logs/{rule}/{preset}/..., results/benchmarks/{rule}/{preset}/... .
 
 import hashlib
@@ -300,7 +301,7 @@ def train_filter(flat, sampler):
     for key, value in flat.items():
         if key.startswith("samplers.") and not key.startswith(f"samplers.{sampler}."):
             continue
-        if sampler not in ("dans", "dhns") and key.startswith(("dam.", "diffusion.", "dtm.", "dans.")):
+        if sampler not in ("dans", "dhns") and key.startswith(("dam.", "diffusion.", "dtm.", "dans.", "diagnostics.")):
             continue
         if sampler == "dhns" and key.startswith(("dam.", "dtm.")):
             continue
@@ -598,7 +599,105 @@ def table_targets(preset):
     for name in TABLES:
         if report_runs(preset, name):
             out += [f"results/{preset}/tables/{name}.{ext}" for ext in ("csv", "md", "tex")]
+    return out + diagnose_targets(preset, "tables")
+
+
+# ------------------------------------------------------------------------------------------
+# helpers of the diagnostics (workflow/rules/diagnose.smk)
+# ------------------------------------------------------------------------------------------
+DIAGNOSE_DEFAULTS = {"triples": 500, "seed": 0, "experiments": list(EXPERIMENTS), "warm_starts": True}
+DIAGNOSE_EXTS = (".json", ".md", ".png")
+
+
+def diagnose_cfg():
+    return {**DIAGNOSE_DEFAULTS, **(config.get("diagnose") or {})}
+
+
+# the sensitivity sweep's runs are trained for its figure only: their diagnoses go with the figures,
+# the other experiments' with the tables (so all_tables still trains no sensitivity run)
+DIAGNOSE_GROUPS = {"tables": [e for e in EXPERIMENTS if e != "sensitivity"], "figures": ["sensitivity"]}
+
+
+def diagnosed_runs(preset, group=None):
+    """Every diffusion-using training run (sampler dans or dhns) of the experiments `diagnose.experiments`
+    lists (and of one target group: tables | figures)."""
+    wanted = [e for e in diagnose_cfg()["experiments"] if e in EXPERIMENTS]
+    if group is not None:
+        wanted = [e for e in wanted if e in DIAGNOSE_GROUPS[group]]
+    return [r for r in runs(preset, wanted)
+            if needs(preset, variant_overrides(preset, r.experiment, r.variant), "diffusion")]
+
+
+def diagnosed_warm_starts(preset, group=None):
+    """(dataset, dkey) of every warm start those runs read (none when `diagnose.warm_starts` is false);
+    a warm start shared by both groups belongs to the tables."""
+    if not diagnose_cfg()["warm_starts"]:
+        return []
+    out = []
+    for r in diagnosed_runs(preset, group):
+        key = (r.dataset, dkey_of(preset, variant_overrides(preset, r.experiment, r.variant))[0])
+        if key not in out:
+            out.append(key)
+    if group == "figures":
+        out = [k for k in out if k not in diagnosed_warm_starts(preset, "tables")]
     return out
+
+
+def diagnose_run_prefix(run):
+    return f"results/{run.preset}/{run.dataset}/diagnostics/{run.experiment}/{run.variant}/seed{run.seed}"
+
+
+def diagnose_warm_start_prefix(preset, dataset, dkey):
+    return f"results/{preset}/{dataset}/diagnostics/warm_start/{dkey}"
+
+
+def diagnose_files(preset, group):
+    """The diagnose outputs of one target group (JSON, Markdown, PNG per diagnosis)."""
+    prefixes = [diagnose_run_prefix(r) for r in diagnosed_runs(preset, group)]
+    prefixes += [diagnose_warm_start_prefix(preset, ds, dkey) for ds, dkey in diagnosed_warm_starts(preset, group)]
+    return [p + ext for p in prefixes for ext in DIAGNOSE_EXTS]
+
+
+def diagnose_targets(preset, group):
+    """all_tables: the diagnoses of the table experiments' runs + the table gathering them;
+    all_figures: the sensitivity runs' diagnoses."""
+    files = diagnose_files(preset, group)
+    if group == "tables" and files:
+        files += [f"results/{preset}/tables/diagnostics.{ext}" for ext in ("csv", "md")]
+    return files
+
+
+def report_diagnostics_inputs(wildcards):
+    return [f for f in diagnose_files(wildcards.preset, "tables") if f.endswith(".json")]
+
+
+def diagnose_common_args():
+    d = diagnose_cfg()
+    return ["--triples", str(d["triples"]), "--seed", str(d["seed"]), *set_args({})]
+
+
+def diagnose_args(wildcards):
+    """--triples, --seed and --set arguments of `dans-kgc diagnose --run` (its config is the run's own)."""
+    return shell_sets(diagnose_common_args())
+
+
+def diagnose_warm_start_inputs(wildcards):
+    kind, _, pkey, dam_key = _warm_start(wildcards)
+    out = {"diffusion": f"results/{wildcards.preset}/{wildcards.dataset}/diffusion/{wildcards.dkey}/diffusion.pt",
+           "pretrain": f"{pretrain_dir(wildcards.preset, wildcards.dataset, pkey)}/run.json"}
+    if kind == "dans":
+        out["dam"] = f"{dam_dir(wildcards.preset, wildcards.dataset, dam_key)}/entities.csv"
+    return out
+
+
+def diagnose_warm_start_args(wildcards):
+    """Arguments of `dans-kgc diagnose --warm-start` (its config is the warm start's recorded one)."""
+    kind, _, pkey, dam_key = _warm_start(wildcards)
+    args = ["--warm-start", f"results/{wildcards.preset}/{wildcards.dataset}/diffusion/{wildcards.dkey}",
+            "--pretrained", pretrain_dir(wildcards.preset, wildcards.dataset, pkey), "--dataset", wildcards.dataset]
+    if kind == "dans":
+        args += ["--dam", dam_dir(wildcards.preset, wildcards.dataset, dam_key)]
+    return shell_sets(args + diagnose_common_args())
 
 
 def figure_targets(preset):
@@ -606,7 +705,7 @@ def figure_targets(preset):
     for name in FIGURES:
         if report_runs(preset, name):
             out += [f"figures/{preset}/{name}.{ext}" for ext in ("png", "pdf")]
-    return out
+    return out + diagnose_targets(preset, "figures")
 
 
 # ------------------------------------------------------------------------------------------

@@ -1,0 +1,679 @@
+"""How good are the negatives? Denoiser quality, band hardness and false negatives across samplers.
+
+``dans-kgc diagnose`` (a training run, or a diffusion warm start on its pretrained backbone) and
+the per-validation trace columns ``band{k}_active`` / ``band{k}_outscore`` / ``band{k}_quantile``
+of a diffusion run (``Trainer.fit``, config ``diagnostics.triples``) both measure here:
+
+* **denoiser quality**: noise-prediction MSE per diffusion step s = 1..T on both sides of a
+  seeded sample of train triples, next to the MSE of predicting zero (E||eps||^2 per coordinate,
+  on the same noise). A ratio near 1 means the denoiser learned nothing at that step.
+* **hardness per band** (and of uniform random entities on the same rows): share *active*
+  (inside the band margin, ``S(neg) > S(pos) - margin_k``: it gives L_dans a gradient),
+  P(negative outscores the true answer), *entity quantile* (share of all real entities scoring
+  below the negative on its query: 0.5 = a random entity, 1 = above every entity), the filtered
+  rank of the nearest entity that is no known answer (train+valid+test, like evaluation), and
+  the Euclidean distance of the negative to the query and to the true target, next to the
+  distance from the target to its 1st and 10th nearest real entity.
+* **false negatives**: the share of each sampler's negatives that are known true triples, by
+  the earliest split holding them (train, then valid, then test). Diffusion negatives are
+  snapped to their nearest entity against the *train* filter only; filtering valid/test too
+  would hide those false negatives by construction (and the train column is 0 by construction).
+
+Every random draw comes from a dedicated ``torch.Generator`` seeded from the diagnostics seed
+(``diagnostics_generator``), never from a sampler's training generator, so running a
+diagnostic inside training leaves the run (and its exact resume) unchanged.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+import torch
+
+from dans_kgc.datasets.loading import KnowledgeGraph
+from dans_kgc.evaluation import FilterIndex, ranks_from_scores
+from dans_kgc.models.base import KGEModel
+
+KIND = "dans_kgc_diagnostics"
+SAMPLER_ORDER = ("uniform", "bernoulli", "self_adversarial", "nscaching", "dhns", "dans")
+DIFFUSION_SAMPLERS = ("dhns", "dans")
+KNN = (1, 10)
+UNIFORM_NEGATIVES = 16  # uniform reference negatives per row
+CHUNK = 128  # rows per chunk of the [rows, entities] computations (memory O(CHUNK x entities))
+SPLIT_NAMES = ("train", "valid", "test")
+# independent random streams of one diagnostic, each its own generator (order-independent results)
+STREAM_TRIPLES, STREAM_DENOISER, STREAM_BANDS, STREAM_SAMPLERS = 0, 1, 2, 10
+
+
+def diagnostics_generator(seed: int, stream: int = 0) -> torch.Generator:
+    """A CPU generator for one measurement (``stream``) of the diagnostic seeded with ``seed``.
+
+    Separate from every training generator: diagnostics never move a run's random state.
+    """
+    return torch.Generator().manual_seed(int(seed) * 1_000_003 + int(stream))
+
+
+def sample_triples(kg: KnowledgeGraph, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded sample of ``n`` train triples [n, 3] and a side per row (True = the head is replaced)."""
+    train = torch.as_tensor(np.asarray(kg.train, dtype=np.int64))
+    n = min(int(n), len(train))
+    idx = torch.randperm(len(train), generator=generator)[:n]
+    head_side = torch.rand(n, generator=generator) < 0.5
+    return train[idx], head_side
+
+
+def _chunks(n: int, size: int = CHUNK):
+    for i in range(0, n, size):
+        yield slice(i, min(i + size, n))
+
+
+# ----------------------------------------------------------------------------------------
+# denoiser quality
+# ----------------------------------------------------------------------------------------
+@torch.no_grad()
+def denoiser_quality(ans: Any, model: KGEModel, pos: torch.Tensor, generator: torch.Generator) -> dict[str, Any]:
+    """Noise-prediction MSE of ``ans`` (a ``ConditionalDiffusion``) per step s = 1..T, both sides of ``pos``.
+
+    Next to it the uninformative baseline, predicting zero: E||eps||^2 per coordinate on the same
+    noise (about 1). ``ratio`` = MSE / baseline; a denoiser that learned nothing sits near 1.
+    A model predicting x0 (``diffusion.prediction: x0``) is scored through the noise its prediction
+    implies (``ans.predict``); ``x0_mse`` is the error of the implied clean embedding (normalised
+    space) next to ``x0_baseline`` = E||x0||^2 per coordinate (predicting zero).
+    """
+    from dans_kgc.diffusion import q_sample, side_queries
+
+    dev = model.entity.weight.device
+    pos = pos.to(dev)
+    both = torch.cat([pos, pos])
+    head = torch.cat([torch.zeros(len(pos), dtype=torch.bool), torch.ones(len(pos), dtype=torch.bool)]).to(dev)
+    target = torch.where(head, both[:, 0], both[:, 2])
+    ans.ensure_scale(model.entity.weight)
+    scale = ans.data_scale
+    x0 = model.entity(target).detach() / scale
+    cond = ans.condition(target, side_queries(model, both, head).detach(), head)
+    abars = ans.entity_schedule(target)["alpha_bars"]  # [2B, T]
+    prediction = str(getattr(ans, "prediction", "eps"))
+    steps, mse, base, x0_mse = [], [], [], []
+    for s in range(1, int(ans.steps) + 1):
+        noise = torch.randn(x0.shape, generator=generator).to(dev)
+        abar = abars[:, s - 1]
+        xs = q_sample(x0, abar, noise)
+        step = torch.full((len(target),), s, device=dev, dtype=torch.long)
+        if hasattr(ans, "predict"):  # (eps_hat, x0_hat) whatever the parameterisation
+            eps_hat, x0_hat = ans.predict(xs, step, cond, abar)
+        else:
+            eps_hat = ans.denoiser(xs, step, cond)
+            a = abar.unsqueeze(-1)
+            x0_hat = (xs - (1.0 - a).sqrt() * eps_hat) / a.sqrt().clamp_min(1e-6)
+        steps.append(s)
+        mse.append(float(((eps_hat - noise) ** 2).mean()))
+        base.append(float((noise ** 2).mean()))
+        x0_mse.append(float(((x0_hat - x0) ** 2).mean()))
+    ratio = [m / b if b > 0 else math.nan for m, b in zip(mse, base)]
+    return {"steps": steps, "mse": mse, "baseline": base, "ratio": ratio, "prediction": prediction,
+            "x0_mse": x0_mse, "x0_baseline": float((x0 ** 2).mean()),
+            "rows": int(len(target)), "mean_mse": float(np.mean(mse)), "mean_baseline": float(np.mean(base)),
+            "mean_ratio": float(np.mean(ratio)),
+            "alpha_bar_T": {"min": float(abars[:, -1].min()), "max": float(abars[:, -1].max())}}
+
+
+# ----------------------------------------------------------------------------------------
+# hardness
+# ----------------------------------------------------------------------------------------
+@torch.no_grad()
+def query_scores(model: KGEModel, pos: torch.Tensor, head_side: torch.Tensor) -> torch.Tensor:
+    """``S`` of every entity on each row's query [B, N]: (?, r, t) where ``head_side``, else (h, r, ?)."""
+    n = model.entity.weight.shape[0]
+    out = torch.empty((len(pos), n), device=pos.device)
+    tail_rows, head_rows = (~head_side).nonzero().squeeze(1), head_side.nonzero().squeeze(1)
+    if len(tail_rows):
+        out[tail_rows] = model.score_all_tails(pos[tail_rows, 0], pos[tail_rows, 1]).float()
+    if len(head_rows):
+        out[head_rows] = model.score_all_heads(pos[head_rows, 1], pos[head_rows, 2]).float()
+    return out
+
+
+def band_hardness(pos_scores: torch.Tensor, neg_scores: torch.Tensor, all_scores: torch.Tensor,
+                  margins: torch.Tensor | float) -> dict[str, torch.Tensor]:
+    """Per column of ``neg_scores`` [B, K]: active share, P(outscore), entity quantile and mean gap -> [K] each.
+
+    ``active``: ``S(neg) > S(pos) - margin_k`` (inside the margin, so the hinge gives a gradient);
+    ``outscore``: ``S(neg) > S(pos)``; ``quantile``: share of the N entities of ``all_scores``
+    [B, N] scoring strictly below the negative; ``gap``: mean ``S(pos) - S(neg)``.
+    """
+    pos_scores, neg_scores = pos_scores.float(), neg_scores.float()
+    margins = torch.as_tensor(margins, dtype=torch.float32, device=neg_scores.device)
+    pos_col = pos_scores.unsqueeze(1)
+    below = torch.empty(neg_scores.shape, dtype=torch.long, device=neg_scores.device)
+    for sl in _chunks(len(neg_scores)):  # sorted rows in chunks: memory O(CHUNK x entities)
+        ordered = all_scores[sl].float().sort(dim=1).values
+        below[sl] = torch.searchsorted(ordered, neg_scores[sl].contiguous(), right=False)  # entities < neg
+    return {"active": (neg_scores > pos_col - margins).float().mean(0),
+            "outscore": (neg_scores > pos_col).float().mean(0),
+            "quantile": (below.float() / all_scores.shape[1]).mean(0),
+            "gap": (pos_col - neg_scores).mean(0)}
+
+
+@torch.no_grad()
+def snap(neg: torch.Tensor, pos: torch.Tensor, head_side: torch.Tensor, entity_weight: torch.Tensor,
+         filter_index: FilterIndex) -> torch.Tensor:
+    """``snap_to_entities`` in row chunks (bounded memory on large graphs): ids [B, K], -1 = none."""
+    from dans_kgc.diffusion import snap_to_entities
+
+    ids = torch.full(neg.shape[:2], -1, dtype=torch.long, device=neg.device)
+    for sl in _chunks(len(pos)):
+        ids[sl] = snap_to_entities(neg[sl], pos[sl], head_side[sl], entity_weight, filter_index)
+    return ids
+
+
+@torch.no_grad()
+def filtered_ranks(all_scores: torch.Tensor, ids: torch.Tensor, pos: torch.Tensor, head_side: torch.Tensor,
+                   filter_index: FilterIndex) -> torch.Tensor:
+    """Realistic filtered rank of entity ``ids`` [B, K] on each row's query, as evaluation ranks an
+    answer (the known true answers of the query are no competitors); NaN where ``ids`` is -1."""
+    pos_np = pos.cpu().numpy()
+    mask = torch.zeros_like(all_scores, dtype=torch.bool)
+    hs = head_side.cpu().numpy().astype(bool)
+    for side, rows in (("head", np.nonzero(hs)[0]), ("tail", np.nonzero(~hs)[0])):
+        if len(rows):
+            mask[torch.from_numpy(rows).to(mask.device)] = filter_index.mask(pos_np[rows], side).to(mask.device)
+    out = torch.full(ids.shape, math.nan, dtype=torch.float64, device=ids.device)
+    for k in range(ids.shape[1]):
+        col = ids[:, k]
+        o, p = ranks_from_scores(all_scores, col.clamp_min(0), mask)
+        out[:, k] = torch.where(col >= 0, 0.5 * (o + p), torch.full_like(o, math.nan))
+    return out
+
+
+def knn_distances(entity_weight: torch.Tensor, target: torch.Tensor, ks: Sequence[int] = KNN) -> dict[str, Optional[float]]:
+    """Mean Euclidean distance from each target entity to its k-th nearest *other* entity, for each k."""
+    ent = entity_weight.detach().float()
+    kmax = min(max(ks), ent.shape[0] - 1)
+    acc: dict[int, list[torch.Tensor]] = {k: [] for k in ks}
+    for sl in _chunks(len(target)):
+        d = torch.cdist(ent[target[sl]], ent)
+        d[torch.arange(d.shape[0], device=d.device), target[sl]] = math.inf
+        near = d.topk(kmax, dim=1, largest=False).values if kmax > 0 else d[:, :0]
+        for k in ks:
+            if k <= kmax:
+                acc[k].append(near[:, k - 1])
+    return {f"knn{k}": (float(torch.cat(v).mean()) if v else None) for k, v in acc.items()}
+
+
+def _distances(neg: torch.Tensor, query: torch.Tensor, target_emb: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Mean Euclidean distance of each column of ``neg`` [B, K, w] to the row's query and true target -> [K]."""
+    neg = neg.float()
+    return {"dist_query": (neg - query.float().unsqueeze(1)).norm(dim=-1).mean(0),
+            "dist_target": (neg - target_emb.float().unsqueeze(1)).norm(dim=-1).mean(0)}
+
+
+def _row(hard: Mapping[str, torch.Tensor], dist: Mapping[str, torch.Tensor], ranks: torch.Tensor, k: Optional[int],
+         **extra: Any) -> dict[str, Any]:
+    """One table row: column ``k`` of the per-column measures, or their mean over columns (``k`` None)."""
+    pick = (lambda t: float(t[k])) if k is not None else (lambda t: float(t.mean()))
+    r = ranks[:, k] if k is not None else ranks.reshape(-1)
+    finite = r[torch.isfinite(r)]
+    return {**extra, "active": pick(hard["active"]), "outscore": pick(hard["outscore"]),
+            "quantile": pick(hard["quantile"]), "gap": pick(hard["gap"]),
+            "snap_rank_mean": float(finite.mean()) if finite.numel() else None,
+            "snap_rank_median": float(finite.median()) if finite.numel() else None,
+            "snap_none": int((~torch.isfinite(r)).sum()),
+            "dist_query": pick(dist["dist_query"]), "dist_target": pick(dist["dist_target"])}
+
+
+def _model_mode(model: KGEModel):
+    """Context manager: the model in eval mode (no dropout, frozen batch norm), restored after."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def ctx():
+        was = model.training
+        model.eval()
+        try:
+            yield
+        finally:
+            model.train(was)
+    return ctx()
+
+
+@torch.no_grad()
+def training_hardness(sampler: Any, model: KGEModel, pos: torch.Tensor, head_side: torch.Tensor,
+                      generator: torch.Generator) -> dict[str, float]:
+    """Trace columns ``band{k}_active``, ``band{k}_outscore``, ``band{k}_quantile`` of a diffusion sampler.
+
+    The negatives are generated as training generates them (the sampler's own negative form), but
+    from ``generator``; the model is scored in eval mode and left as it was.
+    """
+    dev = model.entity.weight.device
+    pos, head_side = pos.to(dev), head_side.to(dev)
+    with _model_mode(model):
+        gen = sampler.generate(pos, model, head_side, generator=generator)
+        neg_scores = sampler.score_negatives(model, pos, gen["head_side"], gen["neg"])
+        all_scores = query_scores(model, pos, gen["head_side"])
+        pos_scores = all_scores.gather(1, gen["target"].unsqueeze(1)).squeeze(1)
+        hard = band_hardness(pos_scores, neg_scores, all_scores, sampler.band_margins().to(dev))
+    out: dict[str, float] = {}
+    for k in range(neg_scores.shape[1]):
+        for m in ("active", "outscore", "quantile"):
+            out[f"band{k + 1}_{m}"] = round(float(hard[m][k]), 6)
+    return out
+
+
+class HardnessProbe:
+    """Per-band hardness on a fixed seeded sample of train triples, for the trace at each validation.
+
+    Each call draws its negatives from a fresh generator with the same seed, so successive rows of
+    the trace differ only through the backbone and the denoiser, not through the noise.
+    """
+
+    def __init__(self, kg: KnowledgeGraph, triples: int, seed: int):
+        self.seed = int(seed)
+        self.pos, self.head_side = sample_triples(kg, triples, diagnostics_generator(self.seed, STREAM_TRIPLES))
+
+    def __call__(self, sampler: Any, model: KGEModel) -> dict[str, float]:
+        return training_hardness(sampler, model, self.pos, self.head_side,
+                                 diagnostics_generator(self.seed, STREAM_BANDS))
+
+
+@torch.no_grad()
+def negative_hardness(sampler: Any, model: KGEModel, kg: KnowledgeGraph, pos: torch.Tensor, head_side: torch.Tensor,
+                      generator: torch.Generator, uniform_margin: float,
+                      num_uniform: int = UNIFORM_NEGATIVES) -> dict[str, Any]:
+    """The per-band table of a diffusion sampler on ``pos``, with uniform random entities on the same rows.
+
+    Snapped ranks use the evaluation filter (train+valid+test): the nearest entity that is no known
+    answer, ranked among the entities that are no known answer.
+    """
+    dev = model.entity.weight.device
+    pos, head_side = pos.to(dev), head_side.to(dev)
+    filt = FilterIndex(kg.all_true(SPLIT_NAMES), kg.num_entities, kg.num_relations)
+    with _model_mode(model):
+        gen = sampler.generate(pos, model, head_side, generator=generator)
+        neg, target, hs = gen["neg"], gen["target"], gen["head_side"]
+        neg_scores = sampler.score_negatives(model, pos, hs, neg)
+        all_scores = query_scores(model, pos, hs)
+        pos_scores = all_scores.gather(1, target.unsqueeze(1)).squeeze(1)
+        margins = sampler.band_margins().to(dev).float()
+        hard = band_hardness(pos_scores, neg_scores, all_scores, margins)
+        ranks = filtered_ranks(all_scores, snap(neg, pos, hs, model.entity.weight, filt), pos, hs, filt)
+        target_emb = model.entity(target)
+        dist = _distances(neg, gen["query"], target_emb)
+        rand = torch.randint(kg.num_entities, (len(pos), num_uniform), generator=generator).to(dev)
+        u_hard = band_hardness(pos_scores, all_scores.gather(1, rand), all_scores, float(uniform_margin))
+        u_ranks = filtered_ranks(all_scores, rand, pos, hs, filt)
+        u_dist = _distances(model.entity(rand), gen["query"], target_emb)
+        ref = knn_distances(model.entity.weight, target)
+    keep = list(getattr(sampler, "keep", [None] * neg.shape[1]))
+    steps = int(getattr(getattr(sampler, "ans", None), "steps", 0) or 0)
+    bands = [_row(hard, dist, ranks, k, band=k + 1, reverse_step=keep[k] if k < len(keep) else None,
+                  margin=float(margins[k]) if margins.ndim and k < len(margins) else float(margins))
+             for k in range(neg.shape[1])]
+    uniform = _row(u_hard, u_dist, u_ranks, None, band="uniform", margin=float(uniform_margin),
+                   negatives_per_row=int(num_uniform))
+    form = "snapped" if "ids" in gen else "continuous"
+    if getattr(sampler, "negatives", None) == "mixed":
+        form = "snapped (the snapped half of diffusion.negatives: mixed)"
+    return {"negatives": form, "steps": steps, "rows": bands,
+            "uniform": uniform, "reference": {**ref, "entities": int(kg.num_entities)}}
+
+
+# ----------------------------------------------------------------------------------------
+# false negatives
+# ----------------------------------------------------------------------------------------
+class KnownTriples:
+    """Which split (if any) holds a triple: 1 = train, 2 = valid, 3 = test (the earliest), 0 = none."""
+
+    def __init__(self, kg: KnowledgeGraph):
+        self.n, self.r = int(kg.num_entities), int(kg.num_relations)
+        self.keys = [np.unique(self.key(np.asarray(kg.split(s), dtype=np.int64).reshape(-1, 3))) for s in SPLIT_NAMES]
+
+    def key(self, triples: np.ndarray) -> np.ndarray:
+        return (triples[..., 0] * self.r + triples[..., 1]) * self.n + triples[..., 2]
+
+    def split_of(self, triples: np.ndarray) -> np.ndarray:
+        k = self.key(np.asarray(triples, dtype=np.int64))
+        out = np.zeros(k.shape, dtype=np.int64)
+        for code in (3, 2, 1):  # the earliest split wins: write it last
+            out[np.isin(k, self.keys[code - 1])] = code
+        return out
+
+
+def false_negative_shares(codes: np.ndarray, valid: np.ndarray, weights: Optional[np.ndarray] = None) -> dict[str, Any]:
+    """Shares of known true triples among the negatives (``codes`` from ``KnownTriples.split_of``, [B, K]).
+
+    ``valid`` [B, K] marks negatives that exist (a snapped band may have none); ``weights`` [B, K]
+    (rows summing to 1, e.g. self-adversarial softmax weights) adds the weighted shares.
+    """
+    n = int(valid.sum())
+    out: dict[str, Any] = {"negatives": n, "no_negative": int((~valid).sum())}
+    for code, split in enumerate(SPLIT_NAMES, start=1):
+        out[split] = float(((codes == code) & valid).sum() / n) if n else None
+    out["any"] = float(((codes > 0) & valid).sum() / n) if n else None
+    if weights is not None:
+        w = np.where(valid, weights, 0.0)
+        rows = max(len(w), 1)
+        out["weighted"] = {split: float((w * (codes == code)).sum() / rows) for code, split in enumerate(SPLIT_NAMES, 1)}
+        out["weighted"]["any"] = float((w * (codes > 0)).sum() / rows)
+    else:
+        out["weighted"] = None
+    return out
+
+
+@torch.no_grad()
+def sampler_negatives(sampler: Any, model: KGEModel, pos: torch.Tensor, generator: torch.Generator,
+                      train_filter: FilterIndex) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+    """Negative triples [B, K, 3] a sampler draws for ``pos`` (CPU), which exist [B, K], and its weights.
+
+    Discrete samplers: ``corrupt`` with ``generator`` lent for the call and ``negative_weights`` of
+    the model's scores. Diffusion samplers: the generated embeddings (from ``generator``) snapped
+    to their nearest entity against ``train_filter``; no weights.
+    """
+    from dans_kgc.sampling.dans import DiffusionSampler
+
+    dev = model.entity.weight.device
+    pos = pos.cpu()
+    with _model_mode(model):
+        if isinstance(sampler, DiffusionSampler):
+            p = pos.to(dev)
+            gen = sampler.generate(p, model, None, snap=False, generator=generator)
+            ids = snap(gen["neg"], p, gen["head_side"], model.entity.weight, train_filter).cpu()
+            hs = gen["head_side"].cpu().unsqueeze(1)
+            neg = pos.unsqueeze(1).repeat(1, ids.shape[1], 1)
+            neg[..., 0] = torch.where(hs, ids, neg[..., 0])
+            neg[..., 2] = torch.where(hs, neg[..., 2], ids)
+            return neg, ids >= 0, None
+        own, sampler.generator = sampler.generator, generator  # every draw from the diagnostic stream
+        try:
+            neg = sampler.corrupt(pos)
+        finally:
+            sampler.generator = own
+        scores = model.score_corrupted(pos.to(dev), neg.to(dev))
+        w = sampler.negative_weights(scores)
+        return neg.cpu(), torch.ones(neg.shape[:2], dtype=torch.bool), (None if w is None else w.detach().cpu())
+
+
+def false_negatives(samplers: Mapping[str, tuple[Any, str]], model: KGEModel, kg: KnowledgeGraph, pos: torch.Tensor,
+                    seed: int) -> list[dict[str, Any]]:
+    """One row per sampler (``name -> (sampler, state description)``): false-negative shares by split."""
+    known = KnownTriples(kg)
+    train_filter = FilterIndex(kg.train, kg.num_entities, kg.num_relations)
+    rows = []
+    for name, (sampler, state) in samplers.items():
+        i = SAMPLER_ORDER.index(name) if name in SAMPLER_ORDER else len(SAMPLER_ORDER)
+        neg, valid, w = sampler_negatives(sampler, model, pos, diagnostics_generator(seed, STREAM_SAMPLERS + i),
+                                          train_filter)
+        codes = known.split_of(neg.numpy())
+        shares = false_negative_shares(codes, valid.numpy(), None if w is None else w.numpy())
+        diffusion = name in DIFFUSION_SAMPLERS
+        rows.append({"sampler": name, "state": state, "per_row": int(neg.shape[1]),
+                     "negatives_from": "nearest entity to each generated embedding, train filter" if diffusion
+                     else "the sampler's discrete draws", **shares})
+    return rows
+
+
+def comparison_samplers(kg: KnowledgeGraph, cfg: Mapping[str, Any], seed: int,
+                        built: Mapping[str, tuple[Any, str]],
+                        names: Sequence[str] = SAMPLER_ORDER) -> tuple[dict[str, tuple[Any, str]], dict[str, str]]:
+    """The samplers of the false-negative table: ``built`` ones (the run's own, a warm start) plus every
+    discrete sampler built fresh from ``cfg`` with a diagnostic generator. Diffusion samplers exist only
+    where given (they need a warm start or a run's state); the rest are named in the second result."""
+    from dans_kgc.sampling import build_sampler
+
+    out: dict[str, tuple[Any, str]] = {}
+    missing: dict[str, str] = {}
+    for name in names:
+        if name in built:
+            out[name] = built[name]
+        elif name in DIFFUSION_SAMPLERS:
+            missing[name] = "no trained denoiser among the stages diagnosed (needs its warm start or a run of it)"
+        else:
+            i = SAMPLER_ORDER.index(name) if name in SAMPLER_ORDER else len(SAMPLER_ORDER)
+            sampler = build_sampler(name, kg, cfg, diagnostics_generator(seed, STREAM_SAMPLERS + 50 + i))
+            out[name] = (sampler, "cache freshly initialised (not trained)" if name == "nscaching" else "stateless")
+    return out, missing
+
+
+# ----------------------------------------------------------------------------------------
+# the whole diagnostic
+# ----------------------------------------------------------------------------------------
+def run_diagnostics(kg: KnowledgeGraph, cfg: Mapping[str, Any], model: KGEModel, diffusion: Optional[Any],
+                    fn_samplers: Mapping[str, tuple[Any, str]], not_built: Mapping[str, str], triples: int,
+                    seed: int) -> dict[str, Any]:
+    """Denoiser quality and band table of ``diffusion`` (a ``DiffusionSampler`` or None: no bands) and the
+    false-negative table of ``fn_samplers``, on one seeded sample of ``triples`` train triples."""
+    import time
+
+    start = time.perf_counter()
+    pos, head_side = sample_triples(kg, triples, diagnostics_generator(seed, STREAM_TRIPLES))
+    out: dict[str, Any] = {"kind": KIND, "settings": {
+        "triples": int(len(pos)), "seed": int(seed), "knn": list(KNN), "uniform_negatives_per_row": UNIFORM_NEGATIVES,
+        "rank_filter": "train+valid+test (as evaluation)", "false_negative_snap_filter": "train",
+        "uniform_margin": float(cfg["train"]["margin"])}}
+    if diffusion is not None:
+        out["denoiser"] = denoiser_quality(diffusion.ans, model, pos, diagnostics_generator(seed, STREAM_DENOISER))
+        out["bands"] = negative_hardness(diffusion, model, kg, pos, head_side, diagnostics_generator(seed, STREAM_BANDS),
+                                         float(cfg["train"]["margin"]))
+    else:
+        out["denoiser"] = out["bands"] = None
+    out["false_negatives"] = {"rows": false_negatives(fn_samplers, model, kg, pos, seed), "not_built": dict(not_built)}
+    out["seconds"] = round(time.perf_counter() - start, 3)
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# outputs: PREFIX.json, PREFIX.md, PREFIX.png
+# ----------------------------------------------------------------------------------------
+def _f(v: Any, digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+
+def _pct(v: Any) -> str:
+    return "—" if v is None else f"{100 * v:.2f}%"
+
+
+def trace_curves(trace_path: str | Path) -> Optional[dict[str, list]]:
+    """The training-time band columns of a run's ``trace.csv`` (rows with a validation), or None."""
+    import csv
+
+    path = Path(trace_path)
+    if not path.exists():
+        return None
+    with open(path) as f:
+        rows = [r for r in csv.DictReader(f) if r.get("band1_quantile")]
+    if not rows:
+        return None
+    cols = [c for c in rows[0] if c.startswith("band") and c.rsplit("_", 1)[-1] in ("active", "outscore", "quantile")]
+    return {"epoch": [int(r["epoch"]) for r in rows], **{c: [float(r[c]) for r in rows] for c in cols}}
+
+
+def render_markdown(result: Mapping[str, Any]) -> str:
+    """The tables of one diagnostic: denoiser quality, per-band hardness, false negatives across samplers."""
+    subj = result.get("subject") or {}
+    s = result["settings"]
+    lines = [f"# Negative-sampling diagnostics: {subj.get('title', '?')}", ""]
+    if subj.get("status") == "failed":
+        return "\n".join(lines + [f"The run failed ({subj.get('error', 'no error recorded')}); nothing to diagnose.", ""])
+    lines += [f"Dataset {subj.get('dataset')}, backbone {subj.get('backbone')}, sampler {subj.get('sampler')}, "
+              f"{subj.get('state', '')}. {s['triples']} train triples (seed {s['seed']}).", ""]
+    d = result.get("denoiser")
+    lines += ["## Denoiser quality", ""]
+    if d:
+        T = len(d["steps"])
+        pick = sorted({1, max(1, T // 4), max(1, T // 2), max(1, (3 * T) // 4), T})
+        lines += ["Noise-prediction MSE per coordinate vs predicting zero (E||eps||^2 on the same noise); "
+                  "ratio near 1 = the denoiser learned nothing at that step. "
+                  f"alpha-bar_T of the targets: {d['alpha_bar_T']['min']:.3f}-{d['alpha_bar_T']['max']:.3f}.", "",
+                  "| step s | MSE | zero baseline | ratio |", "|---|---:|---:|---:|"]
+        for st in pick:
+            i = st - 1
+            lines.append(f"| {st} | {d['mse'][i]:.4f} | {d['baseline'][i]:.4f} | {d['ratio'][i]:.3f} |")
+        lines.append(f"| mean over s = 1..{T} | {d['mean_mse']:.4f} | {d['mean_baseline']:.4f} | {d['mean_ratio']:.3f} |")
+    else:
+        lines.append(f"No denoiser: sampler {subj.get('sampler')} generates no diffusion negatives.")
+    lines += ["", "## Hardness per band", ""]
+    b = result.get("bands")
+    if b:
+        ref = b["reference"]
+        lines += [f"{b['negatives'].capitalize()} negatives. active = share inside the band margin "
+                  "(S(neg) > S(pos) - margin: gives a gradient); outscore = P(S(neg) > S(true answer)); "
+                  "quantile = share of the "
+                  f"{ref['entities']} entities scoring below the negative (0.5 = random entity); snapped rank = "
+                  "filtered rank of the nearest entity that is no known answer (train+valid+test); distances are "
+                  "Euclidean. Reference: the true target's 1st / 10th nearest entity lies at "
+                  f"{_f(ref.get('knn1'))} / {_f(ref.get('knn10'))}.", "",
+                  "| negatives | reverse step | margin | active | outscore | entity quantile | gap S(pos)-S(neg) "
+                  "| snapped rank mean (median) | dist to query | dist to target |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in [*b["rows"], b["uniform"]]:
+            name = f"band {r['band']}" if r["band"] != "uniform" else f"uniform ({r['negatives_per_row']} per row)"
+            step = "—" if r.get("reverse_step") is None else f"{r['reverse_step']} of {b['steps']}"
+            lines.append(f"| {name} | {step} | {_f(r['margin'], 2)} | {_f(r['active'])} | {_f(r['outscore'])} | "
+                         f"{_f(r['quantile'])} | {_f(r['gap'])} | {_f(r['snap_rank_mean'], 1)} "
+                         f"({_f(r['snap_rank_median'], 1)}) | {_f(r['dist_query'])} | {_f(r['dist_target'])} |")
+    else:
+        lines.append(f"No bands: sampler {subj.get('sampler')} generates no diffusion negatives.")
+    fn = result["false_negatives"]
+    lines += ["", "## False negatives across samplers", "",
+              "Share of the sampler's negatives that are known true triples, by the earliest split holding them "
+              "(train, then valid, then test). Diffusion samplers: the nearest entity to each generated embedding, "
+              "snapped against the train filter only (so their train column is 0 by construction). "
+              "Self-adversarial: also weighted by its softmax weights.", "",
+              "| sampler | state | negatives | train | valid | test | any | weighted any |",
+              "|---|---|---:|---:|---:|---:|---:|---:|"]
+    rows = {r["sampler"]: r for r in fn["rows"]}
+    missing = dict(fn.get("not_built") or {})
+    order = [n for n in SAMPLER_ORDER if n in rows or n in missing]
+    order += [n for n in [*rows, *missing] if n not in order]
+    for name in order:
+        if name in missing:
+            lines.append(f"| {name} | not built: {missing[name]} | — | — | — | — | — | — |")
+            continue
+        r = rows[name]
+        w = r.get("weighted")
+        lines.append(f"| {r['sampler']} | {r['state']} | {r['negatives']} | {_pct(r['train'])} | {_pct(r['valid'])} | "
+                     f"{_pct(r['test'])} | {_pct(r['any'])} | {_pct(w['any']) if w else '—'} |")
+    lines += ["", f"Command: `{(result.get('provenance') or {}).get('command', '')}`", ""]
+    return "\n".join(lines)
+
+
+# seaborn's "colorblind" palette, as the report figures use it (dans_kgc/reports/figures.py); written out
+# so that a diagnose job does not pay seaborn's import (~3 s, most of a small job)
+COLORBLIND = ["#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc", "#ca9161", "#fbafe4", "#949494", "#ece133",
+              "#56b4e9"]
+FIG_DPI = 150
+
+
+def _plot_setup() -> Any:
+    """Headless matplotlib with the report figures' look (white grid, colour-blind palette, large fonts)."""
+    import logging
+
+    import matplotlib
+
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from cycler import cycler
+
+    plt.style.use("seaborn-v0_8-whitegrid")
+    matplotlib.rcParams.update({
+        "font.size": 12, "axes.labelsize": 13, "axes.titlesize": 13, "xtick.labelsize": 11, "ytick.labelsize": 11,
+        "legend.fontsize": 10, "axes.prop_cycle": cycler(color=COLORBLIND), "savefig.dpi": FIG_DPI,
+        "axes.titleweight": "bold", "lines.linewidth": 2.2, "lines.markersize": 7, "legend.frameon": False,
+        "axes.edgecolor": "0.3", "grid.color": "0.88", "svg.hashsalt": "dans-kgc"})
+    return plt
+
+
+def plot(result: Mapping[str, Any], path: str | Path) -> Path:
+    """PNG: MSE per step vs the zero baseline; per-band entity quantile and active share (uniform as
+    reference lines); the trace's training-time curves when the run has them."""
+    from dans_kgc.reports.figures import MARKERS, PANEL_H, PANEL_W
+
+    plt = _plot_setup()
+    d, b, curves = result.get("denoiser"), result.get("bands"), result.get("trace")
+    title = (result.get("subject") or {}).get("title", "")
+    if not b:
+        fig, ax = plt.subplots(figsize=(7.5, 2.4))
+        ax.axis("off")
+        subj = result.get("subject") or {}
+        why = (f"the run failed: {subj.get('error')}" if subj.get("status") == "failed"
+               else f"no bands: sampler {subj.get('sampler')} generates no diffusion negatives")
+        ax.text(0.5, 0.5, f"{title}\n{why}\n(false negatives: see the .md / .json)", ha="center", va="center",
+                fontsize=12, wrap=True)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=FIG_DPI, bbox_inches="tight", metadata={"Software": "dans-kgc diagnose"})
+        plt.close(fig)
+        return path
+    n = 3 if curves else 2
+    fig, axes = plt.subplots(1, n, figsize=(PANEL_W * n + 0.6, PANEL_H + 0.9), layout="constrained", squeeze=False)
+    axes = axes[0]
+    palette = COLORBLIND
+    ax = axes[0]
+    if d:
+        ax.plot(d["steps"], d["mse"], color=palette[3], marker="o", markevery=max(1, len(d["steps"]) // 8),
+                label="denoiser MSE")
+        ax.plot(d["steps"], d["baseline"], color="0.35", linestyle="--", label="predict zero")
+        ax.set_ylim(bottom=0)
+        ax.legend(loc="best", fontsize=10)
+    ax.set_xlabel("Diffusion step s")
+    ax.set_ylabel("Noise MSE per coordinate")
+    ax.set_title("Denoiser quality", fontsize=13)
+    ax = axes[1]
+    ks = [r["band"] for r in b["rows"]]
+    ax.plot(ks, [r["quantile"] for r in b["rows"]], color=palette[0], marker=MARKERS[0], label="entity quantile")
+    ax.plot(ks, [r["active"] for r in b["rows"]], color=palette[2], marker=MARKERS[1], linestyle="--",
+            label="active share")
+    ax.axhline(b["uniform"]["quantile"], color=palette[0], linestyle=":", linewidth=1.5, label="uniform: quantile")
+    ax.axhline(b["uniform"]["active"], color=palette[2], linestyle=":", linewidth=1.5, label="uniform: active")
+    ax.set_xticks(ks, [str(k) for k in ks])
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("Band (1 = easiest)")
+    ax.set_ylabel("Share")
+    ax.set_title("Hardness per band", fontsize=13)
+    ax.legend(loc="best", fontsize=9)
+    if curves:
+        ax = axes[2]
+        nb = len([c for c in curves if c.endswith("_quantile")])
+        colors = [plt.get_cmap("viridis_r")(x) for x in np.linspace(0.1, 0.9, max(nb, 1))]
+        for k in range(1, nb + 1):
+            ax.plot(curves["epoch"], curves[f"band{k}_quantile"], color=colors[k - 1], marker=MARKERS[k % len(MARKERS)],
+                    label=f"band {k} quantile")
+            if f"band{k}_active" in curves:
+                ax.plot(curves["epoch"], curves[f"band{k}_active"], color=colors[k - 1], linestyle="--")
+        ax.plot([], [], color="0.3", linestyle="--", label="active share")
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("Epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_ylabel("Share")
+        ax.set_title("During training (validations)", fontsize=13)
+        ax.legend(loc="best", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=14, fontweight="bold")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=FIG_DPI, bbox_inches="tight", metadata={"Software": "dans-kgc diagnose"})
+    plt.close(fig)
+    return path
+
+
+def write_outputs(result: Mapping[str, Any], prefix: str | Path) -> list[Path]:
+    """``PREFIX.json`` (every number + provenance), ``PREFIX.md`` (the tables), ``PREFIX.png`` (the figure)."""
+    from dans_kgc.utils import write_json, write_text
+
+    prefix = str(prefix)
+    paths = [Path(prefix + ".json"), Path(prefix + ".md"), Path(prefix + ".png")]
+    write_json(paths[0], result)
+    write_text(paths[1], render_markdown(result))
+    plot(result, paths[2])
+    return paths
+
+
+__all__ = ["KIND", "SAMPLER_ORDER", "HardnessProbe", "KnownTriples", "band_hardness", "comparison_samplers",
+           "denoiser_quality", "diagnostics_generator", "false_negative_shares", "false_negatives", "filtered_ranks",
+           "knn_distances", "negative_hardness", "plot", "query_scores", "render_markdown",
+           "run_diagnostics", "sample_triples", "sampler_negatives", "snap", "trace_curves", "training_hardness",
+           "write_outputs"]
