@@ -56,6 +56,24 @@ def recipe(backbone: str) -> list[str]:
     return [f"{k}={json.dumps(v) if isinstance(v, list) else v}" for k, v in recipes[backbone].items()]
 
 
+def common_overrides(backbone: str, args: argparse.Namespace) -> list[str]:
+    """The backbone's recipe plus where and how this benchmark runs."""
+    out = recipe(backbone) + [f"data.root={Path(args.work) / 'data'}", "device=cpu", f"threads={args.threads}"]
+    if backbone != "transe":
+        out.append("dam.semantic_source=backbone")  # one pretraining per backbone in this benchmark
+    return out
+
+
+def build_trainer(backbone: str, name: str, extra: list[str], stages: dict[str, str], args: argparse.Namespace,
+                  out: Path) -> Trainer:
+    """One setting on one backbone, from the backbone's Stage 0 (uniform needs no DAM or warm start)."""
+    cfg = load_config([], common_overrides(backbone, args) + SETTINGS[name] + extra)
+    kg, protocol = load_kg(cfg, args.dataset)
+    model, sampler = build_run(cfg, kg, stages["pretrain"],
+                               **({} if name == "uniform" else {k: v for k, v in stages.items() if k != "pretrain"}))
+    return Trainer(cfg, kg, model, sampler, out, torch.device("cpu"), protocol, show_progress=False)
+
+
 def build_stages(dataset: str, backbone: str, work: Path, common: list[str]) -> dict[str, str]:
     """Pretrain the backbone (TransE: METHOD.md's Stage 0), fit DAM on it and the warm start."""
     sets = [a for kv in common for a in ("--set", kv)]
@@ -90,19 +108,11 @@ def main() -> int:
     stages: dict[str, dict[str, str]] = {}
     for backbone in backbones:
         work = Path(args.work) / args.dataset / backbone
-        common = recipe(backbone) + [f"data.root={Path(args.work) / 'data'}", "device=cpu", f"threads={args.threads}"]
-        if backbone != "transe":
-            common.append("dam.semantic_source=backbone")  # one pretraining per backbone in this benchmark
-        stages[backbone] = build_stages(args.dataset, backbone, work, common)
-        for name, extra in settings.items():
-            cfg = load_config([], common + extra + ["train.eval_every=1000", "train.checkpoint_every=1000",
-                                                     f"train.epochs={args.epochs}"])
-            kg, protocol = load_kg(cfg, args.dataset)
-            model, sampler = build_run(cfg, kg, stages[backbone]["pretrain"],
-                                       **({} if name == "uniform" else {k: v for k, v in stages[backbone].items()
-                                                                         if k != "pretrain"}))
-            trainers[(backbone, name)] = Trainer(cfg, kg, model, sampler, work / "timing" / str(len(trainers)),
-                                                 torch.device("cpu"), protocol, show_progress=False)
+        stages[backbone] = build_stages(args.dataset, backbone, work, common_overrides(backbone, args))
+        for name in settings:
+            trainers[(backbone, name)] = build_trainer(
+                backbone, name, ["train.eval_every=1000", "train.checkpoint_every=1000", f"train.epochs={args.epochs}"],
+                stages[backbone], args, work / "timing" / str(len(trainers)))
     seconds: dict[tuple[str, str], list[float]] = {k: [] for k in trainers}
     for _ in range(args.epochs):
         for key, tr in trainers.items():
@@ -119,21 +129,13 @@ def main() -> int:
         for row in rows:
             backbone, name = row["backbone"], row["setting"]
             work = Path(args.work) / args.dataset / backbone
-            common = recipe(backbone) + [f"data.root={Path(args.work) / 'data'}", "device=cpu", f"threads={args.threads}"]
-            if backbone != "transe":
-                common.append("dam.semantic_source=backbone")
-            cfg = load_config([], common + settings[name] + [f"train.epochs={args.accuracy_epochs}", "train.eval_every=5",
-                                                              "train.checkpoint_every=1000"])
-            kg, protocol = load_kg(cfg, args.dataset)
-            model, sampler = build_run(cfg, kg, stages[backbone]["pretrain"],
-                                       **({} if name == "uniform" else {k: v for k, v in stages[backbone].items()
-                                                                         if k != "pretrain"}))
-            tr = Trainer(cfg, kg, model, sampler, work / "accuracy" / name.replace(" ", "_").replace(",", ""),
-                         torch.device("cpu"), protocol, show_progress=False)
+            tr = build_trainer(backbone, name, [f"train.epochs={args.accuracy_epochs}", "train.eval_every=5",
+                                                "train.checkpoint_every=1000"], stages[backbone], args,
+                               work / "accuracy" / name.replace(" ", "_").replace(",", ""))
             fit = tr.fit()
-            model.load_state_dict(tr.best["state"])
-            model.eval()
-            metrics, _ = evaluate(model, kg, "test", protocol, 256, "cpu")
+            tr.model.load_state_dict(tr.best["state"])
+            tr.model.eval()
+            metrics, _ = evaluate(tr.model, tr.kg, "test", tr.protocol, 256, "cpu")
             row.update({"valid_mrr": round(fit["best_valid_mrr"], 4), "test_mrr": round(metrics["mrr"], 4),
                         "accuracy_epochs": args.accuracy_epochs})
             print(json.dumps({k: row[k] for k in ("backbone", "setting", "valid_mrr", "test_mrr")}), flush=True)

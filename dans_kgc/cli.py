@@ -295,33 +295,19 @@ def _merge_recorded(cfg: dict[str, Any], recorded: Mapping[str, Any], source: st
 
 def _diagnose_config(recorded: Mapping[str, Any], source: str, args: argparse.Namespace) -> dict[str, Any]:
     """Defaults, then the recorded config, then --config files and --set overrides (checked like any config)."""
-    import yaml as _yaml
-    from dans_kgc.config import parse_set, validate_values
-
-    cfg = _merge_recorded(load_defaults(), recorded, source)
-    for f in args.config or []:
-        try:
-            data = _yaml.safe_load(Path(f).read_text()) or {}
-        except (OSError, _yaml.YAMLError) as err:
-            raise ConfigError(f"{f}: cannot read config file: {err}") from err
-        cfg = merge(cfg, data, str(f))
-    cfg = merge(cfg, parse_set(args.set or []), "--set")
-    validate_values(cfg)
-    return cfg
+    return load_config(args.config or [], args.set or [], base=_merge_recorded(load_defaults(), recorded, source))
 
 
 def _load_run_state(run: Path, cfg: dict[str, Any], kg: Any, at: str, device: Any) -> tuple[Any, Any, int, Path]:
     """(model, sampler state, epoch, file) of a run folder: its last checkpoint or its best model."""
-    import torch
-
-    from dans_kgc.checkpoints import BEST_MODEL
+    from dans_kgc.checkpoints import BEST_MODEL, read_checkpoint
     from dans_kgc.models import build_model
     from dans_kgc.training import CHECKPOINT
 
     path = run / CHECKPOINT if at == "last" and (run / CHECKPOINT).exists() else run / BEST_MODEL
     if not path.exists():
         raise FileNotFoundError(f"{run}: neither {CHECKPOINT} nor {BEST_MODEL}; has 'dans-kgc train' finished there?")
-    ck = torch.load(path, map_location=device, weights_only=False)
+    ck = read_checkpoint(path, device)
     if path.name == CHECKPOINT:
         state, epoch, model_cfg = ck["model"], int(ck["epoch"]), cfg["model"]
     else:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Optional
 
 import yaml
 
@@ -88,9 +88,11 @@ def _parse_value(raw: str) -> Any:
     return value
 
 
-def load_config(files: Iterable[str | Path] = (), overrides: Iterable[str] = ()) -> dict[str, Any]:
-    """Defaults, then each YAML file in order, then ``--set`` overrides."""
-    cfg = load_defaults()
+def load_config(files: Iterable[str | Path] = (), overrides: Iterable[str] = (),
+                base: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
+    """Defaults (or ``base``, a full config such as a run's recorded one), then each YAML file in
+    order, then ``--set`` overrides."""
+    cfg = load_defaults() if base is None else dict(base)
     for f in files:
         path = Path(f)
         try:

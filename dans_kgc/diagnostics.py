@@ -26,8 +26,9 @@ diagnostic inside training leaves the run (and its exact resume) unchanged.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -94,25 +95,19 @@ def denoiser_quality(ans: Any, model: KGEModel, pos: torch.Tensor, generator: to
     x0 = model.entity(target).detach() / scale
     cond = ans.condition(target, side_queries(model, both, head).detach(), head)
     abars = ans.entity_schedule(target)["alpha_bars"]  # [2B, T]
-    prediction = str(getattr(ans, "prediction", "eps"))
     steps, mse, base, x0_mse = [], [], [], []
     for s in range(1, int(ans.steps) + 1):
         noise = torch.randn(x0.shape, generator=generator).to(dev)
         abar = abars[:, s - 1]
         xs = q_sample(x0, abar, noise)
         step = torch.full((len(target),), s, device=dev, dtype=torch.long)
-        if hasattr(ans, "predict"):  # (eps_hat, x0_hat) whatever the parameterisation
-            eps_hat, x0_hat = ans.predict(xs, step, cond, abar)
-        else:
-            eps_hat = ans.denoiser(xs, step, cond)
-            a = abar.unsqueeze(-1)
-            x0_hat = (xs - (1.0 - a).sqrt() * eps_hat) / a.sqrt().clamp_min(1e-6)
+        eps_hat, x0_hat = ans.predict(xs, step, cond, abar)  # both, whatever the parameterisation
         steps.append(s)
         mse.append(float(((eps_hat - noise) ** 2).mean()))
         base.append(float((noise ** 2).mean()))
         x0_mse.append(float(((x0_hat - x0) ** 2).mean()))
     ratio = [m / b if b > 0 else math.nan for m, b in zip(mse, base)]
-    return {"steps": steps, "mse": mse, "baseline": base, "ratio": ratio, "prediction": prediction,
+    return {"steps": steps, "mse": mse, "baseline": base, "ratio": ratio, "prediction": ans.prediction,
             "x0_mse": x0_mse, "x0_baseline": float((x0 ** 2).mean()),
             "rows": int(len(target)), "mean_mse": float(np.mean(mse)), "mean_baseline": float(np.mean(base)),
             "mean_ratio": float(np.mean(ratio)),
@@ -223,19 +218,31 @@ def _row(hard: Mapping[str, torch.Tensor], dist: Mapping[str, torch.Tensor], ran
             "dist_query": pick(dist["dist_query"]), "dist_target": pick(dist["dist_target"])}
 
 
-def _model_mode(model: KGEModel):
-    """Context manager: the model in eval mode (no dropout, frozen batch norm), restored after."""
-    from contextlib import contextmanager
+@contextmanager
+def _eval_mode(model: KGEModel) -> Iterator[None]:
+    """The model in eval mode (no dropout, frozen batch norm), its mode restored after."""
+    was = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was)
 
-    @contextmanager
-    def ctx():
-        was = model.training
-        model.eval()
-        try:
-            yield
-        finally:
-            model.train(was)
-    return ctx()
+
+@torch.no_grad()
+def _scored_bands(sampler: Any, model: KGEModel, pos: torch.Tensor, head_side: torch.Tensor,
+                  generator: torch.Generator) -> dict[str, Any]:
+    """The sampler's negatives for ``pos`` (its own form, drawn from ``generator``), scored in eval mode:
+    ``gen`` (``generate``'s output), ``neg_scores`` [B, K], ``all_scores`` [B, N], ``pos_scores`` [B],
+    ``margins`` [K] and ``hard`` (``band_hardness``)."""
+    with _eval_mode(model):
+        gen = sampler.generate(pos, model, head_side, generator=generator)
+        neg_scores = sampler.score_negatives(model, pos, gen["head_side"], gen["neg"])
+        all_scores = query_scores(model, pos, gen["head_side"])
+    pos_scores = all_scores.gather(1, gen["target"].unsqueeze(1)).squeeze(1)
+    margins = sampler.band_margins().to(pos.device).float()
+    return {"gen": gen, "neg_scores": neg_scores, "all_scores": all_scores, "pos_scores": pos_scores,
+            "margins": margins, "hard": band_hardness(pos_scores, neg_scores, all_scores, margins)}
 
 
 @torch.no_grad()
@@ -247,15 +254,10 @@ def training_hardness(sampler: Any, model: KGEModel, pos: torch.Tensor, head_sid
     from ``generator``; the model is scored in eval mode and left as it was.
     """
     dev = model.entity.weight.device
-    pos, head_side = pos.to(dev), head_side.to(dev)
-    with _model_mode(model):
-        gen = sampler.generate(pos, model, head_side, generator=generator)
-        neg_scores = sampler.score_negatives(model, pos, gen["head_side"], gen["neg"])
-        all_scores = query_scores(model, pos, gen["head_side"])
-        pos_scores = all_scores.gather(1, gen["target"].unsqueeze(1)).squeeze(1)
-        hard = band_hardness(pos_scores, neg_scores, all_scores, sampler.band_margins().to(dev))
+    scored = _scored_bands(sampler, model, pos.to(dev), head_side.to(dev), generator)
+    hard = scored["hard"]
     out: dict[str, float] = {}
-    for k in range(neg_scores.shape[1]):
+    for k in range(scored["neg_scores"].shape[1]):
         for m in ("active", "outscore", "quantile"):
             out[f"band{k + 1}_{m}"] = round(float(hard[m][k]), 6)
     return out
@@ -289,14 +291,10 @@ def negative_hardness(sampler: Any, model: KGEModel, kg: KnowledgeGraph, pos: to
     dev = model.entity.weight.device
     pos, head_side = pos.to(dev), head_side.to(dev)
     filt = FilterIndex(kg.all_true(SPLIT_NAMES), kg.num_entities, kg.num_relations)
-    with _model_mode(model):
-        gen = sampler.generate(pos, model, head_side, generator=generator)
-        neg, target, hs = gen["neg"], gen["target"], gen["head_side"]
-        neg_scores = sampler.score_negatives(model, pos, hs, neg)
-        all_scores = query_scores(model, pos, hs)
-        pos_scores = all_scores.gather(1, target.unsqueeze(1)).squeeze(1)
-        margins = sampler.band_margins().to(dev).float()
-        hard = band_hardness(pos_scores, neg_scores, all_scores, margins)
+    scored = _scored_bands(sampler, model, pos, head_side, generator)
+    gen, all_scores, pos_scores = scored["gen"], scored["all_scores"], scored["pos_scores"]
+    neg, target, hs, margins, hard = gen["neg"], gen["target"], gen["head_side"], scored["margins"], scored["hard"]
+    with _eval_mode(model):
         ranks = filtered_ranks(all_scores, snap(neg, pos, hs, model.entity.weight, filt), pos, hs, filt)
         target_emb = model.entity(target)
         dist = _distances(neg, gen["query"], target_emb)
@@ -374,7 +372,7 @@ def sampler_negatives(sampler: Any, model: KGEModel, pos: torch.Tensor, generato
 
     dev = model.entity.weight.device
     pos = pos.cpu()
-    with _model_mode(model):
+    with _eval_mode(model):
         if isinstance(sampler, DiffusionSampler):
             p = pos.to(dev)
             gen = sampler.generate(p, model, None, snap=False, generator=generator)
@@ -603,11 +601,7 @@ def plot(result: Mapping[str, Any], path: str | Path) -> Path:
                else f"no bands: sampler {subj.get('sampler')} generates no diffusion negatives")
         ax.text(0.5, 0.5, f"{title}\n{why}\n(false negatives: see the .md / .json)", ha="center", va="center",
                 fontsize=12, wrap=True)
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=FIG_DPI, bbox_inches="tight", metadata={"Software": "dans-kgc diagnose"})
-        plt.close(fig)
-        return path
+        return _save(plt, fig, path)
     n = 3 if curves else 2
     fig, axes = plt.subplots(1, n, figsize=(PANEL_W * n + 0.6, PANEL_H + 0.9), layout="constrained", squeeze=False)
     axes = axes[0]
@@ -653,6 +647,10 @@ def plot(result: Mapping[str, Any], path: str | Path) -> Path:
         ax.legend(loc="best", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=14, fontweight="bold")
+    return _save(plt, fig, path)
+
+
+def _save(plt: Any, fig: Any, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=FIG_DPI, bbox_inches="tight", metadata={"Software": "dans-kgc diagnose"})

@@ -332,7 +332,6 @@ class ConditionalDiffusion(nn.Module):
         abars_all = torch.cat([torch.ones_like(abars[:, :1]), abars], dim=1)  # [B, T+1]; index s -> abar_s
         noise = torch.randn((len(visit), b, self.width), generator=generator).to(dev)
         pre_cond = self.denoiser.first_parts(self.condition(target, query, head_side))
-        step_parts = self.denoiser.step_part(torch.tensor(visit[:-1], device=dev))  # one per denoising step
         keep_at: dict[int, list[int]] = {}
         for i, k in enumerate(keep):  # a step may be kept more than once (e.g. T/10 and T/8 for small T)
             keep_at.setdefault(k, []).append(i)
@@ -352,6 +351,7 @@ class ConditionalDiffusion(nn.Module):
                     for i in rows:
                         out[:, i] = state
             return out * self.data_scale
+        step_parts = self.denoiser.step_part(torch.tensor(visit[:-1], device=dev))  # one per denoising step
         exact_eps = self.prediction == "eps" and reverse == "ddpm"
         for j, (s, s_prev) in enumerate(zip(visit[:-1], visit[1:])):
             abar, abar_prev = abars_all[:, s:s + 1], abars_all[:, s_prev:s_prev + 1]
