@@ -196,7 +196,8 @@ def test_rotate_zero_phase_is_l1_of_complex_modulus_by_hand():
     # t1 = (3+4i, 1+0i) = h: distance 0 ; t2 = (0, 0): 5 + 1 = 6
     model = build_model({"name": "rotate", "dim": 2, "gamma": 9.0}, 4, 2)
     ent = [[3.0, 1.0, 4.0, 0.0], [0.0, 1.0, 0.0, 1.0], [3.0, 1.0, 4.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
-    rel = [[0.0, 0.0], [math.pi / 2, 0.0]]  # phases; relation 1 rotates the first component by i
+    rho = (9.0 + 2.0) / 2  # Sun et al.'s embedding range (gamma + 2) / dim: the table holds phase * rho / pi
+    rel = [[0.0, 0.0], [(math.pi / 2) * rho / math.pi, 0.0]]  # relation 1: phase pi/2, rotates the first component by i
     _set(model, ent, rel)
     with torch.no_grad():
         s = model.score_hrt(torch.tensor([[0, 0, 1], [0, 0, 2], [0, 0, 3]]))
@@ -246,3 +247,41 @@ def test_query_embedding_matches_tail_and_head_queries():
         torch.testing.assert_close(model.query_embedding(h, r), model.entity.weight[h] + model.relation.weight[r])
         torch.testing.assert_close(model.query_embedding(t, r, side="head"),
                                    model.entity.weight[t] - model.relation.weight[r])
+
+
+def test_rotate_phase_is_the_raw_relation_value_times_pi_over_the_embedding_range():
+    # Sun et al. 2019's code: rho = (gamma + 2) / dim, phase = raw * pi / rho. dim 1, gamma 9: rho = 11.
+    # h = 1 + 0i, t = 0 + 1i. raw 5.5 -> phase pi/2: h r = i = t, distance 0, score 9.
+    # raw 11 -> phase pi: h r = -1, |-1 - i| = sqrt(2), score 9 - sqrt(2). raw 0: |1 - i| = sqrt(2).
+    model = build_model({"name": "rotate", "dim": 1, "gamma": 9.0}, 2, 3)
+    assert model.phase_scale.item() == pytest.approx(math.pi / 11.0)
+    _set(model, [[1.0, 0.0], [0.0, 1.0]], [[5.5], [11.0], [0.0]])
+    with torch.no_grad():
+        s = model.score_hrt(torch.tensor([[0, 0, 1], [0, 1, 1], [0, 2, 1]]))
+        torch.testing.assert_close(s, torch.tensor([9.0, 9.0 - math.sqrt(2), 9.0 - math.sqrt(2)]), atol=1e-5, rtol=0)
+        # head side: t conj(r) against every head; at phase pi/2 the answer h = entity 0 is at distance 0
+        torch.testing.assert_close(model.score_all_heads(torch.tensor([0]), torch.tensor([1]))[0],
+                                   torch.tensor([9.0, 9.0 - math.sqrt(2)]), atol=1e-5, rtol=0)
+
+
+def test_rotate_initialisation_is_sun_et_al_embedding_range():
+    # dim 8, gamma 2: rho = (2 + 2) / 8 = 0.5 (not 1, so the shared "uniform" U(-1, 1) would show).
+    # Relations always U(-rho, rho) (phases fill [-pi, pi]); init uniform: entities U(-rho, rho) too;
+    # xavier_uniform keeps the shared initialiser for entities.
+    torch.manual_seed(0)
+    sun = build_model({"name": "rotate", "dim": 8, "gamma": 2.0, "init": "uniform"}, 400, 300)
+    for w in (sun.entity.weight, sun.relation.weight):
+        assert 0.45 < w.abs().max().item() <= 0.5  # fills the range, no further
+    phases = sun.phase(sun.relation.weight)
+    assert 3.0 < phases.abs().max().item() <= math.pi
+    xav = build_model({"name": "rotate", "dim": 8, "gamma": 2.0, "init": "xavier_uniform"}, 400, 300)
+    assert xav.entity.weight.abs().max().item() <= math.sqrt(6.0 / (400 + 16))
+    assert 0.45 < xav.relation.weight.abs().max().item() <= 0.5
+
+
+def test_rotate_refuses_a_checkpoint_without_phase_scale():
+    # A state dict of the old parametrisation (relation table = phases, no phase_scale buffer) must not load.
+    model = build_model({"name": "rotate", "dim": 2, "gamma": 9.0}, 3, 2)
+    old = {k: v for k, v in model.state_dict().items() if k != "phase_scale"}
+    with pytest.raises(RuntimeError, match="phase_scale"):
+        build_model({"name": "rotate", "dim": 2, "gamma": 9.0}, 3, 2).load_state_dict(old)

@@ -110,15 +110,40 @@ class TransE(KGEModel):
 
 
 class RotatE(KGEModel):
-    """Sun et al. 2019: rotation in the complex plane, ``S = gamma - sum_k |h_k r_k - t_k|``."""
+    """Sun et al. 2019: rotation in the complex plane, ``S = gamma - sum_k |h_k r_k - t_k|``.
+
+    Parametrised as Sun et al.'s code (DeepGraphLearning/KnowledgeGraphEmbedding, ``codes/model.py``):
+    with the embedding range ``rho = (gamma + epsilon) / dim`` (epsilon = 2), the relation table holds
+    raw values drawn from U(-rho, rho) and the rotation phase is ``raw * pi / rho`` (the buffer
+    ``phase_scale``), so phases start uniform in [-pi, pi]. Under Adam, which moves every raw
+    coordinate by about lr per step, a phase then moves pi / rho times faster than an entity
+    coordinate (73x at dim 256, gamma 9). Storing the phase itself (as this class did before) makes
+    relations learn at the entities' rate: on UMLS that cost 0.07 test MRR at 30 epochs.
+    ``init: uniform`` means Sun et al.'s entity initialisation U(-rho, rho) (distances start near
+    gamma); any other ``init`` initialises the entity table as for the other backbones.
+    Entities are never normalised (no ``post_step``).
+    """
 
     name = "rotate"
     label = "RotatE"
+    epsilon = 2.0  # Sun et al.'s embedding-range margin
 
-    def __init__(self, num_entities: int, num_relations: int, dim: int, gamma: float = 9.0, **kw: Any):
-        super().__init__(num_entities, num_relations, dim, **kw)
+    def __init__(self, num_entities: int, num_relations: int, dim: int, gamma: float = 9.0,
+                 init: str = "xavier_uniform", **kw: Any):
+        super().__init__(num_entities, num_relations, dim, init=init, **kw)
         self.gamma = gamma
-        nn.init.uniform_(self.relation.weight, -math.pi, math.pi)  # relation = phase
+        self.embedding_range = (gamma + self.epsilon) / dim
+        # A buffer, so a checkpoint of the old phase-valued parametrisation (no such key) fails to load
+        # instead of being read with the wrong phase scale.
+        self.register_buffer("phase_scale", torch.tensor(math.pi / self.embedding_range))
+        with torch.no_grad():
+            self.relation.weight.uniform_(-self.embedding_range, self.embedding_range)
+            if init == "uniform":
+                self.entity.weight.uniform_(-self.embedding_range, self.embedding_range)
+
+    def phase(self, r: torch.Tensor) -> torch.Tensor:
+        """Rotation phases of relation rows ``r`` (raw table values)."""
+        return r * self.phase_scale
 
     @property
     def entity_width(self) -> int:
@@ -133,10 +158,10 @@ class RotatE(KGEModel):
         return torch.cat([re * c - im * s, re * s + im * c], dim=-1)
 
     def tail_query(self, h: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
-        return self._rotate(h, r)
+        return self._rotate(h, self.phase(r))
 
     def head_query(self, r: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return self._rotate(t, -r)  # |h r - t| = |h - t conj(r)| because |r| = 1
+        return self._rotate(t, -self.phase(r))  # |h r - t| = |h - t conj(r)| because |r| = 1
 
     def similarity(self, q: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
         dre, dim_ = self._split(q - e)
