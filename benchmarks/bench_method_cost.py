@@ -45,6 +45,12 @@ SETTINGS = {  # name -> extra overrides on top of the common ones (the package d
     "dans, one-call DDIM, L_diff every 4, half batch": ["train.sampler=dans", "diffusion.reverse=ddim",
                                                         "diffusion.sampling_steps=1", "diffusion.update_every=4",
                                                         "diffusion.sample_fraction=0.5"],
+    "dans, one-call DDIM, L_diff every 4, half batch, cache 4 epochs": [
+        "train.sampler=dans", "diffusion.reverse=ddim", "diffusion.sampling_steps=1", "diffusion.update_every=4",
+        "diffusion.sample_fraction=0.5", "diffusion.cache_epochs=4"],
+    "dans, one-call DDIM, L_diff every 16, half batch, cache 8 epochs": [
+        "train.sampler=dans", "diffusion.reverse=ddim", "diffusion.sampling_steps=1", "diffusion.update_every=16",
+        "diffusion.sample_fraction=0.5", "diffusion.cache_epochs=8"],
 }
 
 

@@ -44,7 +44,7 @@ STAGE_KEYS: dict[str, dict[str, list[str]]] = {
                                    "dam.semantic_source", "pretrain.dim", "dans.use_dam"],
                        "exclude": ["diffusion.update_every", "diffusion.negatives", "diffusion.snap_filter",
                                    "diffusion.reverse", "diffusion.chain_start",
-                                   "diffusion.sample_fraction", "diffusion.sampling_steps"]},
+                                   "diffusion.sample_fraction", "diffusion.sampling_steps", "diffusion.cache_epochs"]},
     "diffusion_dhns": {"include": ["seed", "protocol", "data.", "model.", "diffusion.hidden", "diffusion.time_dim",
                                    "diffusion.type_dim", "diffusion.normalize", "diffusion.lr", "diffusion.side_flag",
                                    "diffusion.batch_size", "diffusion.warmstart_epochs", "samplers.dhns."]},

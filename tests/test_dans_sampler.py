@@ -104,8 +104,9 @@ def test_sample_fraction_restricts_generation_and_l_diff_to_the_same_rows(umls):
     assert logs["l_diff"] > 0
 
 
-def test_resume_after_a_crash_matches_an_uninterrupted_run(umls, tmp_path):
-    cfg = _cfg("train.epochs=3")
+@pytest.mark.parametrize("cache", ["diffusion.cache_epochs=0", "diffusion.cache_epochs=2"])
+def test_resume_after_a_crash_matches_an_uninterrupted_run(umls, tmp_path, cache):
+    cfg = _cfg("train.epochs=3", "train.batch_size=512", cache)
     dev = torch.device("cpu")
 
     def trainer(out):
@@ -224,3 +225,55 @@ def test_dhns_baseline_trains_without_a_warm_start(umls, tmp_path):
     Trainer(cfg, umls, model, sampler, tmp_path, torch.device("cpu"), "redgnn", show_progress=False).fit()
     row = _trace(tmp_path)[-1]
     assert math.isfinite(float(row["loss"])) and "l_dhns" in row and float(row["l_diff"]) > 0
+
+
+def _cached_sampler(umls, epochs: int = 1):
+    cfg = _cfg(f"diffusion.cache_epochs={epochs}", "train.batch_size=512")
+    model, sampler = build_run(cfg, umls, None, **random_dam(umls))
+    return model, sampler
+
+
+def test_cache_reuses_a_triples_chain_states_for_cache_epochs_then_regenerates(umls):
+    model, sampler = _cached_sampler(umls, epochs=1)
+    # UMLS train graph: 5,327 triples, batch 512 -> 11 steps per epoch, so a state lives 11 steps.
+    assert sampler.cache_period == math.ceil(len(umls.train) / 512)
+    pos = torch.as_tensor(umls.train[:6], dtype=torch.long)
+    tail = torch.zeros(6, dtype=torch.bool)
+    first = sampler.generate_cached(pos, model, tail, step=0)
+    rng = sampler.generator.get_state()
+    again = sampler.generate_cached(pos, model, tail, step=sampler.cache_period - 1)
+    assert torch.equal(first["neg"], again["neg"])                   # reused, not a new chain ...
+    assert torch.equal(rng, sampler.generator.get_state())          # ... so no random draw either
+    head = sampler.generate_cached(pos, model, ~tail, step=1)         # the other side has its own states
+    assert not torch.equal(head["neg"], first["neg"])
+    assert torch.equal(head["target"], pos[:, 0]) and torch.equal(first["target"], pos[:, 2])
+    late = sampler.generate_cached(pos, model, tail, step=sampler.cache_period)
+    assert not torch.equal(late["neg"], first["neg"])                 # aged out: regenerated
+    # a batch mixing cached and uncached rows: the cached ones keep their states, the rest are new
+    mixed_pos = torch.as_tensor(umls.train[3:9], dtype=torch.long)
+    mixed = sampler.generate_cached(mixed_pos, model, tail, step=sampler.cache_period + 1)
+    assert torch.equal(mixed["neg"][:3], late["neg"][3:])
+    assert torch.equal(sampler.cache_step[sampler._cache_rows(mixed_pos), 0],
+                       torch.tensor([sampler.cache_period] * 3 + [sampler.cache_period + 1] * 3))
+
+
+def test_cache_rows_find_every_train_triple_and_nothing_else(umls):
+    _, sampler = _cached_sampler(umls)
+    train = torch.as_tensor(umls.train, dtype=torch.long)
+    rows = sampler._cache_rows(train)
+    assert torch.equal(train[rows], train)  # each triple maps to its own row
+    fake = train[:4].clone()
+    fake[:, 2] = (fake[:, 2] + 1) % umls.num_entities
+    known = {tuple(t) for t in umls.train.tolist()}
+    expect = torch.tensor([-1 if tuple(t) not in known else 0 for t in fake.tolist()])
+    assert torch.equal(sampler._cache_rows(fake) < 0, expect < 0)
+
+
+def test_cache_off_draws_a_new_chain_every_call(umls):
+    cfg = _cfg()
+    model, sampler = build_run(cfg, umls, None, **random_dam(umls))
+    pos = torch.as_tensor(umls.train[:6], dtype=torch.long)
+    tail = torch.zeros(6, dtype=torch.bool)
+    a, b = sampler.generate_cached(pos, model, tail, 0), sampler.generate_cached(pos, model, tail, 1)
+    assert not torch.equal(a["neg"], b["neg"])
+    assert not hasattr(sampler, "cache_states")

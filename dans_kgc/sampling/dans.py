@@ -19,6 +19,7 @@ and land in the trace as ``band_w1..band_wK``, ``l_dans``, ``l_diff``.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
@@ -118,6 +119,62 @@ class DiffusionSampler(NegativeSampler):
                 p.requires_grad_(False)
         self._kg = kg
         self._filter: Any = None
+        self.cache_epochs = int(d.get("cache_epochs", 0) or 0)
+        if self.cache_epochs < 0:
+            raise ValueError(f"diffusion.cache_epochs = {self.cache_epochs}; expected 0 (off) or a positive number")
+        if self.cache_epochs:
+            self._init_cache(kg, cfg)
+
+    # --- the negative cache (diffusion.cache_epochs) ------------------------------------------
+    def _init_cache(self, kg: KnowledgeGraph, cfg: Mapping[str, Any]) -> None:
+        """Buffers (so checkpoints carry them and resume stays exact): the last chain states of every
+        (train triple, side) and the step they were made at (-1 = never)."""
+        train = torch.as_tensor(kg.train, dtype=torch.long)
+        keys = self._triple_keys(train)
+        self._cache_keys, self._cache_order = torch.sort(keys)
+        steps_per_epoch = math.ceil(len(train) / int(cfg["train"]["batch_size"]))
+        self.cache_period = self.cache_epochs * steps_per_epoch
+        self.register_buffer("cache_states", torch.zeros(len(train), 2, self.num_bands, self.ans.width))
+        self.register_buffer("cache_step", torch.full((len(train), 2), -1, dtype=torch.long))
+
+    def _triple_keys(self, triples: torch.Tensor) -> torch.Tensor:
+        n, r = self._kg.num_entities, self._kg.num_relations
+        return (triples[:, 0] * r + triples[:, 1]) * n + triples[:, 2]
+
+    def _cache_rows(self, pos: torch.Tensor) -> torch.Tensor:
+        """Row of each positive in the cache, -1 for a triple that is not a train triple."""
+        keys = self._triple_keys(pos.cpu())
+        at = torch.searchsorted(self._cache_keys, keys).clamp_max(len(self._cache_keys) - 1)
+        found = self._cache_keys[at] == keys
+        return torch.where(found, self._cache_order[at], -1).to(self.cache_step.device)
+
+    def generate_cached(self, pos: torch.Tensor, model: KGEModel, head_side: torch.Tensor,
+                        step: int) -> dict[str, torch.Tensor]:
+        """``generate`` through the cache: chains run only for rows whose (triple, side) states are
+        missing or at least ``cache_period`` steps old; the rest reuse their stored states. The query
+        (condition of L_diff) and the snapping are always computed on the current backbone."""
+        if not self.cache_epochs:
+            return self.generate(pos, model, head_side)
+        head_side = head_side.to(pos.device)
+        rows, side = self._cache_rows(pos), head_side.long().to(self.cache_step.device)
+        made = self.cache_step[rows.clamp_min(0), side]
+        stale = (rows < 0) | (made < 0) | (step - made >= self.cache_period)
+        neg = self.cache_states[rows.clamp_min(0), side].to(pos.device)
+        if bool(stale.any()):
+            fresh = self.generate(pos[stale.to(pos.device)], model, head_side[stale.to(pos.device)], snap=False)
+            neg[stale.to(pos.device)] = fresh["neg"]
+            keep = stale & (rows >= 0)
+            self.cache_states[rows[keep], side[keep]] = fresh["neg"][(rows[stale] >= 0).to(pos.device)].to(
+                self.cache_states.device)
+            self.cache_step[rows[keep], side[keep]] = step
+        target = torch.where(head_side, pos[:, 0], pos[:, 2])
+        with torch.no_grad():
+            query = side_queries(model, pos, head_side).detach()
+        out = {"neg": neg, "target": target, "head_side": head_side, "query": query}
+        if self.snap:
+            ids = snap_to_entities(neg, pos, head_side, model.entity.weight, self.filter_index())
+            out.update(ids=ids, neg_continuous=neg, neg=model.entity(ids.clamp_min(0)))
+        return out
 
     # --- random negatives for L_rand -------------------------------------------------------
     def negative_weights(self, neg_scores: torch.Tensor) -> Optional[torch.Tensor]:
@@ -197,7 +254,7 @@ class DiffusionSampler(NegativeSampler):
         if ctx.pos_scores_head is not None:  # each row's positive scored on the side its negatives replace
             pos_scores = torch.where(head_side, ctx.pos_scores_head, pos_scores)
         pos_scores = pos_scores if rows is None else pos_scores[rows]
-        gen = self.generate(sub, model, head_side if rows is None else head_side[rows])
+        gen = self.generate_cached(sub, model, head_side if rows is None else head_side[rows], ctx.step)
         w = self.band_weights(tau, gen["target"]).to(pos.device)             # [m, K]
         margins = self.band_margins().to(pos.device)
         neg = gen["neg"]
