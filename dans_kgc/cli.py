@@ -186,10 +186,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     cfg = merge(load_defaults(), cfg, str(run / "config.yaml"))  # keys added since the run get defaults
     device = runtime(cfg)
     kg, protocol = load_kg(cfg, dataset)
-    model = load_trained_model(run / BEST_MODEL, device)
+    # model_best.pt is only written by training: rerunning it is the one way to get a readable file back
+    remedy = (f"rerun 'dans-kgc train --out {run}' (delete {run / 'checkpoint.pt'} too if it is damaged), "
+              "then evaluate again")
+    model = load_trained_model(run / BEST_MODEL, device, remedy)
     metrics, ranks = evaluate(model, kg, args.split, protocol, cfg["train"]["eval_batch_size"], device,
                               cfg["data"]["max_eval_triples"], progress=not args.quiet)
-    best = read_checkpoint(run / BEST_MODEL)
+    best = read_checkpoint(run / BEST_MODEL, remedy=remedy)
     run_info = json.loads((run / "run.json").read_text()) if (run / "run.json").exists() else {}
     result = {
         "dataset": kg.name, "model": cfg["model"]["name"], "backbone": backbone_info(cfg),

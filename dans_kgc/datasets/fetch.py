@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import tarfile
 import urllib.request
@@ -19,9 +20,11 @@ from dans_kgc.utils import atomic_path
 
 MIRROR_ENV = "DANS_KGC_DATA_MIRROR"
 
+log = logging.getLogger(__name__)
 
-class ChecksumError(RuntimeError):
-    pass
+
+class ChecksumError(ValueError):
+    """A file's bytes do not match the registry's checksums (bad input: the CLI prints one line)."""
 
 
 class MissingFileError(FileNotFoundError):
@@ -68,10 +71,27 @@ def _extract(archive: bytes, member: str, url: str) -> bytes:
 
 
 def fetch_file(spec: FileSpec, dest: Path, mirror: Optional[Path], downloader: Callable[[str], bytes] = _download) -> str:
-    """Make ``dest`` a verified copy of ``spec``; returns where it came from."""
+    """Make ``dest`` a verified copy of ``spec``; returns where it came from.
+
+    A cached file that fails its checksum (edited, or damaged on disk after the fetch) is fetched
+    again from the mirror or URL; if that is impossible the error names the damaged file too.
+    """
     if dest.exists():
-        verify(spec, dest.read_bytes(), str(dest))
-        return "cached"
+        try:
+            verify(spec, dest.read_bytes(), str(dest))
+            return "cached"
+        except ChecksumError as err:
+            log.warning("%s; fetching it again", err)
+            try:
+                return _fetch_fresh(spec, dest, mirror, downloader)
+            except (MissingFileError, ChecksumError) as again:
+                raise type(again)(f"{dest}: cached copy fails its checksum and could not be fetched again: {again}; "
+                                  "restore the source, or delete the file and fetch once it is reachable") from None
+    return _fetch_fresh(spec, dest, mirror, downloader)
+
+
+def _fetch_fresh(spec: FileSpec, dest: Path, mirror: Optional[Path], downloader: Callable[[str], bytes]) -> str:
+    """Copy or download ``spec``, verify it, and only then move it to ``dest``."""
     if mirror is not None:
         src = mirror / spec.mirror_path
         if not src.exists():
@@ -122,5 +142,5 @@ def fetch_dataset(
         except MissingFileError as err:
             missing.append(str(err))
     if missing:
-        raise MissingFileError(f"dataset '{name}' ({variant}) is incomplete:\n  " + "\n  ".join(missing))
+        raise MissingFileError(f"dataset '{name}' ({variant}) is incomplete: " + "; ".join(missing))
     return out
