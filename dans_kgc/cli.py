@@ -46,13 +46,10 @@ def runtime(cfg: dict[str, Any]) -> Any:
 
 def load_kg(cfg: dict[str, Any], name: str) -> tuple[Any, str]:
     """The dataset split for the configured protocol, fetched on demand; returns (kg, protocol)."""
-    from dans_kgc.datasets import fetch_dataset, get_dataset, load_dataset
+    from dans_kgc.datasets.custom import open_dataset
 
-    spec = get_dataset(name)
-    variant = spec.variant_for(cfg["protocol"])
-    fetch_dataset(name, cfg["data"]["root"], variant, cfg["data"]["mirror"])
-    kg = load_dataset(cfg["data"]["root"], name, variant, cfg["data"]["unseen_policy"])
-    protocol = cfg["protocol"] or variant
+    kg = open_dataset(name, cfg)
+    protocol = cfg["protocol"] or kg.variant
     return kg, protocol
 
 
@@ -122,7 +119,7 @@ def _train_stage(args: argparse.Namespace, cfg: dict[str, Any], stage: str, **re
         "stages": {"pretrained": str(pretrained) if pretrained else None, "dam": resources.get("dam_dir"),
                    "diffusion": resources.get("diffusion_dir")},
         "tags": parse_tags(getattr(args, "tag", None)), "dataset_report": kg.report, "summary": summary,
-        "provenance": provenance(cfg, device, time.perf_counter() - start,
+        "provenance": provenance(cfg, device, time.perf_counter() - start, dataset_sha256=kg.report["sha256"],
                                  pretrained=str(pretrained / "model_best.pt") if pretrained else None),
     })
     log.info("%s %s: best valid MRR %.4f at epoch %d (%s)", stage, out, summary["best_valid_mrr"],
@@ -135,13 +132,18 @@ def _train_stage(args: argparse.Namespace, cfg: dict[str, Any], stage: str, **re
 # ----------------------------------------------------------------------------------------
 @command("data fetch")
 def cmd_data_fetch(args: argparse.Namespace) -> int:
-    from dans_kgc.datasets import fetch_dataset, get_dataset
+    from dans_kgc.datasets import fetch_dataset
+    from dans_kgc.datasets.custom import resolve_dataset
+    from dans_kgc.datasets.fetch import file_checksums
 
     cfg = _config(args)
-    spec = get_dataset(args.name)
+    spec = resolve_dataset(args.name, cfg["data"])
     variant = args.variant or spec.variant_for(cfg["protocol"])
-    out = fetch_dataset(args.name, cfg["data"]["root"], variant, cfg["data"]["mirror"])
+    out = fetch_dataset(args.name, cfg["data"]["root"], variant, cfg["data"]["mirror"], spec=spec)
+    # the fetch record (the DAG's fetch.txt): the folder, then "SHA-256  file" of every file
     print(out)
+    for filename, sha in file_checksums(out, spec, variant).items():
+        print(f"{sha}  {filename}")
     return 0
 
 
@@ -203,7 +205,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "tags": run_info.get("tags", {}), "train_summary": run_info.get("summary"),
         "anchor_diagnostic": metrics.get("anchor_diagnostic", {}),
         "metrics": metrics, "dataset_report": kg.report,
-        "provenance": provenance(cfg, device, time.perf_counter() - start),
+        "provenance": provenance(cfg, device, time.perf_counter() - start, dataset_sha256=kg.report["sha256"]),
     }
     out = Path(args.out) if args.out else run / f"metrics_{args.split}.json"
     write_json(out, result)

@@ -38,11 +38,21 @@ def _type_ok(default: Any, value: Any) -> bool:
     return isinstance(value, type(default))
 
 
+# Mappings whose keys are the user's names (dataset names), not config keys: merged without the
+# unknown-key check; their entries are checked by validate_values.
+OPEN_MAPPINGS = ("data.custom",)
+
+
 def merge(base: dict[str, Any], override: Mapping[str, Any], source: str, prefix: str = "") -> dict[str, Any]:
     """Deep-merge ``override`` into a copy of ``base``; unknown keys raise ``ConfigError``."""
     out = copy.deepcopy(base)
     for key, value in override.items():
         path = f"{prefix}{key}"
+        if path in OPEN_MAPPINGS and key in out:
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{source}: config key '{path}' must be a mapping of names, got {value!r}")
+            out[key] = {**out[key], **copy.deepcopy(dict(value))}
+            continue
         if key not in out:
             known = ", ".join(sorted(out))
             raise ConfigError(f"{source}: unknown config key '{path}' (known at this level: {known})")
@@ -144,5 +154,12 @@ def validate_values(cfg: Mapping[str, Any]) -> None:
         raise ConfigError("config keys 'train.epochs' must be >= 0 and 'train.batch_size' > 0")
     if cfg["diagnostics"]["triples"] < 0:
         raise ConfigError(f"config key 'diagnostics.triples' = {cfg['diagnostics']['triples']}; expected >= 0 (0 = off)")
+    for name, entry in (cfg["data"].get("custom") or {}).items():
+        from dans_kgc.datasets.custom import check_entry  # no torch: datasets/__init__ imports numpy only
+
+        try:
+            check_entry(str(name), entry, f"data.custom.{name}")
+        except ValueError as err:
+            raise ConfigError(f"config key {err}") from None
     if len(cfg["dtm"]["margin_scales"]) != len(cfg["diffusion"]["band_steps"]):
         raise ConfigError("config keys 'dtm.margin_scales' and 'diffusion.band_steps' must have the same length")

@@ -43,10 +43,10 @@ def verify(spec: FileSpec, data: bytes, origin: str) -> None:
     if spec.sha256 is not None:
         got = sha256_of(data)
         if got != spec.sha256:
-            raise ChecksumError(f"{origin}: SHA-256 {got} does not match the registry's {spec.sha256} ({spec.mirror_path})")
+            raise ChecksumError(f"{origin}: SHA-256 {got} does not match the expected {spec.sha256} ({spec.mirror_path})")
     got_blob = git_blob_of(data)
     if not got_blob.startswith(spec.git_blob):
-        raise ChecksumError(f"{origin}: git blob {got_blob} does not match the registry's {spec.git_blob} ({spec.mirror_path})")
+        raise ChecksumError(f"{origin}: git blob {got_blob} does not match the expected {spec.git_blob} ({spec.mirror_path})")
 
 
 def resolve_mirror(mirror: str | Path | None) -> Optional[Path]:
@@ -92,6 +92,16 @@ def fetch_file(spec: FileSpec, dest: Path, mirror: Optional[Path], downloader: C
 
 def _fetch_fresh(spec: FileSpec, dest: Path, mirror: Optional[Path], downloader: Callable[[str], bytes]) -> str:
     """Copy or download ``spec``, verify it, and only then move it to ``dest``."""
+    if spec.source is not None:  # your own dataset: its folder is the one source
+        src = Path(spec.source)
+        if not src.is_file():
+            raise MissingFileError(f"{src}: no such file (the dataset's source folder changed since it was fetched?)")
+        data = src.read_bytes()
+        verify(spec, data, str(src))
+        if src.resolve() != dest.resolve():
+            with atomic_path(dest) as tmp:
+                tmp.write_bytes(data)
+        return str(src)
     if mirror is not None:
         src = mirror / spec.mirror_path
         if not src.exists():
@@ -129,9 +139,14 @@ def fetch_dataset(
     variant: str | None = None,
     mirror: str | Path | None = None,
     downloader: Callable[[str], bytes] = _download,
+    spec: Optional[DatasetSpec] = None,
 ) -> Path:
-    """Fetch every file of one dataset split; returns the folder holding them."""
-    spec: DatasetSpec = get_dataset(name)
+    """Fetch every file of one dataset split; returns the folder holding them.
+
+    ``spec`` (default: the registry's entry for ``name``) may be your own dataset (``custom.py``);
+    its folder's files are copied and a manifest of their SHA-256 is written beside them.
+    """
+    spec = spec or get_dataset(name)
     variant = variant or spec.default_variant
     out = dataset_dir(root, spec.name, variant)
     mirror_path = resolve_mirror(mirror)
@@ -143,4 +158,13 @@ def fetch_dataset(
             missing.append(str(err))
     if missing:
         raise MissingFileError(f"dataset '{name}' ({variant}) is incomplete: " + "; ".join(missing))
+    if spec.custom:
+        from dans_kgc.datasets.custom import write_manifest
+
+        write_manifest(Path(root), spec, variant)
     return out
+
+
+def file_checksums(folder: Path, spec: DatasetSpec, variant: str) -> dict[str, str]:
+    """SHA-256 of each fetched file of a split (fetch records and result provenance)."""
+    return {f.filename: sha256_of((folder / f.filename).read_bytes()) for f in spec.files(variant).values()}
