@@ -29,7 +29,13 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
     return load_config(args.config or [], args.set or [])
 
 
+def _add_plugin_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--plugin", action="append", metavar="MODULE_OR_FILE",
+                   help="import a module or .py file first (registers samplers, backbones, report builders); repeatable")
+
+
 def _add_config_args(p: argparse.ArgumentParser) -> None:
+    _add_plugin_arg(p)
     p.add_argument("--config", action="append", metavar="YAML", help="config file(s) merged over the defaults, in order")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one key, e.g. --set train.epochs=50")
 
@@ -509,6 +515,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="metrics JSON path (default: RUN/metrics_SPLIT.json)")
     p.add_argument("--ranks", action="store_true", help="also store optimistic/pessimistic ranks (npz)")
     p.add_argument("--quiet", action="store_true")
+    _add_plugin_arg(p)
 
     p = sub.add_parser("diagnose", help="how good are the negatives: denoiser quality, hardness per band, false "
                                         "negatives across samplers (PREFIX.json, .md, .png)")
@@ -541,7 +548,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="efficiency: without --target-mrr, target = this fraction of uniform's best validation MRR")
     p.add_argument("--digits", type=int, default=3, help="decimals in tables")
     p.add_argument("--split", default="test", choices=("valid", "test"), help="which metrics_SPLIT.json to read")
-    p.add_argument("--plugin", action="append", metavar="MODULE_OR_FILE", help="import a module/file that registers builders")
+    _add_plugin_arg(p)
     p.add_argument("--option", action="append", metavar="KEY=VALUE",
                    help="builder option, e.g. metric=hits@10, params=diffusion.mu, style=lines, targets=FILE")
     return parser
@@ -555,6 +562,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     sub_cmd = getattr(args, f"{args.command}_cmd", None)  # two-word commands: "data fetch", "dam fit", ...
     key = args.command + (f" {sub_cmd}" if sub_cmd else "")
     try:
+        from dans_kgc.plugins import load_plugins
+
+        load_plugins(args.plugin or ())  # before any registry is read: the config check reads MODELS
         return COMMANDS[key](args)
     except (ConfigError, FileNotFoundError, KeyError, ValueError) as err:
         log.error("%s", err)

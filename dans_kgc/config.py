@@ -6,6 +6,7 @@ does not match the default's, is rejected with a message naming the key.
 from __future__ import annotations
 
 import copy
+import sys
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
@@ -143,13 +144,25 @@ _CHOICES = {
 }
 
 
+def _registered(path: tuple[str, ...]) -> set[Any]:
+    """Names plugins added to a registry this process has imported (a plugin imports it to register;
+    without plugins the registry need not be imported, so the DAG validates without torch)."""
+    registry = {("model", "name"): ("dans_kgc.models", "MODELS")}.get(path)
+    module = sys.modules.get(registry[0]) if registry else None
+    return set(getattr(module, registry[1], {})) if module else set()
+
+
 def validate_values(cfg: Mapping[str, Any]) -> None:
     for path, allowed in _CHOICES.items():
         node: Any = cfg
         for p in path:
             node = node[p]
-        if node not in allowed:
-            raise ConfigError(f"config key '{'.'.join(path)}' = {node!r}; expected one of {sorted(map(str, allowed))}")
+        if node not in allowed and node not in _registered(path):
+            from dans_kgc.plugins import loaded_note
+
+            extra = f"; {loaded_note()}" if path == ("model", "name") else ""
+            raise ConfigError(f"config key '{'.'.join(path)}' = {node!r}; expected one of "
+                              f"{sorted(map(str, allowed | _registered(path)))}{extra}")
     if cfg["train"]["epochs"] < 0 or cfg["train"]["batch_size"] <= 0:
         raise ConfigError("config keys 'train.epochs' must be >= 0 and 'train.batch_size' > 0")
     if cfg["diagnostics"]["triples"] < 0:
