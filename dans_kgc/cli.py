@@ -290,17 +290,19 @@ def cmd_diffusion_fit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _merge_recorded(cfg: dict[str, Any], recorded: Mapping[str, Any], source: str) -> dict[str, Any]:
+def _merge_recorded(cfg: dict[str, Any], recorded: Mapping[str, Any], source: str, prefix: str = "") -> dict[str, Any]:
     """``recorded`` (a config saved with a run or warm start) merged over ``cfg``; keys this version no
     longer has are dropped with a warning instead of stopping the command."""
+    from dans_kgc.config import OPEN_MAPPINGS
+
     out = dict(cfg)
     for key, value in recorded.items():
         if key not in out:
-            log.warning("%s: config key '%s' is unknown to this version of dans-kgc; ignored", source, key)
-        elif isinstance(out[key], dict) and isinstance(value, Mapping):
-            out[key] = _merge_recorded(out[key], value, source)
-        else:
-            out[key] = merge({key: out[key]}, {key: value}, source)[key]
+            log.warning("%s: config key '%s' is unknown to this version of dans-kgc; ignored", source, prefix + key)
+        elif isinstance(out[key], dict) and isinstance(value, Mapping) and prefix + key not in OPEN_MAPPINGS:
+            out[key] = _merge_recorded(out[key], value, source, f"{prefix}{key}.")
+        else:  # a value, or a mapping of the user's names (data.custom), taken whole
+            out[key] = merge({key: out[key]}, {key: value}, source, prefix)[key]
     return out
 
 

@@ -119,3 +119,12 @@ def test_registered_name_cannot_be_taken(own, caplog):
     tmp, folder, _ = own
     assert main(["data", "fetch", "umls", "--set", f"data.custom={{umls: {{path: {folder}}}}}"]) == 2
     assert "'umls' is a registered dataset" in caplog.text
+
+
+def test_diagnose_keeps_the_recorded_dataset_entry(own, caplog):
+    tmp, folder, cfg = own
+    assert main(["train", "--dataset", "mykg", "--config", str(cfg), "--out", "runs/c", *TINY]) == 0
+    caplog.clear()
+    assert main(["diagnose", "--run", "runs/c", "--out", "diag/c", "--triples", "10"]) == 0
+    assert "unknown to this version" not in caplog.text
+    assert json.loads((tmp / "diag/c.json").read_text())["subject"]["dataset"] == "mykg"

@@ -102,3 +102,30 @@ def test_plugin_sampler_is_its_own_row_of_a_dag_main_table(tmp_path):
     assert {"uniform", "hardest_of_k"} <= variants, rows[:3]
     run = json.loads((wf / "results/tiny/mykg/main/hardest_of_k/seed0/run.json").read_text())
     assert run["sampler"] == "hardest_of_k"
+
+
+BACKBONE = '''
+from dans_kgc.models import MODELS, TransE
+
+
+class TransE2(TransE):
+    name = "transe2"
+
+
+MODELS[TransE2.name] = TransE2
+'''
+
+
+def test_plugin_backbone_plans_in_the_dag_and_a_broken_plugin_stops_it(tmp_path):
+    wf = copy_workflow(tmp_path / "wf")
+    plugin = tmp_path / "backbone.py"
+    plugin.write_text(BACKBONE)
+    cfg = {"preset": "tiny", "presets": {"tiny": {"overrides": {"model.name": "transe2"}}}}
+    refused = run_snakemake(wf, "-n", "all_tables", "--configfile", str(write_yaml(wf / "a.yaml", cfg)), check=False)
+    assert refused.returncode != 0 and "'transe2'" in refused.stdout
+    planned = run_snakemake(wf, "-n", "-p", "all_tables", "--configfile",
+                            str(write_yaml(wf / "b.yaml", {**cfg, "plugins": [str(plugin)]})))
+    assert f"--plugin {plugin}" in planned.stdout and "model.name=transe2" in planned.stdout
+    broken = run_snakemake(wf, "-n", "--configfile", str(write_yaml(wf / "c.yaml", {"preset": "tiny", "plugins": [
+        str(tmp_path / "missing.py")]})), check=False)
+    assert broken.returncode != 0 and "config plugins: plugin" in broken.stdout and "no such file" in broken.stdout

@@ -56,10 +56,16 @@ DATASETS += list(CUSTOM_DATASETS)
 # Plugins (config `plugins`): every job imports them first (--plugin); files made absolute, since jobs may
 # run elsewhere. Part of every job's arguments, so adding or removing a plugin reruns the jobs.
 PLUGINS = [os.path.abspath(p) if p.endswith(".py") or os.path.isfile(p) else p for p in config.get("plugins") or []]
-for _p in PLUGINS:
-    if _p.endswith(".py") and not os.path.isfile(_p):
-        raise WorkflowError(f"config plugins: {_p} does not exist (expected a .py file or an importable module name)")
 PLUGIN_ARGS = [a for p in PLUGINS for a in ("--plugin", p)]
+if PLUGINS:
+    # imported here too, so the start-up check of model.name knows a plugin's backbone and a broken plugin
+    # stops the workflow before any job (costs a torch import only when plugins are configured)
+    from dans_kgc.plugins import PluginError, load_plugins
+
+    try:
+        load_plugins(PLUGINS)
+    except PluginError as err:
+        raise WorkflowError(f"config plugins: {err}") from None
 
 # The shell commands call `dans-kgc`: put the folder of this Python first on the search
 # path, so the workflow also works when started from a virtual environment that is not
