@@ -34,7 +34,7 @@ def read_checkpoint(path: str | Path, device: torch.device | str = "cpu", remedy
     except Exception as err:  # noqa: BLE001 - torch raises RuntimeError, EOFError, UnpicklingError, ... by damage
         reason = (str(err).splitlines() or [type(err).__name__])[0]
         raise CorruptCheckpointError(
-            f"{path}: truncated or corrupt checkpoint ({type(err).__name__}: {reason[:120]}); "
+            f"{path}: cannot read this checkpoint, truncated or corrupt ({type(err).__name__}: {reason[:120]}); "
             + (remedy or "rerun the command that wrote it, or delete the file to start that stage over")
         ) from None
     if not isinstance(ck, dict):

@@ -128,3 +128,16 @@ def test_diagnose_keeps_the_recorded_dataset_entry(own, caplog):
     assert main(["diagnose", "--run", "runs/c", "--out", "diag/c", "--triples", "10"]) == 0
     assert "unknown to this version" not in caplog.text
     assert json.loads((tmp / "diag/c.json").read_text())["subject"]["dataset"] == "mykg"
+
+
+def test_moved_source_folder_falls_back_to_the_fetched_copy(own, caplog):
+    tmp, folder, cfg = own
+    assert main(["train", "--dataset", "mykg", "--config", str(cfg), "--out", "runs/m", *TINY]) == 0
+    folder.rename(tmp / "moved")
+    assert main(["evaluate", "--run", "runs/m", "--quiet"]) == 0  # the run's recorded entry names the old folder
+    assert "is gone; using the copy fetched into" in caplog.text
+    # without a fetched copy the missing folder is one line naming the key
+    (tmp / "data/mykg/dataset.yaml").unlink()
+    caplog.clear()
+    assert main(["evaluate", "--run", "runs/m", "--quiet"]) == 2
+    assert "data.custom.mykg.path:" in caplog.text and "is not a folder" in caplog.text

@@ -9,6 +9,7 @@ against the manifest, so a file changed after the fetch is never read silently.
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -16,6 +17,8 @@ import yaml
 
 from dans_kgc.datasets.fetch import git_blob_of, sha256_of
 from dans_kgc.datasets.registry import DATASETS, DatasetSpec, FileSpec
+
+log = logging.getLogger(__name__)
 
 MANIFEST = "dataset.yaml"
 FILES = ("entities", "relations", "facts", "train", "valid", "test")  # the loader's file keys
@@ -98,6 +101,12 @@ def resolve_dataset(name: str, data_cfg: Mapping[str, Any]) -> DatasetSpec:
 
     custom = data_cfg.get("custom") or {}
     if name in custom:
+        folder = Path(str((custom[name] or {}).get("path", ""))).expanduser() if isinstance(custom[name], Mapping) else None
+        fetched = fetched_dataset(name, Path(data_cfg["root"]))
+        if folder is not None and not folder.is_dir() and fetched is not None:
+            # a run's recorded entry whose source folder moved since: its verified copy is what the run used
+            log.warning("data.custom.%s.path: %s is gone; using the copy fetched into %s", name, folder, data_cfg["root"])
+            return fetched
         return custom_dataset(name, custom[name], f"data.custom.{name}")
     if name.lower() in DATASETS:
         return get_dataset(name)
