@@ -29,7 +29,13 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
     return load_config(args.config or [], args.set or [])
 
 
+def _add_plugin_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--plugin", action="append", metavar="MODULE_OR_FILE",
+                   help="import a module or .py file first (registers samplers, backbones, report builders); repeatable")
+
+
 def _add_config_args(p: argparse.ArgumentParser) -> None:
+    _add_plugin_arg(p)
     p.add_argument("--config", action="append", metavar="YAML", help="config file(s) merged over the defaults, in order")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one key, e.g. --set train.epochs=50")
 
@@ -46,13 +52,10 @@ def runtime(cfg: dict[str, Any]) -> Any:
 
 def load_kg(cfg: dict[str, Any], name: str) -> tuple[Any, str]:
     """The dataset split for the configured protocol, fetched on demand; returns (kg, protocol)."""
-    from dans_kgc.datasets import fetch_dataset, get_dataset, load_dataset
+    from dans_kgc.datasets.custom import open_dataset
 
-    spec = get_dataset(name)
-    variant = spec.variant_for(cfg["protocol"])
-    fetch_dataset(name, cfg["data"]["root"], variant, cfg["data"]["mirror"])
-    kg = load_dataset(cfg["data"]["root"], name, variant, cfg["data"]["unseen_policy"])
-    protocol = cfg["protocol"] or variant
+    kg = open_dataset(name, cfg)
+    protocol = cfg["protocol"] or kg.variant
     return kg, protocol
 
 
@@ -122,7 +125,7 @@ def _train_stage(args: argparse.Namespace, cfg: dict[str, Any], stage: str, **re
         "stages": {"pretrained": str(pretrained) if pretrained else None, "dam": resources.get("dam_dir"),
                    "diffusion": resources.get("diffusion_dir")},
         "tags": parse_tags(getattr(args, "tag", None)), "dataset_report": kg.report, "summary": summary,
-        "provenance": provenance(cfg, device, time.perf_counter() - start,
+        "provenance": provenance(cfg, device, time.perf_counter() - start, dataset_sha256=kg.report["sha256"],
                                  pretrained=str(pretrained / "model_best.pt") if pretrained else None),
     })
     log.info("%s %s: best valid MRR %.4f at epoch %d (%s)", stage, out, summary["best_valid_mrr"],
@@ -135,13 +138,18 @@ def _train_stage(args: argparse.Namespace, cfg: dict[str, Any], stage: str, **re
 # ----------------------------------------------------------------------------------------
 @command("data fetch")
 def cmd_data_fetch(args: argparse.Namespace) -> int:
-    from dans_kgc.datasets import fetch_dataset, get_dataset
+    from dans_kgc.datasets import fetch_dataset
+    from dans_kgc.datasets.custom import resolve_dataset
+    from dans_kgc.datasets.fetch import file_checksums
 
     cfg = _config(args)
-    spec = get_dataset(args.name)
+    spec = resolve_dataset(args.name, cfg["data"])
     variant = args.variant or spec.variant_for(cfg["protocol"])
-    out = fetch_dataset(args.name, cfg["data"]["root"], variant, cfg["data"]["mirror"])
+    out = fetch_dataset(args.name, cfg["data"]["root"], variant, cfg["data"]["mirror"], spec=spec)
+    # the fetch record (the DAG's fetch.txt): the folder, then "SHA-256  file" of every file
     print(out)
+    for filename, sha in file_checksums(out, spec, variant).items():
+        print(f"{sha}  {filename}")
     return 0
 
 
@@ -186,10 +194,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     cfg = merge(load_defaults(), cfg, str(run / "config.yaml"))  # keys added since the run get defaults
     device = runtime(cfg)
     kg, protocol = load_kg(cfg, dataset)
-    model = load_trained_model(run / BEST_MODEL, device)
+    # model_best.pt is only written by training: rerunning it is the one way to get a readable file back
+    remedy = (f"rerun 'dans-kgc train --out {run}' (delete {run / 'checkpoint.pt'} too if it is damaged), "
+              "then evaluate again")
+    model = load_trained_model(run / BEST_MODEL, device, remedy)
     metrics, ranks = evaluate(model, kg, args.split, protocol, cfg["train"]["eval_batch_size"], device,
                               cfg["data"]["max_eval_triples"], progress=not args.quiet)
-    best = read_checkpoint(run / BEST_MODEL)
+    best = read_checkpoint(run / BEST_MODEL, remedy=remedy)
     run_info = json.loads((run / "run.json").read_text()) if (run / "run.json").exists() else {}
     result = {
         "dataset": kg.name, "model": cfg["model"]["name"], "backbone": backbone_info(cfg),
@@ -200,7 +211,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "tags": run_info.get("tags", {}), "train_summary": run_info.get("summary"),
         "anchor_diagnostic": metrics.get("anchor_diagnostic", {}),
         "metrics": metrics, "dataset_report": kg.report,
-        "provenance": provenance(cfg, device, time.perf_counter() - start),
+        "provenance": provenance(cfg, device, time.perf_counter() - start, dataset_sha256=kg.report["sha256"]),
     }
     out = Path(args.out) if args.out else run / f"metrics_{args.split}.json"
     write_json(out, result)
@@ -279,17 +290,19 @@ def cmd_diffusion_fit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _merge_recorded(cfg: dict[str, Any], recorded: Mapping[str, Any], source: str) -> dict[str, Any]:
+def _merge_recorded(cfg: dict[str, Any], recorded: Mapping[str, Any], source: str, prefix: str = "") -> dict[str, Any]:
     """``recorded`` (a config saved with a run or warm start) merged over ``cfg``; keys this version no
     longer has are dropped with a warning instead of stopping the command."""
+    from dans_kgc.config import OPEN_MAPPINGS
+
     out = dict(cfg)
     for key, value in recorded.items():
         if key not in out:
-            log.warning("%s: config key '%s' is unknown to this version of dans-kgc; ignored", source, key)
-        elif isinstance(out[key], dict) and isinstance(value, Mapping):
-            out[key] = _merge_recorded(out[key], value, source)
-        else:
-            out[key] = merge({key: out[key]}, {key: value}, source)[key]
+            log.warning("%s: config key '%s' is unknown to this version of dans-kgc; ignored", source, prefix + key)
+        elif isinstance(out[key], dict) and isinstance(value, Mapping) and prefix + key not in OPEN_MAPPINGS:
+            out[key] = _merge_recorded(out[key], value, source, f"{prefix}{key}.")
+        else:  # a value, or a mapping of the user's names (data.custom), taken whole
+            out[key] = merge({key: out[key]}, {key: value}, source, prefix)[key]
     return out
 
 
@@ -504,6 +517,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="metrics JSON path (default: RUN/metrics_SPLIT.json)")
     p.add_argument("--ranks", action="store_true", help="also store optimistic/pessimistic ranks (npz)")
     p.add_argument("--quiet", action="store_true")
+    _add_plugin_arg(p)
 
     p = sub.add_parser("diagnose", help="how good are the negatives: denoiser quality, hardness per band, false "
                                         "negatives across samplers (PREFIX.json, .md, .png)")
@@ -536,7 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="efficiency: without --target-mrr, target = this fraction of uniform's best validation MRR")
     p.add_argument("--digits", type=int, default=3, help="decimals in tables")
     p.add_argument("--split", default="test", choices=("valid", "test"), help="which metrics_SPLIT.json to read")
-    p.add_argument("--plugin", action="append", metavar="MODULE_OR_FILE", help="import a module/file that registers builders")
+    _add_plugin_arg(p)
     p.add_argument("--option", action="append", metavar="KEY=VALUE",
                    help="builder option, e.g. metric=hits@10, params=diffusion.mu, style=lines, targets=FILE")
     return parser
@@ -550,6 +564,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     sub_cmd = getattr(args, f"{args.command}_cmd", None)  # two-word commands: "data fetch", "dam fit", ...
     key = args.command + (f" {sub_cmd}" if sub_cmd else "")
     try:
+        from dans_kgc.plugins import load_plugins
+
+        load_plugins(args.plugin or ())  # before any registry is read: the config check reads MODELS
         return COMMANDS[key](args)
     except (ConfigError, FileNotFoundError, KeyError, ValueError) as err:
         log.error("%s", err)

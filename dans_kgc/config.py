@@ -6,6 +6,7 @@ does not match the default's, is rejected with a message naming the key.
 from __future__ import annotations
 
 import copy
+import sys
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
@@ -38,11 +39,21 @@ def _type_ok(default: Any, value: Any) -> bool:
     return isinstance(value, type(default))
 
 
+# Mappings whose keys are the user's names (dataset names), not config keys: merged without the
+# unknown-key check; their entries are checked by validate_values.
+OPEN_MAPPINGS = ("data.custom",)
+
+
 def merge(base: dict[str, Any], override: Mapping[str, Any], source: str, prefix: str = "") -> dict[str, Any]:
     """Deep-merge ``override`` into a copy of ``base``; unknown keys raise ``ConfigError``."""
     out = copy.deepcopy(base)
     for key, value in override.items():
         path = f"{prefix}{key}"
+        if path in OPEN_MAPPINGS and key in out:
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{source}: config key '{path}' must be a mapping of names, got {value!r}")
+            out[key] = {**out[key], **copy.deepcopy(dict(value))}
+            continue
         if key not in out:
             known = ", ".join(sorted(out))
             raise ConfigError(f"{source}: unknown config key '{path}' (known at this level: {known})")
@@ -133,16 +144,35 @@ _CHOICES = {
 }
 
 
+def _registered(path: tuple[str, ...]) -> set[Any]:
+    """Names plugins added to a registry this process has imported (a plugin imports it to register;
+    without plugins the registry need not be imported, so the DAG validates without torch)."""
+    registry = {("model", "name"): ("dans_kgc.models", "MODELS")}.get(path)
+    module = sys.modules.get(registry[0]) if registry else None
+    return set(getattr(module, registry[1], {})) if module else set()
+
+
 def validate_values(cfg: Mapping[str, Any]) -> None:
     for path, allowed in _CHOICES.items():
         node: Any = cfg
         for p in path:
             node = node[p]
-        if node not in allowed:
-            raise ConfigError(f"config key '{'.'.join(path)}' = {node!r}; expected one of {sorted(map(str, allowed))}")
+        if node not in allowed and node not in _registered(path):
+            from dans_kgc.plugins import loaded_note
+
+            extra = f"; {loaded_note()}" if path == ("model", "name") else ""
+            raise ConfigError(f"config key '{'.'.join(path)}' = {node!r}; expected one of "
+                              f"{sorted(map(str, allowed | _registered(path)))}{extra}")
     if cfg["train"]["epochs"] < 0 or cfg["train"]["batch_size"] <= 0:
         raise ConfigError("config keys 'train.epochs' must be >= 0 and 'train.batch_size' > 0")
     if cfg["diagnostics"]["triples"] < 0:
         raise ConfigError(f"config key 'diagnostics.triples' = {cfg['diagnostics']['triples']}; expected >= 0 (0 = off)")
+    for name, entry in (cfg["data"].get("custom") or {}).items():
+        from dans_kgc.datasets.custom import check_entry  # no torch: datasets/__init__ imports numpy only
+
+        try:
+            check_entry(str(name), entry, f"data.custom.{name}")
+        except ValueError as err:
+            raise ConfigError(f"config key {err}") from None
     if len(cfg["dtm"]["margin_scales"]) != len(cfg["diffusion"]["band_steps"]):
         raise ConfigError("config keys 'dtm.margin_scales' and 'diffusion.band_steps' must have the same length")

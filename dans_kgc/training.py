@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from dans_kgc.checkpoints import BEST_MODEL, init_from_checkpoint, stage_record_of
+from dans_kgc.checkpoints import BEST_MODEL, init_from_checkpoint, read_checkpoint, stage_record_of
 from dans_kgc.datasets.loading import KnowledgeGraph
 from dans_kgc.evaluation import FilterIndex, evaluate, filter_splits
 from dans_kgc.losses import LOSSES, one_to_n_cross_entropy
@@ -159,7 +159,8 @@ class Trainer:
         path = self.out / CHECKPOINT
         if not path.exists():
             return False
-        ck = torch.load(path, map_location=self.device, weights_only=False)
+        ck = read_checkpoint(path, self.device, remedy="delete it and rerun the same command to start the run over "
+                                                         "(the epochs it held are lost)")
         changed = _config_changes(ck.get("config", {}), self.cfg)
         if changed:
             raise ValueError(f"{path}: checkpoint was written with other settings ({', '.join(changed)}); "

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from dans_kgc.datasets import DATASETS, KnowledgeGraph, TripleFileError, fetch_dataset, load_dataset, read_triples
-from dans_kgc.datasets.fetch import ChecksumError, MissingFileError, fetch_file, git_blob_of
+from dans_kgc.datasets.fetch import ChecksumError, MissingFileError, fetch_file, git_blob_of, sha256_of
 from dans_kgc.datasets.registry import FileSpec
 
 PAPER = {"family", "umls", "wn18rr", "fb15k-237", "nell-995", "yago3-10"}
@@ -99,12 +100,63 @@ def test_download_path_extracts_archive_member_and_verifies(tmp_path, mirror):
     assert (tmp_path / "valid.txt").read_bytes() == data
 
 
-def test_cached_corrupt_file_is_detected(tmp_path, mirror):
+def test_cached_corrupt_file_is_detected_and_fetched_again(tmp_path, mirror):
     fetch_dataset("nations", tmp_path, mirror=mirror)
     f = tmp_path / "nations" / "kge" / "train.txt"
     f.write_text("truncated\n")
-    with pytest.raises(ChecksumError):
-        fetch_dataset("nations", tmp_path, mirror=mirror)
+    spec = DATASETS["nations"].files("kge")["train"]
+    # the damaged copy is detected (not taken as cached) and replaced by a verified one from the mirror
+    assert fetch_file(spec, f, mirror) == str(mirror / spec.mirror_path)
+    assert sha256_of(f.read_bytes()) == spec.sha256
+    f.write_bytes(f.read_bytes()[:100])
+    fetch_dataset("nations", tmp_path, mirror=mirror)
+    assert sha256_of(f.read_bytes()) == spec.sha256
+    # and by download when there is no mirror
+    f.write_text("truncated\n")
+    src = (mirror / spec.mirror_path).read_bytes()
+    spec_raw = FileSpec(spec.key, spec.mirror_path, "https://example.invalid/train.txt", spec.sha256, spec.git_blob)
+    assert fetch_file(spec_raw, f, None, lambda url: src) == "https://example.invalid/train.txt"
+    assert f.read_bytes() == src
+
+
+def test_cached_corrupt_file_without_source_is_one_cli_line(tmp_path, mirror, monkeypatch, caplog):
+    from dans_kgc.cli import main
+
+    fetch_dataset("nations", tmp_path / "data", mirror=mirror)
+    f = tmp_path / "data" / "nations" / "kge" / "train.txt"
+    f.write_text("truncated\n")
+    empty = tmp_path / "empty_mirror"
+    empty.mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DANS_KGC_DATA_MIRROR", str(empty))
+    assert main(["data", "fetch", "nations"]) == 2
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1
+    msg = errors[0].getMessage()
+    assert "\n" not in msg and str(Path("data/nations/kge/train.txt")) in msg
+    assert "cached copy fails its checksum and could not be fetched again" in msg
+    assert f.read_text() == "truncated\n"  # never replaced by something unverified
+
+
+def test_interrupted_fetch_leaves_nothing_that_passes_as_complete(tmp_path, mirror, monkeypatch):
+    """A kill after half the bytes are written: the final path must not hold a file a later run would trust."""
+    spec = DATASETS["nations"].files("kge")["train"]
+    dest = tmp_path / "out" / "train.txt"
+    real_write = Path.write_bytes
+
+    def half_then_killed(self: Path, data: bytes) -> int:
+        real_write(self, data[: len(data) // 2])
+        raise KeyboardInterrupt  # what SIGINT raises mid-write; not an Exception, so no handler swallows it
+
+    monkeypatch.setattr(Path, "write_bytes", half_then_killed)
+    with pytest.raises(KeyboardInterrupt):
+        fetch_file(spec, dest, mirror)
+    monkeypatch.undo()
+    assert not dest.exists() or sha256_of(dest.read_bytes()) == spec.sha256
+    assert not dest.exists()
+    # the next fetch completes it
+    fetch_file(spec, dest, mirror)
+    assert sha256_of(dest.read_bytes()) == spec.sha256
 
 
 def test_missing_mirror_file_says_where_to_get_it(tmp_path, mirror):

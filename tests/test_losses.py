@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from dans_kgc.losses import nssa, softplus
+from dans_kgc.losses import margin_ranking, nssa, softplus
 from dans_kgc.models import build_model
 
 
@@ -63,3 +63,52 @@ def test_rotate_nssa_applies_gamma_once():
     p = math.exp(2.0) / (math.exp(2.0) + 1.0)  # softmax(2, 0)
     want = _sp(-3.0) + p * _sp(2.0) + (1 - p) * _sp(0.0)
     assert nssa(s_pos, s_neg).item() == pytest.approx(want, rel=1e-6)
+
+
+def test_margin_ranking_by_hand():
+    # relu(margin - S_pos + S_neg): S_pos = 2, S_neg = (0, 1.5, 3), margin 1 -> (0, 0.5, 2); mean = 2.5 / 3
+    pos, neg = torch.tensor([2.0]), torch.tensor([[0.0, 1.5, 3.0]])
+    assert margin_ranking(pos, neg, margin=1.0).item() == pytest.approx(2.5 / 3, rel=1e-6)
+    # margin 2 -> (0, 1.5, 3); weighted (0.5, 0.25, 0.25) -> 0.375 + 0.75 = 1.125
+    w = torch.tensor([[0.5, 0.25, 0.25]])
+    assert margin_ranking(pos, neg, w, margin=2.0).item() == pytest.approx(1.125, rel=1e-6)
+    # batch mean over rows; a row with every negative beyond the margin costs 0
+    pos2, neg2 = torch.tensor([2.0, 10.0]), torch.tensor([[0.0, 1.5, 3.0], [0.0, 1.0, 2.0]])
+    assert margin_ranking(pos2, neg2, margin=1.0).item() == pytest.approx((2.5 / 3 + 0.0) / 2, rel=1e-6)
+
+
+def test_softplus_by_hand():
+    # -log sig(S_pos) - mean_i log sig(-S_neg_i) = sp(-S_pos) + mean_i sp(S_neg_i)
+    pos, neg = torch.tensor([2.0]), torch.tensor([[0.0, 1.0]])
+    want = _sp(-2.0) + (_sp(0.0) + _sp(1.0)) / 2
+    assert want == pytest.approx(0.126928 + (0.693147 + 1.313262) / 2, abs=1e-6)
+    assert softplus(pos, neg).item() == pytest.approx(want, rel=1e-6)
+    w = torch.tensor([[0.9, 0.1]])
+    assert softplus(pos, neg, w).item() == pytest.approx(_sp(-2.0) + 0.9 * _sp(0.0) + 0.1 * _sp(1.0), rel=1e-6)
+    # a negative score is pushed down: sp(S_neg) grows with S_neg, sp(-S_pos) shrinks with S_pos
+    assert softplus(torch.tensor([3.0]), neg).item() < softplus(pos, neg).item()
+
+
+def test_self_adversarial_sampler_with_nssa_is_sun_et_al(toy_kg):
+    """train.sampler=self_adversarial + train.loss=nssa: the sampler's weights softmax(alpha S_neg), detached,
+    fed to the logistic loss, is Sun et al. 2019 eq. 5 exactly (value and gradient)."""
+    from dans_kgc.config import load_config
+    from dans_kgc.losses import LOSSES
+    from dans_kgc.sampling import build_sampler
+
+    cfg = load_config([], ["train.sampler=self_adversarial", "train.loss=nssa", "train.adversarial_temperature=0.5"])
+    sampler = build_sampler("self_adversarial", toy_kg, cfg, torch.Generator().manual_seed(0))
+    pos = torch.tensor([2.0], requires_grad=True)
+    neg = torch.tensor([[0.0, 1.0, -1.0]], requires_grad=True)
+    w = sampler.negative_weights(neg)
+    assert not w.requires_grad  # detached: no gradient flows through the weights
+    loss = LOSSES[cfg["train"]["loss"]](pos, neg, w, adversarial_temperature=cfg["train"]["adversarial_temperature"])
+    e = [math.exp(0.5 * s) for s in (0.0, 1.0, -1.0)]
+    p = [x / sum(e) for x in e]
+    want = _sp(-2.0) + sum(pi * _sp(s) for pi, s in zip(p, (0.0, 1.0, -1.0)))
+    assert loss.item() == pytest.approx(want, rel=1e-6)
+    loss.backward()
+    sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    torch.testing.assert_close(neg.grad, torch.tensor([[pi * sig(s) for pi, s in zip(p, (0.0, 1.0, -1.0))]]))
+    # the same as the loss's own weighting (no sampler weights given)
+    assert LOSSES["nssa"](pos, neg, adversarial_temperature=0.5).item() == pytest.approx(want, rel=1e-6)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import tarfile
 import urllib.request
@@ -19,9 +20,11 @@ from dans_kgc.utils import atomic_path
 
 MIRROR_ENV = "DANS_KGC_DATA_MIRROR"
 
+log = logging.getLogger(__name__)
 
-class ChecksumError(RuntimeError):
-    pass
+
+class ChecksumError(ValueError):
+    """A file's bytes do not match the registry's checksums (bad input: the CLI prints one line)."""
 
 
 class MissingFileError(FileNotFoundError):
@@ -40,10 +43,10 @@ def verify(spec: FileSpec, data: bytes, origin: str) -> None:
     if spec.sha256 is not None:
         got = sha256_of(data)
         if got != spec.sha256:
-            raise ChecksumError(f"{origin}: SHA-256 {got} does not match the registry's {spec.sha256} ({spec.mirror_path})")
+            raise ChecksumError(f"{origin}: SHA-256 {got} does not match the expected {spec.sha256} ({spec.mirror_path})")
     got_blob = git_blob_of(data)
     if not got_blob.startswith(spec.git_blob):
-        raise ChecksumError(f"{origin}: git blob {got_blob} does not match the registry's {spec.git_blob} ({spec.mirror_path})")
+        raise ChecksumError(f"{origin}: git blob {got_blob} does not match the expected {spec.git_blob} ({spec.mirror_path})")
 
 
 def resolve_mirror(mirror: str | Path | None) -> Optional[Path]:
@@ -68,10 +71,37 @@ def _extract(archive: bytes, member: str, url: str) -> bytes:
 
 
 def fetch_file(spec: FileSpec, dest: Path, mirror: Optional[Path], downloader: Callable[[str], bytes] = _download) -> str:
-    """Make ``dest`` a verified copy of ``spec``; returns where it came from."""
+    """Make ``dest`` a verified copy of ``spec``; returns where it came from.
+
+    A cached file that fails its checksum (edited, or damaged on disk after the fetch) is fetched
+    again from the mirror or URL; if that is impossible the error names the damaged file too.
+    """
     if dest.exists():
-        verify(spec, dest.read_bytes(), str(dest))
-        return "cached"
+        try:
+            verify(spec, dest.read_bytes(), str(dest))
+            return "cached"
+        except ChecksumError as err:
+            log.warning("%s; fetching it again", err)
+            try:
+                return _fetch_fresh(spec, dest, mirror, downloader)
+            except (MissingFileError, ChecksumError) as again:
+                raise type(again)(f"{dest}: cached copy fails its checksum and could not be fetched again: {again}; "
+                                  "restore the source, or delete the file and fetch once it is reachable") from None
+    return _fetch_fresh(spec, dest, mirror, downloader)
+
+
+def _fetch_fresh(spec: FileSpec, dest: Path, mirror: Optional[Path], downloader: Callable[[str], bytes]) -> str:
+    """Copy or download ``spec``, verify it, and only then move it to ``dest``."""
+    if spec.source is not None:  # your own dataset: its folder is the one source
+        src = Path(spec.source)
+        if not src.is_file():
+            raise MissingFileError(f"{src}: no such file (the dataset's source folder changed since it was fetched?)")
+        data = src.read_bytes()
+        verify(spec, data, str(src))
+        if src.resolve() != dest.resolve():
+            with atomic_path(dest) as tmp:
+                tmp.write_bytes(data)
+        return str(src)
     if mirror is not None:
         src = mirror / spec.mirror_path
         if not src.exists():
@@ -109,9 +139,14 @@ def fetch_dataset(
     variant: str | None = None,
     mirror: str | Path | None = None,
     downloader: Callable[[str], bytes] = _download,
+    spec: Optional[DatasetSpec] = None,
 ) -> Path:
-    """Fetch every file of one dataset split; returns the folder holding them."""
-    spec: DatasetSpec = get_dataset(name)
+    """Fetch every file of one dataset split; returns the folder holding them.
+
+    ``spec`` (default: the registry's entry for ``name``) may be your own dataset (``custom.py``);
+    its folder's files are copied and a manifest of their SHA-256 is written beside them.
+    """
+    spec = spec or get_dataset(name)
     variant = variant or spec.default_variant
     out = dataset_dir(root, spec.name, variant)
     mirror_path = resolve_mirror(mirror)
@@ -122,5 +157,14 @@ def fetch_dataset(
         except MissingFileError as err:
             missing.append(str(err))
     if missing:
-        raise MissingFileError(f"dataset '{name}' ({variant}) is incomplete:\n  " + "\n  ".join(missing))
+        raise MissingFileError(f"dataset '{name}' ({variant}) is incomplete: " + "; ".join(missing))
+    if spec.custom:
+        from dans_kgc.datasets.custom import write_manifest
+
+        write_manifest(Path(root), spec, variant)
     return out
+
+
+def file_checksums(folder: Path, spec: DatasetSpec, variant: str) -> dict[str, str]:
+    """SHA-256 of each fetched file of a split (fetch records and result provenance)."""
+    return {f.filename: sha256_of((folder / f.filename).read_bytes()) for f in spec.files(variant).values()}

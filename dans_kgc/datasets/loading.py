@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection, Optional
 
 import numpy as np
 
-from dans_kgc.datasets.registry import get_dataset
+from dans_kgc.datasets.registry import DatasetSpec, get_dataset
 
 SPLITS = ("train", "valid", "test")
 
@@ -16,8 +16,13 @@ class TripleFileError(ValueError):
     """A triple file is malformed; the message names the file and line."""
 
 
-def read_triples(path: str | Path) -> list[tuple[str, str, str]]:
-    """Read ``head<TAB>relation<TAB>tail`` lines. Blank lines are skipped; CRLF is accepted."""
+def read_triples(path: str | Path, entities: Optional[tuple[Path, Collection[str]]] = None,
+                 relations: Optional[tuple[Path, Collection[str]]] = None) -> list[tuple[str, str, str]]:
+    """Read ``head<TAB>relation<TAB>tail`` lines. Blank lines are skipped; CRLF is accepted.
+
+    ``entities`` / ``relations`` (a names file and its names): every name must be listed there,
+    checked here so that the error names the triple file's line, not just the name.
+    """
     path = Path(path)
     raw = path.read_bytes()
     triples = []
@@ -36,6 +41,11 @@ def read_triples(path: str | Path) -> list[tuple[str, str, str]]:
             )
         if any(not p.strip() for p in parts):
             raise TripleFileError(f"{path}:{lineno}: empty field in {text[:80]!r}")
+        for names, values, what in ((entities, (parts[0], parts[2]), "entity"), (relations, (parts[1],), "relation")):
+            if names is not None:
+                for v in values:
+                    if v not in names[1]:
+                        raise TripleFileError(f"{path}:{lineno}: {what} {v!r} is not listed in {names[0]}")
         triples.append((parts[0], parts[1], parts[2]))
     return triples
 
@@ -43,7 +53,11 @@ def read_triples(path: str | Path) -> list[tuple[str, str, str]]:
 def read_names(path: str | Path) -> list[str]:
     """One name per line, or ``id<TAB>name`` (the .dict format)."""
     names = []
-    for lineno, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+    for lineno, raw in enumerate(Path(path).read_bytes().splitlines(), start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise TripleFileError(f"{path}:{lineno}: not valid UTF-8 (byte {err.start})") from None
         if not line.strip():
             continue
         parts = line.rstrip("\r").split("\t")
@@ -137,9 +151,16 @@ class KnowledgeGraph:
         return cls(name, variant, list(entities), list(relations), train, out["valid"], out["test"], report)
 
 
-def load_dataset(root: str | Path, name: str, variant: str | None = None, unseen_policy: str = "keep") -> KnowledgeGraph:
-    """Load a fetched dataset (see ``fetch_dataset``) from ``root/<name>/<variant>``."""
-    spec = get_dataset(name)
+def load_dataset(root: str | Path, name: str, variant: str | None = None, unseen_policy: str = "keep",
+                 spec: Optional[DatasetSpec] = None) -> KnowledgeGraph:
+    """Load a fetched dataset (see ``fetch_dataset``) from ``root/<name>/<variant>``.
+
+    ``spec`` defaults to the registry's entry (your own dataset: ``custom.resolve_dataset``). The
+    report records the SHA-256 of every file read (run.json and metrics carry it as provenance).
+    """
+    from dans_kgc.datasets.fetch import file_checksums
+
+    spec = spec or get_dataset(name)
     variant = variant or spec.default_variant
     folder = Path(root) / spec.name / variant
     files = spec.files(variant)
@@ -149,7 +170,18 @@ def load_dataset(root: str | Path, name: str, variant: str | None = None, unseen
             f"dataset '{name}' ({variant}) is not fetched or incomplete; missing: {', '.join(missing)}. "
             f"Run: dans-kgc data fetch {name}"
         )
-    splits = {k: read_triples(folder / files[k].filename) for k in ("facts", "train", "valid", "test") if k in files}
     entities = read_names(folder / "entities.txt") if "entities" in files else None
     relations = read_names(folder / "relations.txt") if "relations" in files else None
-    return KnowledgeGraph.from_labeled(spec.name, variant, splits, entities, relations, unseen_policy)
+    checks = {"entities": (folder / "entities.txt", set(entities)) if entities is not None else None,
+              "relations": (folder / "relations.txt", set(relations)) if relations is not None else None}
+    splits = {}
+    for k in ("facts", "train", "valid", "test"):
+        if k not in files:
+            continue
+        path = folder / files[k].filename
+        splits[k] = read_triples(path, **checks)
+        if k != "facts" and not splits[k]:
+            raise TripleFileError(f"{path}: no triples; the {k} split needs at least one head<TAB>relation<TAB>tail line")
+    kg = KnowledgeGraph.from_labeled(spec.name, variant, splits, entities, relations, unseen_policy)
+    kg.report["sha256"] = file_checksums(folder, spec, variant)
+    return kg

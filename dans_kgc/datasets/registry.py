@@ -16,6 +16,7 @@ class FileSpec:
     sha256: Optional[str]         # None when the file could not be mirrored; git_blob then verifies it
     git_blob: str                 # upstream git object id (full 40 hex, or a prefix)
     archive_member: Optional[str] = None
+    source: Optional[str] = None  # a local file to copy (your own dataset) instead of the mirror or URL
 
     @property
     def filename(self) -> str:
@@ -28,6 +29,7 @@ class DatasetSpec:
     paper: bool
     default_variant: str
     variants: dict[str, dict[str, FileSpec]]
+    custom: bool = False          # a user's folder (data.custom), not a registry entry
 
     def files(self, variant: str | None = None) -> dict[str, FileSpec]:
         variant = variant or self.default_variant

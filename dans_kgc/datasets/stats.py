@@ -6,21 +6,16 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
-from dans_kgc.datasets.fetch import fetch_dataset
-from dans_kgc.datasets.loading import load_dataset
-from dans_kgc.datasets.registry import get_dataset
+from dans_kgc.datasets.custom import open_dataset
 from dans_kgc.utils import write_text
 
 
 def dataset_statistics(names: Iterable[str], cfg: Mapping[str, Any]) -> pd.DataFrame:
     rows = []
     for name in names:
-        spec = get_dataset(name)
-        variant = spec.variant_for(cfg["protocol"])
-        fetch_dataset(name, cfg["data"]["root"], variant, cfg["data"]["mirror"])
-        kg = load_dataset(cfg["data"]["root"], name, variant, cfg["data"]["unseen_policy"])
+        kg = open_dataset(name, cfg)
         rows.append({
-            "dataset": kg.name, "split": variant, "entities": kg.num_entities, "relations": kg.num_relations,
+            "dataset": kg.name, "split": kg.variant, "entities": kg.num_entities, "relations": kg.num_relations,
             "train": len(kg.train), "valid": len(kg.valid), "test": len(kg.test),
             "unseen_valid": kg.report["unseen"]["valid"], "unseen_test": kg.report["unseen"]["test"],
             "duplicates": sum(kg.report["duplicates"].values()),

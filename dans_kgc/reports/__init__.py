@@ -23,8 +23,6 @@ Built in: tables ``main``, ``ablation``, ``efficiency``, ``paper``, ``calibratio
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 import sys
 import time
@@ -108,17 +106,9 @@ def load_plugins(plugins: Iterable[str] = ()) -> None:
             ep.load()
         except Exception as err:  # noqa: BLE001 - a broken third-party plugin must not hide the others
             log.warning("report plugin %s failed to load: %s", ep.name, err)
-    for plugin in plugins:
-        if plugin.endswith(".py") or Path(plugin).is_file():
-            path = Path(plugin)
-            if not path.exists():
-                raise FileNotFoundError(f"report plugin {path} does not exist")
-            spec = importlib.util.spec_from_file_location(f"dans_kgc_report_plugin_{path.stem}", path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[spec.name] = module
-            spec.loader.exec_module(module)
-        else:
-            importlib.import_module(plugin)
+    from dans_kgc.plugins import load_plugins as import_plugins
+
+    import_plugins(plugins)
 
 
 def write_sidecar(ctx: ReportContext, spec: ReportSpec, outputs: Sequence[Path], all_runs: Sequence[RunRecord]) -> Path:

@@ -32,7 +32,9 @@ def build_sampler(name: str, kg: KnowledgeGraph, cfg: Mapping[str, Any], generat
                   **resources: Any) -> NegativeSampler:
     """Instantiate a registered sampler. ``resources`` carries stage outputs (DAM, diffusion warm start)."""
     if name not in SAMPLERS:
-        raise KeyError(f"unknown sampler '{name}'; registered: {', '.join(sorted(SAMPLERS))}")
+        from dans_kgc.plugins import loaded_note
+
+        raise KeyError(f"unknown sampler '{name}'; registered: {', '.join(sorted(SAMPLERS))}; {loaded_note()}")
     cls = SAMPLERS[name]
     # Pass only the stage outputs this sampler's constructor takes (uniform ignores a DAM folder).
     accepted = inspect.signature(cls.__init__).parameters

@@ -41,6 +41,31 @@ except WorkflowError:
 # every cluster job, which parses this workflow again).
 _REGISTRY = Path(dans_kgc.__file__).parent / "datasets" / "registry.yaml"
 DATASETS = list(yaml.safe_load(_REGISTRY.read_text()))
+# Your own datasets (config `datasets`, dans-kgc's data.custom): absolute paths, since jobs may run elsewhere.
+CUSTOM_DATASETS = {name: {**entry, "path": os.path.abspath(entry["path"])}
+                   for name, entry in (config.get("datasets") or {}).items()}
+for _ds, _entry in CUSTOM_DATASETS.items():
+    if _ds.lower() in DATASETS:
+        raise WorkflowError(f"config datasets.{_ds}: '{_ds}' is a registered dataset; give yours another name")
+    _missing = [f for f in ("train.txt", "valid.txt", "test.txt") if not os.path.isfile(os.path.join(_entry["path"], f))]
+    if _missing:
+        raise WorkflowError(f"config datasets.{_ds}.path: {_entry['path']} has no {', '.join(_missing)} "
+                            "(expected train.txt, valid.txt, test.txt and optionally facts.txt, entities.txt, relations.txt)")
+DATASETS += list(CUSTOM_DATASETS)
+
+# Plugins (config `plugins`): every job imports them first (--plugin); files made absolute, since jobs may
+# run elsewhere. Part of every job's arguments, so adding or removing a plugin reruns the jobs.
+PLUGINS = [os.path.abspath(p) if p.endswith(".py") or os.path.isfile(p) else p for p in config.get("plugins") or []]
+PLUGIN_ARGS = [a for p in PLUGINS for a in ("--plugin", p)]
+if PLUGINS:
+    # imported here too, so the start-up check of model.name knows a plugin's backbone and a broken plugin
+    # stops the workflow before any job (costs a torch import only when plugins are configured)
+    from dans_kgc.plugins import PluginError, load_plugins
+
+    try:
+        load_plugins(PLUGINS)
+    except PluginError as err:
+        raise WorkflowError(f"config plugins: {err}") from None
 
 # The shell commands call `dans-kgc`: put the folder of this Python first on the search
 # path, so the workflow also works when started from a virtual environment that is not
@@ -313,7 +338,7 @@ def set_args(flat):
     """Sorted `--set key=value` arguments (a list: stable, so usable as a rerun trigger)."""
     out = [f"device={config['device']}", f"data.root={config['data_root']}"]
     out += [f"{k}={_fmt(v)}" for k, v in sorted(flat.items())]
-    return [a for item in out for a in ("--set", item)]
+    return PLUGIN_ARGS + [a for item in out for a in ("--set", item)]
 
 
 def shell_sets(args):
@@ -457,7 +482,21 @@ def input_dir(name):
 # helpers of the data stage
 # ------------------------------------------------------------------------------------------
 def fetch_sets(wildcards):
-    return shell_sets(set_args(stage_keys(preset_overrides(wildcards.preset), "fetch")))
+    args = set_args(stage_keys(preset_overrides(wildcards.preset), "fetch"))
+    if wildcards.dataset in CUSTOM_DATASETS:  # only the fetch needs the entry: later jobs read its manifest
+        args += ["--set", f"data.custom={_fmt({wildcards.dataset: CUSTOM_DATASETS[wildcards.dataset]})}"]
+    return shell_sets(args)
+
+
+def fetch_checksums(wildcards):
+    """SHA-256 of each file of your own dataset's folder (a params: rerun trigger: a changed file reruns the
+    fetch, and its new record everything built on it); registered datasets: fixed by the registry, none."""
+    entry = CUSTOM_DATASETS.get(wildcards.dataset)
+    if entry is None:
+        return {}
+    folder = Path(entry["path"])
+    return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(folder.glob("*.txt"))
+            if f.stem in ("entities", "relations", "facts", "train", "valid", "test")}
 
 
 def stats_inputs(wildcards):
@@ -591,7 +630,7 @@ def report_inputs(wildcards):
 def report_args(wildcards, input):
     name = getattr(wildcards, "table", None) or wildcards.figure
     kind = {**TABLES, **FIGURES}[name][0]
-    return shell_sets([kind, "--runs", *[str(Path(p).parent) for p in input]])
+    return shell_sets([kind, *PLUGIN_ARGS, "--runs", *[str(Path(p).parent) for p in input]])
 
 
 def table_targets(preset):

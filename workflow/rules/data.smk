@@ -11,6 +11,7 @@ rule fetch_dataset:
         "results/benchmarks/fetch_dataset/{preset}/{dataset}.tsv"
     params:
         sets=fetch_sets,
+        checksums=fetch_checksums,
     threads: 1
     resources:
         mem_mb=mem_mb("light"),

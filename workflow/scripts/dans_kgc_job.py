@@ -100,7 +100,8 @@ def job(smk, log_path: Path) -> int:
         return -DIVERGED
     if rc != 0 or stage != "train":
         return rc
-    return run_cli(["evaluate", "--run", str(run_dir), "--quiet"])
+    plugins = [a for flag, value in zip(args, args[1:]) if flag == "--plugin" for a in (flag, value)]
+    return run_cli(["evaluate", "--run", str(run_dir), "--quiet", *plugins])  # a plugin backbone must load
 
 
 def main(smk) -> int:

@@ -1,0 +1,129 @@
+"""Your own dataset: a folder named in the config (``data.custom``), used wherever a registered name is.
+
+``data: {custom: {mykg: {path: /data/mykg, protocol: kge}}}`` names a folder holding ``train.txt``,
+``valid.txt``, ``test.txt`` and optionally ``facts.txt``, ``entities.txt``, ``relations.txt``.
+Fetching it copies those files into ``<data.root>/mykg/<protocol>/`` after taking their SHA-256,
+and writes ``<data.root>/mykg/dataset.yaml`` (the manifest): later commands given ``--dataset mykg``
+without the config entry (the DAG's jobs after the fetch) find the copy there and verify every file
+against the manifest, so a file changed after the fetch is never read silently.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from dans_kgc.datasets.fetch import git_blob_of, sha256_of
+from dans_kgc.datasets.registry import DATASETS, DatasetSpec, FileSpec
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "dataset.yaml"
+FILES = ("entities", "relations", "facts", "train", "valid", "test")  # the loader's file keys
+REQUIRED = ("train", "valid", "test")
+PROTOCOLS = ("kge", "redgnn")
+ENTRY_KEYS = {"path": "the dataset folder", "protocol": f"split protocol, one of {', '.join(PROTOCOLS)} (default kge)"}
+
+
+def check_entry(name: str, entry: Any, where: str) -> None:
+    """Stop with one line naming ``where`` (the config key) unless ``entry`` is {path, protocol?}."""
+    if name.lower() in DATASETS:
+        raise ValueError(f"{where}: '{name}' is a registered dataset; give your own dataset another name")
+    if not isinstance(entry, Mapping):
+        raise ValueError(f"{where}: expected a mapping {{path: FOLDER, protocol: kge|redgnn}}, got {entry!r}")
+    unknown = sorted(set(entry) - set(ENTRY_KEYS))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; expected "
+                         + "; ".join(f"{k} ({v})" for k, v in ENTRY_KEYS.items()))
+    if not isinstance(entry.get("path"), str) or not entry["path"]:
+        raise ValueError(f"{where}.path: expected the dataset folder (a string), got {entry.get('path')!r}")
+    if entry.get("protocol", "kge") not in PROTOCOLS:
+        raise ValueError(f"{where}.protocol: expected one of {', '.join(PROTOCOLS)}, got {entry.get('protocol')!r}")
+
+
+def custom_dataset(name: str, entry: Mapping[str, Any], where: str) -> DatasetSpec:
+    """The folder of ``entry`` as a dataset; each file's checksums are taken now, so a fetch copies exactly them."""
+    check_entry(name, entry, where)
+    folder = Path(entry["path"]).expanduser()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{where}.path: {folder} is not a folder (expected train.txt, valid.txt, test.txt "
+                                "and optionally facts.txt, entities.txt, relations.txt)")
+    missing = [f"{k}.txt" for k in REQUIRED if not (folder / f"{k}.txt").is_file()]
+    if missing:
+        raise FileNotFoundError(f"{folder}: no {', '.join(missing)} (a dataset folder holds train.txt, valid.txt, "
+                                f"test.txt and optionally facts.txt, entities.txt, relations.txt; {where})")
+    files = {}
+    for key in FILES:
+        path = folder / f"{key}.txt"
+        if path.is_file():
+            data = path.read_bytes()
+            files[key] = FileSpec(key=key, mirror_path=str(path), url=path.resolve().as_uri(), sha256=sha256_of(data),
+                                  git_blob=git_blob_of(data), source=str(path.resolve()))
+    variant = entry.get("protocol", "kge")
+    return DatasetSpec(name=name, paper=False, default_variant=variant, variants={variant: files}, custom=True)
+
+
+def write_manifest(root: Path, spec: DatasetSpec, variant: str) -> Path:
+    """``<root>/<name>/dataset.yaml``: where the copy came from and the SHA-256 of each file."""
+    from dans_kgc.utils import write_text
+
+    files = spec.files(variant)
+    source = str(Path(next(iter(files.values())).source or "").parent)
+    manifest = {"name": spec.name, "protocol": variant, "source": source,
+                "sha256": {f.filename: f.sha256 for f in files.values()}}
+    path = root / spec.name / MANIFEST
+    write_text(path, yaml.safe_dump(manifest, sort_keys=False))
+    return path
+
+
+def fetched_dataset(name: str, root: Path) -> DatasetSpec | None:
+    """Your own dataset as fetched into ``root`` (its manifest), or None when there is none."""
+    path = root / name / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        manifest = yaml.safe_load(path.read_text())
+        variant, sums = manifest["protocol"], dict(manifest["sha256"])
+    except (yaml.YAMLError, KeyError, TypeError) as err:
+        raise ValueError(f"{path}: not a dataset manifest ({err}); delete it and fetch the dataset again") from None
+    folder = root / name / variant
+    # the fetched copy is its own source: a file changed after the fetch fails its recorded SHA-256
+    files = {Path(fn).stem: FileSpec(key=Path(fn).stem, mirror_path=str(folder / fn), url=(folder / fn).resolve().as_uri(),
+                                     sha256=sha, git_blob="", source=str(folder / fn)) for fn, sha in sums.items()}
+    return DatasetSpec(name=name, paper=False, default_variant=variant, variants={variant: files}, custom=True)
+
+
+def resolve_dataset(name: str, data_cfg: Mapping[str, Any]) -> DatasetSpec:
+    """A dataset by name: ``data.custom`` first, then the registry, then a custom dataset fetched into ``data.root``."""
+    from dans_kgc.datasets.registry import get_dataset
+
+    custom = data_cfg.get("custom") or {}
+    if name in custom:
+        folder = Path(str((custom[name] or {}).get("path", ""))).expanduser() if isinstance(custom[name], Mapping) else None
+        fetched = fetched_dataset(name, Path(data_cfg["root"]))
+        if folder is not None and not folder.is_dir() and fetched is not None:
+            # a run's recorded entry whose source folder moved since: its verified copy is what the run used
+            log.warning("data.custom.%s.path: %s is gone; using the copy fetched into %s", name, folder, data_cfg["root"])
+            return fetched
+        return custom_dataset(name, custom[name], f"data.custom.{name}")
+    if name.lower() in DATASETS:
+        return get_dataset(name)
+    fetched = fetched_dataset(name, Path(data_cfg["root"]))
+    if fetched is not None:
+        return fetched
+    raise KeyError(f"unknown dataset '{name}'; registered: {', '.join(DATASETS)}"
+                   + (f"; your own (data.custom): {', '.join(custom)}" if custom else "")
+                   + f". Your own dataset: config key data.custom.{name}: {{path: FOLDER, protocol: kge}}")
+
+
+def open_dataset(name: str, cfg: Mapping[str, Any]) -> Any:
+    """The split of ``name`` the configured protocol uses, fetched (and verified) on demand -> KnowledgeGraph."""
+    from dans_kgc.datasets.fetch import fetch_dataset
+    from dans_kgc.datasets.loading import load_dataset
+
+    spec = resolve_dataset(name, cfg["data"])
+    variant = spec.variant_for(cfg["protocol"])
+    fetch_dataset(name, cfg["data"]["root"], variant, cfg["data"]["mirror"], spec=spec)
+    return load_dataset(cfg["data"]["root"], name, variant, cfg["data"]["unseen_policy"], spec=spec)
