@@ -569,3 +569,27 @@ def test_discovery_skips_pretraining_folders(tmp_path):
         (tmp_path / name).mkdir(parents=True)
         (tmp_path / name / "run.json").write_text(json.dumps({"stage": stage}))
     assert discover([tmp_path]) == [tmp_path / "main/uniform/seed0"]
+
+
+def test_hardness_table_reads_each_bands_last_measured_value_and_averages_seeds(tmp_path):
+    # Two seeds of a DANS run with the probe's trace columns; the last epoch has no validation (NaN),
+    # so the table takes epoch 2's values. Band 2 quantile: (0.8 + 0.9) / 2 = 0.85, std 0.0707.
+    root = tmp_path / "runs"
+    for seed, q2 in ((0, 0.8), (1, 0.9)):
+        trace = [{"epoch": 1, "seconds": 1.0, "valid_mrr": 0.5, "band1_quantile": 0.1, "band1_active": 0.9,
+                  "band1_outscore": 0.0, "band2_quantile": 0.2, "band2_active": 0.9, "band2_outscore": 0.0},
+                 {"epoch": 2, "seconds": 1.0, "valid_mrr": 0.6, "band1_quantile": 0.5, "band1_active": 0.25,
+                  "band1_outscore": 0.01, "band2_quantile": q2, "band2_active": 0.5, "band2_outscore": 0.3},
+                 {"epoch": 3, "seconds": 1.0}]
+        make_run(root, "umls", "main", "dans", seed, mrr=0.7, trace=trace)
+    make_run(root, "umls", "main", "uniform", 0, mrr=0.6, trace=[{"epoch": 1, "seconds": 1.0, "valid_mrr": 0.5}])
+    out = tmp_path / "hard"
+    build_report("hardness", [root], out)
+    frame = pd.read_csv(str(out) + ".csv")
+    assert list(frame["variant"]) == ["dans"]  # runs without band columns are not rows
+    row = frame.iloc[0]
+    assert math.isclose(row["band1_quantile_mean"], 0.5) and math.isclose(row["band1_active_mean"], 0.25)
+    assert math.isclose(row["band2_quantile_mean"], 0.85)
+    assert math.isclose(row["band2_quantile_std"], math.sqrt(0.005), rel_tol=1e-9)
+    assert math.isclose(row["band2_outscore_mean"], 0.3)
+    assert "| 0.500 ± 0.000 | 0.850 ± 0.071 |" in read(out, ".md")

@@ -146,6 +146,8 @@ def test_tiny_preset_end_to_end(tiny_run):
         assert {r["sampler"] for r in result["false_negatives"]["rows"]} >= {"uniform", "nscaching", "dans"}
         assert path.with_suffix(".md").exists() and path.with_suffix(".png").stat().st_size > 0
     assert "band4_quantile" in (tiny_run / "results/tiny/umls/main/dans/seed0/trace.csv").read_text()
+    hardness = (tiny_run / "results/tiny/tables/hardness.csv").read_text()
+    assert "band4_quantile_mean" in hardness and ",dans," in hardness
     table = (tiny_run / "results/tiny/tables/diagnostics.md").read_text()
     assert "main/dans seed 0" in table and "warm start dans-mu1.0-ccd-dam" in table
     assert (tiny_run / "logs/diagnose/tiny/umls/main/dans/seed0.log").exists()

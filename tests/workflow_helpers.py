@@ -20,7 +20,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 MIRROR = Path(os.environ.get("DANS_KGC_DATA_MIRROR", REPO.parent / "shared" / "datasets"))
 WORKFLOW_FILES = ("Snakefile", "config.yaml", "workflow", "profiles")
-TABLES = ("table1_datasets", "main", "ablation", "efficiency", "paper_vs_ours")
+TABLES = ("table1_datasets", "main", "ablation", "efficiency", "paper_vs_ours", "hardness")
 FIGURES = ("sensitivity", "curves", "bands")
 
 

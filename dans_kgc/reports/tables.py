@@ -361,3 +361,69 @@ def build_efficiency(ctx: ReportContext) -> list[Path]:
                       "backbones": {backbone_text(b, texts): {"valid_mrr": t, "source": src} for b, t, src in mine}}
     ctx.notes["targets"] = summary
     return write_table(table, ctx.out, pd.DataFrame(tidy))
+
+
+# ----------------------------------------------------------------------------------------
+# band hardness at the end of training (trace columns of the diffusion samplers)
+# ----------------------------------------------------------------------------------------
+HARDNESS_STATS = (("quantile", "quantile"), ("active", "active"), ("outscore", "P(outscore)"))
+
+
+def final_band_value(r: RunRecord, column: str) -> Optional[float]:
+    """``column`` at the run's last validation that measured it (NaN rows skipped); None if never."""
+    vals = _col(r.trace, column)
+    return vals[-1] if vals else None
+
+
+def band_numbers(r: RunRecord) -> list[int]:
+    """Band indices k with ``band{k}_quantile`` in the run's trace (written when diagnostics.triples > 0)."""
+    if r.trace is None:
+        return []
+    return sorted(int(c[4:-9]) for c in r.trace.columns if c.startswith("band") and c.endswith("_quantile"))
+
+
+@register("hardness", kind="table", experiments=("main", "ablation"),
+          help="per band at the last validation: entity quantile, share active, P(outscore) (issue 10's targets)")
+def build_hardness(ctx: ReportContext) -> list[Path]:
+    import pandas as pd
+
+    runs = [r for r in ctx.runs if band_numbers(r)]
+    notes = Notes()
+    datasets = order_datasets(r.dataset for r in runs)
+    cells = group(runs, "dataset", "backbone_key", "variant")
+    keys, texts = backbone_keys(runs), backbone_texts(runs)
+    variants = order_variants(r.variant for r in runs)
+    nb = max((len(band_numbers(r)) for r in runs), default=0)
+    rows: list[list[Cell]] = []
+    midrules: set[int] = set()
+    tidy = []
+    for d in datasets:
+        first_d = True
+        for b in keys:
+            for v in variants:
+                members = cells.get((d, b, v))
+                if not members:
+                    continue
+                if first_d:
+                    midrules.add(len(rows))
+                row = [Cell(dataset_label(d) if first_d else ""), Cell(backbone_text(b, texts)), Cell(variant_label(v))]
+                entry: dict[str, Any] = {"dataset": d, **backbone_fields(b, texts), "variant": v, "n": len(members)}
+                for stat, _ in HARDNESS_STATS:
+                    for k in range(1, nb + 1):
+                        agg = aggregate(members, lambda r, c=f"band{k}_{stat}": final_band_value(r, c))
+                        row.append(agg_cell(agg, notes, what=f"band {k} {stat}"))
+                        entry[f"band{k}_{stat}_mean"], entry[f"band{k}_{stat}_std"] = agg.mean, agg.std
+                rows.append(row)
+                tidy.append(entry)
+                first_d = False
+    columns = ["Dataset", "Backbone", "Variant"] + [f"B{k}" for _ in HARDNESS_STATS for k in range(1, nb + 1)]
+    groups = [("", 3)] + [(label, nb) for _, label in HARDNESS_STATS]
+    caption = ((ctx.title or "Band hardness at the end of training") + ". Per band (1 = easiest), measured by the "
+               "trainer's probe at the run's last validation on a fixed seeded sample of train triples "
+               "(diagnostics.triples): quantile = share of entities the band's negative outscores (mean over rows); "
+               "active = share of negatives inside their band margin (they still give a gradient); P(outscore) = "
+               "share that outscore the true answer. Mean ± sample std over seeds. Issue-10 targets: quantile "
+               "strictly increasing over bands, band 4 quantile >= 0.95 and band 4 active >= 0.10.")
+    table = Table(caption=caption, columns=columns, rows=rows, notes=notes, midrules=midrules, groups=groups,
+                  label="tab:hardness", align="lll" + "r" * (len(columns) - 3))
+    return write_table(table, ctx.out, pd.DataFrame(tidy))

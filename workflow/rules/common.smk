@@ -608,6 +608,7 @@ TABLES = {
     "ablation": ("ablation", ["ablation"], None),
     "efficiency": ("efficiency", ["main"], None),
     "paper_vs_ours": ("paper", ["main", "ablation"], None),
+    "hardness": ("hardness", ["main", "ablation"], None),  # band hardness at the end of training (diffusion runs)
 }
 FIGURES = {
     "calibration_curves": ("calibration_curves", ["calibration"], None),
