@@ -113,6 +113,11 @@ class Trainer:
         if self.mode == "negative_sampling" and getattr(model, "reciprocal", False):
             raise ValueError(f"model.name = {model.name} scores head queries through inverse relations; negative "
                              "sampling would push only the tail-side positive: use train.mode=one_to_n")
+        from dans_kgc.sampling.dans import DiffusionSampler
+
+        if getattr(model, "needs_graph", False) and isinstance(sampler, DiffusionSampler):
+            raise ValueError(f"train.sampler = {sampler.name} generates negatives in an entity-embedding space, which "
+                             f"model.name = {model.name} does not have: use train.sampler=uniform")
         mcfg = cfg["model"]
         self.regularizer, self.reg_weight = str(mcfg["regularizer"]), float(mcfg["reg_weight"])
         if self.regularizer not in ("none", "n3", "l2"):
