@@ -22,7 +22,7 @@ REL = [[1.0, 2.0, 3.0, 4.0, 0.5],      # layer 1: relations 0, 1, inverses 2, 3,
 W_OUT, READOUT = [2.0, 1.5], 3.0
 
 
-def _toy_model(layers: int = 2) -> RedGNN:
+def _toy_model(layers: int = 2, blocks: bool = False) -> RedGNN:
     """dim 1, attention width 1, identity activation, no gate; every weight set by hand:
     alpha = sigmoid(relu(h_s + h_r + h_{r_q})), layer l multiplies its aggregate by W_OUT[l]."""
     model = RedGNN(4, 2, dim=1, gnn_layers=layers, attn_dim=1, activation="identity", gnn_gate="none")
@@ -36,6 +36,7 @@ def _toy_model(layers: int = 2) -> RedGNN:
             layer.w_out.weight.fill_(w)
         model.readout.weight.fill_(READOUT)
     model.attach_graph(TOY)
+    model.block_aggregation = blocks
     return model.eval()
 
 
@@ -44,7 +45,8 @@ def _msg(h_s: float, h_r: float, h_q: float) -> float:
     return sig * (h_s + h_r)
 
 
-def test_known_answer_on_a_toy_graph():
+@pytest.mark.parametrize("blocks", [False, True])  # per-edge messages, or per-query attention blocks
+def test_known_answer_on_a_toy_graph(blocks):
     """Query (0, r=0, ?). Layer 1 reaches {0 (identity), 1 (0 -r0-> 1)}; layer 2 adds 2 (1 -r1-> 2);
     3 is never reached and scores 0."""
     q1, q2 = REL[0][0], REL[1][0]  # the query relation's embedding in each layer
@@ -52,9 +54,9 @@ def test_known_answer_on_a_toy_graph():
     h2 = {0: W_OUT[1] * (_msg(h1[0], REL[1][4], q2) + _msg(h1[1], REL[1][2], q2)),   # identity + inverse of r0
           1: W_OUT[1] * (_msg(h1[0], REL[1][0], q2) + _msg(h1[1], REL[1][4], q2)),   # r0 from 0 + identity
           2: W_OUT[1] * _msg(h1[1], REL[1][1], q2)}                                  # r1 from 1
-    one = _toy_model(1).score_all_tails(torch.tensor([0]), torch.tensor([0]))[0]
+    one = _toy_model(1, blocks).score_all_tails(torch.tensor([0]), torch.tensor([0]))[0]
     assert one.tolist() == pytest.approx([READOUT * h1[0], READOUT * h1[1], 0.0, 0.0], rel=1e-6, abs=1e-6)
-    two = _toy_model(2).score_all_tails(torch.tensor([0]), torch.tensor([0]))[0]
+    two = _toy_model(2, blocks).score_all_tails(torch.tensor([0]), torch.tensor([0]))[0]
     assert two.tolist() == pytest.approx([READOUT * h2[0], READOUT * h2[1], READOUT * h2[2], 0.0], rel=1e-6, abs=1e-6)
     assert all(v != 0.0 for v in two[:3].tolist())  # reached entities really score (the zero is the unreached one)
 
@@ -71,21 +73,39 @@ def test_head_query_is_the_tail_query_of_the_inverse_relation():
     assert model.score_reciprocal(torch.tensor([[0, 0, 1]])).item() == pytest.approx(expected[0], rel=1e-6, abs=1e-6)
 
 
-def _random_model(gate: str = "gru") -> RedGNN:
+def _random_model(gate: str = "gru", blocks: bool | None = None) -> RedGNN:
     torch.manual_seed(0)
     model = RedGNN(30, 4, dim=8, gnn_layers=3, attn_dim=3, activation="tanh", gnn_gate=gate)
     model.attach_graph(torch.from_numpy(rng_triples(30, 4, 80)))
+    model.block_aggregation = blocks
     return model.eval()
 
 
 @pytest.mark.parametrize("gate", ["gru", "none"])
-def test_batching_does_not_change_any_score(gate):
-    model = _random_model(gate)
+@pytest.mark.parametrize("blocks", [False, True])
+def test_batching_does_not_change_any_score(gate, blocks):
+    model = _random_model(gate, blocks)
     heads, rels = torch.tensor([3, 3, 7, 0, 3, 29]), torch.tensor([1, 2, 0, 3, 1, 5])  # repeats and an inverse
     batch = model.score_all_tails(heads, rels)
     for i in range(len(heads)):
         alone = model.score_all_tails(heads[i:i + 1], rels[i:i + 1])
         assert torch.allclose(batch[i:i + 1], alone, atol=1e-6), i
+
+
+def test_both_aggregations_give_the_same_scores_and_gradients():
+    model = _random_model()
+    model.train()  # dropout is 0: deterministic, but gradients flow as in training
+    heads, rels = torch.tensor([3, 7, 0, 29]), torch.tensor([1, 0, 3, 5])
+    grads = []
+    for blocks in (False, True):
+        model.block_aggregation = blocks
+        model.zero_grad()
+        scores = model.score_all_tails(heads, rels)
+        scores.logsumexp(1).sum().backward()
+        grads.append((scores.detach(), [p.grad.clone() for p in model.parameters()]))
+    assert torch.allclose(grads[0][0], grads[1][0], atol=1e-5)
+    for a, b in zip(grads[0][1], grads[1][1]):
+        assert torch.allclose(a, b, atol=1e-5)
 
 
 def test_fact_split_is_seeded_disjoint_and_complete():

@@ -24,7 +24,7 @@ vectors raise ``UnsupportedByGraphBackbone`` naming ``model.name=redgnn``.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 import torch
 from torch import nn
@@ -41,6 +41,28 @@ class UnsupportedByGraphBackbone(ValueError):
     """A scoring path that needs entity embeddings was asked of a graph backbone."""
 
 
+class Blocks(NamedTuple):
+    """Where each node and edge of one layer sits in per-query blocks: node ``i`` of query ``b`` is row ``local``
+    of block ``b``. Lets a layer aggregate with a dense [B, M_dst, M_src] attention matrix (one bmm)."""
+
+    edge_batch: torch.Tensor   # [E] query of each edge
+    edge_src: torch.Tensor     # [E] local index of the edge's source node
+    edge_dst: torch.Tensor     # [E] local index of the edge's destination node
+    src_batch: torch.Tensor    # [K] query of each source node
+    src_local: torch.Tensor    # [K]
+    dst_batch: torch.Tensor    # [K'] query of each destination node
+    dst_local: torch.Tensor    # [K']
+    size: tuple[int, int, int]  # (B, M_dst, M_src): the most nodes any query has on each side
+
+
+def local_index(keys: torch.Tensor, num_entities: int, num_queries: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Sorted node keys (b * N + e) -> (query of each node, its rank among that query's nodes, most nodes of a query)."""
+    batch = keys // num_entities
+    counts = torch.bincount(batch, minlength=num_queries)
+    local = torch.arange(len(keys), device=keys.device) - (torch.cumsum(counts, 0) - counts)[batch]
+    return batch, local, int(counts.max())
+
+
 class RedGNNLayer(nn.Module):
     """One propagation step: attention-weighted messages ``alpha * (h_src + h_rel)`` summed at the destination."""
 
@@ -54,14 +76,31 @@ class RedGNNLayer(nn.Module):
         self.w_out = nn.Linear(dim, dim, bias=False)
         self.act = act
 
-    def forward(self, h_src: torch.Tensor, edge_rel: torch.Tensor, query_attn: torch.Tensor,
-                dst: torch.Tensor, num_dst: int) -> torch.Tensor:
-        """Edge sources [E, d], edge relations [E], each edge's query term ``W_q h_{r_q} + b_q`` [E, a],
-        destination node of each edge [E] -> hidden states of the ``num_dst`` destination nodes [num_dst, d]."""
-        h_rel = self.relation(edge_rel)
-        alpha = torch.sigmoid(self.w_alpha(torch.relu(self.w_source(h_src) + self.w_relation(h_rel) + query_attn)))
-        message = alpha * (h_src + h_rel)
-        agg = message.new_zeros(num_dst, message.shape[1]).index_add_(0, dst, message)
+    def forward(self, hidden: torch.Tensor, src_node: torch.Tensor, edge_rel: torch.Tensor, query_attn: torch.Tensor,
+                dst: torch.Tensor, num_dst: int, blocks: Optional[Blocks] = None) -> torch.Tensor:
+        """Node states [K, d], each edge's source node [E], relation [E] and query term ``W_q h_{r_q} + b_q`` [E, a],
+        destination node of each edge [E] -> hidden states of the ``num_dst`` destination nodes [num_dst, d].
+
+        Without ``blocks`` the messages are built per edge ([E, d] tensors) and summed with index_add_. With them,
+        by linearity ``sum_e alpha_e (h_src + h_rel) = A @ H + C @ R``: A [B, M_dst, M_src] and C [K', 2R+1] hold
+        summed attention weights, so per edge only scalars move (about 10x faster on CPU when the blocks are small).
+        """
+        # the attention projections are taken per node and per relation, then gathered: E x a, never E x d inputs
+        attn = self.w_source(hidden)[src_node] + self.w_relation(self.relation.weight)[edge_rel] + query_attn
+        alpha = torch.sigmoid(self.w_alpha(torch.relu(attn)))
+        if blocks is None:
+            message = alpha * (hidden[src_node] + self.relation(edge_rel))
+            agg = message.new_zeros(num_dst, message.shape[1]).index_add_(0, dst, message)
+        else:
+            a = alpha.squeeze(1)
+            adj = a.new_zeros(blocks.size).index_put((blocks.edge_batch, blocks.edge_dst, blocks.edge_src), a,
+                                                     accumulate=True)
+            h_pad = hidden.new_zeros(blocks.size[0], blocks.size[2], hidden.shape[1]).index_put(
+                (blocks.src_batch, blocks.src_local), hidden)
+            from_sources = torch.bmm(adj, h_pad)[blocks.dst_batch, blocks.dst_local]
+            per_relation = a.new_zeros(num_dst, self.relation.num_embeddings).index_put((dst, edge_rel), a,
+                                                                                        accumulate=True)
+            agg = from_sources + per_relation @ self.relation.weight
         return self.act(self.w_out(agg))
 
     def query_term(self, query_rel: torch.Tensor) -> torch.Tensor:
@@ -94,6 +133,7 @@ class RedGNN(KGEModel):
         self.dropout = nn.Dropout(gnn_dropout)
         self.gate: Optional[nn.GRUCell] = nn.GRUCell(dim, dim) if gnn_gate == "gru" else None
         self.readout = nn.Linear(dim, 1, bias=False)
+        self.block_aggregation: Optional[bool] = None  # how layers aggregate (same result): None = the cheaper way
         # The propagation graph as CSR by source entity; data, not parameters, so never in a checkpoint.
         self.register_buffer("edge_ptr", torch.zeros(0, dtype=torch.long), persistent=False)
         self.register_buffer("edge_rel", torch.zeros(0, dtype=torch.long), persistent=False)
@@ -130,6 +170,21 @@ class RedGNN(KGEModel):
         eid = start[src_node] + torch.arange(len(src_node), device=keys.device) - first[src_node]
         return src_node, self.edge_rel[eid], batch[src_node] * n + self.edge_dst[eid]
 
+    def _blocks(self, keys: torch.Tensor, new_keys: torch.Tensor, src_node: torch.Tensor, dst: torch.Tensor,
+                num_queries: int) -> Optional[Blocks]:
+        """Per-query blocks of one layer, or None where the dense attention blocks would be larger than the
+        per-edge messages they replace (``block_aggregation``: None = that choice, True / False = forced)."""
+        src_batch, src_local, m_src = local_index(keys, self.num_entities, num_queries)
+        dst_batch, dst_local, m_dst = local_index(new_keys, self.num_entities, num_queries)
+        size = (num_queries, m_dst, m_src)
+        use = self.block_aggregation
+        if use is None:
+            use = num_queries * m_dst * m_src <= len(src_node) * self.dim
+        if not use:
+            return None
+        return Blocks(src_batch[src_node], src_local[src_node], dst_local[dst], src_batch, src_local, dst_batch,
+                      dst_local, size)
+
     def propagate(self, anchors: torch.Tensor, query_rels: torch.Tensor) -> torch.Tensor:
         """Scores [B, N] of every entity for queries (anchor, relation, ?); relations >= R are inverse ones."""
         if self.edge_ptr.numel() != self.num_entities + 1:
@@ -142,7 +197,8 @@ class RedGNN(KGEModel):
             src_node, rel, dst_key = self._out_edges(keys)
             new_keys, dst = torch.unique(dst_key, sorted=True, return_inverse=True)
             query_attn = layer.query_term(query_rels)[keys[src_node] // n]
-            out = self.dropout(layer(hidden[src_node], rel, query_attn, dst, len(new_keys)))
+            blocks = self._blocks(keys, new_keys, src_node, dst, b)
+            out = self.dropout(layer(hidden, src_node, rel, query_attn, dst, len(new_keys), blocks))
             if self.gate is not None:
                 # identity edges keep every reached node reached, so the old keys are a subset of the new ones
                 previous = out.new_zeros(len(new_keys), self.dim)
