@@ -27,6 +27,7 @@ from dans_kgc.evaluation import FilterIndex, evaluate, filter_splits
 from dans_kgc.losses import LOSSES, one_to_n_cross_entropy
 from dans_kgc.models import KGEModel, build_model
 from dans_kgc.sampling import NegativeSampler, StepContext, build_sampler
+from dans_kgc.sampling.dans import DiffusionSampler
 from dans_kgc.stages import DRAW_ONLY_SAMPLERS, backbone_of, check_record
 from dans_kgc.utils import seed_everything, torch_save, write_text
 
@@ -113,8 +114,6 @@ class Trainer:
         if self.mode == "negative_sampling" and getattr(model, "reciprocal", False):
             raise ValueError(f"model.name = {model.name} scores head queries through inverse relations; negative "
                              "sampling would push only the tail-side positive: use train.mode=one_to_n")
-        from dans_kgc.sampling.dans import DiffusionSampler
-
         if getattr(model, "needs_graph", False) and isinstance(sampler, DiffusionSampler):
             raise ValueError(f"train.sampler = {sampler.name} generates negatives in an entity-embedding space, which "
                              f"model.name = {model.name} does not have: use train.sampler=uniform")
@@ -150,8 +149,6 @@ class Trainer:
     def _hardness_probe(self) -> Any:
         """Band hardness measured at every validation (trace columns band{k}_active / _outscore / _quantile)
         for a diffusion sampler when ``diagnostics.triples`` > 0; its draws never touch the run's generators."""
-        from dans_kgc.sampling.dans import DiffusionSampler
-
         if not isinstance(self.sampler, DiffusionSampler):
             return None
         dcfg = self.cfg.get("diagnostics") or {}
