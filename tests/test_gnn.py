@@ -13,6 +13,7 @@ from dans_kgc.cli import main
 from dans_kgc.models import build_model
 from dans_kgc.models.gnn import RedGNN, UnsupportedByGraphBackbone
 from dans_kgc.training import CHECKPOINT, Trainer, build_run, fact_split
+from dans_kgc.utils import set_threads
 from tests.conftest import rng_triples, tiny_config
 
 # toy graph: 4 entities, 2 relations; entity 3 has no edge at all
@@ -151,6 +152,9 @@ RG = {"model.name": "redgnn", "model.dim": 8, "model.gnn_layers": 2, "model.attn
 
 
 def _fit(cfg, kg, out, resume=False):
+    # threads as the CLI sets them (dans_kgc.cli.runtime; tiny_config: 1). With more intra-op threads two processes
+    # can differ in the last bit of the GRU's weight gradient (a GEMM over ~10^4 node rows).
+    set_threads(cfg["threads"])
     model, sampler = build_run(cfg, kg)
     trainer = Trainer(cfg, kg, model, sampler, out, torch.device("cpu"), "redgnn", show_progress=False)
     return trainer, trainer.fit(resume=resume)

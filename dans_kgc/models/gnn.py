@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import Any, Callable, NamedTuple, Optional
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from dans_kgc.models.base import KGEModel
@@ -85,11 +86,14 @@ class RedGNNLayer(nn.Module):
         by linearity ``sum_e alpha_e (h_src + h_rel) = A @ H + C @ R``: A [B, M_dst, M_src] and C [K', 2R+1] hold
         summed attention weights, so per edge only scalars move (about 10x faster on CPU when the blocks are small).
         """
-        # the attention projections are taken per node and per relation, then gathered: E x a, never E x d inputs
-        attn = self.w_source(hidden)[src_node] + self.w_relation(self.relation.weight)[edge_rel] + query_attn
+        # the attention projections are taken per node and per relation, then gathered: E x a, never E x d inputs.
+        # Gathers go through F.embedding: its backward is deterministic on CPU with several threads, while the
+        # backward of tensor[index] (index_put_ accumulate) is not, and exact resume compares weights bitwise.
+        attn = F.embedding(src_node, self.w_source(hidden)) + F.embedding(edge_rel, self.w_relation(self.relation.weight))
+        attn = attn + query_attn
         alpha = torch.sigmoid(self.w_alpha(torch.relu(attn)))
         if blocks is None:
-            message = alpha * (hidden[src_node] + self.relation(edge_rel))
+            message = alpha * (F.embedding(src_node, hidden) + self.relation(edge_rel))
             agg = message.new_zeros(num_dst, message.shape[1]).index_add_(0, dst, message)
         else:
             a = alpha.squeeze(1)
@@ -196,7 +200,7 @@ class RedGNN(KGEModel):
         for layer in self.layers:
             src_node, rel, dst_key = self._out_edges(keys)
             new_keys, dst = torch.unique(dst_key, sorted=True, return_inverse=True)
-            query_attn = layer.query_term(query_rels)[keys[src_node] // n]
+            query_attn = F.embedding(keys[src_node] // n, layer.query_term(query_rels))
             blocks = self._blocks(keys, new_keys, src_node, dst, b)
             out = self.dropout(layer(hidden, src_node, rel, query_attn, dst, len(new_keys), blocks))
             if self.gate is not None:
