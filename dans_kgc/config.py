@@ -126,7 +126,10 @@ _CHOICES = {
     ("data", "unseen_policy"): {"keep", "drop"},
     # the registered backbones (dans_kgc.models.MODELS; kept here so the DAG validates without importing
     # torch; tests/test_config.py checks the two agree)
-    ("model", "name"): {"transe", "rotate", "distmult", "complex", "quate", "conve"},
+    ("model", "name"): {"transe", "rotate", "distmult", "complex", "quate", "conve", "redgnn"},
+    ("model", "activation"): {"relu", "tanh", "identity"},
+    ("model", "gnn_gate"): {"gru", "none"},
+    ("train", "loss_reduction"): {"mean", "sum"},
     ("model", "regularizer"): {"none", "n3", "l2"},
     ("train", "mode"): {"negative_sampling", "one_to_n"},
     ("dam", "semantic_source"): {"transe", "backbone"},
@@ -165,6 +168,16 @@ def validate_values(cfg: Mapping[str, Any]) -> None:
                               f"{sorted(map(str, allowed | _registered(path)))}{extra}")
     if cfg["train"]["epochs"] < 0 or cfg["train"]["batch_size"] <= 0:
         raise ConfigError("config keys 'train.epochs' must be >= 0 and 'train.batch_size' > 0")
+    model, train = cfg["model"], cfg["train"]
+    if model["gnn_layers"] < 1 or model["attn_dim"] < 1 or not 0.0 <= model["gnn_dropout"] < 1.0:
+        raise ConfigError(f"config keys 'model.gnn_layers' = {model['gnn_layers']} and 'model.attn_dim' = "
+                          f"{model['attn_dim']} must be >= 1 and 'model.gnn_dropout' = {model['gnn_dropout']} in [0, 1)")
+    if train["weight_decay"] < 0 or not 0.0 < train["lr_decay"] <= 1.0:
+        raise ConfigError(f"config keys 'train.weight_decay' = {train['weight_decay']} must be >= 0 and "
+                          f"'train.lr_decay' = {train['lr_decay']} in (0, 1]")
+    if not 0.0 <= train["fact_ratio"] < 1.0:
+        raise ConfigError(f"config key 'train.fact_ratio' = {train['fact_ratio']}; expected a share in [0, 1) "
+                          "(0 = no re-split)")
     if cfg["diagnostics"]["triples"] < 0:
         raise ConfigError(f"config key 'diagnostics.triples' = {cfg['diagnostics']['triples']}; expected >= 0 (0 = off)")
     for name, entry in (cfg["data"].get("custom") or {}).items():

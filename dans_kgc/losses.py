@@ -35,12 +35,14 @@ def nssa(pos: Tensor, neg: Tensor, weights: Optional[Tensor] = None, adversarial
     return softplus(pos, neg, weights)
 
 
-def one_to_n_cross_entropy(scores: Tensor, targets: Tensor, label_smoothing: float = 0.0) -> Tensor:
+def one_to_n_cross_entropy(scores: Tensor, targets: Tensor, label_smoothing: float = 0.0,
+                           reduction: str = "mean") -> Tensor:
     """1-N training: softmax cross-entropy of each query's scores [Q, N] against its answer [Q].
 
-    With label smoothing ``eps`` the target distribution is ``(1 - eps) onehot + eps / N``.
+    With label smoothing ``eps`` the target distribution is ``(1 - eps) onehot + eps / N``. ``reduction``
+    ``sum`` (RED-GNN's) makes a given weight decay weaker relative to the loss than ``mean`` does.
     """
-    return F.cross_entropy(scores, targets, label_smoothing=label_smoothing)
+    return F.cross_entropy(scores, targets, label_smoothing=label_smoothing, reduction=reduction)
 
 
 LOSS_FAMILIES = ("margin", "softplus", "softmax")

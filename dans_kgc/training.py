@@ -27,6 +27,7 @@ from dans_kgc.evaluation import FilterIndex, evaluate, filter_splits
 from dans_kgc.losses import LOSSES, one_to_n_cross_entropy
 from dans_kgc.models import KGEModel, build_model
 from dans_kgc.sampling import NegativeSampler, StepContext, build_sampler
+from dans_kgc.sampling.dans import DiffusionSampler
 from dans_kgc.stages import DRAW_ONLY_SAMPLERS, backbone_of, check_record
 from dans_kgc.utils import seed_everything, torch_save, write_text
 
@@ -79,6 +80,14 @@ def _config_changes(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str 
     return out
 
 
+def fact_split(triples: torch.Tensor, fact_ratio: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random split of ``triples`` into (propagation graph: ``int(fact_ratio * n)`` triples, queries: the rest),
+    drawn from ``generator`` (the run's checkpointed one, so a resumed run draws the same splits)."""
+    perm = torch.randperm(len(triples), generator=generator)
+    k = int(fact_ratio * len(triples))
+    return triples[perm[:k]], triples[perm[k:]]
+
+
 class Trainer:
     def __init__(self, cfg: Mapping[str, Any], kg: KnowledgeGraph, model: KGEModel, sampler: NegativeSampler,
                  out_dir: str | Path, device: torch.device, protocol: str, show_progress: bool = True):
@@ -105,18 +114,28 @@ class Trainer:
         if self.mode == "negative_sampling" and getattr(model, "reciprocal", False):
             raise ValueError(f"model.name = {model.name} scores head queries through inverse relations; negative "
                              "sampling would push only the tail-side positive: use train.mode=one_to_n")
+        if getattr(model, "needs_graph", False) and isinstance(sampler, DiffusionSampler):
+            raise ValueError(f"train.sampler = {sampler.name} generates negatives in an entity-embedding space, which "
+                             f"model.name = {model.name} does not have: use train.sampler=uniform")
         mcfg = cfg["model"]
         self.regularizer, self.reg_weight = str(mcfg["regularizer"]), float(mcfg["reg_weight"])
         if self.regularizer not in ("none", "n3", "l2"):
             raise ValueError(f"model.regularizer = {self.regularizer!r}; expected none, n3 or l2")
         self.stage_record: Optional[dict[str, Any]] = None  # set by the pretrain command; saved with the best model
-        groups = [{"params": list(model.parameters()), "lr": self.tcfg["lr"]}]
+        # weight decay and lr decay act on the backbone's group only (RED-GNN's lamb and decay_rate)
+        groups = [{"params": list(model.parameters()), "lr": self.tcfg["lr"],
+                   "weight_decay": float(self.tcfg["weight_decay"])}]
         sampler_params = [p for p in sampler.parameters() if p.requires_grad]
         if sampler_params:
             groups.append({"params": sampler_params, "lr": getattr(sampler, "learning_rate", self.tcfg["lr"])})
         # fused: one kernel per step instead of ~8 passes over the tables (2-4x faster Adam on CPU)
         self.optimizer = torch.optim.Adam(groups, fused=True)
         self.train_triples = torch.from_numpy(kg.train)
+        self.fact_ratio = float(self.tcfg["fact_ratio"])
+        if self.fact_ratio and not getattr(model, "needs_graph", False):
+            raise ValueError(f"train.fact_ratio = {self.fact_ratio} re-splits the propagation graph of a graph backbone "
+                             f"(model.name=redgnn); model.name = {model.name} has none: set train.fact_ratio=0")
+        self.model.attach_graph(self.train_triples)
         self.valid_filter = FilterIndex(kg.all_true(filter_splits(protocol, "valid")), kg.num_entities, kg.num_relations)
         self.epoch = 0
         self.step = 0
@@ -130,8 +149,6 @@ class Trainer:
     def _hardness_probe(self) -> Any:
         """Band hardness measured at every validation (trace columns band{k}_active / _outscore / _quantile)
         for a diffusion sampler when ``diagnostics.triples`` > 0; its draws never touch the run's generators."""
-        from dans_kgc.sampling.dans import DiffusionSampler
-
         if not isinstance(self.sampler, DiffusionSampler):
             return None
         dcfg = self.cfg.get("diagnostics") or {}
@@ -176,14 +193,31 @@ class Trainer:
         return True
 
     # --- one epoch ----------------------------------------------------------------------
+    def _epoch_queries(self) -> torch.Tensor:
+        """The epoch's training triples; under ``train.fact_ratio`` the rest of a seeded re-split whose
+        other part (``fact_ratio`` of the training graph) becomes the model's propagation graph."""
+        if not self.fact_ratio:
+            return self.train_triples
+        graph, queries = fact_split(self.train_triples, self.fact_ratio, self.sampler.generator)
+        self.model.attach_graph(graph.to(self.device))
+        return queries
+
+    def _set_epoch_lr(self) -> None:
+        """lr of epoch e (0-based) = lr * lr_decay**e: a function of the epoch, so a resumed run agrees."""
+        decay = float(self.tcfg["lr_decay"])
+        if decay != 1.0:
+            self.optimizer.param_groups[0]["lr"] = self.tcfg["lr"] * decay ** self.epoch
+
     def _train_epoch(self, epochs: int) -> dict[str, float]:
         self.model.train()
-        n = len(self.train_triples)
+        self._set_epoch_lr()
+        queries = self._epoch_queries()
+        n = len(queries)
         bs = self.tcfg["batch_size"]
         perm = torch.randperm(n, generator=self.sampler.generator)
         total, count, extra = 0.0, 0, {}
         for i in range(0, n, bs):
-            pos = self.train_triples[perm[i:i + bs]]
+            pos = queries[perm[i:i + bs]]
             loss_rand, pos_scores, pos_scores_head, pos = self._random_loss(pos)
             loss_rand = loss_rand + self.model.regularization(pos, self.regularizer, self.reg_weight)
             progress = (self.epoch + i / n) / max(epochs, 1)
@@ -230,7 +264,8 @@ class Trainer:
             tails = self.model.score_all_tails(pos[:, 0], pos[:, 1])
             heads = self.model.score_all_heads(pos[:, 1], pos[:, 2])
             scores, targets = torch.cat([tails, heads]), torch.cat([pos[:, 2], pos[:, 0]])
-            loss = one_to_n_cross_entropy(scores, targets, float(self.tcfg["label_smoothing"]))
+            loss = one_to_n_cross_entropy(scores, targets, float(self.tcfg["label_smoothing"]),
+                                          self.tcfg["loss_reduction"])
             return loss, tails.gather(1, pos[:, 2:3]).squeeze(1), heads.gather(1, pos[:, 0:1]).squeeze(1), pos
         neg = self.sampler.corrupt(pos).to(self.device)
         pos = pos.to(self.device)

@@ -21,6 +21,14 @@ def mirror() -> Path:
 
 
 @pytest.fixture()
+def in_tmp(tmp_path, monkeypatch, mirror) -> Path:
+    """A temporary working directory with the offline mirror as the data source (CLI tests)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DANS_KGC_DATA_MIRROR", str(mirror))
+    return tmp_path
+
+
+@pytest.fixture()
 def toy_kg() -> KnowledgeGraph:
     """6 entities, 2 relations; small enough to compute ranks by hand."""
     train = [("a", "r", "b"), ("b", "r", "c"), ("c", "r", "d"), ("a", "s", "c"), ("d", "s", "e"), ("e", "r", "f")]

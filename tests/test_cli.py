@@ -13,13 +13,6 @@ TINY = ["--set", "threads=1", "--set", "model.dim=16", "--set", "pretrain.dim=16
         "--set", "train.epochs=2", "--set", "train.eval_every=1"]
 
 
-@pytest.fixture()
-def in_tmp(tmp_path, monkeypatch, mirror):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DANS_KGC_DATA_MIRROR", str(mirror))
-    return tmp_path
-
-
 def test_fetch_pretrain_train_evaluate(in_tmp):
     assert main(["data", "fetch", "umls"]) == 0
     assert (in_tmp / "data/umls/redgnn/facts.txt").exists()

@@ -74,8 +74,20 @@ def test_fidelity_and_calibration_presets_plan_their_backbone_axis(wf):
         assert f"main/{sampler}@complex_n3_1n" not in proc.stdout, sampler
     proc = run_snakemake(wf, "-n", "all_tables", "--config", "preset=calibration")
     counts = job_counts(proc.stdout)
-    assert counts["train"] == 2 * 3 * 6 and "pretrain" not in counts and "dam" not in counts, counts
+    assert counts["train"] == 2 * 3 * 7 and "pretrain" not in counts and "dam" not in counts, counts
+    assert "calibration/redgnn/seed0" in proc.stdout
     assert counts["report_table"] == 1, counts
+
+
+def test_diffusion_samplers_are_left_out_on_redgnn(wf):
+    """config `unsupported_samplers`: crossing main with RED-GNN plans uniform only (dans, dhns left out), with
+    its own Stage 0 and no DAM or warm start; on TransE the same variants all run."""
+    extra = write_yaml(wf / "rg.yaml", {"presets": {"tiny": {
+        "backbones": ["redgnn", "transe"], "experiments": {"main": {"variants": ["uniform", "dhns", "dans"]}}}}})
+    proc = run_snakemake(wf, "-n", "all_tables", "--config", "preset=tiny", "--configfile", str(extra))
+    assert "main/uniform@redgnn/seed0" in proc.stdout
+    assert "main/dans@redgnn" not in proc.stdout and "main/dhns@redgnn" not in proc.stdout
+    assert "main/dans@transe/seed0" in proc.stdout and "main/dhns@transe/seed0" in proc.stdout
 
 
 def test_profiles_plan(wf):
@@ -279,7 +291,10 @@ TINY_BACKBONES = {  # the recipes of config.yaml at toy sizes (a config file mer
     "complex_n3_1n": {"model.dim": 8},
     "quate_n3_1n": {"model.dim": 4},
     "conve_1n": {"model.dim": 8, "model.conve_filters": 2, "train.batch_size": 512},
+    "redgnn": {"model.dim": 8, "model.gnn_layers": 2, "train.batch_size": 256},
 }
+# backbones the diffusion samplers cannot run on (config.yaml `unsupported_samplers`): plain samplers only
+NO_DIFFUSION = {"redgnn"}
 
 
 @pytest.mark.slow
@@ -295,19 +310,22 @@ def test_every_backbone_runs_pretrain_dam_warm_start_and_training(wf):
     run_snakemake(wf, "all_tables", "--cores", "2", "--config", "preset=tiny", "--configfile", str(extra), timeout=1500)
     root = wf / "results/tiny/umls"
     for name in names:
-        samplers = ["uniform", "dhns", "dans"] + (["bernoulli"] if name in ("transe", "rotate_nssa") else [])
+        samplers = ["uniform"] + ([] if name in NO_DIFFUSION else ["dhns", "dans"]) \
+            + (["bernoulli"] if name in ("transe", "rotate_nssa") else [])
         for sampler in samplers:
             metrics = json.loads((root / f"main/{sampler}@{name}/seed0/metrics_test.json").read_text())
             assert metrics.get("status") != "failed" and 0.0 < metrics["mrr"] <= 1.0, (name, sampler)
             assert metrics["tags"]["backbone"] == name and "anchor_outscores_answer" in metrics["anchor_diagnostic"]
         assert not (root / f"main/bernoulli@{name}").exists() or name in ("transe", "rotate_nssa")
+        for sampler in ("dhns", "dans"):
+            assert not (root / f"main/{sampler}@{name}").exists() or name not in NO_DIFFUSION, (name, sampler)
         calib = json.loads((root / f"calibration/{name}/seed0/metrics_test.json").read_text())
         assert calib["backbone"]["name"] == calib["model"] and calib["train_summary"]["epochs_run"] == 1
     # one Stage-0 pretraining per backbone, METHOD.md's TransE (DAM's source) shared with the TransE backbone
     pretrained = {json.loads((p / "run.json").read_text())["backbone"]["name"] for p in (root / "pretrain").iterdir()}
-    assert pretrained == {"transe", "rotate", "distmult", "complex", "quate", "conve"}
+    assert pretrained == {"transe", "rotate", "distmult", "complex", "quate", "conve", "redgnn"}
     assert len(list((root / "dam").iterdir())) == 1
     main = (wf / "results/tiny/tables/main.csv").read_text()
     calibration = (wf / "results/tiny/tables/calibration.csv").read_text()
-    for label in ("TransE", "RotatE", "DistMult", "ComplEx", "QuatE", "ConvE"):
+    for label in ("TransE", "RotatE", "DistMult", "ComplEx", "QuatE", "ConvE", "RED-GNN"):
         assert label in main and label in calibration, label

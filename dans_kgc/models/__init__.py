@@ -6,10 +6,11 @@ from typing import Any, Mapping
 from dans_kgc.models.base import KGEModel
 from dans_kgc.models.bilinear import ComplEx, DistMult
 from dans_kgc.models.convolutional import ConvE
+from dans_kgc.models.gnn import RedGNN
 from dans_kgc.models.quaternion import QuatE
 from dans_kgc.models.translational import RotatE, TransE
 
-MODELS: dict[str, type[KGEModel]] = {m.name: m for m in (TransE, RotatE, DistMult, ComplEx, QuatE, ConvE)}
+MODELS: dict[str, type[KGEModel]] = {m.name: m for m in (TransE, RotatE, DistMult, ComplEx, QuatE, ConvE, RedGNN)}
 
 
 def build_model(cfg: Mapping[str, Any], num_entities: int, num_relations: int) -> KGEModel:
@@ -24,4 +25,4 @@ def build_model(cfg: Mapping[str, Any], num_entities: int, num_relations: int) -
     return cls(num_entities, num_relations, **kw)
 
 
-__all__ = ["KGEModel", "MODELS", "build_model", "TransE", "RotatE", "DistMult", "ComplEx", "QuatE", "ConvE"]
+__all__ = ["KGEModel", "MODELS", "build_model", "TransE", "RotatE", "DistMult", "ComplEx", "QuatE", "ConvE", "RedGNN"]

@@ -136,6 +136,13 @@ class KGEModel(nn.Module, ABC):
             return self.tail_query(self.entity(h_idx), self.relation(r_idx))
         return self.head_query(self.relation(r_idx), self.entity(h_idx))
 
+    def attach_graph(self, triples: torch.Tensor) -> None:
+        """The graph a graph backbone propagates over (id triples [M, 3]); embedding backbones ignore it.
+
+        The Trainer gives the training graph at start-up (and each epoch's propagation graph under
+        ``train.fact_ratio``); ``evaluate()`` gives the full training graph before ranking.
+        """
+
     def post_step(self) -> None:
         """Constraints applied after each optimiser step (e.g. TransE's entity normalisation)."""
 

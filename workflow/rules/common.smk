@@ -198,8 +198,16 @@ def experiment_variants(preset, experiment):
     crossed = preset_cfg(preset).get("backbones")
     if crossed and experiment in CROSSED:
         variants = {f"{v}{BACKBONE_SEP}{b}": {**config["backbones"][b], **ov} for b in crossed for v, ov in variants.items()
-                    if not _draw_only_on_one_to_n(preset, {**config["backbones"][b], **ov})}
+                    if not _left_out_of_crossing(preset, {**config["backbones"][b], **ov})}
     return variants
+
+
+def _left_out_of_crossing(preset, variant_ov):
+    """A (variant, backbone) pair the Trainer would refuse: a draw-only sampler on a 1-N backbone, or a sampler
+    the backbone's model cannot run (config `unsupported_samplers`, with its reason)."""
+    flat = effective(preset, variant_ov)
+    unsupported = (config.get("unsupported_samplers") or {}).get(_value(flat, "model.name")) or {}
+    return _draw_only_on_one_to_n(preset, variant_ov) or _value(flat, "train.sampler") in unsupported.get("samplers", [])
 
 
 def _draw_only_on_one_to_n(preset, variant_ov):
