@@ -42,12 +42,12 @@ def test_paper_preset_plans_without_any_data(wf, tmp_path):
     empty_mirror.mkdir()
     proc = run_snakemake(wf, "-n", "all_tables", mirror=empty_mirror)
     counts = job_counts(proc.stdout)
-    # 6 datasets x 5 seeds x (6 samplers + 4 ablation variants)
+    # 6 datasets x 5 seeds x (6 samplers + 4 ablation variants); tables: main, ablation, efficiency, paper_vs_ours, hardness
     assert counts["train"] == 6 * 5 * (6 + 4), counts
     assert counts["fetch_dataset"] == counts["pretrain"] == counts["dam"] == 6, counts
     # dans (mu 1, ccd, DAM) + w/o DAM + w/o CCD + dhns warm starts per dataset; w/o DTM shares dans'
     assert counts["diffusion"] == 6 * 4, counts
-    assert counts["report_table"] == 4 and counts["dataset_stats"] == 1, counts
+    assert counts["report_table"] == 5 and counts["dataset_stats"] == 1, counts
     assert not (wf / "results").exists() and not (wf / "data").exists()
 
 
@@ -55,7 +55,7 @@ def test_every_preset_plans_all_targets(wf):
     for preset in ("paper", "quick", "tiny"):
         proc = run_snakemake(wf, "-n", "--config", f"preset={preset}")
         counts = job_counts(proc.stdout)
-        assert counts["report_table"] == 4 and counts["report_figure"] == 3, (preset, counts)
+        assert counts["report_table"] == 5 and counts["report_figure"] == 3, (preset, counts)
         assert counts["train"] > 0 and counts["all"] == 1, (preset, counts)
         assert counts["diagnose"] > 0 and counts["diagnose_warm_start"] > 0 and counts["report_diagnostics"] == 1
 
