@@ -36,7 +36,8 @@ MODE_LABEL = {"negative_sampling": "negative sampling", "one_to_n": "1-N scoring
 # calibration recipes (tags.variant of experiment `calibration`)
 RECIPE_LABEL = {
     "transe": "TransE", "distmult": "DistMult", "rotate_nssa": "RotatE + NSSA", "complex_n3_1n": "ComplEx-N3 (1-N)",
-    "quate_n3": "QuatE-N3", "conve_1n": "ConvE (1-N)",
+    "quate_n3": "QuatE-N3", "quate_n3_1n": "QuatE-N3 (1-N)", "conve_1n": "ConvE (1-N)",
+    "distmult_n3_1n": "DistMult-N3 (1-N)", "redgnn": "RED-GNN (1-N)",
 }
 
 METRIC_LABEL = {"mrr": "MRR", "hits@1": "Hits@1", "hits@3": "Hits@3", "hits@10": "Hits@10"}
