@@ -22,6 +22,6 @@ for ds in umls family; do
     mkdir -p "$NEW/runs/$ds/diagnostics"; cp -r results/fidelity/$ds/diagnostics/. "$NEW/runs/$ds/diagnostics/"
   done
 done
-for kind in main ablation efficiency paper curves bands; do
+for kind in main ablation efficiency paper curves hardness; do
   dans-kgc report $kind --runs "$NEW/runs/umls" "$NEW/runs/family" --out "$NEW/$kind"
 done
