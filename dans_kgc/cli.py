@@ -232,7 +232,7 @@ def cmd_dam_fit(args: argparse.Namespace) -> int:
     cfg = _config(args)
     device = runtime(cfg)
     kg, _ = load_kg(cfg, args.dataset)
-    result = fit_dam_from_run(kg, args.pretrained, cfg, device)
+    result = fit_dam_from_run(kg, args.pretrained, cfg, device, target_dir=args.target_pretrained)
     save_dam(result, args.out)
     r = result.report
     log.info("DAM %s: held-out Spearman %.3f, MSE %.3g (%d train / %d held-out entities) -> %s", kg.name,
@@ -485,9 +485,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="label stored in run.json and metrics (e.g. experiment=main, variant=dans)")
         _add_config_args(p)
         if name == "pretrain":
-            p.add_argument("--source", default="backbone", choices=("backbone", "transe"),
+            p.add_argument("--source", default="backbone", choices=("backbone", "transe", "transe_short", "random"),
                            help="backbone: the configured backbone with its own recipe (TransE: METHOD.md's Stage 0); "
-                                "transe: METHOD.md's TransE whatever the backbone (DAM's semantic source)")
+                                "transe: METHOD.md's TransE whatever the backbone (DAM's semantic source); "
+                                "transe_short: that TransE for dam.short_epochs epochs; random: untrained (0 epochs)")
         if name == "train":
             p.add_argument("--pretrained", help="Stage-0 run folder of this backbone (initialisation, "
                                                 "train.init_from_pretrained)")
@@ -499,6 +500,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True)
     p.add_argument("--pretrained", required=True,
                    help="Stage-0 run folder of the semantic source (dam.semantic_source; holds model_best.pt)")
+    p.add_argument("--target-pretrained", help="Stage-0 run folder whose ranks give the observed-difficulty target "
+                                               "(required when dam.target_source is not 'semantic')")
     p.add_argument("--out", required=True, help="output folder (entities.csv, dam_report.json)")
     _add_config_args(p)
 

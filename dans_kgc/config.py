@@ -132,7 +132,8 @@ _CHOICES = {
     ("train", "loss_reduction"): {"mean", "sum"},
     ("model", "regularizer"): {"none", "n3", "l2"},
     ("train", "mode"): {"negative_sampling", "one_to_n"},
-    ("dam", "semantic_source"): {"transe", "backbone"},
+    ("dam", "semantic_source"): {"transe", "backbone", "transe_short", "random"},
+    ("dam", "target_source"): {"semantic", "transe", "backbone"},
     ("model", "init"): {"xavier_uniform", "xavier_normal", "normal", "uniform"},
     ("train", "loss"): {"margin", "softplus", "nssa"},
     ("diffusion", "condition"): {"ccd", "null", None},  # YAML null = the learned null condition
@@ -178,6 +179,9 @@ def validate_values(cfg: Mapping[str, Any]) -> None:
     if not 0.0 <= train["fact_ratio"] < 1.0:
         raise ConfigError(f"config key 'train.fact_ratio' = {train['fact_ratio']}; expected a share in [0, 1) "
                           "(0 = no re-split)")
+    if not isinstance(cfg["dam"]["short_epochs"], int) or cfg["dam"]["short_epochs"] < 1:
+        raise ConfigError(f"config key 'dam.short_epochs' = {cfg['dam']['short_epochs']!r}; expected an integer >= 1 "
+                          "(epochs of the transe_short semantic source; the untrained TransE is dam.semantic_source: random)")
     if cfg["diagnostics"]["triples"] < 0:
         raise ConfigError(f"config key 'diagnostics.triples' = {cfg['diagnostics']['triples']}; expected >= 0 (0 = off)")
     for name, entry in (cfg["data"].get("custom") or {}).items():

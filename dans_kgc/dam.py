@@ -341,24 +341,55 @@ def fit_dam(kg: KnowledgeGraph, entity_embeddings: np.ndarray, cfg: Mapping[str,
     return DamResult(table, used, report)
 
 
-def fit_dam_from_run(kg: KnowledgeGraph, pretrained_dir: str | Path, cfg: Mapping[str, Any],
-                     device: torch.device | str = "cpu") -> DamResult:
-    """Fit DAM on a Stage-0 run folder: its ``model_best.pt`` gives the embeddings and the target model.
+def _source_matches(record: Optional[Mapping[str, Any]], source: str) -> bool:
+    """Whether a pretraining's stage record says it was made as ``source`` (records of older versions,
+    which lack the field, and the backbone/transe pair on a TransE backbone count as matching)."""
+    made = (record or {}).get("source")
+    same_full = {made, source} <= {"transe", "backbone"}
+    return made is None or made == source or same_full
 
-    The folder must hold the pretraining ``dam.semantic_source`` names (checked by its stage record).
-    """
+
+def _load_source(kg: KnowledgeGraph, folder: str | Path, cfg: Mapping[str, Any], source: str, role: str,
+                 device: torch.device | str) -> KGEModel:
     from dans_kgc.checkpoints import BEST_MODEL, load_trained_model, stage_record_of
+    from dans_kgc.stages import StageMismatchError, pretrained_backbone
 
-    path = Path(pretrained_dir) / BEST_MODEL
-    semantic = semantic_backbone(cfg)
-    check_record(stage_record_of(pretrained_dir), str(path), kg=kg, backbone=semantic,
-                 what=f"DAM (dam.semantic_source: {cfg['dam']['semantic_source']})")
-    model = load_trained_model(path, device)
+    path = Path(folder) / BEST_MODEL
+    record = stage_record_of(folder)
+    what = f"DAM's {role} (dam.{role}_source: {source})"
+    check_record(record, str(path), kg=kg, backbone=pretrained_backbone(cfg, source), what=what)
+    if not _source_matches(record, source):
+        raise StageMismatchError(f"{path} is the '{record.get('source')}' pretraining, but {what} needs the "
+                                 f"'{source}' one (dans-kgc pretrain --source {source})")
+    return load_trained_model(path, device)
+
+
+def fit_dam_from_run(kg: KnowledgeGraph, pretrained_dir: str | Path, cfg: Mapping[str, Any],
+                     device: torch.device | str = "cpu", target_dir: Optional[str | Path] = None) -> DamResult:
+    """Fit DAM on Stage-0 run folders: ``pretrained_dir``'s ``model_best.pt`` (the ``dam.semantic_source``
+    pretraining) gives the embeddings, and the observed-difficulty target unless ``dam.target_source``
+    names another pretraining, given as ``target_dir``. Each folder's stage record is checked.
+    """
+    from dans_kgc.checkpoints import BEST_MODEL
+    from dans_kgc.stages import target_source
+
+    semantic_src, target_src = str(cfg["dam"]["semantic_source"]), target_source(cfg)
+    separate = str(cfg["dam"]["target_source"]) != "semantic"
+    if separate and target_dir is None:
+        raise ValueError(f"dam.target_source = {cfg['dam']['target_source']}: give that pretraining's folder "
+                         "(dans-kgc dam fit --target-pretrained DIR)")
+    if not separate and target_dir is not None:
+        raise ValueError("--target-pretrained is given but dam.target_source = semantic (the target comes from the "
+                         "semantic source's own model); set dam.target_source or drop --target-pretrained")
+    model = _load_source(kg, pretrained_dir, cfg, semantic_src, "semantic", device)
+    target_model = _load_source(kg, target_dir, cfg, target_src, "target", device) if separate else model
     emb = model.entity.weight.detach().cpu().numpy()
-    result = fit_dam(kg, emb, cfg, model=model, device=device)
-    result.report["provenance"]["pretrained"] = str(path)
-    result.report["stage_record"] = stage_record("dam", cfg, kg, semantic,
-                                                 semantic_source=str(cfg["dam"]["semantic_source"]))
+    result = fit_dam(kg, emb, cfg, model=target_model, device=device)
+    result.report["provenance"]["pretrained"] = str(Path(pretrained_dir) / BEST_MODEL)
+    result.report["provenance"]["target_pretrained"] = str(Path(target_dir or pretrained_dir) / BEST_MODEL)
+    result.report["semantic_source"], result.report["target_source"] = semantic_src, target_src
+    result.report["stage_record"] = stage_record("dam", cfg, kg, semantic_backbone(cfg), semantic_source=semantic_src,
+                                                 target_source=target_src)
     return result
 
 

@@ -41,7 +41,8 @@ STAGE_KEYS: dict[str, dict[str, list[str]]] = {
     # pretrain.dim / model.*: which pretraining it expects (dam.semantic_source, checked by its stage record)
     "dam": {"include": ["seed", "protocol", "data.", "dam.", "model.", "pretrain.dim", "train.eval_batch_size"]},
     "diffusion_dans": {"include": ["seed", "protocol", "data.", "model.", "diffusion.", "dam.num_clusters",
-                                   "dam.semantic_source", "pretrain.dim", "dans.use_dam"],
+                                   "dam.semantic_source", "dam.target_source", "dam.short_epochs", "pretrain.dim",
+                                   "dans.use_dam"],
                        "exclude": ["diffusion.update_every", "diffusion.negatives", "diffusion.snap_filter",
                                    "diffusion.reverse", "diffusion.chain_start",
                                    "diffusion.sample_fraction", "diffusion.sampling_steps", "diffusion.cache_epochs"]},
@@ -147,7 +148,10 @@ def differing_keys(record: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[st
 # ----------------------------------------------------------------------------------------
 # Stage 0: which backbone is pretrained
 # ----------------------------------------------------------------------------------------
-PRETRAIN_SOURCES = ("backbone", "transe")
+PRETRAIN_SOURCES = ("backbone", "transe", "transe_short", "random")
+# METHOD.md's TransE at three budgets (the paper's open question on DAM's inputs): the full pretraining,
+# a short one (dam.short_epochs) and none at all (its random initialisation)
+TRANSE_SOURCES = ("transe", "transe_short", "random")
 
 
 def pretrain_config(cfg: Mapping[str, Any], source: str = "backbone") -> dict[str, Any]:
@@ -158,15 +162,19 @@ def pretrain_config(cfg: Mapping[str, Any], source: str = "backbone") -> dict[st
     ``backbone`` for any other model: the configured backbone with its own recipe (``model.*``,
     ``train.*``: mode, loss, lr, batch, negatives, regularisation) and uniform negatives for
     ``pretrain.epochs`` epochs; the run that starts from it then continues in the same space.
+    ``transe_short``: that TransE for ``dam.short_epochs`` epochs; ``random``: for 0 epochs (its
+    initialisation), both only as DAM's semantic source.
     """
     if source not in PRETRAIN_SOURCES:
         raise ValueError(f"pretrain source {source!r}; expected one of {', '.join(PRETRAIN_SOURCES)}")
     out = copy.deepcopy(dict(cfg))
     p = cfg["pretrain"]
-    if source == "transe" or cfg["model"]["name"] == "transe":
+    if source in TRANSE_SOURCES or cfg["model"]["name"] == "transe":
+        # read only by transe_short: its epochs land in train.epochs, which the stage fingerprint covers
+        epochs = int(cfg["dam"]["short_epochs"]) if source == "transe_short" else 0 if source == "random" else p["epochs"]
         out["model"] = {**cfg["model"], "name": "transe", "dim": p["dim"], "p_norm": p["p_norm"],
                         "regularizer": "none", "reg_weight": 0.0}
-        out["train"] = {**cfg["train"], "mode": "negative_sampling", "epochs": p["epochs"], "lr": p["lr"],
+        out["train"] = {**cfg["train"], "mode": "negative_sampling", "epochs": epochs, "lr": p["lr"],
                         "batch_size": p["batch_size"], "num_negatives": p["num_negatives"], "margin": p["margin"],
                         "loss": "margin", "sampler": "uniform"}
     else:
@@ -183,3 +191,10 @@ def pretrained_backbone(cfg: Mapping[str, Any], source: str = "backbone") -> dic
 def semantic_backbone(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The pretraining DAM reads its semantic features from (``dam.semantic_source``)."""
     return pretrained_backbone(cfg, str(cfg["dam"]["semantic_source"]))
+
+
+def target_source(cfg: Mapping[str, Any]) -> str:
+    """The pretraining whose ranks give DAM's observed-difficulty target (``dam.target_source``;
+    ``semantic``: the semantic source's own model)."""
+    src = str(cfg["dam"]["target_source"])
+    return str(cfg["dam"]["semantic_source"]) if src == "semantic" else src
