@@ -374,13 +374,15 @@ def fit_dam_from_run(kg: KnowledgeGraph, pretrained_dir: str | Path, cfg: Mappin
     from dans_kgc.stages import target_source
 
     semantic_src, target_src = str(cfg["dam"]["semantic_source"]), target_source(cfg)
-    separate = str(cfg["dam"]["target_source"]) != "semantic"
+    separate = target_src != semantic_src
     if separate and target_dir is None:
-        raise ValueError(f"dam.target_source = {cfg['dam']['target_source']}: give that pretraining's folder "
+        raise ValueError(f"dam.target_source = {cfg['dam']['target_source']} is not the semantic source "
+                         f"({semantic_src}): give that pretraining's folder "
                          "(dans-kgc dam fit --target-pretrained DIR)")
     if not separate and target_dir is not None:
-        raise ValueError("--target-pretrained is given but dam.target_source = semantic (the target comes from the "
-                         "semantic source's own model); set dam.target_source or drop --target-pretrained")
+        raise ValueError(f"--target-pretrained is given but dam.target_source = {cfg['dam']['target_source']} is the "
+                         "semantic source (its own model gives the target); set dam.target_source or drop "
+                         "--target-pretrained")
     model = _load_source(kg, pretrained_dir, cfg, semantic_src, "semantic", device)
     target_model = _load_source(kg, target_dir, cfg, target_src, "target", device) if separate else model
     emb = model.entity.weight.detach().cpu().numpy()

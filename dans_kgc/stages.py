@@ -41,9 +41,10 @@ STAGE_KEYS: dict[str, dict[str, list[str]]] = {
     # pretrain.dim / model.*: which pretraining it expects (dam.semantic_source, checked by its stage record)
     "dam": {"include": ["seed", "protocol", "data.", "dam.", "model.", "pretrain.dim", "train.eval_batch_size"]},
     "diffusion_dans": {"include": ["seed", "protocol", "data.", "model.", "diffusion.", "dam.num_clusters",
-                                   "dam.semantic_source", "dam.target_source", "dam.short_epochs", "pretrain.dim",
-                                   "dans.use_dam"],
+                                   "dam.semantic_source", "pretrain.dim", "dans.use_dam"],
+                       # band_steps: which reverse states a run keeps, not what the denoiser learns
                        "exclude": ["diffusion.update_every", "diffusion.negatives", "diffusion.snap_filter",
+                                   "diffusion.band_steps",
                                    "diffusion.reverse", "diffusion.chain_start",
                                    "diffusion.sample_fraction", "diffusion.sampling_steps", "diffusion.cache_epochs"]},
     "diffusion_dhns": {"include": ["seed", "protocol", "data.", "model.", "diffusion.hidden", "diffusion.time_dim",

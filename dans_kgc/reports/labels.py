@@ -12,14 +12,23 @@ DATASET_LABEL = {
 
 # main-table variants (normally the sampler name) then ablation variants
 VARIANT_ORDER = ["uniform", "bernoulli", "self_adversarial", "nscaching", "dhns", "dans", "dans_fast",
-                 "dans_snap", "full", "wo_dam", "wo_ccd", "wo_dtm", "reversed"]
+                 "dans_snap", "full", "wo_dam", "wo_ccd", "wo_dtm", "easy_to_hard", "reversed", "lambda2", "lambda32",
+                 "no_curriculum", "random_features", "short_transe", "full_transe", "backbone_features"]
 VARIANT_LABEL = {
     "uniform": "Uniform", "bernoulli": "Bernoulli", "self_adversarial": "Self-adversarial",
     "nscaching": "NSCaching", "dhns": "DHNS-style diffusion", "dans": "DANS-KGC",
     "dans_fast": "DANS-KGC (fast chain)", "dans_snap": "DANS-KGC (snapped negatives)",
     "full": "DANS-KGC (full)", "wo_dam": "w/o DAM", "wo_ccd": "w/o CCD", "wo_dtm": "w/o DTM",
     "reversed": "reversed curriculum",
+    # curriculum robustness (issue 12): the DTM schedule's shape
+    "easy_to_hard": "easy → hard (λ = 8, default)", "lambda2": "easy → hard, gradual (λ = 2)",
+    "lambda32": "easy → hard, abrupt (λ = 32)", "no_curriculum": "none (uniform weights, m_k = 1)",
+    # DAM's inputs (issue 12, Q2): where the semantic features and K-means types come from
+    "random_features": "untrained TransE", "short_transe": "TransE, short pretraining",
+    "full_transe": "TransE, full pretraining (METHOD.md)", "backbone_features": "the backbone's pretraining",
 }
+CURRICULUM_VARIANTS = ["easy_to_hard", "reversed", "lambda2", "lambda32", "no_curriculum"]
+DAM_INPUT_VARIANTS = ["random_features", "short_transe", "full_transe", "backbone_features"]
 ABLATION_VARIANTS = ["full", "wo_dam", "wo_ccd", "wo_dtm"]
 
 # backbones: KGE models the harness trains, then the published-only reference models
@@ -40,7 +49,8 @@ RECIPE_LABEL = {
     "distmult_n3_1n": "DistMult-N3 (1-N)", "redgnn": "RED-GNN (1-N)",
 }
 
-METRIC_LABEL = {"mrr": "MRR", "hits@1": "Hits@1", "hits@3": "Hits@3", "hits@10": "Hits@10"}
+METRIC_LABEL = {"mrr": "MRR", "hits@1": "Hits@1", "hits@3": "Hits@3", "hits@10": "Hits@10",
+                "dam_spearman": "ζ held-out ρ"}
 TABLE_METRICS = ["mrr", "hits@1", "hits@10"]
 
 PARAM_LABEL = {

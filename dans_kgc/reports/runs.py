@@ -73,13 +73,29 @@ class RunRecord:
         return "; ".join(self.problems) if self.problems else ""
 
     def value(self, metric: str) -> Optional[float]:
-        """A test metric (``mrr``, ``hits@1``, ...) or None when the run has no metrics."""
+        """A test metric (``mrr``, ``hits@1``, ...) or None when the run has no metrics; ``dam_spearman``: the
+        held-out Spearman of the DAM fit the run read (a property of its Stage-1 input)."""
+        if metric == "dam_spearman":
+            return self.dam_value("holdout_spearman")
         if self.metrics is None:
             return None
         v = self.metrics.get(metric)
         if v is None:
             v = (self.metrics.get("metrics") or {}).get(metric)
         return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+    def dam_value(self, key: str) -> Optional[float]:
+        """A number of the DAM report (``dam_report.json``) of the DAM folder the run read (run.json ``stages.dam``,
+        relative to the working directory as the DAG writes it, or absolute); None when there is none."""
+        folder = (self.run_info.get("stages") or {}).get("dam")
+        if not folder:
+            return None
+        report = _read_json(Path(folder) / "dam_report.json", [])
+        v = (report or {}).get(key)
+        if v is None or isinstance(v, (str, bool)):
+            return None
+        v = float(v)
+        return None if math.isnan(v) else v
 
     def param(self, dotted: str) -> Any:
         """A config value by dotted key (``diffusion.mu``); None when absent."""

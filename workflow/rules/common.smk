@@ -21,7 +21,7 @@ from snakemake.utils import validate
 
 import dans_kgc
 from dans_kgc.config import ConfigError, load_defaults, merge, validate_values
-from dans_kgc.stages import DRAW_ONLY_SAMPLERS, fingerprint, flatten, pretrain_config, stage_keys
+from dans_kgc.stages import DRAW_ONLY_SAMPLERS, TRANSE_SOURCES, fingerprint, flatten, pretrain_config, stage_keys
 
 try:
     validate(config, schema="../schemas/config.schema.yaml")
@@ -93,9 +93,12 @@ MANAGED_KEYS = {
     "data.root": "the top-level config key `data_root`",
     "data.mirror": "the top-level config key `data_mirror` or DANS_KGC_DATA_MIRROR",
 }
-EXPERIMENTS = ("calibration", "main", "ablation", "sensitivity")
+EXPERIMENTS = ("calibration", "main", "ablation", "sensitivity", "curriculum", "dam_inputs")
 # experiments whose variants a preset's `backbones:` list crosses with each backbone (variant@backbone)
-CROSSED = ("main", "ablation", "sensitivity")
+CROSSED = ("main", "ablation", "sensitivity", "curriculum", "dam_inputs")
+# dam.* keys a variant may set (each DAM fit gets its own folder, see dam_key_of); the other dam.* and
+# pretrain.* keys shape per-dataset stages and belong to a preset's overrides
+VARIANT_DAM_KEYS = ("dam.semantic_source", "dam.target_source", "dam.short_epochs")
 BACKBONE_SEP = "@"
 _DEFAULTS = load_defaults()
 
@@ -184,6 +187,14 @@ def experiment_variants(preset, experiment):
                                 f"{', '.join(sorted(unknown))} (defined: {', '.join(spec['grid'])})")
         variants = {}
         for name, g in spec["grid"].items():
+            if grids and name not in grids:  # a preset that lists grids runs those only
+                continue
+            if "points" in g:  # named points, each a set of overrides (K_b moves band_steps and margin_scales)
+                points = {str(p): g["points"][str(p)] if str(p) in g["points"] else _unknown_point(preset, name, p, g)
+                          for p in grids.get(name, list(g["points"]))}
+                for point, ov in points.items():
+                    variants[f"{name}{point}"] = {**(spec.get("base") or {}), **ov}
+                continue
             for value in grids.get(name, g["values"]):
                 variants[f"{name}{_name(value)}"] = {**(spec.get("base") or {}), g["key"]: value}
     else:
@@ -200,6 +211,11 @@ def experiment_variants(preset, experiment):
         variants = {f"{v}{BACKBONE_SEP}{b}": {**config["backbones"][b], **ov} for b in crossed for v, ov in variants.items()
                     if not _left_out_of_crossing(preset, {**config["backbones"][b], **ov})}
     return variants
+
+
+def _unknown_point(preset, grid, point, spec):
+    raise WorkflowError(f"config presets.{preset}.experiments.sensitivity.grid.{grid}: unknown point '{point}' "
+                        f"(defined under experiments.sensitivity.grid.{grid}.points: {', '.join(map(str, spec['points']))})")
 
 
 def _left_out_of_crossing(preset, variant_ov):
@@ -312,7 +328,7 @@ def _validate_all():
                 where = f"experiments.{exp} variant '{variant}' (preset '{preset}')"
                 _check_overrides(where, ov)
                 for key in ov:
-                    if key.startswith(("pretrain.", "dam.")):
+                    if key.startswith(("pretrain.", "dam.")) and key not in VARIANT_DAM_KEYS:
                         raise WorkflowError(f"config {where}: key '{key}' belongs to a per-dataset stage; "
                                             f"set it in presets.{preset}.overrides")
                 _check_dans_config(where, effective(preset, ov))
@@ -370,18 +386,42 @@ def pkey_of(preset, variant_ov, source):
     METHOD.md's TransE is a per-dataset stage: only the preset's overrides shape it, never a
     variant's or a backbone recipe's (variants cannot set pretrain.* or dam.* keys).
     """
-    flat = preset_overrides(preset) if source == "transe" else effective(preset, variant_ov)
+    if source in TRANSE_SOURCES:
+        flat = {**preset_overrides(preset), **{k: v for k, v in (variant_ov or {}).items() if k in VARIANT_DAM_KEYS}}
+    else:
+        flat = effective(preset, variant_ov)
     pcfg = pretrain_config(_resolved(flat), source)
     trained = stage_keys(flatten(pcfg), "pretrain")
     # the job's overrides: what it trains with, where that differs from the defaults (the CLI applies
     # pretrain_config again, which leaves these unchanged), so e.g. train.epochs of a TransE backbone,
     # which its Stage 0 replaces by pretrain.epochs, is no rerun trigger
     passed = {k: v for k, v in trained.items() if _value({}, k) != v}
+    if source == "transe_short":  # the CLI derives train.epochs from it again
+        passed["dam.short_epochs"] = _value(flat, "dam.short_epochs")
     return f"{pcfg['model']['name']}-{fingerprint(trained)[:8]}", source, passed
 
 
 def semantic_pkey(preset, variant_ov):
     return pkey_of(preset, variant_ov, _value(effective(preset, variant_ov), "dam.semantic_source"))
+
+
+def target_pkey(preset, variant_ov):
+    """The pretraining whose ranks are DAM's target when dam.target_source names another source than the semantic
+    one (then `dam fit` takes it as --target-pretrained, even where both sources train the same model); else None."""
+    flat = effective(preset, variant_ov)
+    source = _value(flat, "dam.target_source")
+    if source in ("semantic", _value(flat, "dam.semantic_source")):
+        return None
+    return pkey_of(preset, variant_ov, source)
+
+
+def dam_key_of(preset, variant_ov):
+    """Folder key of the DAM fit a run reads: its semantic pretraining's pkey, plus `_by_<target pkey>` when the
+    observed-difficulty target comes from another pretraining (dam.target_source). Fits whose two pretrainings
+    are the same run (e.g. semantic and target sources both TransE) share the plain folder."""
+    target = target_pkey(preset, variant_ov)
+    semantic = semantic_pkey(preset, variant_ov)[0]
+    return semantic if target is None or target[0] == semantic else f"{semantic}_by_{target[0]}"
 
 
 def needs_pretrain(preset, variant_ov):
@@ -401,7 +441,10 @@ def dkey_of(preset, variant_ov):
     """
     sampler = run_sampler(preset, variant_ov)
     flat = effective(preset, variant_ov)
-    relevant = stage_keys(flat, f"diffusion_{sampler}")
+    # DAM keys act through the DAM folder (in `inputs` below); one spelt out at its default (dam_inputs'
+    # full_transe) reads the same warm start as a run that does not set it
+    relevant = {k: v for k, v in stage_keys(flat, f"diffusion_{sampler}").items()
+                if not (k in VARIANT_DAM_KEYS and _value({}, k) == v)}
     if sampler == "dans":
         mu, cond, use_dam = (_value(flat, k) for k in DKEY_FIELDS)
         key = f"dans-mu{_name(mu)}-{_name(cond)}-{'dam' if use_dam else 'nodam'}"
@@ -409,7 +452,7 @@ def dkey_of(preset, variant_ov):
         key = sampler
     inputs = [pkey_of(preset, variant_ov, "backbone")[0]]
     if sampler == "dans":
-        inputs.append(semantic_pkey(preset, variant_ov)[0])
+        inputs.append(dam_key_of(preset, variant_ov))
     digest = fingerprint({**relevant, "inputs": inputs})[:6]
     return f"{key}-{digest}", sampler, relevant
 
@@ -429,17 +472,21 @@ def pretrainings(preset):
             wanted.append(pkey_of(preset, ov, "backbone"))
         if needs(preset, ov, "dam"):
             wanted.append(semantic_pkey(preset, ov))
+            if target_pkey(preset, ov) is not None:
+                wanted.append(target_pkey(preset, ov))
         for key, source, flat in wanted:
             out.setdefault(key, (source, flat))
     return out
 
 
 def dam_fits(preset):
-    """semantic pkey -> overrides of the DAM fitted on that pretraining."""
+    """DAM key -> (semantic pkey, target pkey or None, overrides) of each DAM fit a preset's runs read."""
     out = {}
     for _, _, ov in _all_variants(preset):
         if needs(preset, ov, "dam"):
-            out.setdefault(semantic_pkey(preset, ov)[0], stage_keys(effective(preset, ov), "dam"))
+            target = target_pkey(preset, ov)
+            out.setdefault(dam_key_of(preset, ov), (semantic_pkey(preset, ov)[0], target and target[0],
+                                                    stage_keys(effective(preset, ov), "dam")))
     return out
 
 
@@ -449,7 +496,7 @@ def warm_starts(preset):
     for _, _, ov in _all_variants(preset):
         if needs(preset, ov, "diffusion"):
             key, kind, flat = dkey_of(preset, ov)
-            dam_key = semantic_pkey(preset, ov)[0] if kind == "dans" else None
+            dam_key = dam_key_of(preset, ov) if kind == "dans" else None
             out[key] = (kind, flat, pkey_of(preset, ov, "backbone")[0], dam_key)
     return out
 
@@ -532,8 +579,8 @@ def pretrain_dir(preset, dataset, pkey):
     return f"results/{preset}/{dataset}/pretrain/{pkey}"
 
 
-def dam_dir(preset, dataset, pkey):
-    return f"results/{preset}/{dataset}/dam/{pkey}"
+def dam_dir(preset, dataset, dam_key):
+    return f"results/{preset}/{dataset}/dam/{dam_key}"
 
 
 def pretrain_args(wildcards):
@@ -547,9 +594,21 @@ def pretrain_args(wildcards):
     return ["pretrain", "--dataset", wildcards.dataset, "--out", out, "--source", source, "--quiet", *set_args(flat)]
 
 
-def dam_sets(wildcards):
-    flat = _lookup(dam_fits(wildcards.preset), wildcards.pkey, "DAM fit", wildcards.preset)
-    return shell_sets(set_args(flat))
+def dam_inputs(wildcards):
+    semantic, target, _ = _lookup(dam_fits(wildcards.preset), wildcards.damkey, "DAM fit", wildcards.preset)
+    out = {"pretrain": f"{pretrain_dir(wildcards.preset, wildcards.dataset, semantic)}/run.json"}
+    if target is not None:
+        out["target"] = f"{pretrain_dir(wildcards.preset, wildcards.dataset, target)}/run.json"
+    return out
+
+
+def dam_args(wildcards):
+    """--pretrained, --target-pretrained and --set arguments of `dans-kgc dam fit` (a shell string)."""
+    semantic, target, flat = _lookup(dam_fits(wildcards.preset), wildcards.damkey, "DAM fit", wildcards.preset)
+    args = ["--pretrained", pretrain_dir(wildcards.preset, wildcards.dataset, semantic)]
+    if target is not None:
+        args += ["--target-pretrained", pretrain_dir(wildcards.preset, wildcards.dataset, target)]
+    return shell_sets(args + set_args(flat))
 
 
 def _warm_start(wildcards):
@@ -584,7 +643,7 @@ def train_inputs(wildcards):
     if needs_pretrain(run.preset, ov):
         out["pretrain"] = f"{pretrain_dir(run.preset, run.dataset, pkey_of(run.preset, ov, 'backbone')[0])}/run.json"
     if needs(run.preset, ov, "dam"):
-        out["dam"] = f"{dam_dir(run.preset, run.dataset, semantic_pkey(run.preset, ov)[0])}/entities.csv"
+        out["dam"] = f"{dam_dir(run.preset, run.dataset, dam_key_of(run.preset, ov))}/entities.csv"
     if needs(run.preset, ov, "diffusion"):
         out["diffusion"] = f"results/{run.preset}/{run.dataset}/diffusion/{dkey_of(run.preset, ov)[0]}/diffusion.pt"
     return out
@@ -617,12 +676,15 @@ TABLES = {
     "efficiency": ("efficiency", ["main"], None),
     "paper_vs_ours": ("paper", ["main", "ablation"], None),
     "hardness": ("hardness", ["main", "ablation"], None),  # band hardness at the end of training (diffusion runs)
+    "curriculum": ("curriculum", ["curriculum"], None),  # issue 12: the curriculum's order and speed
+    "dam_inputs": ("dam_inputs", ["dam_inputs"], None),  # issue 12, Q2: DAM fitted on features of other quality
 }
 FIGURES = {
     "calibration_curves": ("calibration_curves", ["calibration"], None),
     "sensitivity": ("sensitivity", ["sensitivity"], None),
     "curves": ("curves", ["main"], None),
     "bands": ("bands", ["main", "ablation"], "dans"),
+    "curriculum_bands": ("bands", ["curriculum"], "dans"),  # the band weights each curriculum applied
 }
 
 
@@ -638,8 +700,9 @@ def report_inputs(wildcards):
 
 def report_args(wildcards, input):
     name = getattr(wildcards, "table", None) or wildcards.figure
-    kind = {**TABLES, **FIGURES}[name][0]
-    return shell_sets([kind, *PLUGIN_ARGS, "--runs", *[str(Path(p).parent) for p in input]])
+    kind, exps, _ = {**TABLES, **FIGURES}[name]
+    experiments = [a for e in exps for a in ("--experiment", e)]  # a builder may serve several experiments
+    return shell_sets([kind, *PLUGIN_ARGS, *experiments, "--runs", *[str(Path(p).parent) for p in input]])
 
 
 def table_targets(preset):
@@ -657,8 +720,11 @@ DIAGNOSE_DEFAULTS = {"triples": 500, "seed": 0, "experiments": list(EXPERIMENTS)
 DIAGNOSE_EXTS = (".json", ".md", ".png")
 
 
-def diagnose_cfg():
-    return {**DIAGNOSE_DEFAULTS, **(config.get("diagnose") or {})}
+def diagnose_cfg(preset=None):
+    """The top-level `diagnose` settings, then the preset's own `diagnose` entry (e.g. the quick preset
+    diagnoses fewer experiments, on fewer triples, to stay a short first run)."""
+    own = (preset_cfg(preset).get("diagnose") or {}) if preset else {}
+    return {**DIAGNOSE_DEFAULTS, **(config.get("diagnose") or {}), **own}
 
 
 # the sensitivity sweep's runs are trained for its figure only: their diagnoses go with the figures,
@@ -669,7 +735,7 @@ DIAGNOSE_GROUPS = {"tables": [e for e in EXPERIMENTS if e != "sensitivity"], "fi
 def diagnosed_runs(preset, group=None):
     """Every diffusion-using training run (sampler dans or dhns) of the experiments `diagnose.experiments`
     lists (and of one target group: tables | figures)."""
-    wanted = [e for e in diagnose_cfg()["experiments"] if e in EXPERIMENTS]
+    wanted = [e for e in diagnose_cfg(preset)["experiments"] if e in EXPERIMENTS]
     if group is not None:
         wanted = [e for e in wanted if e in DIAGNOSE_GROUPS[group]]
     return [r for r in runs(preset, wanted)
@@ -679,7 +745,7 @@ def diagnosed_runs(preset, group=None):
 def diagnosed_warm_starts(preset, group=None):
     """(dataset, dkey) of every warm start those runs read (none when `diagnose.warm_starts` is false);
     a warm start shared by both groups belongs to the tables."""
-    if not diagnose_cfg()["warm_starts"]:
+    if not diagnose_cfg(preset)["warm_starts"]:
         return []
     out = []
     for r in diagnosed_runs(preset, group):
@@ -719,14 +785,14 @@ def report_diagnostics_inputs(wildcards):
     return [f for f in diagnose_files(wildcards.preset, "tables") if f.endswith(".json")]
 
 
-def diagnose_common_args():
-    d = diagnose_cfg()
+def diagnose_common_args(preset):
+    d = diagnose_cfg(preset)
     return ["--triples", str(d["triples"]), "--seed", str(d["seed"]), *set_args({})]
 
 
 def diagnose_args(wildcards):
     """--triples, --seed and --set arguments of `dans-kgc diagnose --run` (its config is the run's own)."""
-    return shell_sets(diagnose_common_args())
+    return shell_sets(diagnose_common_args(wildcards.preset))
 
 
 def diagnose_warm_start_inputs(wildcards):
@@ -745,7 +811,7 @@ def diagnose_warm_start_args(wildcards):
             "--pretrained", pretrain_dir(wildcards.preset, wildcards.dataset, pkey), "--dataset", wildcards.dataset]
     if kind == "dans":
         args += ["--dam", dam_dir(wildcards.preset, wildcards.dataset, dam_key)]
-    return shell_sets(args + diagnose_common_args())
+    return shell_sets(args + diagnose_common_args(wildcards.preset))
 
 
 def figure_targets(preset):

@@ -1,21 +1,21 @@
-# Stage 1: Difficulty Assessment Module, once per dataset and per semantic-source pretraining {pkey}
-# (zeta per entity, K-means types).
+# Stage 1: Difficulty Assessment Module, once per dataset and per DAM key {damkey} (zeta per entity,
+# K-means types): the semantic-source pretraining's pkey, plus _by_<pkey> of the pretraining that gives the
+# observed-difficulty target when dam.target_source names one (common.smk dam_key_of).
 
 
 rule dam:
     input:
-        pretrain="results/{preset}/{dataset}/pretrain/{pkey}/run.json",
+        unpack(dam_inputs),
     output:
-        entities="results/{preset}/{dataset}/dam/{pkey}/entities.csv",
-        report="results/{preset}/{dataset}/dam/{pkey}/dam_report.json",
+        entities="results/{preset}/{dataset}/dam/{damkey}/entities.csv",
+        report="results/{preset}/{dataset}/dam/{damkey}/dam_report.json",
     log:
-        "logs/dam/{preset}/{dataset}/{pkey}.log",
+        "logs/dam/{preset}/{dataset}/{damkey}.log",
     benchmark:
-        "results/benchmarks/dam/{preset}/{dataset}/{pkey}.tsv"
+        "results/benchmarks/dam/{preset}/{dataset}/{damkey}.tsv"
     params:
-        pretrained=input_dir("pretrain"),
+        args=dam_args,
         out=output_dir,
-        sets=dam_sets,
     threads: 1
     resources:
         mem_mb=mem_mb("dam"),
@@ -24,5 +24,5 @@ rule dam:
     conda:
         "../envs/dans_kgc.yaml"
     shell:
-        "dans-kgc dam fit --dataset {wildcards.dataset} --pretrained {params.pretrained} --out {params.out} "
-        "{params.sets} --set threads={threads} > {log} 2>&1"
+        "dans-kgc dam fit --dataset {wildcards.dataset} --out {params.out} {params.args} "
+        "--set threads={threads} > {log} 2>&1"
