@@ -132,7 +132,7 @@ def run_training(cfg: dict[str, Any], dataset: str, out: Path, *, stage: str = "
         record = stage_record("pretrain", cfg, kg, backbone_of(cfg["model"], cfg["train"]["mode"]), source=source)
         trainer.stage_record = record
     summary = trainer.fit(resume=resume)
-    tuned = cfg.get("tuned") or {}
+    tuned = (cfg.get("tuned") or {}) if stage == "train" else {}  # pretraining reads no tuned configuration
     write_json(out / "run.json", {
         "stage": stage, "dataset": kg.name, "split_variant": kg.variant, "protocol": protocol,
         "model": cfg["model"]["name"], "backbone": backbone_info(cfg), "sampler": cfg["train"]["sampler"],

@@ -50,6 +50,10 @@ def test_tune_cli_equal_budget_best_yaml_and_rerun(in_tmp):
     assert (budget["trials"], budget["epochs_per_trial"], budget["max_seconds_per_trial"]) == (3, 2, 60.0)
     assert budget["trials_finished"] == 3 and budget["complete"] + budget["pruned"] == 3
     assert budget["wall_seconds_total"] > 0 and budget["epochs_run_total"] <= 3 * 2
+    # the pruner saw the validation curve: valid MRR reported at every validation (Trainer.on_validation)
+    for t in info["trials"]:
+        trace = (in_tmp / f"study/trials/{t['number']:04d}/trace.csv").read_text().splitlines()
+        assert len(t["intermediate"]) == len(trace) - 1 >= 1, t
     for t in info["trials"]:
         cfg = yaml.safe_load((in_tmp / f"study/trials/{t['number']:04d}/config.yaml").read_text())
         assert cfg["train"]["epochs"] == 2 and cfg["train"]["max_seconds"] == 60
