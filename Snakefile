@@ -1,5 +1,5 @@
 # DANS-KGC reproduction DAG. Stages: fetch data -> TransE pretraining -> DAM -> diffusion
-# warm start -> training runs (+ evaluation) -> diagnostics of the negatives -> tables and
+# warm start -> [equal-budget tuning ->] training runs (+ evaluation) -> diagnostics of the negatives -> tables and
 # figures. Every job calls the
 # `dans-kgc` CLI; helpers live in workflow/rules/common.smk, the settings in config.yaml
 # (layout of results/, figures/, logs/ documented there).
@@ -29,6 +29,7 @@ include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/dam.smk"
 include: "workflow/rules/diffusion.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/tune.smk"
 include: "workflow/rules/diagnose.smk"
 include: "workflow/rules/report.smk"
 

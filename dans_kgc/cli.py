@@ -98,6 +98,21 @@ def backbone_info(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def _train_stage(args: argparse.Namespace, cfg: dict[str, Any], stage: str, **resources: Any) -> int:
+    pretrained = Path(args.pretrained) if getattr(args, "pretrained", None) else None
+    run_training(cfg, args.dataset, Path(args.out), stage=stage, pretrained=pretrained, resume=args.resume,
+                 quiet=args.quiet, tags=parse_tags(getattr(args, "tag", None)),
+                 source=getattr(args, "source", None), **resources)
+    return 0
+
+
+def run_training(cfg: dict[str, Any], dataset: str, out: Path, *, stage: str = "train",
+                 pretrained: Optional[Path] = None, resume: bool = False, quiet: bool = True,
+                 tags: Optional[dict[str, str]] = None, source: Optional[str] = None,
+                 on_validation: Optional[Callable[[int, float], None]] = None,
+                 trainer_hook: Optional[Callable[[Any], None]] = None, **resources: Any) -> dict[str, Any]:
+    """One training run into ``out`` (config.yaml, trace.csv, checkpoint.pt, model_best.pt, run.json); returns
+    the Trainer's summary. ``on_validation`` goes to the Trainer (dans-kgc tune prunes there); ``trainer_hook``
+    sees the Trainer before it starts (tune writes a pruned trial's trace with it)."""
     from dans_kgc.provenance import provenance
     from dans_kgc.stages import backbone_of, stage_record
     from dans_kgc.training import Trainer, build_run
@@ -105,18 +120,19 @@ def _train_stage(args: argparse.Namespace, cfg: dict[str, Any], stage: str, **re
 
     start = time.perf_counter()
     device = runtime(cfg)
-    kg, protocol = load_kg(cfg, args.dataset)
-    out = Path(args.out)
-    pretrained = Path(args.pretrained) if getattr(args, "pretrained", None) else None
+    kg, protocol = load_kg(cfg, dataset)
     model, sampler = build_run(cfg, kg, pretrained, **resources)  # checks the stage outputs before writing anything
-    save_run_config(out, cfg, args.dataset)
-    trainer = Trainer(cfg, kg, model, sampler, out, device, protocol, show_progress=not args.quiet)
+    save_run_config(out, cfg, dataset)
+    trainer = Trainer(cfg, kg, model, sampler, out, device, protocol, show_progress=not quiet,
+                      on_validation=on_validation)
+    if trainer_hook is not None:
+        trainer_hook(trainer)
     record = None
     if stage == "pretrain":
-        record = stage_record("pretrain", cfg, kg, backbone_of(cfg["model"], cfg["train"]["mode"]),
-                              source=args.source)
+        record = stage_record("pretrain", cfg, kg, backbone_of(cfg["model"], cfg["train"]["mode"]), source=source)
         trainer.stage_record = record
-    summary = trainer.fit(resume=args.resume)
+    summary = trainer.fit(resume=resume)
+    tuned = (cfg.get("tuned") or {}) if stage == "train" else {}  # pretraining reads no tuned configuration
     write_json(out / "run.json", {
         "stage": stage, "dataset": kg.name, "split_variant": kg.variant, "protocol": protocol,
         "model": cfg["model"]["name"], "backbone": backbone_info(cfg), "sampler": cfg["train"]["sampler"],
@@ -124,13 +140,15 @@ def _train_stage(args: argparse.Namespace, cfg: dict[str, Any], stage: str, **re
         # the stage folders this run read (dans-kgc diagnose and provenance find them here)
         "stages": {"pretrained": str(pretrained) if pretrained else None, "dam": resources.get("dam_dir"),
                    "diffusion": resources.get("diffusion_dir")},
-        "tags": parse_tags(getattr(args, "tag", None)), "dataset_report": kg.report, "summary": summary,
+        "tags": tags or {}, "dataset_report": kg.report, "summary": summary,
         "provenance": provenance(cfg, device, time.perf_counter() - start, dataset_sha256=kg.report["sha256"],
-                                 pretrained=str(pretrained / "model_best.pt") if pretrained else None),
+                                 pretrained=str(pretrained / "model_best.pt") if pretrained else None,
+                                 # a configuration from `dans-kgc tune` (best.yaml): its study, trial, objective
+                                 **({"tuned_from": dict(tuned)} if tuned.get("study") else {})),
     })
     log.info("%s %s: best valid MRR %.4f at epoch %d (%s)", stage, out, summary["best_valid_mrr"],
              summary["best_epoch"], summary["stop_reason"])
-    return 0
+    return summary
 
 
 # ----------------------------------------------------------------------------------------
@@ -179,6 +197,29 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = _config(args)
     resources = stage_resources(cfg, dam=args.dam, diffusion=args.diffusion)
     return _train_stage(args, cfg, "train", **resources)
+
+
+@command("tune")
+def cmd_tune(args: argparse.Namespace) -> int:
+    """Equal-budget hyper-parameter search of one sampler on one backbone and dataset (dans_kgc/tuning.py)."""
+    from dans_kgc.sampling import stage_resources
+    from dans_kgc.tuning import Tuner
+
+    cfg = _config(args)
+    trials = args.trials if args.trials is not None else int(cfg["tune"]["trials"])
+    if trials < 1:
+        raise ValueError(f"--trials {trials}: expected >= 1")
+    cfg["tune"]["trials"] = trials
+    resources = stage_resources(cfg, dam=args.dam, diffusion=args.diffusion)
+    tuner = Tuner(cfg, args.dataset, Path(args.out), trials=trials, storage=args.storage, study_name=args.study_name,
+                  pretrained=Path(args.pretrained) if args.pretrained else None, stage_resources=resources,
+                  quiet=args.quiet)
+    info = tuner.run()
+    print(Path(args.out) / "best.yaml")
+    log.info("tune %s: %d/%d trials finished (%d complete, %d pruned), best valid MRR %.4f (trial %d)", info["study"],
+             info["budget"]["trials_finished"], trials, info["budget"]["complete"], info["budget"]["pruned"],
+             info["best"]["value"], info["best"]["trial"])
+    return 0
 
 
 @command("evaluate")
@@ -494,6 +535,20 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "train.init_from_pretrained)")
             p.add_argument("--dam", help="DAM output folder (zeta per entity)")
             p.add_argument("--diffusion", help="diffusion warm-start folder")
+
+    p = sub.add_parser("tune", help="equal-budget hyper-parameter search of the configured sampler (Optuna)")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--out", required=True, help="study folder (study.db, study.json, best.yaml, trials/NNNN/)")
+    p.add_argument("--trials", type=int, help="trials in the study in total (default: config tune.trials); "
+                                              "finished ones count, a rerun completes the rest")
+    p.add_argument("--storage", help="Optuna RDB URL (default: sqlite:///OUT/study.db); e.g. "
+                                     "postgresql://user@host/db for several workers on one study")
+    p.add_argument("--study-name", help="default: DATASET-SAMPLER-MODEL")
+    p.add_argument("--pretrained", help="Stage-0 run folder of this backbone (as for train)")
+    p.add_argument("--dam", help="DAM output folder (sampler dans)")
+    p.add_argument("--diffusion", help="diffusion warm-start folder (samplers dans, dhns)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_config_args(p)
 
     dam = sub.add_parser("dam", help="Stage 1: Difficulty Assessment Module").add_subparsers(dest="dam_cmd", required=True)
     p = dam.add_parser("fit", help="fit zeta per entity from graph features and pretrained embeddings")

@@ -86,6 +86,25 @@ def parse_set(assignments: Iterable[str]) -> dict[str, Any]:
     return nested
 
 
+def nest_dotted(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A config file may use flat dotted keys (``train.lr: 0.01``, as ``dans-kgc tune`` writes best.yaml),
+    nested mappings, or both: ``{"train.lr": 0.01}`` -> ``{"train": {"lr": 0.01}}``."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        parts = str(key).split(".")
+        node = out
+        for part in parts[:-1]:
+            nxt = node.setdefault(part, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"config key '{key}': '{part}' is given both as a value and as a mapping")
+            node = nxt
+        if isinstance(value, Mapping) and isinstance(node.get(parts[-1]), dict):
+            node[parts[-1]].update(value)
+        else:
+            node[parts[-1]] = copy.deepcopy(value)
+    return out
+
+
 def _parse_value(raw: str) -> Any:
     """YAML scalar, except that ``1e-3`` is a float (YAML 1.1 would keep it a string)."""
     if raw == "":
@@ -114,7 +133,7 @@ def load_config(files: Iterable[str | Path] = (), overrides: Iterable[str] = (),
             raise ConfigError(f"{path}: cannot read config file: {err}") from err
         if not isinstance(data, Mapping):
             raise ConfigError(f"{path}: top level must be a mapping of config keys")
-        cfg = merge(cfg, data, str(path))
+        cfg = merge(cfg, nest_dotted(data), str(path))
     cfg = merge(cfg, parse_set(overrides), "--set")
     validate_values(cfg)
     return cfg

@@ -15,7 +15,7 @@ import math
 import random
 import time
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 import torch
@@ -90,7 +90,8 @@ def fact_split(triples: torch.Tensor, fact_ratio: float, generator: torch.Genera
 
 class Trainer:
     def __init__(self, cfg: Mapping[str, Any], kg: KnowledgeGraph, model: KGEModel, sampler: NegativeSampler,
-                 out_dir: str | Path, device: torch.device, protocol: str, show_progress: bool = True):
+                 out_dir: str | Path, device: torch.device, protocol: str, show_progress: bool = True,
+                 on_validation: Optional[Callable[[int, float], None]] = None):
         self.cfg = cfg
         self.tcfg = cfg["train"]
         self.kg = kg
@@ -145,6 +146,9 @@ class Trainer:
         self.train_seconds = 0.0
         self.resumed_from: Optional[int] = None
         self.hardness_probe = self._hardness_probe()
+        # called with (epoch, valid MRR) after every validation; it may raise to stop the run (dans-kgc tune's
+        # pruner raises optuna.TrialPruned), so it runs before that epoch's checkpoint is written
+        self.on_validation = on_validation
 
     def _hardness_probe(self) -> Any:
         """Band hardness measured at every validation (trace columns band{k}_active / _outscore / _quantile)
@@ -307,6 +311,8 @@ class Trainer:
                 else:
                     self.bad_evals += 1
             self.history.append(row)
+            if self.on_validation is not None and "valid_mrr" in row:
+                self.on_validation(self.epoch, row["valid_mrr"])
             bar.update(1)
             bar.set_postfix(loss=f"{row['loss']:.4f}", valid_mrr=f"{self.best['valid_mrr']:.4f}",
                             tps=f"{row['triples_per_s']:.0f}")

@@ -43,7 +43,7 @@ def _fit(umls, pretrainings, semantic, target="transe"):
     cfg = tiny_config(**{"dam.semantic_source": semantic, "dam.target_source": target, "dam.epochs": 30,
                          "dam.max_target_triples": 500, "dam.num_clusters": 5, "pretrain.epochs": 3,
                          "dam.short_epochs": 1})
-    target_dir = None if target == "semantic" else pretrainings / target_source(cfg)
+    target_dir = None if target_source(cfg) == semantic else pretrainings / target_source(cfg)
     return fit_dam_from_run(umls, pretrainings / semantic, cfg, target_dir=target_dir)
 
 
@@ -65,9 +65,13 @@ def test_a_pretraining_of_another_source_is_refused(umls, pretrainings):
     cfg = tiny_config(**{"dam.semantic_source": "random", "pretrain.epochs": 3})
     with pytest.raises(StageMismatchError, match="'transe' pretraining, but DAM's semantic .*'random'"):
         fit_dam_from_run(umls, pretrainings / "transe", cfg)
-    cfg = tiny_config(**{"dam.semantic_source": "transe", "dam.target_source": "transe", "pretrain.epochs": 3})
+    cfg = tiny_config(**{"dam.semantic_source": "random", "dam.target_source": "transe", "pretrain.epochs": 3})
     with pytest.raises(ValueError, match="--target-pretrained"):
-        fit_dam_from_run(umls, pretrainings / "transe", cfg)
+        fit_dam_from_run(umls, pretrainings / "random", cfg)
+    # the target named by its own source is the semantic model itself: a second folder is refused
+    cfg = tiny_config(**{"dam.semantic_source": "transe", "dam.target_source": "transe", "pretrain.epochs": 3})
+    with pytest.raises(ValueError, match="drop --target-pretrained"):
+        fit_dam_from_run(umls, pretrainings / "transe", cfg, target_dir=pretrainings / "transe")
 
 
 def test_dam_fit_cli_with_a_separate_target(umls_root, mirror, pretrainings, tmp_path, caplog):

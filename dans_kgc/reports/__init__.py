@@ -18,8 +18,9 @@ and ``dans-kgc report loss_table --plugin my_report.py --runs ... --out ...`` (a
 works too, as does an entry point in the ``dans_kgc.reports`` group).
 
 Built in: tables ``main``, ``ablation``, ``efficiency``, ``paper``, ``calibration``, ``diagnostics``
-(reads ``dans-kgc diagnose`` JSON files, not run folders); figures ``sensitivity``, ``curves``, ``bands``,
-``calibration_curves``.
+(reads ``dans-kgc diagnose`` JSON files, not run folders), ``tuning`` (study folders of ``dans-kgc tune``
+and run folders); figures ``sensitivity``, ``curves``, ``bands``,
+``calibration_curves``, ``tuning_history``.
 """
 from __future__ import annotations
 
@@ -188,5 +189,6 @@ from dans_kgc.reports import paper as _paper  # noqa: E402,F401
 from dans_kgc.reports import tables as _tables  # noqa: E402,F401
 from dans_kgc.reports import calibration as _calibration  # noqa: E402,F401
 from dans_kgc.reports import diagnostics as _diagnostics  # noqa: E402,F401
+from dans_kgc.reports import tuning as _tuning  # noqa: E402,F401
 
 __all__ = ["REPORTS", "ReportContext", "ReportSpec", "RunRecord", "build_report", "load_plugins", "register"]

@@ -93,9 +93,10 @@ MANAGED_KEYS = {
     "data.root": "the top-level config key `data_root`",
     "data.mirror": "the top-level config key `data_mirror` or DANS_KGC_DATA_MIRROR",
 }
-EXPERIMENTS = ("calibration", "main", "ablation", "sensitivity", "curriculum", "dam_inputs")
+# tuned: the main variants again, each from its sampler's best configuration of `dans-kgc tune` (tune.smk)
+EXPERIMENTS = ("calibration", "main", "ablation", "sensitivity", "curriculum", "dam_inputs", "tuned")
 # experiments whose variants a preset's `backbones:` list crosses with each backbone (variant@backbone)
-CROSSED = ("main", "ablation", "sensitivity", "curriculum", "dam_inputs")
+CROSSED = ("main", "ablation", "sensitivity", "curriculum", "dam_inputs", "tuned")
 # dam.* keys a variant may set (each DAM fit gets its own folder, see dam_key_of); the other dam.* and
 # pretrain.* keys shape per-dataset stages and belong to a preset's overrides
 VARIANT_DAM_KEYS = ("dam.semantic_source", "dam.target_source", "dam.short_epochs")
@@ -197,6 +198,8 @@ def experiment_variants(preset, experiment):
                 continue
             for value in grids.get(name, g["values"]):
                 variants[f"{name}{_name(value)}"] = {**(spec.get("base") or {}), g["key"]: value}
+    elif experiment == "tuned":  # main's variants, each tuned first
+        variants = dict(config["experiments"]["main"]["variants"])
     else:
         variants = dict(spec["variants"])
     wanted = chosen.get("variants")
@@ -348,6 +351,8 @@ def train_filter(flat, sampler):
     """A training run reads everything except the settings of samplers it does not use."""
     out = {}
     for key, value in flat.items():
+        if key.startswith("tune."):  # the search's budget: read by tune jobs only (tune_args)
+            continue
         if key.startswith("samplers.") and not key.startswith(f"samplers.{sampler}."):
             continue
         if sampler not in ("dans", "dhns") and key.startswith(("dam.", "diffusion.", "dtm.", "dans.", "diagnostics.")):
@@ -636,16 +641,31 @@ def run_of(wildcards):
     return Run(wildcards.preset, wildcards.dataset, wildcards.experiment, wildcards.variant, int(wildcards.seed))
 
 
+def stage_inputs(preset, dataset, ov):
+    """The data record and the stage outputs a training run (or a tune job: its trials) of a variant reads."""
+    out = {"data": fetch_record(preset, dataset)}
+    if needs_pretrain(preset, ov):
+        out["pretrain"] = f"{pretrain_dir(preset, dataset, pkey_of(preset, ov, 'backbone')[0])}/run.json"
+    if needs(preset, ov, "dam"):
+        out["dam"] = f"{dam_dir(preset, dataset, dam_key_of(preset, ov))}/entities.csv"
+    if needs(preset, ov, "diffusion"):
+        out["diffusion"] = f"results/{preset}/{dataset}/diffusion/{dkey_of(preset, ov)[0]}/diffusion.pt"
+    return out
+
+
+STAGE_FLAGS = {"pretrain": "--pretrained", "dam": "--dam", "diffusion": "--diffusion"}
+
+
+def stage_args(inputs):
+    return [a for name, path in inputs.items() if name in STAGE_FLAGS for a in (STAGE_FLAGS[name], str(Path(path).parent))]
+
+
 def train_inputs(wildcards):
     run = run_of(wildcards)
     ov = variant_overrides(run.preset, run.experiment, run.variant)
-    out = {"data": fetch_record(run.preset, run.dataset)}
-    if needs_pretrain(run.preset, ov):
-        out["pretrain"] = f"{pretrain_dir(run.preset, run.dataset, pkey_of(run.preset, ov, 'backbone')[0])}/run.json"
-    if needs(run.preset, ov, "dam"):
-        out["dam"] = f"{dam_dir(run.preset, run.dataset, dam_key_of(run.preset, ov))}/entities.csv"
-    if needs(run.preset, ov, "diffusion"):
-        out["diffusion"] = f"results/{run.preset}/{run.dataset}/diffusion/{dkey_of(run.preset, ov)[0]}/diffusion.pt"
+    out = stage_inputs(run.preset, run.dataset, ov)
+    if run.experiment == "tuned":  # its configuration: the study's best trial
+        out["best"] = f"{tune_dir(run.preset, run.dataset, run.variant)}/best.yaml"
     return out
 
 
@@ -654,15 +674,57 @@ def train_args(wildcards):
     run = run_of(wildcards)
     ov = variant_overrides(run.preset, run.experiment, run.variant)
     flat = train_filter(effective(run.preset, ov), run_sampler(run.preset, ov))
-    flags = {"pretrain": "--pretrained", "dam": "--dam", "diffusion": "--diffusion"}
-    stages = [a for name, path in train_inputs(wildcards).items() if name in flags
-              for a in (flags[name], str(Path(path).parent))]
+    inputs = train_inputs(wildcards)
+    stages = stage_args(inputs)
+    if run.experiment == "tuned":
+        # best.yaml (--config) sets the searched keys; --set would override it, so those keys are left out here
+        searched = tuned_keys(run.preset, ov, inputs)
+        flat = {k: v for k, v in flat.items() if k not in searched}
+        stages += ["--config", inputs["best"]]
     variant, backbone = variant_tags(run.experiment, run.variant)
     tags = ["--tag", f"experiment={run.experiment}", "--tag", f"variant={variant}"]
     if backbone:
         tags += ["--tag", f"backbone={backbone}"]
     return ["train", "--dataset", run.dataset, "--out", run_dir(run), "--quiet", *stages, *tags,
             *set_args(flat), "--set", f"seed={run.seed}"]
+
+
+# ------------------------------------------------------------------------------------------
+# helpers of the tune stage (workflow/rules/tune.smk)
+# ------------------------------------------------------------------------------------------
+def tune_dir(preset, dataset, variant):
+    return f"results/{preset}/{dataset}/tune/{variant}"
+
+
+def tune_jobs(preset):
+    """(dataset, variant) of every study a preset runs: one per variant of its `tuned` experiment."""
+    return sorted({(r.dataset, r.variant) for r in runs(preset, ["tuned"])})
+
+
+def tuned_keys(preset, ov, inputs):
+    """The keys a variant's study searches (its best.yaml sets them): dans_kgc.tuning resolves the space."""
+    from dans_kgc.tuning import space_keys
+
+    given = [{"pretrain": "pretrained"}.get(name, name) for name in inputs if name in STAGE_FLAGS]
+    return set(space_keys(_resolved(effective(preset, ov)), given))
+
+
+def tune_inputs(wildcards):
+    return stage_inputs(wildcards.preset, wildcards.dataset,
+                        variant_overrides(wildcards.preset, "tuned", wildcards.variant))
+
+
+def tune_args(wildcards):
+    """dans-kgc arguments of a tune job: the run's overrides + the preset's tune.* budget, the tuned runs'
+    first seed, the stage inputs of the variant's runs (a shell string; the rule adds --set threads=N)."""
+    preset, ds, variant = wildcards.preset, wildcards.dataset, wildcards.variant
+    ov = variant_overrides(preset, "tuned", variant)
+    flat = effective(preset, ov)
+    sets = {**train_filter(flat, run_sampler(preset, ov)), **{k: v for k, v in flat.items() if k.startswith("tune.")}}
+    args = ["tune", "--dataset", ds, "--out", tune_dir(preset, ds, variant), "--quiet",
+            "--study-name", f"{preset}-{ds}-{variant}", *stage_args(tune_inputs(wildcards)), *set_args(sets),
+            "--set", f"seed={experiment_seeds(preset, 'tuned')[0]}"]
+    return shell_sets(args)
 
 
 # ------------------------------------------------------------------------------------------
@@ -678,6 +740,7 @@ TABLES = {
     "hardness": ("hardness", ["main", "ablation"], None),  # band hardness at the end of training (diffusion runs)
     "curriculum": ("curriculum", ["curriculum"], None),  # issue 12: the curriculum's order and speed
     "dam_inputs": ("dam_inputs", ["dam_inputs"], None),  # issue 12, Q2: DAM fitted on features of other quality
+    "tuning": ("tuning", ["main", "tuned"], None),  # default vs tuned (+ the studies); presets with `tuned` only
 }
 FIGURES = {
     "calibration_curves": ("calibration_curves", ["calibration"], None),
@@ -685,17 +748,24 @@ FIGURES = {
     "curves": ("curves", ["main"], None),
     "bands": ("bands", ["main", "ablation"], "dans"),
     "curriculum_bands": ("bands", ["curriculum"], "dans"),  # the band weights each curriculum applied
+    "tuning_history": ("tuning_history", ["tuned"], None),  # reads the studies only
 }
+TUNING_REPORTS = ("tuning", "tuning_history")  # built where a preset runs the `tuned` experiment
 
 
 def report_runs(preset, name):
     kind, exps, sampler = {**TABLES, **FIGURES}[name]
+    if name in TUNING_REPORTS and not runs(preset, ["tuned"]):
+        return []
     return runs(preset, exps, sampler=sampler)
 
 
 def report_inputs(wildcards):
     name = getattr(wildcards, "table", None) or wildcards.figure
-    return [run_metrics(r) for r in report_runs(wildcards.preset, name)]
+    out = [] if name == "tuning_history" else [run_metrics(r) for r in report_runs(wildcards.preset, name)]
+    if name in TUNING_REPORTS:  # the study folders (study.json); report_args passes their folders
+        out += [f"{tune_dir(wildcards.preset, ds, v)}/study.json" for ds, v in tune_jobs(wildcards.preset)]
+    return out
 
 
 def report_args(wildcards, input):
