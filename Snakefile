@@ -36,6 +36,11 @@ include: "workflow/rules/report.smk"
 PRESET = config["preset"]
 
 
+# SLURM: squeue must still list finished jobs when Snakemake polls (common.smk: check_slurm_polling)
+onstart:
+    check_slurm_polling()
+
+
 # cheap bookkeeping jobs stay on the submit host under a cluster executor
 localrules:
     all,
