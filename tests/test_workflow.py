@@ -15,6 +15,9 @@ from workflow_helpers import (copy_workflow, env, figure_files, job_counts, plan
                               table_files, tiny_reference, write_yaml)
 
 
+REPO_WORKFLOW = Path(__file__).resolve().parents[1] / "workflow"
+
+
 @pytest.fixture()
 def wf(tmp_path) -> Path:
     return copy_workflow(tmp_path / "wf")
@@ -453,3 +456,28 @@ def test_shared_run_is_placed_under_every_label(tmp_path):
         ("ablation", "full", "transe"), ("main", "dans", None)]
     assert [r.variant for r in select(records, ["ablation"])] == ["full"]
     assert all(r.value("mrr") == 0.5 for r in records)
+
+
+# ------------------------------------------------------------------------------------------
+# Snakemake's report
+# ------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_snakemake_report_lists_every_table_and_figure(tiny_run, tmp_path):
+    """`snakemake --report report.zip` of the finished tiny run: every table and figure (and run diagnosis)
+    in the browsable report, with its caption from workflow/report/."""
+    import zipfile
+
+    out = tmp_path / "report.zip"
+    run_snakemake(tiny_run, "--report", str(out), "--config", "preset=tiny")
+    with zipfile.ZipFile(out) as archive:
+        names = archive.namelist()
+        text = " ".join(archive.read(n).decode(errors="replace") for n in names if n.endswith((".html", ".js")))
+    wanted = [p for p in table_files(tiny_run) if p.suffix == ".csv"] + [tiny_run / "results/tiny/tables/diagnostics.csv"]
+    wanted += [p for p in figure_files(tiny_run) if p.suffix == ".png"]
+    wanted += sorted((tiny_run / "results/tiny/umls/diagnostics").rglob("*.png"))
+    for path in wanted:
+        rel = path.relative_to(tiny_run).as_posix()
+        assert any(n.endswith(rel) for n in names), (rel, names[:40])
+    for kind in ("table1_datasets", "main", "ablation", "sensitivity", "diagnosis"):
+        caption = (REPO_WORKFLOW / "report" / f"{kind}.rst").read_text().split(".")[0]
+        assert caption in text, kind

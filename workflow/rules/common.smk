@@ -884,6 +884,30 @@ wildcard_constraints:
 
 
 # ------------------------------------------------------------------------------------------
+# Snakemake's report (snakemake --report report.zip): the targets of all / all_tables / all_figures flagged
+# with report(), one caption per table or figure kind (workflow/report/KIND.rst)
+# ------------------------------------------------------------------------------------------
+def reported(paths):
+    """The targets, with every table (.csv) and figure (.png) flagged for the report."""
+    out = []
+    for p in paths:
+        path = Path(p)
+        if path.suffix == ".csv" and path.parent.name == "tables":
+            out.append(report(p, caption=f"workflow/report/{path.stem}.rst", category="Tables",
+                              labels={"table": path.stem}))
+        elif path.suffix == ".png" and p.startswith("figures/"):
+            out.append(report(p, caption=f"workflow/report/{path.stem}.rst", category="Figures",
+                              subcategory="Paper figures", labels={"figure": path.stem}))
+        elif path.suffix == ".png" and "diagnostics" in path.parts:
+            name = Path(*path.with_suffix("").parts[path.parts.index("diagnostics") + 1:]).as_posix()
+            out.append(report(p, caption="workflow/report/diagnosis.rst", category="Figures",
+                              subcategory="Diagnoses", labels={"dataset": path.parts[2], "diagnosis": name}))
+        else:
+            out.append(p)
+    return out
+
+
+# ------------------------------------------------------------------------------------------
 # SLURM status polling (onstart, Snakefile)
 # ------------------------------------------------------------------------------------------
 # Without slurmdbd the profiles poll job states with `squeue`. slurmctld lists a finished job for
