@@ -110,8 +110,10 @@ min_job_age() {
   grep -o '^MinJobAge=[0-9]*' "$CONF" | cut -d= -f2
   sed -i "s/^MinJobAge=.*/MinJobAge=$1/" "$CONF"
   scontrol reconfigure
-  for _ in $(seq 50); do
-    scontrol show config | grep -qE "^MinJobAge += $1 sec" && return 0
+  local shown
+  for _ in $(seq 50); do  # (not `scontrol ... | grep -q`: grep's early exit would fail the pipe under pipefail)
+    shown=$(scontrol show config)
+    grep -qE "^MinJobAge += $1 sec" <<<"$shown" && return 0
     sleep 0.2
   done
   echo "MinJobAge did not change: $(scontrol show config | grep MinJobAge)" >&2; exit 1
