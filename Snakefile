@@ -37,6 +37,11 @@ include: "workflow/rules/report.smk"
 PRESET = config["preset"]
 
 
+# SLURM: squeue must still list finished jobs when Snakemake polls (common.smk: check_slurm_polling)
+onstart:
+    check_slurm_polling()
+
+
 # cheap bookkeeping jobs stay on the submit host under a cluster executor
 localrules:
     all,
@@ -49,18 +54,23 @@ localrules:
     report_diagnostics,
 
 
+# `snakemake --report report.zip`: the tables and figures of these targets, with their captions
+# (workflow/report/*.rst; common.smk: reported)
+report: "workflow/report/workflow.rst"
+
+
 rule all:
     default_target: True
     input:
-        table_targets(PRESET),
-        figure_targets(PRESET),
+        reported(table_targets(PRESET)),
+        reported(figure_targets(PRESET)),
 
 
 rule all_tables:
     input:
-        table_targets(PRESET),
+        reported(table_targets(PRESET)),
 
 
 rule all_figures:
     input:
-        figure_targets(PRESET),
+        reported(figure_targets(PRESET)),

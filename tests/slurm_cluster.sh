@@ -5,6 +5,15 @@
 #                                     last line: "started munged=PID slurmctld=PID slurmd=PID"
 #                                     (0 = was already running, not started here)
 #   tests/slurm_cluster.sh stop PID.. stop exactly those PIDs (what `start` reported)
+#   tests/slurm_cluster.sh min-job-age N
+#                                     set MinJobAge to N seconds (scontrol reconfigure); prints the old value
+#
+# MinJobAge (default here: 3600 s, env SLURM_MIN_JOB_AGE) is how long slurmctld, and so `squeue`, still
+# lists a finished job. Without slurmdbd Snakemake's slurm executor learns that a job ended only from
+# squeue; a job squeue has forgotten counts as still queued and the workflow waits forever. The plugin's
+# status checks can be 180 s apart, so MinJobAge must exceed that (the workflow's onstart check says so
+# and stops otherwise). Finished jobs are also written to /var/log/slurm/jobcomp.log (jobcomp/filetxt),
+# a record that never expires, which the tests read for the final job states.
 #
 # Needs root and the Debian packages slurm-wlm + munge (apt-get install -y slurm-wlm munge).
 # No slurmdbd: Snakemake's slurm executor must poll with `squeue` (slurm-status-command).
@@ -13,6 +22,8 @@ set -euo pipefail
 
 MARK="# written by dans-kgc tests/slurm_cluster.sh"
 CONF=/etc/slurm/slurm.conf
+MIN_JOB_AGE=${SLURM_MIN_JOB_AGE:-3600}
+JOBCOMP=/var/log/slurm/jobcomp.log
 
 alive() {  # alive PIDFILE -> prints the PID if that process runs
   [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null && cat "$1"
@@ -36,7 +47,9 @@ start() {
   munge -n | unmunge | grep -q Success || { echo "munge does not work" >&2; exit 1; }
 
   if ! alive /run/slurm/slurmctld.pid >/dev/null; then
-    if [ ! -e "$CONF" ] || grep -qF "$MARK" "$CONF"; then
+    if [ -e "$CONF" ] && ! grep -qF "$MARK" "$CONF"; then
+      echo "slurm_cluster.sh: $CONF was not written by this script; using it as it is" >&2
+    else
       local hw mem node
       hw=$(slurmd -C | head -1)
       mem=$(echo "$hw" | grep -o 'RealMemory=[0-9]*' | cut -d= -f2)
@@ -56,7 +69,7 @@ ReturnToService=2
 SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
-MinJobAge=300
+MinJobAge=${MIN_JOB_AGE}
 StateSaveLocation=/var/lib/slurm/slurmctld
 SlurmdSpoolDir=/var/lib/slurm/slurmd
 SlurmctldPidFile=/run/slurm/slurmctld.pid
@@ -65,7 +78,8 @@ SlurmctldLogFile=/var/log/slurm/slurmctld.log
 SlurmdLogFile=/var/log/slurm/slurmd.log
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
-JobCompType=jobcomp/none
+JobCompType=jobcomp/filetxt
+JobCompLoc=${JOBCOMP}
 ${node} NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName=debug Nodes=${host} Default=YES MaxTime=INFINITE State=UP
 CONF
@@ -90,6 +104,21 @@ CONF
   echo "started munged=$started_munge slurmctld=$started_ctld slurmd=$started_d"
 }
 
+min_job_age() {
+  [ "$(id -u)" = 0 ] || { echo "slurm_cluster.sh: must run as root" >&2; exit 1; }
+  grep -qF "$MARK" "$CONF" || { echo "slurm_cluster.sh: $CONF was not written by this script" >&2; exit 1; }
+  grep -o '^MinJobAge=[0-9]*' "$CONF" | cut -d= -f2
+  sed -i "s/^MinJobAge=.*/MinJobAge=$1/" "$CONF"
+  scontrol reconfigure
+  local shown
+  for _ in $(seq 50); do  # (not `scontrol ... | grep -q`: grep's early exit would fail the pipe under pipefail)
+    shown=$(scontrol show config)
+    grep -qE "^MinJobAge += $1 sec" <<<"$shown" && return 0
+    sleep 0.2
+  done
+  echo "MinJobAge did not change: $(scontrol show config | grep MinJobAge)" >&2; exit 1
+}
+
 stop() {
   for pid in "$@"; do
     [ "$pid" -gt 0 ] 2>/dev/null || continue
@@ -104,5 +133,6 @@ stop() {
 case "${1:-}" in
   start) start ;;
   stop) shift; stop "$@" ;;
-  *) echo "usage: $0 start | stop PID..." >&2; exit 2 ;;
+  min-job-age) min_job_age "$2" ;;
+  *) echo "usage: $0 start | stop PID... | min-job-age SECONDS" >&2; exit 2 ;;
 esac

@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from workflow_helpers import (copy_workflow, env, figure_files, job_counts, run_snakemake, snakemake_cmd,
+from workflow_helpers import (copy_workflow, env, figure_files, job_counts, plan_jobs, run_snakemake, snakemake_cmd,
                               table_files, tiny_reference, write_yaml)
+
+
+REPO_WORKFLOW = Path(__file__).resolve().parents[1] / "workflow"
 
 
 @pytest.fixture()
@@ -42,8 +45,9 @@ def test_paper_preset_plans_without_any_data(wf, tmp_path):
     empty_mirror.mkdir()
     proc = run_snakemake(wf, "-n", "all_tables", mirror=empty_mirror)
     counts = job_counts(proc.stdout)
-    # 6 datasets x 5 seeds x (6 samplers + 4 ablation variants); tables: main, ablation, efficiency, paper_vs_ours, hardness
-    assert counts["train"] == 6 * 5 * (6 + 4), counts
+    # 6 datasets x 5 seeds x (6 samplers + 4 ablation variants, of which `full` is main's dans run: one run
+    # per distinct setting); tables: main, ablation, efficiency, paper_vs_ours, hardness
+    assert counts["train"] == 6 * 5 * (6 + 3), counts
     assert counts["fetch_dataset"] == counts["pretrain"] == counts["dam"] == 6, counts
     # dans (mu 1, ccd, DAM) + w/o DAM + w/o CCD + dhns warm starts per dataset; w/o DTM shares dans'
     assert counts["diffusion"] == 6 * 4, counts
@@ -67,8 +71,9 @@ def test_fidelity_and_calibration_presets_plan_their_backbone_axis(wf):
     per dataset; calibration trains each recipe alone, without any stage."""
     proc = run_snakemake(wf, "-n", "all_tables", "--config", "preset=fidelity")
     counts = job_counts(proc.stdout)
-    # 2 datasets x 3 seeds x (ComplEx: 5 main + 4 ablation; TransE: 8 main + 4 ablation)
-    assert counts["train"] == 2 * 3 * ((5 + 4) + (8 + 4)), counts
+    # 2 datasets x 3 seeds x (ComplEx: 5 main + 4 ablation; TransE: 8 main + 4 ablation), less ablation full@X,
+    # which is main dans@X (one run per distinct setting)
+    assert counts["train"] == 2 * 3 * ((5 + 3) + (8 + 3)), counts
     assert counts["pretrain"] == 4 and counts["dam"] == 2, counts
     assert "main/uniform@complex_n3_1n/seed0" in proc.stdout and "main/bernoulli@transe/seed0" in proc.stdout
     for sampler in ("bernoulli", "self_adversarial", "nscaching"):
@@ -96,9 +101,40 @@ def test_profiles_plan(wf):
         proc = run_snakemake(wf, "--profile", f"profiles/{profile}", "-n", "--config", "preset=tiny")
         assert job_counts(proc.stdout)["train"] > 0, profile
     gpu = run_snakemake(wf, "--profile", "profiles/gpu", "-n", "-p", "--config", "preset=tiny")
-    assert "gpu=1" in gpu.stdout
+    assert "gpu_slot=1" in gpu.stdout
     cpu = run_snakemake(wf, "--profile", "profiles/local", "-n", "-p", "--config", "preset=tiny")
-    assert "gpu=1" not in cpu.stdout
+    assert "gpu_slot" not in cpu.stdout and "gpu=1" not in cpu.stdout
+
+
+TORCH_RULES = ("pretrain", "dam", "diffusion", "train", "diagnose", "diagnose_warm_start")
+
+
+def _gpu_jobs_at_once(wf: Path, slots: int) -> list[int]:
+    """How many GPU jobs the scheduler starts together, round by round, with `--resources gpu_slot=SLOTS`.
+
+    A --touch run schedules like a real one (resources are honoured, unlike -n, which starts every ready
+    job at once) but runs nothing. Placeholders stand in for the data and stage outputs (pretraining, DAM,
+    warm starts), so the first round has every training run and warm-start diagnosis ready at once."""
+    plan = plan_jobs(run_snakemake(wf, "all_tables", "-n", "--config", "preset=tiny").stdout)
+    for job in plan:
+        if job["rule"] in ("fetch_dataset", "pretrain", "dam", "diffusion"):
+            for out in job["output"]:
+                (wf / out).parent.mkdir(parents=True, exist_ok=True)
+                (wf / out).write_text("placeholder of the --touch scheduling test\n")
+    proc = run_snakemake(wf, "all_tables", "--profile", "profiles/gpu", "--touch", "--cores", "16", "--resources",
+                         f"gpu_slot={slots}", "--config", "preset=tiny")
+    rounds = proc.stdout.split("Execute ")[1:]
+    return [sum(job["rule"] in TORCH_RULES for job in plan_jobs(r)) for r in rounds]
+
+
+def test_gpu_slots_let_several_jobs_share_a_card(wf):
+    """profiles/gpu: each torch job takes one gpu_slot; N slots put up to N of them on the card at once (the
+    first round has 9 ready: 6 training runs, 3 warm-start diagnoses)."""
+    at_once = _gpu_jobs_at_once(wf, 1)
+    assert at_once[0] == 1 and max(at_once) == 1, at_once
+    at_once = _gpu_jobs_at_once(copy_workflow(wf.parent / "three"), 3)
+    assert at_once[0] == 3 and max(at_once) == 3, at_once
+    assert not list((wf / "results").rglob("metrics_test.json")), "a --touch run must not produce anything"
 
 
 BAD_CONFIGS = {
@@ -135,7 +171,11 @@ def test_tiny_preset_end_to_end(tiny_run):
     for path in table_files(tiny_run) + figure_files(tiny_run):
         assert path.exists() and path.stat().st_size > 0, path
     runs = sorted(tiny_run.glob("results/tiny/umls/*/*/seed0/metrics_test.json"))
-    assert len(runs) == 7, runs  # main 3 + ablation 2 + sensitivity 2
+    assert len(runs) == 6, runs  # main 3 + ablation 2 + sensitivity 2, ablation full = main dans (one run)
+    assert not (tiny_run / "results/tiny/umls/ablation/full").exists()
+    shared = json.loads((tiny_run / "results/tiny/umls/main/dans/seed0/run.json").read_text())["tags"]
+    assert shared["stands_for"] == "main/dans,ablation/full", shared
+    assert ",full," in (tiny_run / "results/tiny/tables/ablation.csv").read_text()
     for m in runs:
         metrics = json.loads(m.read_text())
         assert 0.0 < metrics["mrr"] <= 1.0, m
@@ -148,9 +188,10 @@ def test_tiny_preset_end_to_end(tiny_run):
     # logs and benchmark records per job
     assert (tiny_run / "logs/train/tiny/umls/main/dans/seed0.log").exists()
     assert (tiny_run / "results/benchmarks/train/tiny/umls/main/dans/seed0.tsv").exists()
-    # diagnostics: one per DANS run (main dans, ablation full / wo_ccd, sensitivity mu2.0 / eta0.9) and per warm start
+    # diagnostics: one per DANS run (main dans = ablation full, ablation wo_ccd, sensitivity mu2.0 / eta0.9) and per
+    # warm start
     diag = tiny_run / "results/tiny/umls/diagnostics"
-    assert len(list(diag.glob("*/*/seed0.json"))) == 5 and len(list(diag.glob("warm_start/*.json"))) == 3
+    assert len(list(diag.glob("*/*/seed0.json"))) == 4 and len(list(diag.glob("warm_start/*.json"))) == 3
     for path in [diag / "main/dans/seed0.json", *diag.glob("warm_start/*.json")]:
         result = json.loads(path.read_text())
         bands = result["bands"]["rows"]
@@ -172,22 +213,22 @@ def test_tiny_preset_end_to_end(tiny_run):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("change, expected", [
-    # a DTM key: only the runs of the DANS sampler, their diagnoses (and the reports that show them: the
-    # main, ablation, efficiency, paper_vs_ours and hardness tables)
-    ({"dtm.lambda": 4.0}, {"train": 5, "diagnose": 5, "report_table": 5, "report_figure": 3, "report_diagnostics": 1}),
+    # a DTM key: only the runs of the DANS sampler (4: main dans = ablation full is one run), their diagnoses
+    # (and the reports that show them: the main, ablation, efficiency, paper_vs_ours and hardness tables)
+    ({"dtm.lambda": 4.0}, {"train": 4, "diagnose": 4, "report_table": 5, "report_figure": 3, "report_diagnostics": 1}),
     # a warm-start key: the warm starts (and their diagnoses) and the DANS runs; never pretraining, DAM or the baselines
-    ({"diffusion.warmstart_epochs": 3}, {"diffusion": 3, "diagnose_warm_start": 3, "train": 5, "diagnose": 5,
+    ({"diffusion.warmstart_epochs": 3}, {"diffusion": 3, "diagnose_warm_start": 3, "train": 4, "diagnose": 4,
                                          "report_table": 5, "report_figure": 3, "report_diagnostics": 1}),
     # a reverse-chain key the warm start does not read: the DANS runs only, no new warm start
-    ({"diffusion.sampling_steps": 4}, {"train": 5, "diagnose": 5, "report_table": 5, "report_figure": 3,
+    ({"diffusion.sampling_steps": 4}, {"train": 4, "diagnose": 4, "report_table": 5, "report_figure": 3,
                                        "report_diagnostics": 1}),
     # the training-time hardness columns: read by the diffusion runs only, not by the baselines
-    ({"diagnostics.triples": 100}, {"train": 5, "diagnose": 5, "report_table": 5, "report_figure": 3,
+    ({"diagnostics.triples": 100}, {"train": 4, "diagnose": 4, "report_table": 5, "report_figure": 3,
                                     "report_diagnostics": 1}),
     # a key of a sampler the preset does not run: nothing
     ({"samplers.nscaching.cache_size": 9}, {}),
     # a pretraining key: everything downstream of pretraining, but not the data stage
-    ({"pretrain.lr": 0.02}, {"pretrain": 1, "dam": 1, "diffusion": 3, "train": 7, "diagnose": 5,
+    ({"pretrain.lr": 0.02}, {"pretrain": 1, "dam": 1, "diffusion": 3, "train": 6, "diagnose": 4,
                              "diagnose_warm_start": 3, "report_table": 5, "report_figure": 3, "report_diagnostics": 1}),
 ])
 def test_changed_hyper_parameter_reruns_only_affected_jobs(tiny_run, change, expected):
@@ -331,3 +372,117 @@ def test_every_backbone_runs_pretrain_dam_warm_start_and_training(wf):
     calibration = (wf / "results/tiny/tables/calibration.csv").read_text()
     for label in ("TransE", "RotatE", "DistMult", "ComplEx", "QuatE", "ConvE", "RED-GNN"):
         assert label in main and label in calibration, label
+
+
+# ------------------------------------------------------------------------------------------
+# one run per distinct setting
+# ------------------------------------------------------------------------------------------
+def _distinct_settings(wf: Path, preset: str) -> dict:
+    """An oracle independent of common.smk: config.yaml's preset + variant overrides less the package
+    defaults, per dataset and seed -> the (experiment, variant) folders that share them, in the canonical
+    order main > ablation > sensitivity."""
+    import yaml
+
+    from dans_kgc.config import load_defaults
+
+    defaults, cfg = load_defaults(), yaml.safe_load((wf / "config.yaml").read_text())
+
+    def default(key):
+        node = defaults
+        for part in key.split("."):
+            node = node[part]
+        return node
+
+    p = cfg["presets"][preset]
+    out: dict = {}
+    for exp in ("main", "ablation", "sensitivity"):
+        chosen = p["experiments"].get(exp)
+        if chosen is None:
+            continue
+        spec = cfg["experiments"][exp]
+        if exp == "sensitivity":
+            variants = {f"{name}{value}": {**spec["base"], g["key"]: value}
+                        for name, g in spec["grid"].items() for value in (chosen.get("grid") or {}).get(name, g["values"])}
+        else:
+            variants = {v: spec["variants"][v] for v in chosen.get("variants") or spec["variants"]}
+        for variant, ov in variants.items():
+            flat = {**(p.get("overrides") or {}), **ov}
+            key = frozenset((k, repr(v)) for k, v in flat.items() if v != default(k))
+            for ds in chosen.get("datasets") or p["datasets"]:
+                for seed in chosen.get("seeds") or p["seeds"]:
+                    out.setdefault((ds, seed, key), []).append(f"results/{preset}/{ds}/{exp}/{variant}/seed{seed}")
+    return out
+
+
+@pytest.mark.parametrize("preset", ["tiny", "quick"])
+def test_one_train_job_per_distinct_setting(wf, preset):
+    """The same effective settings in two experiments train once, in the first one's folder (main dans =
+    ablation full = the sensitivity base point); every report that shows them reads that folder."""
+    proc = run_snakemake(wf, "-n", "--config", f"preset={preset}")
+    jobs = plan_jobs(proc.stdout)
+    trained = sorted(str(Path(j["output"][0]).parent) for j in jobs if j["rule"] == "train")
+    settings = _distinct_settings(wf, preset)
+    assert len(trained) == len(settings) == job_counts(proc.stdout)["train"], (trained, settings)
+    assert trained == sorted(folders[0] for folders in settings.values())
+    shared = {folders[0]: folders[1:] for folders in settings.values() if len(folders) > 1}
+    # tiny: ablation full = main dans; quick also: the sensitivity base points mu1.0 and eta0.5
+    assert f"results/{preset}/umls/main/dans/seed0" in shared, shared
+    assert f"results/{preset}/umls/ablation/full/seed0" in shared[f"results/{preset}/umls/main/dans/seed0"]
+    if preset == "quick":
+        assert {f"results/quick/umls/sensitivity/{v}/seed1" for v in ("mu1.0", "eta0.5")} < set(
+            shared["results/quick/umls/main/dans/seed1"])
+    reports = {j["wildcards"].get("table") or j["wildcards"].get("figure"): j["input"] for j in jobs
+               if j["rule"] in ("report_table", "report_figure")}
+    dans = f"results/{preset}/umls/main/dans/seed0/metrics_test.json"
+    for name in ("main", "ablation", "paper_vs_ours", "hardness") + (("sensitivity",) if preset == "quick" else ()):
+        assert dans in reports[name], name
+    every_input = {p for j in jobs for p in j["input"]}
+    for duplicates in shared.values():
+        assert not any(p.startswith(d + "/") for d in duplicates for p in every_input), duplicates
+    # a shared run says what it stands for; a change of that label alone does not retrain it (the job resumes)
+    assert "stands_for" in (wf / "workflow/scripts/dans_kgc_job.py").read_text()
+
+
+def test_shared_run_is_placed_under_every_label(tmp_path):
+    """A run folder tagged stands_for=main/dans,ablation/full is loaded as both runs by the reports."""
+    from dans_kgc.reports.runs import load_runs, select
+
+    run = tmp_path / "umls/main/dans/seed0"
+    run.mkdir(parents=True)
+    tags = {"experiment": "main", "variant": "dans", "stands_for": "main/dans,ablation/full@transe"}
+    (run / "metrics_test.json").write_text(json.dumps({"dataset": "umls", "seed": 0, "mrr": 0.5, "tags": tags}))
+    (run / "run.json").write_text(json.dumps({"dataset": "umls", "seed": 0, "tags": tags}))
+    records = load_runs([run])
+    assert sorted((r.experiment, r.variant, r.recipe) for r in records) == [
+        ("ablation", "full", "transe"), ("main", "dans", None)]
+    assert [r.variant for r in select(records, ["ablation"])] == ["full"]
+    assert all(r.value("mrr") == 0.5 for r in records)
+
+
+# ------------------------------------------------------------------------------------------
+# Snakemake's report
+# ------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_snakemake_report_lists_every_table_and_figure(tiny_run, tmp_path):
+    """`snakemake --report report.zip` of the finished tiny run: every table and figure (and run diagnosis)
+    in the browsable report, with its caption from workflow/report/."""
+    import zipfile
+
+    out = tmp_path / "report.zip"
+    run_snakemake(tiny_run, "--report", str(out), "--config", "preset=tiny")
+    from collections import Counter
+
+    with zipfile.ZipFile(out) as archive:
+        names = archive.namelist()
+        text = " ".join(archive.read(n).decode(errors="replace") for n in names if n.endswith((".html", ".js")))
+    wanted = [p for p in table_files(tiny_run) if p.suffix == ".csv"] + [tiny_run / "results/tiny/tables/diagnostics.csv"]
+    wanted += [p for p in figure_files(tiny_run) if p.suffix == ".png"]
+    wanted += sorted((tiny_run / "results/tiny/umls/diagnostics").rglob("*.png"))
+    assert len(wanted) == 7 + 3 + 4 + 3
+    # the report keeps each file as report/data/raw/<hash>/<name>: count the names (the diagnoses are seed0.png)
+    packed = Counter(Path(n).name for n in names if "/data/raw/" in n)
+    missing = Counter(p.name for p in wanted) - packed
+    assert not missing, (missing, names)
+    for kind in ("table1_datasets", "main", "ablation", "sensitivity", "diagnosis"):
+        caption = " ".join((REPO_WORKFLOW / "report" / f"{kind}.rst").read_text().split()[:3])
+        assert caption in text, kind

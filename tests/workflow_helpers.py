@@ -80,6 +80,27 @@ def job_counts(output: str) -> dict[str, int]:
     return counts
 
 
+def plan_jobs(output: str) -> list[dict]:
+    """The jobs of a dry run's (or --touch run's) log: [{"rule": name, "input": [...], "output": [...],
+    "wildcards": {...}, "resources": "..."}] in printed order."""
+    jobs: list[dict] = []
+    for line in output.splitlines():
+        m = re.match(r"^(?:local)?rule (\w+):$", line)
+        if m:
+            jobs.append({"rule": m.group(1), "input": [], "output": [], "wildcards": {}, "resources": ""})
+            continue
+        m = re.match(r"^    (input|output|wildcards|resources): (.*)$", line)
+        if m and jobs:
+            key, value = m.groups()
+            if key in ("input", "output"):
+                jobs[-1][key] = value.split(", ")
+            elif key == "wildcards":
+                jobs[-1][key] = dict(item.split("=", 1) for item in value.split(", "))
+            else:
+                jobs[-1][key] = value
+    return jobs
+
+
 def table_files(workdir: Path, preset: str = "tiny") -> list[Path]:
     out = []
     for name in TABLES:

@@ -26,7 +26,7 @@ import json
 import logging
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
@@ -362,8 +362,30 @@ def fill_backbones(runs: Sequence[RunRecord]) -> None:
                 r.mode = "one_to_n" if re.search(r"(^|_)1n($|_)", r.recipe or r.variant or "") else None
 
 
+STANDS_FOR = "stands_for"  # tag of a run folder shared by several experiments/variants (the workflow's)
+
+
+def stands_for(rec: RunRecord) -> list[RunRecord]:
+    """The run as each experiment/variant it stands for. The workflow trains one run per distinct setting
+    (e.g. ablation ``full`` = main ``dans``) and tags it ``stands_for=main/dans,ablation/full``; every
+    report then finds it under each of those labels. A run without that tag is itself only."""
+    tags = dict((rec.config.get("tags") or {}))
+    tags.update(rec.run_info.get("tags") or {})
+    tags.update((rec.metrics or {}).get("tags") or {})
+    labels = [x for x in str(tags.get(STANDS_FOR) or "").split(",") if "/" in x]
+    out = [rec]
+    for label in labels:
+        experiment, folder = label.split("/", 1)
+        variant, _, backbone = folder.partition("@")
+        if (experiment, variant) == (rec.experiment, rec.variant):
+            continue
+        recipe = backbone or (variant if experiment == "calibration" else rec.recipe)
+        out.append(replace(rec, experiment=experiment, variant=variant, recipe=recipe, problems=list(rec.problems)))
+    return out
+
+
 def load_runs(paths: Iterable[str | Path], split: str = "test") -> list[RunRecord]:
-    runs = [load_run(p, split) for p in discover(paths)]
+    runs = [alias for p in discover(paths) for alias in stands_for(load_run(p, split))]
     fill_backbones(runs)
     for r in runs:
         if r.problems:

@@ -7,6 +7,7 @@
 # {{experiment}/{variant}/seed{seed},warm_start/{dkey}}.{json,md,png}, results/{preset}/tables/,
 # figures/{preset}/, logs/{rule}/{preset}/..., results/benchmarks/{rule}/{preset}/... .
 
+import functools
 import hashlib
 import os
 import re
@@ -154,6 +155,7 @@ def _check_dans_config(where, flat):
 # the run matrix
 # ------------------------------------------------------------------------------------------
 Run = namedtuple("Run", "preset dataset experiment variant seed")
+STANDS_FOR = "stands_for"  # the tag listing experiment/variant pairs a shared run folder stands for
 
 
 def preset_cfg(preset):
@@ -288,6 +290,23 @@ def variant_overrides(preset, experiment, variant):
 def effective(preset, variant_ov=None):
     """preset overrides, then variant overrides (flat dict)."""
     return {**preset_overrides(preset), **(variant_ov or {})}
+
+
+def normalized_overrides(preset, variant_ov):
+    """Variant overrides in a canonical form: the effective settings less the keys the preset leaves alone
+    and the variant sets to the package default. Two runs of a preset with the same effective settings get
+    the same form (sensitivity mu1.0, when diffusion.mu defaults to 1.0, and main dans). Only for comparing
+    runs: a job's own `--set` list stays as configured (so no finished run's params change)."""
+    given = preset_overrides(preset)
+    return {k: v for k, v in effective(preset, variant_ov).items() if k in given or not _is_default(k, v)}
+
+
+def _is_default(key, value):
+    try:
+        default = _value({}, key)
+    except (KeyError, TypeError):  # a key the defaults do not know (a plugin's): keep it
+        return False
+    return isinstance(value, bool) == isinstance(default, bool) and value == default
 
 
 def _value(flat, key):
@@ -514,7 +533,52 @@ def run_dir(run):
 
 
 def run_metrics(run):
-    return f"{run_dir(run)}/metrics_test.json"
+    """The metrics of a run: those of its canonical run folder (one run per distinct setting, below)."""
+    return f"{run_dir(canonical(run))}/metrics_test.json"
+
+
+# ------------------------------------------------------------------------------------------
+# one run per distinct setting: runs of a preset whose training would be the same (same dataset, seed,
+# stage folders and effective --set overrides; tags do not count) train once, in the folder of the first
+# of them in the order calibration > main > ablation > sensitivity (then variant, dataset, seed order):
+# e.g. ablation `full` and the sensitivity base points mu1.0 / eta0.5 read main/dans. The run's tags say
+# which experiment/variant pairs it stands for (--tag stands_for=...), and the reports place it in each.
+# ------------------------------------------------------------------------------------------
+def train_settings(run):
+    """What a training run computes, without where it goes or how it is labelled."""
+    ov = normalized_overrides(run.preset, variant_overrides(run.preset, run.experiment, run.variant))
+    flat = train_filter(effective(run.preset, ov), run_sampler(run.preset, ov))
+    return {"dataset": run.dataset, "seed": run.seed, "stages": run_inputs(run, ov),
+            "set": {k: _fmt(v) for k, v in sorted(flat.items())}}
+
+
+@functools.lru_cache(maxsize=None)
+def run_groups(preset):
+    """canonical Run -> every Run of the preset with its settings (the canonical one first)."""
+    by_key, groups = {}, {}
+    for r in runs(preset):
+        canon = by_key.setdefault(fingerprint(train_settings(r)), r)
+        groups.setdefault(canon, []).append(r)
+    return groups
+
+
+@functools.lru_cache(maxsize=None)
+def _canonical_table(preset):
+    return {member: canon for canon, members in run_groups(preset).items() for member in members}
+
+
+def canonical(run):
+    """The run whose folder holds this run's results (itself unless an earlier run has its settings)."""
+    return _canonical_table(run.preset).get(run, run)
+
+
+def stands_for(run):
+    """experiment/variant labels of every run a canonical run stands for."""
+    return [f"{m.experiment}/{m.variant}" for m in run_groups(run.preset).get(canonical(run), [run])]
+
+
+def unique(items):
+    return list(dict.fromkeys(items))
 
 
 def fetch_record(preset, dataset):
@@ -660,13 +724,20 @@ def stage_args(inputs):
     return [a for name, path in inputs.items() if name in STAGE_FLAGS for a in (STAGE_FLAGS[name], str(Path(path).parent))]
 
 
-def train_inputs(wildcards):
-    run = run_of(wildcards)
-    ov = variant_overrides(run.preset, run.experiment, run.variant)
+def run_inputs(run, ov):
+    """The data record, the stage outputs and (a tuned run) the best configuration a training run reads."""
     out = stage_inputs(run.preset, run.dataset, ov)
     if run.experiment == "tuned":  # its configuration: the study's best trial
         out["best"] = f"{tune_dir(run.preset, run.dataset, run.variant)}/best.yaml"
     return out
+
+
+def train_inputs(wildcards):
+    run = run_of(wildcards)
+    if canonical(run) != run:
+        raise WorkflowError(f"{run_dir(run)} is not trained: it has the same effective settings as "
+                            f"{run_dir(canonical(run))} (one run per distinct setting); request that folder")
+    return run_inputs(run, variant_overrides(run.preset, run.experiment, run.variant))
 
 
 def train_args(wildcards):
@@ -685,6 +756,8 @@ def train_args(wildcards):
     tags = ["--tag", f"experiment={run.experiment}", "--tag", f"variant={variant}"]
     if backbone:
         tags += ["--tag", f"backbone={backbone}"]
+    if len(stands_for(run)) > 1:  # the other experiments/variants this run is (a label: the job script resumes)
+        tags += ["--tag", f"{STANDS_FOR}={','.join(stands_for(run))}"]
     return ["train", "--dataset", run.dataset, "--out", run_dir(run), "--quiet", *stages, *tags,
             *set_args(flat), "--set", f"seed={run.seed}"]
 
@@ -762,7 +835,7 @@ def report_runs(preset, name):
 
 def report_inputs(wildcards):
     name = getattr(wildcards, "table", None) or wildcards.figure
-    out = [] if name == "tuning_history" else [run_metrics(r) for r in report_runs(wildcards.preset, name)]
+    out = [] if name == "tuning_history" else unique(run_metrics(r) for r in report_runs(wildcards.preset, name))
     if name in TUNING_REPORTS:  # the study folders (study.json); report_args passes their folders
         out += [f"{tune_dir(wildcards.preset, ds, v)}/study.json" for ds, v in tune_jobs(wildcards.preset)]
     return out
@@ -806,10 +879,17 @@ def diagnosed_runs(preset, group=None):
     """Every diffusion-using training run (sampler dans or dhns) of the experiments `diagnose.experiments`
     lists (and of one target group: tables | figures)."""
     wanted = [e for e in diagnose_cfg(preset)["experiments"] if e in EXPERIMENTS]
-    if group is not None:
-        wanted = [e for e in wanted if e in DIAGNOSE_GROUPS[group]]
-    return [r for r in runs(preset, wanted)
-            if needs(preset, variant_overrides(preset, r.experiment, r.variant), "diffusion")]
+    chosen = unique(canonical(r) for r in runs(preset, wanted)
+                    if needs(preset, variant_overrides(preset, r.experiment, r.variant), "diffusion"))
+    if group is None:
+        return chosen
+    # a shared run folder (one run per distinct setting) is diagnosed once, with the tables when any run it
+    # stands for belongs to them
+    def group_of(c):
+        members = {m.experiment for m in run_groups(preset).get(c, [c])} & set(wanted)
+        return "tables" if members & set(DIAGNOSE_GROUPS["tables"]) else "figures"
+
+    return [c for c in chosen if group_of(c) == group]
 
 
 def diagnosed_warm_starts(preset, group=None):
@@ -936,3 +1016,69 @@ wildcard_constraints:
     pkey=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     table=_alternatives(TABLES),
     figure=_alternatives(FIGURES),
+
+
+# ------------------------------------------------------------------------------------------
+# Snakemake's report (snakemake --report report.zip): the targets of all / all_tables / all_figures flagged
+# with report(), one caption per table or figure kind (workflow/report/KIND.rst)
+# ------------------------------------------------------------------------------------------
+def reported(paths):
+    """The targets, with every table (.csv) and figure (.png) flagged for the report."""
+    out = []
+    for p in paths:
+        path = Path(p)
+        if path.suffix == ".csv" and path.parent.name == "tables":
+            out.append(report(p, caption=f"workflow/report/{path.stem}.rst", category="Tables",
+                              labels={"table": path.stem}))
+        elif path.suffix == ".png" and p.startswith("figures/"):
+            out.append(report(p, caption=f"workflow/report/{path.stem}.rst", category="Figures",
+                              subcategory="Paper figures", labels={"figure": path.stem}))
+        elif path.suffix == ".png" and "diagnostics" in path.parts:
+            name = Path(*path.with_suffix("").parts[path.parts.index("diagnostics") + 1:]).as_posix()
+            out.append(report(p, caption="workflow/report/diagnosis.rst", category="Figures",
+                              subcategory="Diagnoses", labels={"dataset": path.parts[2], "diagnosis": name}))
+        else:
+            out.append(p)
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# SLURM status polling (onstart, Snakefile)
+# ------------------------------------------------------------------------------------------
+# Without slurmdbd the profiles poll job states with `squeue`. slurmctld lists a finished job for
+# MinJobAge seconds after it ends; snakemake-executor-plugin-slurm counts a job that squeue no longer
+# lists as still queued, so a job forgotten before the next status check is waited for forever. The
+# plugin's checks are at most 180 s apart (its max_sleep_time); below 3 x the first interval it switches
+# to sacct, which fails without accounting. So MinJobAge must exceed both, with a margin for the queries.
+SLURM_MAX_POLL_GAP = 180
+SLURM_POLL_MARGIN = 60
+
+
+def slurm_min_job_age():
+    """MinJobAge of the cluster in seconds (`scontrol show config`), None when it cannot be read."""
+    import subprocess
+
+    try:
+        text = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.search(r"^MinJobAge\s*=\s*(\d+)\s*(sec|min|hour)?", text, re.MULTILINE)
+    if not m:
+        return None
+    return int(m.group(1)) * {"min": 60, "hour": 3600}.get(m.group(2), 1)
+
+
+def check_slurm_polling():
+    """Stop before submitting anything when squeue could forget a finished job before Snakemake polls."""
+    plugin, settings = workflow.executor_plugin, workflow.executor_settings
+    if plugin is None or plugin.name != "slurm" or getattr(settings, "status_command", None) != "squeue":
+        return
+    age = slurm_min_job_age()
+    init = getattr(settings, "init_seconds_before_status_checks", None) or 40
+    needed = max(SLURM_MAX_POLL_GAP, 3 * init) + SLURM_POLL_MARGIN
+    if age is not None and age < needed:
+        raise WorkflowError(
+            f"SLURM MinJobAge={age}s is below {needed}s: squeue would forget finished jobs before Snakemake's "
+            f"next status check (up to {SLURM_MAX_POLL_GAP}s apart) and the workflow would wait for them forever; "
+            "set MinJobAge=3600 in slurm.conf and run `scontrol reconfigure`, or poll with "
+            "--slurm-status-command sacct where slurmdbd accounting is set up")

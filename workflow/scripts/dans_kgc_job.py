@@ -26,6 +26,7 @@ DIVERGED = 3  # dans-kgc's exit code for TrainingDivergedError
 CHECKPOINT = "checkpoint.pt"
 ARGS_RECORD = "workflow_args.json"
 METRIC_KEYS = ("mrr", "hits@1", "hits@3", "hits@10")
+STANDS_FOR = "stands_for"  # common.smk's tag of a shared run folder
 
 
 def log_line(text: str) -> None:
@@ -65,13 +66,29 @@ def write_json(path: Path, obj: dict) -> None:
     tmp.replace(path)
 
 
+def without_labels(args: list[str]) -> list[str]:
+    """The arguments less the `--tag stands_for=...` label (which experiments/variants a shared run folder
+    stands for): a change of it alone resumes from the final checkpoint, so the run is only re-labelled and
+    evaluated again, not retrained."""
+    out, skip = [], False
+    for flag, value in zip(args, args[1:] + [""]):
+        if skip:
+            skip = False
+            continue
+        if flag == "--tag" and value.startswith(STANDS_FOR + "="):
+            skip = True
+            continue
+        out.append(flag)
+    return out
+
+
 def resume_flag(run_dir: Path, args: list[str]) -> list[str]:
     """`--resume` if the checkpoint here was written with these arguments, else start fresh."""
     run_dir.mkdir(parents=True, exist_ok=True)
     record, checkpoint = run_dir / ARGS_RECORD, run_dir / CHECKPOINT
     previous = json.loads(record.read_text()) if record.exists() else None
     if checkpoint.exists():
-        if previous == args:
+        if previous is not None and without_labels(previous) == without_labels(args):
             log_line(f"resuming from {checkpoint} (written with the same arguments)")
         else:
             log_line(f"removing {checkpoint}: written with other arguments; starting fresh")
