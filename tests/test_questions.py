@@ -44,6 +44,14 @@ def test_dam_inputs_table_reads_each_runs_dam_fit(tmp_path):
     assert mrr.to_dict() == pytest.approx({"random_features": 0.61, "full_transe": 0.72})
     md = Path(f"{out}.md").read_text()
     assert "ζ held-out ρ" in md and md.index("untrained TransE") < md.index("TransE, full pretraining")
+    # committed result folders: the DAM folder is gone, its report copied next to the run
+    for variant in rows:
+        for run in (root / "umls" / "dam_inputs" / variant).iterdir():
+            (run / "dam_report.json").write_text((tmp_path / "dam" / variant / "dam_report.json").read_text())
+        (tmp_path / "dam" / variant / "dam_report.json").unlink()
+    build_report("dam_inputs", [root], out)
+    rho = pd.read_csv(f"{out}.csv").query("metric == 'dam_spearman'").set_index("variant")["mean"]
+    assert rho.to_dict() == pytest.approx({"random_features": 0.05, "full_transe": 0.55})
 
 
 def test_dam_inputs_table_marks_a_run_without_dam_as_missing(tmp_path):

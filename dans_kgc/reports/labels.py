@@ -27,8 +27,7 @@ VARIANT_LABEL = {
     "random_features": "untrained TransE", "short_transe": "TransE, short pretraining",
     "full_transe": "TransE, full pretraining (METHOD.md)", "backbone_features": "the backbone's pretraining",
 }
-CURRICULUM_VARIANTS = ["easy_to_hard", "reversed", "lambda2", "lambda32", "no_curriculum"]
-DAM_INPUT_VARIANTS = ["random_features", "short_transe", "full_transe", "backbone_features"]
+
 ABLATION_VARIANTS = ["full", "wo_dam", "wo_ccd", "wo_dtm"]
 
 # backbones: KGE models the harness trains, then the published-only reference models

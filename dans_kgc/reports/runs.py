@@ -86,11 +86,14 @@ class RunRecord:
 
     def dam_value(self, key: str) -> Optional[float]:
         """A number of the DAM report (``dam_report.json``) of the DAM folder the run read (run.json ``stages.dam``,
-        relative to the working directory as the DAG writes it, or absolute); None when there is none."""
+        relative to the working directory as the DAG writes it, or absolute), or of a copy of it in the run
+        folder; None when there is none."""
         folder = (self.run_info.get("stages") or {}).get("dam")
         if not folder:
             return None
-        report = _read_json(Path(folder) / "dam_report.json", [])
+        # a copy next to the run counts too: committed result folders keep the small files without the stages
+        path = next((p for p in (Path(folder) / "dam_report.json", self.path / "dam_report.json") if p.exists()), None)
+        report = _read_json(path, []) if path else None
         v = (report or {}).get(key)
         if v is None or isinstance(v, (str, bool)):
             return None

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence
 
 from dans_kgc.reports import ReportContext, register
-from dans_kgc.reports.labels import (ABLATION_VARIANTS, CURRICULUM_VARIANTS, DAM_INPUT_VARIANTS, METRIC_LABEL,
-                                     MODE_SHORT, TABLE_METRICS, backbone_label, dataset_label, mode_label,
-                                     order_backbones, order_datasets, order_variants, variant_label)
+from dans_kgc.reports.labels import (ABLATION_VARIANTS, METRIC_LABEL, MODE_SHORT, TABLE_METRICS, backbone_label,
+                                     dataset_label, mode_label, order_backbones, order_datasets, order_variants,
+                                     variant_label)
 from dans_kgc.reports.render import (MISSING, Cell, Notes, Table, agg_cell, bold_best, fmt, fmt_agg, fmt_seconds,
                                      write_table)
 from dans_kgc.reports.runs import Aggregate, RunRecord, aggregate, group, metric_aggregate
@@ -211,19 +211,10 @@ def build_ablation(ctx: ReportContext) -> list[Path]:
     return results_table(ctx, variants_for, "Variant", "Ablation of DANS-KGC's modules", "tab:ablation")
 
 
-def _known_first(known: Sequence[str]) -> Callable[[Sequence[RunRecord]], list[Optional[str]]]:
-    """Rows: the experiment's own variants in their order (missing ones as missing rows), then any others."""
-    def variants_for(runs: Sequence[RunRecord]) -> list[Optional[str]]:
-        present = order_variants(r.variant for r in runs)
-        return [v for v in known if v in present] + [v for v in present if v not in known]
-
-    return variants_for
-
-
 @register("curriculum", kind="table", experiments=("curriculum",),
           help="curriculum robustness: default, reversed, gradual / abrupt (dtm.lambda 2, 32), none, per backbone")
 def build_curriculum(ctx: ReportContext) -> list[Path]:
-    return results_table(ctx, _known_first(CURRICULUM_VARIANTS), "Curriculum",
+    return results_table(ctx, lambda runs: order_variants(r.variant for r in runs), "Curriculum",
                          "DANS-KGC under other curricula (the order and speed of the hardness schedule)",
                          "tab:curriculum")
 
@@ -233,7 +224,7 @@ def build_curriculum(ctx: ReportContext) -> list[Path]:
                "held-out Spearman with the observed difficulty, and DANS-KGC's test metrics")
 def build_dam_inputs(ctx: ReportContext) -> list[Path]:
     ctx.options.setdefault("metrics", ["dam_spearman", *TABLE_METRICS])
-    return results_table(ctx, _known_first(DAM_INPUT_VARIANTS), "DAM input",
+    return results_table(ctx, lambda runs: order_variants(r.variant for r in runs), "DAM input",
                          "DANS-KGC with DAM fitted on semantic features of different quality (ζ held-out ρ: "
                          "Spearman of ζ with the observed difficulty of a fixed reference model on held-out "
                          "entities)", "tab:dam_inputs")
