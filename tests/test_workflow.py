@@ -395,14 +395,21 @@ def _distinct_settings(wf: Path, preset: str) -> dict:
 
     p = cfg["presets"][preset]
     out: dict = {}
-    for exp in ("main", "ablation", "sensitivity"):
+    for exp in ("main", "ablation", "sensitivity", "curriculum", "dam_inputs"):
         chosen = p["experiments"].get(exp)
         if chosen is None:
             continue
         spec = cfg["experiments"][exp]
         if exp == "sensitivity":
-            variants = {f"{name}{value}": {**spec["base"], g["key"]: value}
-                        for name, g in spec["grid"].items() for value in (chosen.get("grid") or {}).get(name, g["values"])}
+            grids = chosen.get("grid") or {name: None for name in spec["grid"]}  # listed grids only
+            variants = {}
+            for name, values in grids.items():
+                g = spec["grid"][name]
+                if "points" in g:  # named points: several keys each
+                    variants.update({f"{name}{pt}": {**spec["base"], **g["points"][str(pt)]}
+                                     for pt in values or g["points"]})
+                else:
+                    variants.update({f"{name}{v}": {**spec["base"], g["key"]: v} for v in values or g["values"]})
         else:
             variants = {v: spec["variants"][v] for v in chosen.get("variants") or spec["variants"]}
         for variant, ov in variants.items():
@@ -425,12 +432,14 @@ def test_one_train_job_per_distinct_setting(wf, preset):
     assert len(trained) == len(settings) == job_counts(proc.stdout)["train"], (trained, settings)
     assert trained == sorted(folders[0] for folders in settings.values())
     shared = {folders[0]: folders[1:] for folders in settings.values() if len(folders) > 1}
-    # tiny: ablation full = main dans; quick also: the sensitivity base points mu1.0 and eta0.5
+    # tiny: ablation full = main dans; quick also: the sensitivity base points mu1.0 and eta0.5, the default
+    # curriculum, and the curriculum without DTM = the ablation's w/o DTM
     assert f"results/{preset}/umls/main/dans/seed0" in shared, shared
     assert f"results/{preset}/umls/ablation/full/seed0" in shared[f"results/{preset}/umls/main/dans/seed0"]
     if preset == "quick":
-        assert {f"results/quick/umls/sensitivity/{v}/seed1" for v in ("mu1.0", "eta0.5")} < set(
-            shared["results/quick/umls/main/dans/seed1"])
+        assert {f"results/quick/umls/sensitivity/{v}/seed0" for v in ("mu1.0", "eta0.5")} | {
+            "results/quick/umls/curriculum/easy_to_hard/seed0"} < set(shared["results/quick/umls/main/dans/seed0"])
+        assert shared["results/quick/umls/ablation/wo_dtm/seed0"] == ["results/quick/umls/curriculum/no_curriculum/seed0"]
     reports = {j["wildcards"].get("table") or j["wildcards"].get("figure"): j["input"] for j in jobs
                if j["rule"] in ("report_table", "report_figure")}
     dans = f"results/{preset}/umls/main/dans/seed0/metrics_test.json"
