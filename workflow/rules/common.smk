@@ -468,7 +468,7 @@ def dkey_of(preset, variant_ov):
     # DAM keys act through the DAM folder (in `inputs` below); one spelt out at its default (dam_inputs'
     # full_transe) reads the same warm start as a run that does not set it
     relevant = {k: v for k, v in stage_keys(flat, f"diffusion_{sampler}").items()
-                if not (k in VARIANT_DAM_KEYS and _value({}, k) == v)}
+                if not (k in VARIANT_DAM_KEYS and _is_default(k, v))}
     if sampler == "dans":
         mu, cond, use_dam = (_value(flat, k) for k in DKEY_FIELDS)
         key = f"dans-mu{_name(mu)}-{_name(cond)}-{'dam' if use_dam else 'nodam'}"
@@ -496,8 +496,9 @@ def pretrainings(preset):
             wanted.append(pkey_of(preset, ov, "backbone"))
         if needs(preset, ov, "dam"):
             wanted.append(semantic_pkey(preset, ov))
-            if target_pkey(preset, ov) is not None:
-                wanted.append(target_pkey(preset, ov))
+            target = target_pkey(preset, ov)
+            if target is not None:
+                wanted.append(target)
         for key, source, flat in wanted:
             out.setdefault(key, (source, flat))
     return out
@@ -540,7 +541,7 @@ def run_metrics(run):
 # ------------------------------------------------------------------------------------------
 # one run per distinct setting: runs of a preset whose training would be the same (same dataset, seed,
 # stage folders and effective --set overrides; tags do not count) train once, in the folder of the first
-# of them in the order calibration > main > ablation > sensitivity (then variant, dataset, seed order):
+# of them in EXPERIMENTS order, calibration > main > ablation > sensitivity > ... (then variant, dataset, seed):
 # e.g. ablation `full` and the sensitivity base points mu1.0 / eta0.5 read main/dans. The run's tags say
 # which experiment/variant pairs it stands for (--tag stands_for=...), and the reports place it in each.
 # ------------------------------------------------------------------------------------------
