@@ -306,7 +306,9 @@ def cmd_diffusion_fit(args: argparse.Namespace) -> int:
     if args.kind == "dhns":  # the baseline's own model: one schedule, query-only condition, no DAM
         from dans_kgc.sampling.dhns import dhns_diffusion
 
-        diffusion = dhns_diffusion(n, model.entity_width, cfg).to(device)
+        from dans_kgc.diffusion import entity_width
+
+        diffusion = dhns_diffusion(n, entity_width(cfg["model"]), cfg).to(device)
     else:
         if args.dam:
             from dans_kgc.dam import check_dam, load_clusters, load_zeta
@@ -354,6 +356,8 @@ def _diagnose_config(recorded: Mapping[str, Any], source: str, args: argparse.Na
 
 def _load_run_state(run: Path, cfg: dict[str, Any], kg: Any, at: str, device: Any) -> tuple[Any, Any, int, Path]:
     """(model, sampler state, epoch, file) of a run folder: its last checkpoint or its best model."""
+    import torch
+
     from dans_kgc.checkpoints import BEST_MODEL, read_checkpoint
     from dans_kgc.models import build_model
     from dans_kgc.training import CHECKPOINT
@@ -366,7 +370,7 @@ def _load_run_state(run: Path, cfg: dict[str, Any], kg: Any, at: str, device: An
         state, epoch, model_cfg = ck["model"], int(ck["epoch"]), cfg["model"]
     else:
         state, epoch, model_cfg = ck["model"], int(ck["best_epoch"]), ck.get("model_config", cfg["model"])
-    n = state["entity.weight"].shape[0]
+    n = state["entity.weight"].shape[0] if "entity.weight" in state else kg.num_entities  # a graph backbone has none
     if n != kg.num_entities:
         raise ValueError(f"{path}: the model has {n} entities but {kg.name}/{kg.variant} has {kg.num_entities}")
     model = build_model(model_cfg, kg.num_entities, kg.num_relations)
@@ -374,12 +378,16 @@ def _load_run_state(run: Path, cfg: dict[str, Any], kg: Any, at: str, device: An
         model.load_state_dict(state)
     except RuntimeError as err:
         raise ValueError(f"{path}: the saved model does not fit the run's config ({str(err).splitlines()[0]})") from None
-    return model.to(device).eval(), ck.get("sampler"), epoch, path
+    model = model.to(device)
+    model.attach_graph(torch.from_numpy(kg.train).to(device))  # a graph backbone propagates over the training graph
+    return model.eval(), ck.get("sampler"), epoch, path
 
 
 @command("diagnose")
 def cmd_diagnose(args: argparse.Namespace) -> int:
     """Denoiser quality, hardness per band and false negatives across samplers (dans_kgc/diagnostics.py)."""
+    import torch
+
     from dans_kgc import diagnostics as dg
     from dans_kgc.checkpoints import BEST_MODEL, load_trained_model, stage_record_of
     from dans_kgc.diffusion import DIFFUSION_FILE, REPORT_FILE
@@ -460,6 +468,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         check_record(stage_record_of(pretrained), str(pretrained / BEST_MODEL), kg=kg, backbone=backbone_of(cfg["model"]),
                      what="diagnosing this warm start")
         model = load_trained_model(pretrained / BEST_MODEL, device)
+        model.attach_graph(torch.as_tensor(kg.train, dtype=torch.long).to(device))  # a graph backbone's propagation graph
         resources = {"diffusion_dir": str(ws), **({"dam_dir": args.dam} if args.dam else {})}
         sampler = build_sampler(kind, kg, cfg, dg.diagnostics_generator(seed, dg.STREAM_SAMPLERS + 90), **resources)
         sampler = sampler.to(device)

@@ -201,6 +201,10 @@ def validate_values(cfg: Mapping[str, Any]) -> None:
     if not isinstance(cfg["dam"]["short_epochs"], int) or cfg["dam"]["short_epochs"] < 1:
         raise ConfigError(f"config key 'dam.short_epochs' = {cfg['dam']['short_epochs']!r}; expected an integer >= 1 "
                           "(epochs of the transe_short semantic source; the untrained TransE is dam.semantic_source: random)")
+    be = cfg["pretrain"].get("backbone_epochs")
+    if be is not None and (not isinstance(be, int) or isinstance(be, bool) or be < 0):
+        raise ConfigError(f"config key 'pretrain.backbone_epochs' = {be!r}; expected null (= pretrain.epochs) or an "
+                          "integer >= 0")
     if cfg["diagnostics"]["triples"] < 0:
         raise ConfigError(f"config key 'diagnostics.triples' = {cfg['diagnostics']['triples']}; expected >= 0 (0 = off)")
     for name, entry in (cfg["data"].get("custom") or {}).items():

@@ -83,17 +83,19 @@ def denoiser_quality(ans: Any, model: KGEModel, pos: torch.Tensor, generator: to
     implies (``ans.predict``); ``x0_mse`` is the error of the implied clean embedding (normalised
     space) next to ``x0_baseline`` = E||x0||^2 per coordinate (predicting zero).
     """
-    from dans_kgc.diffusion import q_sample, side_queries
+    from dans_kgc.diffusion import q_sample
 
-    dev = model.entity.weight.device
+    dev = model.device
     pos = pos.to(dev)
     both = torch.cat([pos, pos])
     head = torch.cat([torch.zeros(len(pos), dtype=torch.bool), torch.ones(len(pos), dtype=torch.bool)]).to(dev)
     target = torch.where(head, both[:, 0], both[:, 2])
-    ans.ensure_scale(model.entity.weight)
+    with _eval_mode(model):
+        space = model.negative_space(both, head)
+    ans.ensure_scale(space.scale_reference)
     scale = ans.data_scale
-    x0 = model.entity(target).detach() / scale
-    cond = ans.condition(target, side_queries(model, both, head).detach(), head)
+    x0 = space.target / scale
+    cond = ans.condition(target, space.query, head)
     abars = ans.entity_schedule(target)["alpha_bars"]  # [2B, T]
     steps, mse, base, x0_mse = [], [], [], []
     for s in range(1, int(ans.steps) + 1):
@@ -120,8 +122,7 @@ def denoiser_quality(ans: Any, model: KGEModel, pos: torch.Tensor, generator: to
 @torch.no_grad()
 def query_scores(model: KGEModel, pos: torch.Tensor, head_side: torch.Tensor) -> torch.Tensor:
     """``S`` of every entity on each row's query [B, N]: (?, r, t) where ``head_side``, else (h, r, ?)."""
-    n = model.entity.weight.shape[0]
-    out = torch.empty((len(pos), n), device=pos.device)
+    out = torch.empty((len(pos), model.num_entities), device=pos.device)
     tail_rows, head_rows = (~head_side).nonzero().squeeze(1), head_side.nonzero().squeeze(1)
     if len(tail_rows):
         out[tail_rows] = model.score_all_tails(pos[tail_rows, 0], pos[tail_rows, 1]).float()
@@ -159,7 +160,8 @@ def snap(neg: torch.Tensor, pos: torch.Tensor, head_side: torch.Tensor, entity_w
 
     ids = torch.full(neg.shape[:2], -1, dtype=torch.long, device=neg.device)
     for sl in _chunks(len(pos)):
-        ids[sl] = snap_to_entities(neg[sl], pos[sl], head_side[sl], entity_weight, filter_index)
+        table = entity_weight[sl] if entity_weight.dim() == 3 else entity_weight  # per-query tables: the chunk's
+        ids[sl] = snap_to_entities(neg[sl], pos[sl], head_side[sl], table, filter_index)
     return ids
 
 
@@ -183,12 +185,19 @@ def filtered_ranks(all_scores: torch.Tensor, ids: torch.Tensor, pos: torch.Tenso
 
 
 def knn_distances(entity_weight: torch.Tensor, target: torch.Tensor, ks: Sequence[int] = KNN) -> dict[str, Optional[float]]:
-    """Mean Euclidean distance from each target entity to its k-th nearest *other* entity, for each k."""
+    """Mean Euclidean distance from each target entity to its k-th nearest *other* entity, for each k.
+
+    ``entity_weight``: the entity table [N, w], or one candidate table per row [B, N, w] (a query-conditioned
+    backbone: distances among the candidates of the row's own query)."""
     ent = entity_weight.detach().float()
-    kmax = min(max(ks), ent.shape[0] - 1)
+    kmax = min(max(ks), ent.shape[-2] - 1)
     acc: dict[int, list[torch.Tensor]] = {k: [] for k in ks}
     for sl in _chunks(len(target)):
-        d = torch.cdist(ent[target[sl]], ent)
+        if ent.dim() == 3:
+            rows = torch.arange(sl.start, min(sl.stop, len(target)), device=ent.device)
+            d = torch.cdist(ent[rows, target[sl]].unsqueeze(1), ent[rows]).squeeze(1)
+        else:
+            d = torch.cdist(ent[target[sl]], ent)
         d[torch.arange(d.shape[0], device=d.device), target[sl]] = math.inf
         near = d.topk(kmax, dim=1, largest=False).values if kmax > 0 else d[:, :0]
         for k in ks:
@@ -253,7 +262,7 @@ def training_hardness(sampler: Any, model: KGEModel, pos: torch.Tensor, head_sid
     The negatives are generated as training generates them (the sampler's own negative form), but
     from ``generator``; the model is scored in eval mode and left as it was.
     """
-    dev = model.entity.weight.device
+    dev = model.device
     scored = _scored_bands(sampler, model, pos.to(dev), head_side.to(dev), generator)
     hard = scored["hard"]
     out: dict[str, float] = {}
@@ -288,21 +297,22 @@ def negative_hardness(sampler: Any, model: KGEModel, kg: KnowledgeGraph, pos: to
     Snapped ranks use the evaluation filter (train+valid+test): the nearest entity that is no known
     answer, ranked among the entities that are no known answer.
     """
-    dev = model.entity.weight.device
+    dev = model.device
     pos, head_side = pos.to(dev), head_side.to(dev)
     filt = FilterIndex(kg.all_true(SPLIT_NAMES), kg.num_entities, kg.num_relations)
     scored = _scored_bands(sampler, model, pos, head_side, generator)
     gen, all_scores, pos_scores = scored["gen"], scored["all_scores"], scored["pos_scores"]
     neg, target, hs, margins, hard = gen["neg"], gen["target"], gen["head_side"], scored["margins"], scored["hard"]
     with _eval_mode(model):
-        ranks = filtered_ranks(all_scores, snap(neg, pos, hs, model.entity.weight, filt), pos, hs, filt)
-        target_emb = model.entity(target)
+        space = model.negative_space(pos, hs)
+        ranks = filtered_ranks(all_scores, snap(neg, pos, hs, space.candidates, filt), pos, hs, filt)
+        target_emb = space.target
         dist = _distances(neg, gen["query"], target_emb)
         rand = torch.randint(kg.num_entities, (len(pos), num_uniform), generator=generator).to(dev)
         u_hard = band_hardness(pos_scores, all_scores.gather(1, rand), all_scores, float(uniform_margin))
         u_ranks = filtered_ranks(all_scores, rand, pos, hs, filt)
-        u_dist = _distances(model.entity(rand), gen["query"], target_emb)
-        ref = knn_distances(model.entity.weight, target)
+        u_dist = _distances(space.vectors(rand), gen["query"], target_emb)
+        ref = knn_distances(space.candidates, target)
     keep = list(getattr(sampler, "keep", [None] * neg.shape[1]))
     steps = int(getattr(getattr(sampler, "ans", None), "steps", 0) or 0)
     bands = [_row(hard, dist, ranks, k, band=k + 1, reverse_step=keep[k] if k < len(keep) else None,
@@ -370,13 +380,14 @@ def sampler_negatives(sampler: Any, model: KGEModel, pos: torch.Tensor, generato
     """
     from dans_kgc.sampling.dans import DiffusionSampler
 
-    dev = model.entity.weight.device
+    dev = model.device
     pos = pos.cpu()
     with _eval_mode(model):
         if isinstance(sampler, DiffusionSampler):
             p = pos.to(dev)
             gen = sampler.generate(p, model, None, snap=False, generator=generator)
-            ids = snap(gen["neg"], p, gen["head_side"], model.entity.weight, train_filter).cpu()
+            candidates = model.negative_space(p, gen["head_side"]).candidates
+            ids = snap(gen["neg"], p, gen["head_side"], candidates, train_filter).cpu()
             hs = gen["head_side"].cpu().unsqueeze(1)
             neg = pos.unsqueeze(1).repeat(1, ids.shape[1], 1)
             neg[..., 0] = torch.where(hs, ids, neg[..., 0])

@@ -390,7 +390,8 @@ def snap_to_entities(neg: torch.Tensor, pos: torch.Tensor, head_side: torch.Tens
                      filter_index: Any) -> torch.Tensor:
     """Nearest entity (Euclidean) of each generated embedding that does not form a known true triple.
 
-    ``neg`` [B, K, w] replaces the head (``head_side``) or the tail of ``pos`` [B, 3].
+    ``neg`` [B, K, w] replaces the head (``head_side``) or the tail of ``pos`` [B, 3]. ``entity_weight`` is the
+    entity table [N, w], or one table per row [B, N, w] (``QuerySpace.candidates`` of a query-conditioned backbone).
     ``filter_index`` is a ``dans_kgc.evaluation.FilterIndex`` over the known triples.
     Returns ids [B, K]; -1 where every entity is a known answer (no valid negative exists).
     """
@@ -403,10 +404,13 @@ def snap_to_entities(neg: torch.Tensor, pos: torch.Tensor, head_side: torch.Tens
             continue
         forbidden = filter_index.mask(pos_np[rows], side).to(neg.device)          # [b_s, N]
         rows_t = torch.from_numpy(rows).to(neg.device)
-        # one 2-D cdist over all rows x bands (a batched cdist against an expanded entity table
-        # materialises [rows, N, w] and was ~9x slower at Family's size)
-        flat = neg[rows_t].float().reshape(len(rows) * k, -1)
-        dist = torch.cdist(flat, entity_weight.detach().float()).view(len(rows), k, -1)
+        if entity_weight.dim() == 3:  # one candidate table per query (a query-conditioned backbone)
+            dist = torch.cdist(neg[rows_t].float(), entity_weight[rows_t].detach().float())
+        else:
+            # one 2-D cdist over all rows x bands (a batched cdist against an expanded entity table
+            # materialises [rows, N, w] and was ~9x slower at Family's size)
+            flat = neg[rows_t].float().reshape(len(rows) * k, -1)
+            dist = torch.cdist(flat, entity_weight.detach().float()).view(len(rows), k, -1)
         dist = dist.masked_fill(forbidden.unsqueeze(1), float("inf"))            # [b_s, K, N]
         best = dist.argmin(dim=-1)
         ok = torch.isfinite(dist.gather(-1, best.unsqueeze(-1)).squeeze(-1))
@@ -445,6 +449,45 @@ def side_queries(model: Any, triples: torch.Tensor, head_side: torch.Tensor) -> 
     return torch.where(head_side.unsqueeze(-1), q_head, q_tail)
 
 
+@torch.no_grad()
+def graph_warm_start_pairs(model: Any, kg: Any, cfg: Mapping[str, Any],
+                           generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(query, answer) representations [2M, d] of every train triple, tail side then head side, for a graph
+    backbone's warm start (computed once: the backbone is fixed there, and a propagation per warm-start step
+    would cost as much as training it).
+
+    A triple's own edge is never in the graph it is propagated over, as in training under ``train.fact_ratio``:
+    the triples are split into ``round(1 / (1 - fact_ratio))`` seeded folds, each propagated over the others
+    (fact_ratio 0.75: 4 folds, each graph 3/4 of the triples, like a training epoch's). Without fact_ratio the
+    graph is the whole training graph, as training then uses. The model leaves with the full graph attached.
+    """
+    train = torch.as_tensor(np.asarray(kg.train), dtype=torch.long)
+    device = model.device
+    ratio = float(cfg["train"].get("fact_ratio", 0.0) or 0.0)
+    folds = max(2, int(round(1.0 / (1.0 - ratio)))) if ratio else 1
+    fold_of = torch.randperm(len(train), generator=generator) % folds
+    both = torch.cat([train, train])
+    head_side = torch.cat([torch.zeros(len(train), dtype=torch.bool), torch.ones(len(train), dtype=torch.bool)])
+    fold_both = torch.cat([fold_of, fold_of])
+    width = int(model.dim)
+    query, answer = torch.zeros(len(both), width), torch.zeros(len(both), width)
+    chunk = max(1, int(cfg["train"]["eval_batch_size"]))
+    was = model.training
+    model.eval()
+    try:
+        for f in range(folds):
+            model.attach_graph((train[fold_of != f] if folds > 1 else train).to(device))
+            rows = (fold_both == f).nonzero().squeeze(1) if folds > 1 else torch.arange(len(both))
+            for i in range(0, len(rows), chunk):
+                r = rows[i:i + chunk]
+                space = model.negative_space(both[r].to(device), head_side[r].to(device))
+                query[r], answer[r] = space.query.cpu(), space.target.cpu()
+    finally:
+        model.attach_graph(train.to(device))
+        model.train(was)
+    return query.to(device), answer.to(device)
+
+
 def fit_diffusion(kg: Any, model_or_embeddings: Any, zeta: Any, clusters: Any, cfg: Mapping[str, Any],
                   generator: torch.Generator, diffusion: Optional[ConditionalDiffusion] = None,
                   epochs: Optional[int] = None) -> tuple[ConditionalDiffusion, dict[str, Any]]:
@@ -453,9 +496,10 @@ def fit_diffusion(kg: Any, model_or_embeddings: Any, zeta: Any, clusters: Any, c
     Returns the model and a report (loss per epoch). ``diffusion`` continues an existing model.
     """
     model = _as_model(model_or_embeddings)
-    device = model.entity.weight.device
+    device = model.device
     if diffusion is None:
-        diffusion = ConditionalDiffusion.from_config(kg.num_entities, model.entity_width, zeta, clusters, cfg).to(device)
+        diffusion = ConditionalDiffusion.from_config(kg.num_entities, entity_width(cfg["model"]) if getattr(
+            model, "needs_graph", False) else model.entity_width, zeta, clusters, cfg).to(device)
     d = cfg["diffusion"]
     epochs = int(d["warmstart_epochs"] if epochs is None else epochs)
     bs = int(d["batch_size"])
@@ -463,8 +507,8 @@ def fit_diffusion(kg: Any, model_or_embeddings: Any, zeta: Any, clusters: Any, c
     train = torch.as_tensor(np.asarray(kg.train), dtype=torch.long)
     both = torch.cat([train, train])
     head_side = torch.cat([torch.zeros(len(train), dtype=torch.bool), torch.ones(len(train), dtype=torch.bool)])
-    ent = model.entity.weight.detach()
-    diffusion.ensure_scale(ent)
+    fixed = graph_warm_start_pairs(model, kg, cfg, generator) if getattr(model, "needs_graph", False) else None
+    diffusion.ensure_scale(model.entity.weight.detach() if fixed is None else fixed[1])
     curve: list[float] = []
     start = time.perf_counter()
     diffusion.train()
@@ -475,9 +519,13 @@ def fit_diffusion(kg: Any, model_or_embeddings: Any, zeta: Any, clusters: Any, c
             idx = perm[i:i + bs]
             batch, heads = both[idx].to(device), head_side[idx].to(device)
             tgt, _ = diffusion_training_pairs(batch, heads)
-            with torch.no_grad():  # the embeddings are fixed data here
-                query = side_queries(model, batch, heads)
-            loss = diffusion.loss(ent[tgt], tgt, query, generator, heads)
+            if fixed is None:
+                with torch.no_grad():  # the embeddings are fixed data here
+                    space = model.negative_space(batch, heads)
+                query, x0 = space.query, space.target
+            else:
+                query, x0 = fixed[0][idx.to(fixed[0].device)], fixed[1][idx.to(fixed[1].device)]
+            loss = diffusion.loss(x0, tgt, query, generator, heads)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -48,7 +48,8 @@ def one_to_n_cross_entropy(scores: Tensor, targets: Tensor, label_smoothing: flo
 LOSS_FAMILIES = ("margin", "softplus", "softmax")
 
 
-def band_loss(family: str, pos: Tensor, neg: Tensor, weights: Tensor, margins: Tensor) -> Tensor:
+def band_loss(family: str, pos: Tensor, neg: Tensor, weights: Tensor, margins: Tensor,
+              reduction: str = "mean") -> Tensor:
     """L_dans over generated negatives [B, K] with band weights [B, K], each pushed as a random one is.
 
     margin (margin-loss training): ``sum_k w_k relu(gamma_k - S(pos) + S(neg_k))`` (METHOD.md);
@@ -56,6 +57,8 @@ def band_loss(family: str, pos: Tensor, neg: Tensor, weights: Tensor, margins: T
       logistic loss (its positive half is in L_rand); stage margins do not enter;
     softmax (1-N cross-entropy): ``sum_k w_k softplus(gamma_k - S(pos) + S(neg_k))``, the
       cross-entropy of the two-way softmax {answer, negative} with the band's margin on the logit.
+    ``reduction`` over rows follows ``train.loss_reduction`` (``sum``: RED-GNN's summed loss), so the term keeps
+    its weight next to an L_rand summed over the batch.
     """
     if family == "margin":
         per_band = F.relu(margins - pos.unsqueeze(-1) + neg)
@@ -65,7 +68,10 @@ def band_loss(family: str, pos: Tensor, neg: Tensor, weights: Tensor, margins: T
         per_band = F.softplus(margins - pos.unsqueeze(-1) + neg)
     else:
         raise ValueError(f"loss family {family!r}; expected one of {', '.join(LOSS_FAMILIES)}")
-    return (weights * per_band).sum(-1).mean()
+    per_row = (weights * per_band).sum(-1)
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"train.loss_reduction = {reduction!r}; expected mean or sum")
+    return per_row.sum() if reduction == "sum" else per_row.mean()
 
 
 LOSSES: dict[str, Callable[..., Tensor]] = {"margin": margin_ranking, "softplus": softplus, "nssa": nssa}

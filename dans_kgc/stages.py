@@ -162,7 +162,7 @@ def pretrain_config(cfg: Mapping[str, Any], source: str = "backbone") -> dict[st
     dimension ``pretrain.dim`` with uniform negatives and margin loss, ``pretrain.*`` settings.
     ``backbone`` for any other model: the configured backbone with its own recipe (``model.*``,
     ``train.*``: mode, loss, lr, batch, negatives, regularisation) and uniform negatives for
-    ``pretrain.epochs`` epochs; the run that starts from it then continues in the same space.
+    ``pretrain.backbone_epochs`` epochs (null: ``pretrain.epochs``); the run that starts from it then continues in the same space.
     ``transe_short``: that TransE for ``dam.short_epochs`` epochs; ``random``: for 0 epochs (its
     initialisation), both only as DAM's semantic source.
     """
@@ -179,7 +179,8 @@ def pretrain_config(cfg: Mapping[str, Any], source: str = "backbone") -> dict[st
                         "batch_size": p["batch_size"], "num_negatives": p["num_negatives"], "margin": p["margin"],
                         "loss": "margin", "sampler": "uniform"}
     else:
-        out["train"] = {**cfg["train"], "epochs": p["epochs"], "sampler": "uniform"}
+        epochs = p["epochs"] if p.get("backbone_epochs") is None else p["backbone_epochs"]
+        out["train"] = {**cfg["train"], "epochs": epochs, "sampler": "uniform"}
     return out
 
 

@@ -115,9 +115,6 @@ class Trainer:
         if self.mode == "negative_sampling" and getattr(model, "reciprocal", False):
             raise ValueError(f"model.name = {model.name} scores head queries through inverse relations; negative "
                              "sampling would push only the tail-side positive: use train.mode=one_to_n")
-        if getattr(model, "needs_graph", False) and isinstance(sampler, DiffusionSampler):
-            raise ValueError(f"train.sampler = {sampler.name} generates negatives in an entity-embedding space, which "
-                             f"model.name = {model.name} does not have: use train.sampler=uniform")
         mcfg = cfg["model"]
         self.regularizer, self.reg_weight = str(mcfg["regularizer"]), float(mcfg["reg_weight"])
         if self.regularizer not in ("none", "n3", "l2"):
@@ -226,7 +223,8 @@ class Trainer:
             loss_rand = loss_rand + self.model.regularization(pos, self.regularizer, self.reg_weight)
             progress = (self.epoch + i / n) / max(epochs, 1)
             ctx = StepContext(pos=pos, pos_scores=pos_scores, model=self.model, progress=progress, step=self.step,
-                              pos_scores_head=pos_scores_head, loss_family=self.loss_family)
+                              pos_scores_head=pos_scores_head, loss_family=self.loss_family,
+                              loss_reduction=str(self.tcfg["loss_reduction"]))
             loss, logs = self.sampler.total_loss(loss_rand, ctx)
             loss_value = loss.item()  # one host sync per step, also used for the finiteness check
             if not math.isfinite(loss_value):

@@ -8,6 +8,7 @@ scoring of *external* entity embeddings, which is what the diffusion samplers pr
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, ClassVar, Optional
 
 import torch
@@ -20,6 +21,42 @@ _INITS = {
     "normal": nn.init.normal_,
     "uniform": lambda w: nn.init.uniform_(w, -1.0, 1.0),
 }
+
+
+@dataclass
+class QuerySpace:
+    """Where the candidates of a batch of queries live, for samplers that generate negatives as vectors.
+
+    Rows are queries: positive b with its head replaced (``head_side[b]``) or its tail. ``query`` [B, w] is the
+    backbone's query representation (the diffusion's condition), ``target`` [B, w] the true answer's
+    representation (the diffusion's x0), both detached. ``candidates`` holds every entity's representation:
+    one table [N, w] shared by all queries (embedding backbones: the entity table) or one per query
+    [B, N, w] (a query-conditioned backbone such as RED-GNN), with gradient, so a snapped negative taken from
+    it is pushed through the backbone. ``score_tail_embeddings`` / ``score_head_embeddings`` score vectors of
+    this space.
+    """
+
+    query: torch.Tensor
+    target: torch.Tensor
+    candidates: torch.Tensor
+
+    @property
+    def per_query(self) -> bool:
+        return self.candidates.dim() == 3
+
+    def vectors(self, ids: torch.Tensor) -> torch.Tensor:
+        """Candidate representations of entity ids [B, K] of each row -> [B, K, w] (with gradient)."""
+        # F.embedding: its backward is deterministic on CPU (indexing's accumulate is not), for exact resume
+        if self.per_query:
+            b, n, w = self.candidates.shape
+            flat = ids + n * torch.arange(b, device=ids.device).unsqueeze(1)
+            return F.embedding(flat, self.candidates.reshape(b * n, w))
+        return F.embedding(ids, self.candidates)
+
+    @property
+    def scale_reference(self) -> torch.Tensor:
+        """What the diffusion's data scale is measured on: the entity table, or the answers' representations."""
+        return self.target if self.per_query else self.candidates
 
 
 class KGEModel(nn.Module, ABC):
@@ -135,6 +172,24 @@ class KGEModel(nn.Module, ABC):
         if side == "tail":
             return self.tail_query(self.entity(h_idx), self.relation(r_idx))
         return self.head_query(self.relation(r_idx), self.entity(h_idx))
+
+    def negative_space(self, pos: torch.Tensor, head_side: torch.Tensor) -> QuerySpace:
+        """The representation space of each row's query (``pos`` [B, 3], ``head_side`` [B]); see ``QuerySpace``.
+
+        Embedding backbones: the query vector ``tail_query(h, r)`` / ``head_query(r, t)``, the answer's
+        embedding and the shared entity table.
+        """
+        head_side = head_side.to(pos.device)
+        target = torch.where(head_side, pos[:, 0], pos[:, 2])
+        anchor = torch.where(head_side, pos[:, 2], pos[:, 0])
+        q_tail = self.query_embedding(anchor, pos[:, 1], side="tail")
+        q_head = self.query_embedding(anchor, pos[:, 1], side="head")
+        query = torch.where(head_side.unsqueeze(-1), q_head, q_tail)
+        return QuerySpace(query=query.detach(), target=self.entity(target).detach(), candidates=self.entity.weight)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
 
     def attach_graph(self, triples: torch.Tensor) -> None:
         """The graph a graph backbone propagates over (id triples [M, 3]); embedding backbones ignore it.

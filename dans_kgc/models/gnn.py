@@ -19,8 +19,10 @@ Queries are batched: a node is a (query in batch, entity) pair keyed ``b * N + e
 ``torch.unique`` at every layer. Tail queries propagate from ``h`` with ``r``; head queries ``(?, r, t)``
 from ``t`` with the inverse relation ``r + R`` (reciprocal, like ConvE: train with ``train.mode: one_to_n``).
 
-There is no entity table: the paths that score external embeddings (the diffusion samplers) or need query
-vectors raise ``UnsupportedByGraphBackbone`` naming ``model.name=redgnn``.
+There is no entity table: paths that need one (embedding regularisers, DAM's embedding features, the query
+vectors of embedding backbones) raise ``UnsupportedByGraphBackbone`` naming ``model.name=redgnn``. The
+diffusion samplers work in its query-conditioned representation space instead (``negative_space``): a
+generated negative is a candidate state h~, scored by the read-out ``w^T h~``.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dans_kgc.models.base import KGEModel
+from dans_kgc.models.base import KGEModel, QuerySpace
 
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": torch.relu, "tanh": torch.tanh, "identity": lambda x: x,
@@ -189,8 +191,9 @@ class RedGNN(KGEModel):
         return Blocks(src_batch[src_node], src_local[src_node], dst_local[dst], src_batch, src_local, dst_batch,
                       dst_local, size)
 
-    def propagate(self, anchors: torch.Tensor, query_rels: torch.Tensor) -> torch.Tensor:
-        """Scores [B, N] of every entity for queries (anchor, relation, ?); relations >= R are inverse ones."""
+    def propagate_states(self, anchors: torch.Tensor, query_rels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Final-layer states of the nodes reached from each query (anchor, relation, ?): node keys
+        ``b * N + e`` [K] (sorted) and their states h_e^L [K, d]; relations >= R are inverse ones."""
         if self.edge_ptr.numel() != self.num_entities + 1:
             raise UnsupportedByGraphBackbone("model.name=redgnn has no propagation graph yet: attach_graph(triples) "
                                              "must be called first (the Trainer and evaluate() do)")
@@ -209,8 +212,40 @@ class RedGNN(KGEModel):
                 previous[torch.searchsorted(new_keys, keys)] = hidden
                 out = self.gate(out, previous)
             keys, hidden = new_keys, out
+        return keys, hidden
+
+    def propagate(self, anchors: torch.Tensor, query_rels: torch.Tensor) -> torch.Tensor:
+        """Scores [B, N] of every entity for queries (anchor, relation, ?); relations >= R are inverse ones."""
+        keys, hidden = self.propagate_states(anchors, query_rels)
+        b, n = anchors.shape[0], self.num_entities
         scores = hidden.new_zeros(b * n).index_put((keys,), self.readout(hidden).squeeze(-1))
         return scores.view(b, n)
+
+    # --- the representation space of DANS-KGC's diffusion (README "Our reading": RED-GNN) -------
+    def negative_space(self, pos: torch.Tensor, head_side: torch.Tensor) -> QuerySpace:
+        """Each row's query propagated once (tail query from h, or head query from t with the inverse relation):
+        candidates = every entity's final state h_e^L under that query [B, N, d] (0 where not reached, which is
+        what an unreached entity scores with: w^T 0 = 0); target = the answer's state; query = the anchor's
+        final state plus the last layer's embedding of the query relation, the message the anchor would send
+        along r_q (RED-GNN's counterpart of TransE's h + r)."""
+        head_side = head_side.to(pos.device)
+        anchor = torch.where(head_side, pos[:, 2], pos[:, 0])
+        rel = torch.where(head_side, pos[:, 1] + self.num_relations, pos[:, 1])
+        target = torch.where(head_side, pos[:, 0], pos[:, 2])
+        keys, hidden = self.propagate_states(anchor, rel)
+        b, n = anchor.shape[0], self.num_entities
+        states = hidden.new_zeros(b * n, self.dim).index_put((keys,), hidden).view(b, n, self.dim)
+        rows = torch.arange(b, device=pos.device)
+        query = states[rows, anchor] + self.layers[-1].relation(rel)
+        return QuerySpace(query=query.detach(), target=states[rows, target].detach(), candidates=states)
+
+    def score_tail_embeddings(self, h_idx: torch.Tensor, r_idx: torch.Tensor, t_emb: torch.Tensor) -> torch.Tensor:
+        """Score of query-conditioned candidate representations [B, K, d] -> [B, K]: the read-out ``w^T h``
+        (the representation already carries its query, so h_idx and r_idx are not needed)."""
+        return self.readout(t_emb).squeeze(-1)
+
+    def score_head_embeddings(self, r_idx: torch.Tensor, t_idx: torch.Tensor, h_emb: torch.Tensor) -> torch.Tensor:
+        return self.readout(h_emb).squeeze(-1)
 
     # --- the KGEModel scoring API ------------------------------------------------------------
     def score_all_tails(self, h_idx: torch.Tensor, r_idx: torch.Tensor) -> torch.Tensor:
@@ -239,8 +274,8 @@ class RedGNN(KGEModel):
 
     def _unsupported(self, what: str) -> UnsupportedByGraphBackbone:
         return UnsupportedByGraphBackbone(f"model.name=redgnn scores by propagation and has no entity embeddings: "
-                                          f"{what} is not defined for it (diffusion samplers dans/dhns, embedding "
-                                          "regularisers and embedding-space DAM features need a KGE backbone)")
+                                          f"{what} is not defined for it (embedding regularisers and embedding-space "
+                                          "DAM features need a KGE backbone: use dam.semantic_source=transe)")
 
     # the base class's entity / relation tables: samplers, DAM and diagnostics that read them stop here
     @property
@@ -261,13 +296,15 @@ class RedGNN(KGEModel):
         raise self._unsupported("similarity")
 
     def score_corrupted(self, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
-        raise self._unsupported("score_corrupted (negative sampling)")
-
-    def score_tail_embeddings(self, h_idx: torch.Tensor, r_idx: torch.Tensor, t_emb: torch.Tensor) -> torch.Tensor:
-        raise self._unsupported("score_tail_embeddings (external entity embeddings)")
-
-    def score_head_embeddings(self, r_idx: torch.Tensor, t_idx: torch.Tensor, h_emb: torch.Tensor) -> torch.Tensor:
-        raise self._unsupported("score_head_embeddings (external entity embeddings)")
+        """Scores of negatives [B, N, 3] that each replace the head or the tail of positives [B, 3], read from the
+        all-entity scores of each positive's tail query and inverse-relation head query (2B propagations)."""
+        layout = self.corruption_layout(pos, neg)
+        if layout is None:
+            raise UnsupportedByGraphBackbone("model.name=redgnn scores negatives that replace the head or the tail of "
+                                             "a positive; these change the relation or both ends")
+        rows, candidates = layout
+        scores = torch.cat([self.score_all_tails(pos[:, 0], pos[:, 1]), self.score_all_heads(pos[:, 1], pos[:, 2])])
+        return scores[rows, candidates]
 
     def query_embedding(self, h_idx: torch.Tensor, r_idx: torch.Tensor, side: str = "tail") -> torch.Tensor:
         raise self._unsupported("query_embedding")

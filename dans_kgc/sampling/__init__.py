@@ -12,6 +12,7 @@ from dans_kgc.sampling.classic import BernoulliSampler, SelfAdversarialSampler, 
 from dans_kgc.sampling.dans import DANSSampler
 from dans_kgc.sampling.dhns import DHNSSampler
 from dans_kgc.sampling.nscaching import NSCachingSampler
+from dans_kgc.sampling.uniform_term import UniformTermSampler
 
 SAMPLERS: dict[str, type[NegativeSampler]] = {}
 
@@ -26,6 +27,7 @@ for _cls in (UniformSampler, BernoulliSampler, SelfAdversarialSampler):
 register(NSCachingSampler)
 register(DANSSampler)
 register(DHNSSampler)
+register(UniformTermSampler)
 
 
 def build_sampler(name: str, kg: KnowledgeGraph, cfg: Mapping[str, Any], generator: torch.Generator,

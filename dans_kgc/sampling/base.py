@@ -33,6 +33,7 @@ class StepContext:
     pos_scores_head: Optional[torch.Tensor] = None  # [B] head-side score of the positives where it differs
     # (1-N mode: S(t, r^-1, h) for models with reciprocal head queries); None = pos_scores
     loss_family: str = "margin"  # how L_rand pushes a negative: margin | softplus (softplus, NSSA) | softmax (1-N)
+    loss_reduction: str = "mean"  # how L_rand reduces over the batch (train.loss_reduction); extra terms follow it
 
 
 class NegativeSampler(nn.Module):

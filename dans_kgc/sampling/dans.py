@@ -28,8 +28,7 @@ import torch
 from dans_kgc.curriculum import curriculum_centre, dtm_margins, dtm_weights
 from dans_kgc.datasets.loading import KnowledgeGraph
 from dans_kgc.losses import band_loss
-from dans_kgc.diffusion import (DIFFUSION_FILE, ConditionalDiffusion, band_checkpoints, entity_width, side_queries,
-                                snap_to_entities)
+from dans_kgc.diffusion import DIFFUSION_FILE, ConditionalDiffusion, band_checkpoints, entity_width, snap_to_entities
 from dans_kgc.models.base import KGEModel
 from dans_kgc.sampling.base import NegativeSampler, StepContext
 from dans_kgc.stages import backbone_of, check_record
@@ -168,12 +167,12 @@ class DiffusionSampler(NegativeSampler):
                 self.cache_states.device)
             self.cache_step[rows[keep], side[keep]] = step
         target = torch.where(head_side, pos[:, 0], pos[:, 2])
-        with torch.no_grad():
-            query = side_queries(model, pos, head_side).detach()
-        out = {"neg": neg, "target": target, "head_side": head_side, "query": query}
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.snap):
+            space = model.negative_space(pos, head_side)
+        out = {"neg": neg, "target": target, "head_side": head_side, "query": space.query, "x0": space.target}
         if self.snap:
-            ids = snap_to_entities(neg, pos, head_side, model.entity.weight, self.filter_index())
-            out.update(ids=ids, neg_continuous=neg, neg=model.entity(ids.clamp_min(0)))
+            ids = snap_to_entities(neg, pos, head_side, space.candidates, self.filter_index())
+            out.update(ids=ids, neg_continuous=neg, neg=space.vectors(ids.clamp_min(0)))
         return out
 
     # --- random negatives for L_rand -------------------------------------------------------
@@ -209,7 +208,8 @@ class DiffusionSampler(NegativeSampler):
         """Negatives for positives ``pos`` [B, 3]: ``neg`` [B, K_b, w] (continuous, or the snapped
         entities' embeddings), ``ids`` [B, K_b] (snapped ids, -1 = none) and ``neg_continuous`` (the
         chain's states) only when snapping (``snap``; None = the configured form), ``target``,
-        ``head_side`` and the detached ``query``. Also usable for analysis: pass ``generator`` so
+        ``head_side``, the detached ``query`` and the answer's representation ``x0`` (the backbone's
+        ``negative_space``: entity embeddings, or a query-conditioned backbone's candidate states). Also usable for analysis: pass ``generator`` so
         the draws leave the training generator (and so exact resume) untouched."""
         b = pos.shape[0]
         generator = self.generator if generator is None else generator
@@ -217,18 +217,21 @@ class DiffusionSampler(NegativeSampler):
             head_side = torch.rand(b, generator=generator) < 0.5
         head_side = head_side.to(pos.device)
         target = torch.where(head_side, pos[:, 0], pos[:, 2])
-        self.ans.ensure_scale(model.entity.weight)
-        with torch.no_grad():
-            query = side_queries(model, pos, head_side).detach()
-        x_start = model.entity(target).detach() if self.chain_start == "forward" else None
-        neg = self.ans.sample(target, query, generator, self.keep, self.sampling_steps, head_side, self.reverse,
+        snap = self.snap if snap is None else snap
+        # the candidates need a gradient only when snapped negatives are taken from them (a graph backbone
+        # then propagates with autograd; continuous negatives are scored by vectors that carry no query)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and snap):
+            space = model.negative_space(pos, head_side)
+        self.ans.ensure_scale(space.scale_reference)
+        x_start = space.target if self.chain_start == "forward" else None
+        neg = self.ans.sample(target, space.query, generator, self.keep, self.sampling_steps, head_side, self.reverse,
                               x_start)
-        out = {"neg": neg, "target": target, "head_side": head_side, "query": query}
-        if self.snap if snap is None else snap:
-            ids = snap_to_entities(neg, pos, head_side, model.entity.weight, self.filter_index())
+        out = {"neg": neg, "target": target, "head_side": head_side, "query": space.query, "x0": space.target}
+        if snap:
+            ids = snap_to_entities(neg, pos, head_side, space.candidates, self.filter_index())
             out["ids"] = ids
             out["neg_continuous"] = neg
-            out["neg"] = model.entity(ids.clamp_min(0))
+            out["neg"] = space.vectors(ids.clamp_min(0))
         return out
 
     def score_negatives(self, model: KGEModel, pos: torch.Tensor, head_side: torch.Tensor,
@@ -266,12 +269,11 @@ class DiffusionSampler(NegativeSampler):
             else:
                 w = w_snap
         neg_scores = self.score_negatives(model, sub, gen["head_side"], neg)
-        hard = band_loss(ctx.loss_family, pos_scores, neg_scores, w, margins)
+        hard = band_loss(ctx.loss_family, pos_scores, neg_scores, w, margins, ctx.loss_reduction)
         if self.update_every > 0 and ctx.step % self.update_every == 0:
             # L_diff on the same rows that got generated negatives (the whole batch unless
             # sample_fraction < 1: its forward + backward costs as much as the TransE step itself).
-            l_diff = self.ans.loss(model.entity(gen["target"]).detach(), gen["target"], gen["query"], self.generator,
-                                   gen["head_side"])
+            l_diff = self.ans.loss(gen["x0"], gen["target"], gen["query"], self.generator, gen["head_side"])
         else:
             l_diff = torch.zeros((), device=pos.device)
         loss = (1.0 - self.eta) * loss_rand + self.eta * hard + l_diff
