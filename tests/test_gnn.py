@@ -123,9 +123,8 @@ def test_fact_split_is_seeded_disjoint_and_complete():
 
 def test_embedding_paths_refuse_with_one_line():
     model = _random_model()
-    for call in (lambda: model.entity, lambda: model.score_tail_embeddings(torch.tensor([0]), torch.tensor([0]),
-                                                                         torch.zeros(1, 2, 8)),
-                 lambda: model.query_embedding(torch.tensor([0]), torch.tensor([0]))):
+    for call in (lambda: model.entity, lambda: model.query_embedding(torch.tensor([0]), torch.tensor([0])),
+                 lambda: model.regularization(torch.tensor([[0, 0, 1]]), "n3", 0.1)):
         with pytest.raises(UnsupportedByGraphBackbone, match="model.name=redgnn") as err:
             call()
         assert "\n" not in str(err.value)

@@ -815,6 +815,7 @@ TABLES = {
     "curriculum": ("curriculum", ["curriculum"], None),  # issue 12: the curriculum's order and speed
     "dam_inputs": ("dam_inputs", ["dam_inputs"], None),  # issue 12, Q2: DAM fitted on features of other quality
     "tuning": ("tuning", ["main", "tuned"], None),  # default vs tuned (+ the studies); presets with `tuned` only
+    "efficiency_tuned": ("efficiency", ["tuned"], None),  # issue 12, Q1: the training cost of the tuned runs
 }
 FIGURES = {
     "calibration_curves": ("calibration_curves", ["calibration"], None),
@@ -823,6 +824,7 @@ FIGURES = {
     "bands": ("bands", ["main", "ablation"], "dans"),
     "curriculum_bands": ("bands", ["curriculum"], "dans"),  # the band weights each curriculum applied
     "tuning_history": ("tuning_history", ["tuned"], None),  # reads the studies only
+    "curves_tuned": ("curves", ["tuned"], None),  # issue 12, Q1: validation MRR against wall time, tuned runs
 }
 TUNING_REPORTS = ("tuning", "tuning_history")  # built where a preset runs the `tuned` experiment
 
