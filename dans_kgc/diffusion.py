@@ -442,13 +442,6 @@ def diffusion_training_pairs(triples: torch.Tensor, head_side: torch.Tensor) -> 
     return target, anchor
 
 
-def side_queries(model: Any, triples: torch.Tensor, head_side: torch.Tensor) -> torch.Tensor:
-    """The backbone query pointing at the replaced entity: tail_query(h, r) or head_query(r, t)."""
-    q_tail = model.query_embedding(triples[:, 0], triples[:, 1], side="tail")
-    q_head = model.query_embedding(triples[:, 2], triples[:, 1], side="head")
-    return torch.where(head_side.unsqueeze(-1), q_head, q_tail)
-
-
 @torch.no_grad()
 def graph_warm_start_pairs(model: Any, kg: Any, cfg: Mapping[str, Any],
                            generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -580,4 +573,5 @@ def entity_width(model_cfg: Mapping[str, Any]) -> int:
 
 __all__ = ["entity_beta_max", "linear_betas", "schedule", "q_sample", "band_checkpoints", "sinusoidal_embedding",
            "Denoiser", "ConditionalDiffusion", "snap_to_entities", "fit_diffusion", "save_diffusion",
-           "load_diffusion", "read_report", "reverse_steps", "entity_width", "diffusion_training_pairs", "side_queries"]
+           "load_diffusion", "read_report", "reverse_steps", "entity_width", "diffusion_training_pairs",
+           "graph_warm_start_pairs"]

@@ -52,10 +52,8 @@ class FixedBands(nn.Module):
 
     def generate(self, pos, model, head_side, snap=None, generator=None):
         target = torch.where(head_side, pos[:, 0], pos[:, 2])
-        from dans_kgc.diffusion import side_queries
-
         neg = torch.tensor(self.points, dtype=torch.float32).view(1, -1, 1).expand(len(pos), -1, -1)
-        return {"neg": neg, "target": target, "head_side": head_side, "query": side_queries(model, pos, head_side)}
+        return {"neg": neg, "target": target, "head_side": head_side, "query": model.negative_space(pos, head_side).query}
 
     def score_negatives(self, model, pos, head_side, neg):
         return DiffusionSampler.score_negatives(self, model, pos, head_side, neg)
