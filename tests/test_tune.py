@@ -179,9 +179,10 @@ def test_tuned_preset_plans_tune_jobs_and_runs_reading_best_yaml(tmp_path):
     # per dataset: TransE x 6 samplers + ComplEx-N3 (1-N) x 3 (draw-only samplers left out); 3 seeds default + tuned
     assert counts["tune"] == 2 * (6 + 3), counts
     assert counts["train"] == 2 * 3 * 2 * (6 + 3), counts
-    # main, efficiency, paper_vs_ours, hardness + tuning; curves, bands + tuning_history
-    assert counts["report_table"] == 5 and counts["report_figure"] == 3, counts
+    # main, efficiency, paper_vs_ours, hardness + tuning, efficiency_tuned; curves, bands + tuning_history, curves_tuned
+    assert counts["report_table"] == 6 and counts["report_figure"] == 4, counts
     assert "results/tuned/tables/tuning.csv" in proc.stdout and "figures/tuned/tuning_history.png" in proc.stdout
+    assert "results/tuned/tables/efficiency_tuned.csv" in proc.stdout and "figures/tuned/curves_tuned.png" in proc.stdout
     tuned = [b for b in _job_blocks(proc.stdout, "train") if "experiment=tuned," in b]
     assert len(tuned) == 2 * 3 * 9
     for block in tuned:

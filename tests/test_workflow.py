@@ -71,9 +71,10 @@ def test_fidelity_and_calibration_presets_plan_their_backbone_axis(wf):
     per dataset; calibration trains each recipe alone, without any stage."""
     proc = run_snakemake(wf, "-n", "all_tables", "--config", "preset=fidelity")
     counts = job_counts(proc.stdout)
-    # 2 datasets x 3 seeds x (ComplEx: 5 main + 4 ablation; TransE: 8 main + 4 ablation), less ablation full@X,
-    # which is main dans@X (one run per distinct setting)
-    assert counts["train"] == 2 * 3 * ((5 + 3) + (8 + 3)), counts
+    # 2 datasets x 3 seeds x (ComplEx: 6 main + 4 ablation; TransE: 9 main + 4 ablation; main includes the
+    # uniform_term control), less ablation full@X, which is main dans@X (one run per distinct setting)
+    assert counts["train"] == 2 * 3 * ((6 + 3) + (9 + 3)), counts
+    assert "main/uniform_term@complex_n3_1n/seed0" in proc.stdout
     assert counts["pretrain"] == 4 and counts["dam"] == 2, counts
     assert "main/uniform@complex_n3_1n/seed0" in proc.stdout and "main/bernoulli@transe/seed0" in proc.stdout
     for sampler in ("bernoulli", "self_adversarial", "nscaching"):
