@@ -75,6 +75,19 @@ class NegativeSampler(nn.Module):
         return {}
 
 
+def score_side_vectors(model: KGEModel, pos: torch.Tensor, head_side: torch.Tensor,
+                       vectors: torch.Tensor) -> torch.Tensor:
+    """``S`` of each positive [B, 3] with its head (``head_side``) or tail swapped for each vector [B, K, w] of the
+    backbone's ``negative_space`` -> [B, K] (generated negatives, or candidates taken from the space)."""
+    scores = torch.empty(vectors.shape[:2], device=vectors.device, dtype=vectors.dtype)
+    tail_rows, head_rows = (~head_side).nonzero().squeeze(1), head_side.nonzero().squeeze(1)
+    if len(tail_rows):
+        scores[tail_rows] = model.score_tail_embeddings(pos[tail_rows, 0], pos[tail_rows, 1], vectors[tail_rows])
+    if len(head_rows):
+        scores[head_rows] = model.score_head_embeddings(pos[head_rows, 1], pos[head_rows, 2], vectors[head_rows])
+    return scores
+
+
 def relation_head_probability(train: np.ndarray, num_relations: int) -> torch.Tensor:
     """Bernoulli trick (Wang et al. 2014): p(corrupt head | r) = tph / (tph + hpt)."""
     probs = np.full(num_relations, 0.5)

@@ -30,7 +30,7 @@ from dans_kgc.datasets.loading import KnowledgeGraph
 from dans_kgc.losses import band_loss
 from dans_kgc.diffusion import DIFFUSION_FILE, ConditionalDiffusion, band_checkpoints, entity_width, snap_to_entities
 from dans_kgc.models.base import KGEModel
-from dans_kgc.sampling.base import NegativeSampler, StepContext
+from dans_kgc.sampling.base import NegativeSampler, StepContext, score_side_vectors
 from dans_kgc.stages import backbone_of, check_record
 
 log = logging.getLogger(__name__)
@@ -237,13 +237,7 @@ class DiffusionSampler(NegativeSampler):
     def score_negatives(self, model: KGEModel, pos: torch.Tensor, head_side: torch.Tensor,
                         neg: torch.Tensor) -> torch.Tensor:
         """``S`` of each positive with its replaced side swapped for each generated embedding -> [B, K]."""
-        scores = torch.empty(neg.shape[:2], device=neg.device, dtype=neg.dtype)
-        tail_rows, head_rows = (~head_side).nonzero().squeeze(1), head_side.nonzero().squeeze(1)
-        if len(tail_rows):
-            scores[tail_rows] = model.score_tail_embeddings(pos[tail_rows, 0], pos[tail_rows, 1], neg[tail_rows])
-        if len(head_rows):
-            scores[head_rows] = model.score_head_embeddings(pos[head_rows, 1], pos[head_rows, 2], neg[head_rows])
-        return scores
+        return score_side_vectors(model, pos, head_side, neg)
 
     # --- the loss -----------------------------------------------------------------------------
     def total_loss(self, loss_rand: torch.Tensor, ctx: StepContext) -> tuple[torch.Tensor, dict[str, float]]:

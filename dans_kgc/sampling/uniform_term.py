@@ -14,7 +14,7 @@ import torch
 
 from dans_kgc.datasets.loading import KnowledgeGraph
 from dans_kgc.losses import band_loss
-from dans_kgc.sampling.base import NegativeSampler, StepContext
+from dans_kgc.sampling.base import NegativeSampler, StepContext, score_side_vectors
 
 
 class UniformTermSampler(NegativeSampler):
@@ -34,13 +34,7 @@ class UniformTermSampler(NegativeSampler):
         head_side = (torch.rand(b, generator=self.generator) < 0.5).to(pos.device)
         ids = torch.randint(self.num_entities, (b, k), generator=self.generator).to(pos.device)
         space = ctx.model.negative_space(pos, head_side)
-        neg = space.vectors(ids)
-        scores = torch.empty((b, k), device=pos.device, dtype=neg.dtype)
-        tail_rows, head_rows = (~head_side).nonzero().squeeze(1), head_side.nonzero().squeeze(1)
-        if len(tail_rows):
-            scores[tail_rows] = ctx.model.score_tail_embeddings(pos[tail_rows, 0], pos[tail_rows, 1], neg[tail_rows])
-        if len(head_rows):
-            scores[head_rows] = ctx.model.score_head_embeddings(pos[head_rows, 1], pos[head_rows, 2], neg[head_rows])
+        scores = score_side_vectors(ctx.model, pos, head_side, space.vectors(ids))
         pos_scores = ctx.pos_scores
         if ctx.pos_scores_head is not None:
             pos_scores = torch.where(head_side, ctx.pos_scores_head, pos_scores)
