@@ -473,8 +473,10 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         sampler = build_sampler(kind, kg, cfg, dg.diagnostics_generator(seed, dg.STREAM_SAMPLERS + 90), **resources)
         sampler = sampler.to(device)
         built = {kind: (sampler, "warm start on the pretrained backbone")}
+        # the backbone as its Stage 0 trained it: the warm start's config holds no train.* keys (its training mode)
+        backbone = json.loads((pretrained / "run.json").read_text())["backbone"]["label"]
         subject = {"target": "warm_start", "warm_start": str(ws), "pretrained": str(pretrained), "dam": args.dam,
-                   "dataset": kg.name, "split": kg.variant, "backbone": backbone_info(cfg)["label"], "sampler": kind,
+                   "dataset": kg.name, "split": kg.variant, "backbone": backbone, "sampler": kind,
                    "title": f"{kg.name} {kind} warm start {ws.name}", "state": "warm start on the pretrained backbone"}
         where = {"warm_start": str(ws), "pretrained": str(pretrained / BEST_MODEL), "dam": args.dam}
     wanted = [s.strip() for s in args.samplers.split(",") if s.strip()]

@@ -303,8 +303,8 @@ def negative_hardness(sampler: Any, model: KGEModel, kg: KnowledgeGraph, pos: to
     scored = _scored_bands(sampler, model, pos, head_side, generator)
     gen, all_scores, pos_scores = scored["gen"], scored["all_scores"], scored["pos_scores"]
     neg, target, hs, margins, hard = gen["neg"], gen["target"], gen["head_side"], scored["margins"], scored["hard"]
+    space = gen["space"]  # generate's, in eval mode
     with _eval_mode(model):
-        space = model.negative_space(pos, hs)
         ranks = filtered_ranks(all_scores, snap(neg, pos, hs, space.candidates, filt), pos, hs, filt)
         target_emb = space.target
         dist = _distances(neg, gen["query"], target_emb)
@@ -386,8 +386,7 @@ def sampler_negatives(sampler: Any, model: KGEModel, pos: torch.Tensor, generato
         if isinstance(sampler, DiffusionSampler):
             p = pos.to(dev)
             gen = sampler.generate(p, model, None, snap=False, generator=generator)
-            candidates = model.negative_space(p, gen["head_side"]).candidates
-            ids = snap(gen["neg"], p, gen["head_side"], candidates, train_filter).cpu()
+            ids = snap(gen["neg"], p, gen["head_side"], gen["space"].candidates, train_filter).cpu()
             hs = gen["head_side"].cpu().unsqueeze(1)
             neg = pos.unsqueeze(1).repeat(1, ids.shape[1], 1)
             neg[..., 0] = torch.where(hs, ids, neg[..., 0])

@@ -251,7 +251,15 @@ def test_cache_reuses_a_triples_chain_states_for_cache_epochs_then_regenerates(u
     assert not torch.equal(late["neg"], first["neg"])                 # aged out: regenerated
     # a batch mixing cached and uncached rows: the cached ones keep their states, the rest are new
     mixed_pos = torch.as_tensor(umls.train[3:9], dtype=torch.long)
+    calls, own = [], model.negative_space
+    model.negative_space = lambda p, h: calls.append(len(p)) or own(p, h)
+    state = sampler.generator.get_state()
     mixed = sampler.generate_cached(mixed_pos, model, tail, step=sampler.cache_period + 1)
+    del model.negative_space
+    assert calls == [6]  # the backbone's space once per batch; the new rows' chains read its rows
+    sampler.generator.set_state(state)
+    direct = sampler.generate(mixed_pos[3:], model, tail[3:], snap=False)
+    assert torch.allclose(mixed["neg"][3:], direct["neg"])  # the same chain as generating those rows alone
     assert torch.equal(mixed["neg"][:3], late["neg"][3:])
     assert torch.equal(sampler.cache_step[sampler._cache_rows(mixed_pos), 0],
                        torch.tensor([sampler.cache_period] * 3 + [sampler.cache_period + 1] * 3))

@@ -53,7 +53,8 @@ class FixedBands(nn.Module):
     def generate(self, pos, model, head_side, snap=None, generator=None):
         target = torch.where(head_side, pos[:, 0], pos[:, 2])
         neg = torch.tensor(self.points, dtype=torch.float32).view(1, -1, 1).expand(len(pos), -1, -1)
-        return {"neg": neg, "target": target, "head_side": head_side, "query": model.negative_space(pos, head_side).query}
+        space = model.negative_space(pos, head_side)
+        return {"neg": neg, "target": target, "head_side": head_side, "query": space.query, "space": space}
 
     def score_negatives(self, model, pos, head_side, neg):
         return DiffusionSampler.score_negatives(self, model, pos, head_side, neg)
@@ -145,7 +146,8 @@ class StubDiffusion(DiffusionSampler):
     def generate(self, pos, model, head_side=None, snap=None, generator=None):
         head_side = torch.zeros(len(pos), dtype=torch.bool) if head_side is None else head_side
         neg = model.entity.weight[C].detach().view(1, 1, -1).expand(len(pos), 2, -1)
-        return {"neg": neg, "target": pos[:, 2], "head_side": head_side, "query": None}
+        return {"neg": neg, "target": pos[:, 2], "head_side": head_side, "query": None,
+                "space": model.negative_space(pos, head_side)}
 
 
 def test_diffusion_false_negatives_snap_against_the_train_filter_only(toy_kg):

@@ -53,6 +53,11 @@ class QuerySpace:
             return F.embedding(flat, self.candidates.reshape(b * n, w))
         return F.embedding(ids, self.candidates)
 
+    def rows(self, mask: torch.Tensor) -> "QuerySpace":
+        """The space of a subset of the rows (a boolean mask [B]); a shared table stays shared."""
+        return QuerySpace(self.query[mask], self.target[mask],
+                          self.candidates[mask] if self.per_query else self.candidates)
+
     @property
     def scale_reference(self) -> torch.Tensor:
         """What the diffusion's data scale is measured on: the entity table, or the answers' representations."""

@@ -29,7 +29,7 @@ from dans_kgc.curriculum import curriculum_centre, dtm_margins, dtm_weights
 from dans_kgc.datasets.loading import KnowledgeGraph
 from dans_kgc.losses import band_loss
 from dans_kgc.diffusion import DIFFUSION_FILE, ConditionalDiffusion, band_checkpoints, entity_width, snap_to_entities
-from dans_kgc.models.base import KGEModel
+from dans_kgc.models.base import KGEModel, QuerySpace
 from dans_kgc.sampling.base import NegativeSampler, StepContext, score_side_vectors
 from dans_kgc.stages import backbone_of, check_record
 
@@ -148,32 +148,28 @@ class DiffusionSampler(NegativeSampler):
         return torch.where(found, self._cache_order[at], -1).to(self.cache_step.device)
 
     def generate_cached(self, pos: torch.Tensor, model: KGEModel, head_side: torch.Tensor,
-                        step: int) -> dict[str, torch.Tensor]:
+                        step: int) -> dict[str, Any]:
         """``generate`` through the cache: chains run only for rows whose (triple, side) states are
         missing or at least ``cache_period`` steps old; the rest reuse their stored states. The query
-        (condition of L_diff) and the snapping are always computed on the current backbone."""
+        (condition of L_diff) and the snapping are always computed on the current backbone, once per batch."""
         if not self.cache_epochs:
             return self.generate(pos, model, head_side)
         head_side = head_side.to(pos.device)
+        target = torch.where(head_side, pos[:, 0], pos[:, 2])
+        space = self._space(model, pos, head_side, self.snap)
         rows, side = self._cache_rows(pos), head_side.long().to(self.cache_step.device)
         made = self.cache_step[rows.clamp_min(0), side]
         stale = (rows < 0) | (made < 0) | (step - made >= self.cache_period)
         neg = self.cache_states[rows.clamp_min(0), side].to(pos.device)
         if bool(stale.any()):
-            fresh = self.generate(pos[stale.to(pos.device)], model, head_side[stale.to(pos.device)], snap=False)
-            neg[stale.to(pos.device)] = fresh["neg"]
+            at = stale.to(pos.device)
+            fresh = self._chain(target[at], space.rows(at), head_side[at], self.generator)
+            neg[at] = fresh
             keep = stale & (rows >= 0)
-            self.cache_states[rows[keep], side[keep]] = fresh["neg"][(rows[stale] >= 0).to(pos.device)].to(
+            self.cache_states[rows[keep], side[keep]] = fresh[(rows[stale] >= 0).to(pos.device)].to(
                 self.cache_states.device)
             self.cache_step[rows[keep], side[keep]] = step
-        target = torch.where(head_side, pos[:, 0], pos[:, 2])
-        with torch.set_grad_enabled(torch.is_grad_enabled() and self.snap):
-            space = model.negative_space(pos, head_side)
-        out = {"neg": neg, "target": target, "head_side": head_side, "query": space.query, "x0": space.target}
-        if self.snap:
-            ids = snap_to_entities(neg, pos, head_side, space.candidates, self.filter_index())
-            out.update(ids=ids, neg_continuous=neg, neg=space.vectors(ids.clamp_min(0)))
-        return out
+        return self._negatives(neg, pos, head_side, target, space, self.snap)
 
     # --- random negatives for L_rand -------------------------------------------------------
     def negative_weights(self, neg_scores: torch.Tensor) -> Optional[torch.Tensor]:
@@ -204,12 +200,13 @@ class DiffusionSampler(NegativeSampler):
         return self._filter
 
     def generate(self, pos: torch.Tensor, model: KGEModel, head_side: Optional[torch.Tensor] = None,
-                 snap: Optional[bool] = None, generator: Optional[torch.Generator] = None) -> dict[str, torch.Tensor]:
+                 snap: Optional[bool] = None, generator: Optional[torch.Generator] = None) -> dict[str, Any]:
         """Negatives for positives ``pos`` [B, 3]: ``neg`` [B, K_b, w] (continuous, or the snapped
         entities' embeddings), ``ids`` [B, K_b] (snapped ids, -1 = none) and ``neg_continuous`` (the
         chain's states) only when snapping (``snap``; None = the configured form), ``target``,
         ``head_side``, the detached ``query`` and the answer's representation ``x0`` (the backbone's
-        ``negative_space``: entity embeddings, or a query-conditioned backbone's candidate states). Also usable for analysis: pass ``generator`` so
+        ``negative_space``: entity embeddings, or a query-conditioned backbone's candidate states), and that
+        ``space`` itself. Also usable for analysis: pass ``generator`` so
         the draws leave the training generator (and so exact resume) untouched."""
         b = pos.shape[0]
         generator = self.generator if generator is None else generator
@@ -218,20 +215,31 @@ class DiffusionSampler(NegativeSampler):
         head_side = head_side.to(pos.device)
         target = torch.where(head_side, pos[:, 0], pos[:, 2])
         snap = self.snap if snap is None else snap
+        space = self._space(model, pos, head_side, snap)
+        return self._negatives(self._chain(target, space, head_side, generator), pos, head_side, target, space, snap)
+
+    @staticmethod
+    def _space(model: KGEModel, pos: torch.Tensor, head_side: torch.Tensor, snap: bool) -> QuerySpace:
         # the candidates need a gradient only when snapped negatives are taken from them (a graph backbone
         # then propagates with autograd; continuous negatives are scored by vectors that carry no query)
         with torch.set_grad_enabled(torch.is_grad_enabled() and snap):
-            space = model.negative_space(pos, head_side)
+            return model.negative_space(pos, head_side)
+
+    def _chain(self, target: torch.Tensor, space: QuerySpace, head_side: torch.Tensor,
+               generator: torch.Generator) -> torch.Tensor:
+        """The reverse chain's kept states for these rows -> [B, K_b, w]."""
         self.ans.ensure_scale(space.scale_reference)
         x_start = space.target if self.chain_start == "forward" else None
-        neg = self.ans.sample(target, space.query, generator, self.keep, self.sampling_steps, head_side, self.reverse,
-                              x_start)
-        out = {"neg": neg, "target": target, "head_side": head_side, "query": space.query, "x0": space.target}
+        return self.ans.sample(target, space.query, generator, self.keep, self.sampling_steps, head_side, self.reverse,
+                               x_start)
+
+    def _negatives(self, neg: torch.Tensor, pos: torch.Tensor, head_side: torch.Tensor, target: torch.Tensor,
+                   space: QuerySpace, snap: bool) -> dict[str, Any]:
+        out = {"neg": neg, "target": target, "head_side": head_side, "query": space.query, "x0": space.target,
+               "space": space}
         if snap:
             ids = snap_to_entities(neg, pos, head_side, space.candidates, self.filter_index())
-            out["ids"] = ids
-            out["neg_continuous"] = neg
-            out["neg"] = space.vectors(ids.clamp_min(0))
+            out.update(ids=ids, neg_continuous=neg, neg=space.vectors(ids.clamp_min(0)))
         return out
 
     def score_negatives(self, model: KGEModel, pos: torch.Tensor, head_side: torch.Tensor,
