@@ -300,11 +300,23 @@ class Tuner:
             raise SpaceError(f"{self.space_file['path']}: nothing left to search for sampler "
                              f"'{cfg['train']['sampler']}' on {cfg['model']['name']} ({'; '.join(self.notes)})")
         self.storage = storage or f"sqlite:///{(self.out / STUDY_DB).resolve()}"
+        self.default_storage = storage is None
         self.study_name = study_name or f"{dataset}-{cfg['train']['sampler']}-{cfg['model']['name']}"
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self.beat = float(cfg["tune"]["heartbeat_seconds"])
 
     # --- optuna objects ---------------------------------------------------------------
+
+    def recorded_storage(self) -> str:
+        """The storage as best.yaml and study.json record it: without a password; the default SQLite file relative
+        to the working directory when it lies below it (the DAG's results/... path), so committed records name no
+        machine's folders."""
+        if self.default_storage:
+            db = (self.out / STUDY_DB).resolve()
+            cwd = Path.cwd().resolve()
+            if db.is_relative_to(cwd):
+                return f"sqlite:///{db.relative_to(cwd)}"
+        return masked_url(self.storage)
     def suggest(self, trial: Any) -> dict[str, Any]:
         """The trial's parameters: sampled, or the stored ones of a continued trial (Optuna returns a
         parameter the trial already has)."""
@@ -502,7 +514,7 @@ class Tuner:
                   "wall_seconds_total": round(float(study.user_attrs.get("wall_seconds", 0.0)), 3)}
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
         best = max(complete, key=lambda t: (t.value, -t.number)) if complete else None
-        storage = masked_url(self.storage)
+        storage = self.recorded_storage()
         info = {
             "kind": "dans_kgc_study", "study": self.study_name, "storage": storage, "dataset": self.dataset,
             "sampler": self.cfg["train"]["sampler"], "model": self.cfg["model"]["name"],

@@ -69,6 +69,8 @@ def test_tune_cli_equal_budget_best_yaml_and_rerun(in_tmp):
     assert cfg["train"]["lr"] == best["params"]["train.lr"] and cfg["train"]["margin"] == best["params"]["train.margin"]
     assert cfg["tuned"]["study"] == info["study"] and cfg["tuned"]["trial"] == best["trial"]
     assert cfg["tuned"]["objective"] == best["value"] and cfg["tuned"]["budget"]["epochs_per_trial"] == 2
+    # the default SQLite file is recorded relative to the working directory: no machine's folders in the records
+    assert cfg["tuned"]["storage"] == info["storage"] == "sqlite:///study/study.db"
     # a rerun finds the study finished (the total is --trials, not --trials more)
     assert main([*args, "--trials", "3"]) == 0
     assert len(study_trials(in_tmp / "study")) == 3
