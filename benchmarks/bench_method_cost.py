@@ -25,15 +25,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from dans_kgc.cli import load_kg, main as cli_main
 from dans_kgc.config import load_config
 from dans_kgc.evaluation import evaluate
 from dans_kgc.provenance import git_commit, package_versions
 from dans_kgc.training import Trainer, build_run
+from recipes import recipe_sets
 
-ROOT = Path(__file__).resolve().parents[1]
 EXACT = "dans, exact chain (T = 50)"
 SETTINGS = {  # name -> extra overrides on top of the common ones (the package defaults otherwise)
     "uniform": ["train.sampler=uniform"],
@@ -54,17 +53,9 @@ SETTINGS = {  # name -> extra overrides on top of the common ones (the package d
 }
 
 
-def recipe(backbone: str) -> list[str]:
-    """The backbone's recipe from config.yaml (``backbones:``) as dans-kgc overrides."""
-    recipes = yaml.safe_load((ROOT / "config.yaml").read_text())["backbones"]
-    if backbone not in recipes:
-        raise SystemExit(f"--backbones: unknown backbone '{backbone}'; config.yaml lists {', '.join(recipes)}")
-    return [f"{k}={json.dumps(v) if isinstance(v, list) else v}" for k, v in recipes[backbone].items()]
-
-
 def common_overrides(backbone: str, args: argparse.Namespace) -> list[str]:
     """The backbone's recipe plus where and how this benchmark runs."""
-    out = recipe(backbone) + [f"data.root={Path(args.work) / 'data'}", "device=cpu", f"threads={args.threads}"]
+    out = recipe_sets(backbone, args.dataset) + [f"data.root={Path(args.work) / 'data'}", "device=cpu", f"threads={args.threads}"]
     if backbone != "transe":
         out.append("dam.semantic_source=backbone")  # one pretraining per backbone in this benchmark
     return out
@@ -152,7 +143,7 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result = {"benchmark": "method_cost", "dataset": args.dataset, "rows": rows,
-              "settings": {"backbones": {b: recipe(b) for b in backbones}, "threads": args.threads,
+              "settings": {"backbones": {b: recipe_sets(b, args.dataset) for b in backbones}, "threads": args.threads,
                            "overrides": settings, "timed_epochs": args.epochs, "accuracy_epochs": args.accuracy_epochs},
               "provenance": {"git_commit": git_commit(), "packages": package_versions(), "machine": platform.platform(),
                              "processor": platform.processor(), "command": "python " + " ".join(sys.argv)}}

@@ -71,6 +71,18 @@ def merge(base: dict[str, Any], override: Mapping[str, Any], source: str, prefix
     return out
 
 
+# A backbone recipe (the workflow config's `backbones.NAME`, flat dotted overrides) may hold its settings for
+# particular datasets (a backbone that publishes one setting per dataset, e.g. RED-GNN) under this key.
+PER_DATASET = "per_dataset"
+
+
+def recipe_overrides(recipe: Mapping[str, Any], dataset: Optional[str] = None) -> dict[str, Any]:
+    """A backbone recipe's flat overrides on ``dataset``: its shared keys, replaced by its ``per_dataset`` entry
+    for that dataset (None: the shared keys only). The DAG and the benchmarks read recipes through this."""
+    shared = {k: v for k, v in recipe.items() if k != PER_DATASET}
+    return {**shared, **((recipe.get(PER_DATASET) or {}).get(dataset) or {})}
+
+
 def parse_set(assignments: Iterable[str]) -> dict[str, Any]:
     """Turn ``["train.epochs=5", "dtm.enabled=false"]`` into a nested mapping (values parsed as YAML)."""
     nested: dict[str, Any] = {}

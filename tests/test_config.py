@@ -55,3 +55,15 @@ def test_config_choices_name_every_registered_backbone():
     from dans_kgc.models import MODELS
 
     assert _CHOICES[("model", "name")] == set(MODELS)
+
+
+def test_recipe_overrides_apply_the_datasets_own_entry_over_the_shared_keys():
+    from dans_kgc.config import recipe_overrides
+
+    recipe = {"model.name": "redgnn", "model.dim": 64, "train.lr": 0.0012,
+              "per_dataset": {"family": {"model.dim": 48}, "wn18rr": {"train.lr": 0.0003}}}
+    assert recipe_overrides(recipe, "family") == {"model.name": "redgnn", "model.dim": 48, "train.lr": 0.0012}
+    assert recipe_overrides(recipe, "wn18rr") == {"model.name": "redgnn", "model.dim": 64, "train.lr": 0.0003}
+    assert recipe_overrides(recipe, "umls") == recipe_overrides(recipe) == {"model.name": "redgnn", "model.dim": 64,
+                                                                          "train.lr": 0.0012}
+    assert "per_dataset" in recipe  # the recipe itself is left as it was

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from workflow_helpers import (copy_workflow, env, figure_files, job_counts, plan_jobs, run_snakemake, snakemake_cmd,
                               table_files, tiny_reference, write_yaml)
@@ -104,6 +105,34 @@ def test_diffusion_samplers_run_on_redgnn_and_unsupported_samplers_leave_pairs_o
     assert "main/dans@transe/seed0" in proc.stdout and "main/dhns@transe/seed0" in proc.stdout
 
 
+@pytest.mark.slow
+def test_backbone_recipe_per_dataset(wf):
+    """A recipe's `per_dataset` entry replaces its keys on that dataset only: in the calibration run, in the
+    backbone's Stage 0 and warm start (their own folders), and in the crossed runs; other datasets keep the
+    shared keys (RED-GNN's published setting differs per dataset)."""
+    small = {"model.dim": 8, "model.gnn_layers": 2, "train.batch_size": 300, "train.eval_batch_size": 500,
+             "train.epochs": 1, "per_dataset": {"nations": {"model.dim": 4, "model.activation": "relu"}}}
+    extra = write_yaml(wf / "per_dataset.yaml", {"backbones": {"redgnn": small}, "presets": {"tiny": {
+        "datasets": ["umls", "nations"], "backbones": ["redgnn"],
+        "experiments": {"calibration": {"variants": ["redgnn"]}, "main": {"variants": ["uniform", "dans"]}}}}})
+    calibration = [f"results/tiny/{ds}/calibration/redgnn/seed0/metrics_test.json" for ds in ("umls", "nations")]
+    run_snakemake(wf, *calibration, "--cores", "1", "--config", "preset=tiny", "--configfile", str(extra),
+                  timeout=900)
+    for ds, dim, activation in (("umls", 8, "tanh"), ("nations", 4, "relu")):
+        cfg = yaml.safe_load((wf / f"results/tiny/{ds}/calibration/redgnn/seed0/config.yaml").read_text())
+        assert (cfg["model"]["dim"], cfg["model"]["gnn_layers"], cfg["model"]["activation"]) == (dim, 2, activation)
+    # the crossing: each dataset's Stage 0 and warm start are fitted with its own recipe (another folder key)
+    proc = run_snakemake(wf, "-n", "all_tables", "--config", "preset=tiny", "--configfile", str(extra))
+    stages = {}
+    for job in plan_jobs(proc.stdout):
+        if job["rule"] in ("pretrain", "diffusion"):
+            stages.setdefault((job["rule"], job["wildcards"]["dataset"]), []).append(job["output"][0].split("/")[4])
+    redgnn = {ds: [k for k in stages[("pretrain", ds)] if k.startswith("redgnn-")] for ds in ("umls", "nations")}
+    assert len(redgnn["umls"]) == len(redgnn["nations"]) == 1 and redgnn["umls"] != redgnn["nations"], stages
+    warm = {ds: stages[("diffusion", ds)] for ds in ("umls", "nations")}
+    assert warm["umls"] and warm["nations"] and set(warm["umls"]).isdisjoint(warm["nations"]), warm
+
+
 def test_profiles_plan(wf):
     for profile in ("local", "gpu", "slurm", "slurm-gpu"):
         proc = run_snakemake(wf, "--profile", f"profiles/{profile}", "-n", "--config", "preset=tiny")
@@ -159,6 +188,13 @@ BAD_CONFIGS = {
     "unknown dataset": ({"presets": {"tiny": {"datasets": ["umlz"]}}}, "umlz"),
     "unknown variant": ({"presets": {"tiny": {"experiments": {"main": {"variants": ["unifrom"]}}}}}, "unifrom"),
     "enum value": ({"on_divergence": "maybe"}, "on_divergence"),
+    "per-dataset recipe, unknown dataset": ({"backbones": {"redgnn": {"per_dataset": {"famliy": {"model.dim": 8}}}}},
+                                            "backbones.redgnn.per_dataset.famliy: unknown dataset 'famliy'"),
+    "per-dataset recipe, backbone identity": (
+        {"backbones": {"redgnn": {"per_dataset": {"family": {"model.name": "transe"}}}}},
+        "backbones.redgnn.per_dataset.family: key 'model.name' says what the backbone is"),
+    "per-dataset recipe, dans-kgc key": ({"backbones": {"redgnn": {"per_dataset": {"family": {"model.dimm": 8}}}}},
+                                         "model.dimm"),
 }
 
 
@@ -377,6 +413,9 @@ def test_every_backbone_runs_pretrain_dam_warm_start_and_training(wf):
     pretrained = {json.loads((p / "run.json").read_text())["backbone"]["name"] for p in (root / "pretrain").iterdir()}
     assert pretrained == {"transe", "rotate", "distmult", "complex", "quate", "conve", "redgnn"}
     assert len(list((root / "dam").iterdir())) == 1
+    # each warm-start diagnosis names the backbone it ran on with its Stage 0's training mode
+    diagnosed = {json.loads(p.read_text())["subject"]["backbone"] for p in (root / "diagnostics/warm_start").glob("*.json")}
+    assert {"TransE (NS)", "ComplEx (1-N)", "ConvE (1-N)", "RED-GNN (1-N)"} <= diagnosed, diagnosed
     main = (wf / "results/tiny/tables/main.csv").read_text()
     calibration = (wf / "results/tiny/tables/calibration.csv").read_text()
     for label in ("TransE", "RotatE", "DistMult", "ComplEx", "QuatE", "ConvE", "RED-GNN"):

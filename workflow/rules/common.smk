@@ -21,7 +21,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 import dans_kgc
-from dans_kgc.config import ConfigError, load_defaults, merge, validate_values
+from dans_kgc.config import PER_DATASET, ConfigError, load_defaults, merge, recipe_overrides, validate_values
 from dans_kgc.stages import DRAW_ONLY_SAMPLERS, TRANSE_SOURCES, fingerprint, flatten, pretrain_config, stage_keys
 
 try:
@@ -174,14 +174,25 @@ def selection(preset, experiment):
     return chosen
 
 
-def experiment_variants(preset, experiment):
-    """variant name -> dans-kgc overrides (flat, dotted keys) of one experiment in one preset."""
+# what a backbone *is*: the DAG crosses and leaves out (variant, backbone) pairs by these, on every dataset alike
+BACKBONE_IDENTITY_KEYS = ("model.name", "train.mode", "train.sampler")
+
+
+def recipe(backbone, dataset=None):
+    """A backbone's recipe (flat dans-kgc overrides) on one dataset: its shared keys, then the dataset's own entry
+    of `per_dataset` (dataset None: the shared keys only)."""
+    return recipe_overrides(config["backbones"][backbone], dataset)
+
+
+def experiment_variants(preset, experiment, dataset=None):
+    """variant name -> dans-kgc overrides (flat, dotted keys) of one experiment in one preset, on one dataset
+    (None: without any backbone recipe's dataset-specific keys; the same variants, the same sampler and mode)."""
     chosen = selection(preset, experiment)
     if chosen is None:
         return {}
     spec = config["experiments"][experiment]
     if experiment == "calibration":  # each backbone on its own, with its native loss and recipe
-        variants = {name: {**(spec.get("base") or {}), **ov} for name, ov in (config.get("backbones") or {}).items()}
+        variants = {name: {**(spec.get("base") or {}), **recipe(name, dataset)} for name in config.get("backbones") or {}}
     elif experiment == "sensitivity":
         grids = chosen.get("grid") or {}
         unknown = set(grids) - set(spec["grid"])
@@ -213,8 +224,8 @@ def experiment_variants(preset, experiment):
         variants = {v: variants[v] for v in wanted}
     crossed = preset_cfg(preset).get("backbones")
     if crossed and experiment in CROSSED:
-        variants = {f"{v}{BACKBONE_SEP}{b}": {**config["backbones"][b], **ov} for b in crossed for v, ov in variants.items()
-                    if not _left_out_of_crossing(preset, {**config["backbones"][b], **ov})}
+        variants = {f"{v}{BACKBONE_SEP}{b}": {**recipe(b, dataset), **ov} for b in crossed for v, ov in variants.items()
+                    if not _left_out_of_crossing(preset, {**recipe(b), **ov})}
     return variants
 
 
@@ -261,6 +272,7 @@ def runs(preset, experiments=EXPERIMENTS, sampler=None):
     """Every training run of a preset (optionally of some experiments / one sampler)."""
     out = []
     for exp in experiments:
+        # the sampler is the same on every dataset (per_dataset cannot set BACKBONE_IDENTITY_KEYS)
         for variant, ov in experiment_variants(preset, exp).items():
             if sampler is not None and run_sampler(preset, ov) != sampler:
                 continue
@@ -279,8 +291,8 @@ def preset_datasets(preset):
     return seen
 
 
-def variant_overrides(preset, experiment, variant):
-    variants = experiment_variants(preset, experiment)
+def variant_overrides(preset, experiment, variant, dataset=None):
+    variants = experiment_variants(preset, experiment, dataset)
     if variant not in variants:
         raise WorkflowError(f"preset '{preset}' has no variant '{variant}' in experiment '{experiment}' "
                             f"(defined: {', '.join(variants) or 'none; the preset does not run this experiment'})")
@@ -328,9 +340,19 @@ def needs(preset, variant_ov, stage):
 
 
 def _validate_all():
-    for name, ov in (config.get("backbones") or {}).items():
-        _check_overrides(f"backbones.{name}", ov)
-        _check_dans_config(f"backbones.{name}", ov)
+    for name, spec in (config.get("backbones") or {}).items():
+        _check_overrides(f"backbones.{name}", recipe(name))
+        _check_dans_config(f"backbones.{name}", recipe(name))
+        for ds, own in (spec.get(PER_DATASET) or {}).items():
+            where = f"backbones.{name}.{PER_DATASET}.{ds}"
+            if ds not in DATASETS:
+                raise WorkflowError(f"config {where}: unknown dataset '{ds}' (registered: {', '.join(DATASETS)})")
+            fixed = [k for k in own if k in BACKBONE_IDENTITY_KEYS]
+            if fixed:
+                raise WorkflowError(f"config {where}: key '{fixed[0]}' says what the backbone is, the same on every "
+                                    f"dataset; set it in backbones.{name} (or define another backbone)")
+            _check_overrides(where, own)
+            _check_dans_config(where, recipe(name, ds))
     for preset, p in config["presets"].items():
         unknown = [b for b in p.get("backbones") or [] if b not in (config.get("backbones") or {})]
         if unknown:
@@ -346,7 +368,8 @@ def _validate_all():
             for ds in experiment_datasets(preset, exp):
                 if ds not in DATASETS:
                     raise WorkflowError(f"config presets.{preset}.experiments.{exp}.datasets: unknown dataset '{ds}'")
-            for variant, ov in experiment_variants(preset, exp).items():
+            for variant, ov in [kv for ds in [None, *experiment_datasets(preset, exp)]
+                                for kv in experiment_variants(preset, exp, ds).items()]:
                 where = f"experiments.{exp} variant '{variant}' (preset '{preset}')"
                 _check_overrides(where, ov)
                 for key in ov:
@@ -481,16 +504,18 @@ def dkey_of(preset, variant_ov):
     return f"{key}-{digest}", sampler, relevant
 
 
-def _all_variants(preset):
+def _all_variants(preset, dataset):
     for exp in EXPERIMENTS:
-        for variant, ov in experiment_variants(preset, exp).items():
-            yield exp, variant, ov
+        if dataset in experiment_datasets(preset, exp):
+            for variant, ov in experiment_variants(preset, exp, dataset).items():
+                yield exp, variant, ov
 
 
-def pretrainings(preset):
-    """pkey -> (source, overrides) over every pretraining a preset's runs, DAM fits and warm starts read."""
+def pretrainings(preset, dataset):
+    """pkey -> (source, overrides) over every pretraining a preset's runs, DAM fits and warm starts read on one
+    dataset."""
     out = {}
-    for _, _, ov in _all_variants(preset):
+    for _, _, ov in _all_variants(preset, dataset):
         wanted = []
         if needs_pretrain(preset, ov) or needs(preset, ov, "diffusion"):
             wanted.append(pkey_of(preset, ov, "backbone"))
@@ -504,10 +529,11 @@ def pretrainings(preset):
     return out
 
 
-def dam_fits(preset):
-    """DAM key -> (semantic pkey, target pkey or None, overrides) of each DAM fit a preset's runs read."""
+def dam_fits(preset, dataset):
+    """DAM key -> (semantic pkey, target pkey or None, overrides) of each DAM fit a preset's runs read on one
+    dataset."""
     out = {}
-    for _, _, ov in _all_variants(preset):
+    for _, _, ov in _all_variants(preset, dataset):
         if needs(preset, ov, "dam"):
             target = target_pkey(preset, ov)
             out.setdefault(dam_key_of(preset, ov), (semantic_pkey(preset, ov)[0], target and target[0],
@@ -515,10 +541,11 @@ def dam_fits(preset):
     return out
 
 
-def warm_starts(preset):
-    """dkey -> (kind, overrides, backbone pkey, semantic pkey) over every run of a preset that needs one."""
+def warm_starts(preset, dataset):
+    """dkey -> (kind, overrides, backbone pkey, semantic pkey) over every run of a preset that needs one, on one
+    dataset."""
     out = {}
-    for _, _, ov in _all_variants(preset):
+    for _, _, ov in _all_variants(preset, dataset):
         if needs(preset, ov, "diffusion"):
             key, kind, flat = dkey_of(preset, ov)
             dam_key = dam_key_of(preset, ov) if kind == "dans" else None
@@ -547,7 +574,7 @@ def run_metrics(run):
 # ------------------------------------------------------------------------------------------
 def train_settings(run):
     """What a training run computes, without where it goes or how it is labelled."""
-    ov = normalized_overrides(run.preset, variant_overrides(run.preset, run.experiment, run.variant))
+    ov = normalized_overrides(run.preset, variant_overrides(run.preset, run.experiment, run.variant, run.dataset))
     flat = train_filter(effective(run.preset, ov), run_sampler(run.preset, ov))
     return {"dataset": run.dataset, "seed": run.seed, "stages": run_inputs(run, ov),
             "set": {k: _fmt(v) for k, v in sorted(flat.items())}}
@@ -659,13 +686,13 @@ def pretrain_args(wildcards):
     Params functions take only `wildcards`: Snakemake does not track params derived from
     input or output files as rerun triggers.
     """
-    source, flat = _lookup(pretrainings(wildcards.preset), wildcards.pkey, "pretraining", wildcards.preset)
+    source, flat = _lookup(pretrainings(wildcards.preset, wildcards.dataset), wildcards.pkey, "pretraining", wildcards.preset)
     out = pretrain_dir(wildcards.preset, wildcards.dataset, wildcards.pkey)
     return ["pretrain", "--dataset", wildcards.dataset, "--out", out, "--source", source, "--quiet", *set_args(flat)]
 
 
 def dam_inputs(wildcards):
-    semantic, target, _ = _lookup(dam_fits(wildcards.preset), wildcards.damkey, "DAM fit", wildcards.preset)
+    semantic, target, _ = _lookup(dam_fits(wildcards.preset, wildcards.dataset), wildcards.damkey, "DAM fit", wildcards.preset)
     out = {"pretrain": f"{pretrain_dir(wildcards.preset, wildcards.dataset, semantic)}/run.json"}
     if target is not None:
         out["target"] = f"{pretrain_dir(wildcards.preset, wildcards.dataset, target)}/run.json"
@@ -674,7 +701,7 @@ def dam_inputs(wildcards):
 
 def dam_args(wildcards):
     """--pretrained, --target-pretrained and --set arguments of `dans-kgc dam fit` (a shell string)."""
-    semantic, target, flat = _lookup(dam_fits(wildcards.preset), wildcards.damkey, "DAM fit", wildcards.preset)
+    semantic, target, flat = _lookup(dam_fits(wildcards.preset, wildcards.dataset), wildcards.damkey, "DAM fit", wildcards.preset)
     args = ["--pretrained", pretrain_dir(wildcards.preset, wildcards.dataset, semantic)]
     if target is not None:
         args += ["--target-pretrained", pretrain_dir(wildcards.preset, wildcards.dataset, target)]
@@ -682,7 +709,7 @@ def dam_args(wildcards):
 
 
 def _warm_start(wildcards):
-    return _lookup(warm_starts(wildcards.preset), wildcards.dkey, "diffusion warm start", wildcards.preset)
+    return _lookup(warm_starts(wildcards.preset, wildcards.dataset), wildcards.dkey, "diffusion warm start", wildcards.preset)
 
 
 def diffusion_inputs(wildcards):
@@ -738,13 +765,13 @@ def train_inputs(wildcards):
     if canonical(run) != run:
         raise WorkflowError(f"{run_dir(run)} is not trained: it has the same effective settings as "
                             f"{run_dir(canonical(run))} (one run per distinct setting); request that folder")
-    return run_inputs(run, variant_overrides(run.preset, run.experiment, run.variant))
+    return run_inputs(run, variant_overrides(run.preset, run.experiment, run.variant, run.dataset))
 
 
 def train_args(wildcards):
     """dans-kgc arguments of a training run (the script adds --resume and --set threads=N)."""
     run = run_of(wildcards)
-    ov = variant_overrides(run.preset, run.experiment, run.variant)
+    ov = variant_overrides(run.preset, run.experiment, run.variant, run.dataset)
     flat = train_filter(effective(run.preset, ov), run_sampler(run.preset, ov))
     inputs = train_inputs(wildcards)
     stages = stage_args(inputs)
@@ -785,14 +812,14 @@ def tuned_keys(preset, ov, inputs):
 
 def tune_inputs(wildcards):
     return stage_inputs(wildcards.preset, wildcards.dataset,
-                        variant_overrides(wildcards.preset, "tuned", wildcards.variant))
+                        variant_overrides(wildcards.preset, "tuned", wildcards.variant, wildcards.dataset))
 
 
 def tune_args(wildcards):
     """dans-kgc arguments of a tune job: the run's overrides + the preset's tune.* budget, the tuned runs'
     first seed, the stage inputs of the variant's runs (a shell string; the rule adds --set threads=N)."""
     preset, ds, variant = wildcards.preset, wildcards.dataset, wildcards.variant
-    ov = variant_overrides(preset, "tuned", variant)
+    ov = variant_overrides(preset, "tuned", variant, ds)
     flat = effective(preset, ov)
     sets = {**train_filter(flat, run_sampler(preset, ov)), **{k: v for k, v in flat.items() if k.startswith("tune.")}}
     args = ["tune", "--dataset", ds, "--out", tune_dir(preset, ds, variant), "--quiet",
@@ -883,7 +910,7 @@ def diagnosed_runs(preset, group=None):
     lists (and of one target group: tables | figures)."""
     wanted = [e for e in diagnose_cfg(preset)["experiments"] if e in EXPERIMENTS]
     chosen = unique(canonical(r) for r in runs(preset, wanted)
-                    if needs(preset, variant_overrides(preset, r.experiment, r.variant), "diffusion"))
+                    if needs(preset, variant_overrides(preset, r.experiment, r.variant, r.dataset), "diffusion"))
     if group is None:
         return chosen
     # a shared run folder (one run per distinct setting) is diagnosed once, with the tables when any run it
@@ -902,7 +929,7 @@ def diagnosed_warm_starts(preset, group=None):
         return []
     out = []
     for r in diagnosed_runs(preset, group):
-        key = (r.dataset, dkey_of(preset, variant_overrides(preset, r.experiment, r.variant))[0])
+        key = (r.dataset, dkey_of(preset, variant_overrides(preset, r.experiment, r.variant, r.dataset))[0])
         if key not in out:
             out.append(key)
     if group == "figures":
