@@ -55,7 +55,8 @@ SETTINGS = {  # name -> extra overrides on top of the common ones (the package d
 
 def common_overrides(backbone: str, args: argparse.Namespace) -> list[str]:
     """The backbone's recipe plus where and how this benchmark runs."""
-    out = recipe_sets(backbone, args.dataset) + [f"data.root={Path(args.work) / 'data'}", "device=cpu", f"threads={args.threads}"]
+    out = recipe_sets(backbone, args.dataset) + [f"data.root={Path(args.work) / 'data'}", "device=cpu",
+                                                 f"threads={args.threads}"]
     if backbone != "transe":
         out.append("dam.semantic_source=backbone")  # one pretraining per backbone in this benchmark
     return out

@@ -1,8 +1,8 @@
 """Projected cost of a RED-GNN run on a dataset too large to train here (issue 11: WN18RR on this CPU).
 
 Builds RED-GNN with its recipe on the dataset (config.yaml's ``backbones.redgnn``, its ``per_dataset`` entry for
-the dataset: the published setting there; then any ``--set`` overrides), attaches one epoch's propagation graph (the seeded ``train.fact_ratio`` re-split, as
-training does), times ``--steps`` training steps of the plain 1-N loss and, with ``--sampler dans``, of
+the dataset: the published setting there; then any ``--set`` overrides), attaches one epoch's propagation graph
+(the seeded ``train.fact_ratio`` re-split, as training does), times ``--steps`` training steps of the plain 1-N loss and, with ``--sampler dans``, of
 DANS-KGC on top (a random DAM stand-in and an untrained denoiser: the cost, not the accuracy, is measured),
 then one evaluation batch. Projects seconds per epoch (steps per epoch x median step) and the total of
 ``--epochs`` epochs plus one validation per ``train.eval_every``. Peak RSS of the process is reported.
@@ -35,7 +35,6 @@ from dans_kgc.utils import set_threads
 from recipes import recipe_sets
 
 
-
 def time_steps(trainer: Trainer, queries: torch.Tensor, steps: int, bs: int) -> list[float]:
     out = []
     gen = torch.Generator().manual_seed(1)
@@ -66,13 +65,13 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     samplers = args.sampler or ["uniform", "dans"]
-    cfg0 = load_config([], [*recipe_sets("redgnn", args.dataset), "threads=1", "train.init_from_pretrained=false", *args.sets])
+    base = [*recipe_sets("redgnn", args.dataset), "threads=1", "train.init_from_pretrained=false", *args.sets]
+    cfg0 = load_config([], base)
     set_threads(1)
     kg, protocol = load_kg(cfg0, args.dataset)
     rows: dict[str, Any] = {}
     for sampler in samplers:
-        cfg = load_config([], [*recipe_sets("redgnn", args.dataset), "threads=1", "train.init_from_pretrained=false", *args.sets,
-                               f"train.sampler={sampler}", "diffusion.sampling_steps=10"])
+        cfg = load_config([], [*base, f"train.sampler={sampler}", "diffusion.sampling_steps=10"])
         rng = np.random.default_rng(0)
         extra = {"zeta": rng.random(kg.num_entities), "clusters": rng.integers(0, cfg["dam"]["num_clusters"],
                                                                                  kg.num_entities)} if sampler == "dans" else {}
