@@ -1,6 +1,8 @@
 """Training losses over positive scores [B] and negative scores [B, N].
 
 ``weights`` (rows summing to 1) let a sampler weight its negatives; None = uniform mean.
+``row_weights`` [B] weight the positives (RotatE's subsampling weights): the batch loss is then
+``sum_b w_b l_b / sum_b w_b``; None = the plain mean over the batch.
 """
 from __future__ import annotations
 
@@ -16,23 +18,55 @@ def _weights(neg: Tensor, weights: Optional[Tensor]) -> Tensor:
     return weights if weights is not None else torch.full_like(neg, 1.0 / neg.shape[-1])
 
 
-def margin_ranking(pos: Tensor, neg: Tensor, weights: Optional[Tensor] = None, margin: float = 1.0, **_: float) -> Tensor:
+def _batch_mean(per_row: Tensor, row_weights: Optional[Tensor]) -> Tensor:
+    return per_row.mean() if row_weights is None else (row_weights * per_row).sum() / row_weights.sum()
+
+
+def margin_ranking(pos: Tensor, neg: Tensor, weights: Optional[Tensor] = None, margin: float = 1.0,
+                   row_weights: Optional[Tensor] = None, **_: float) -> Tensor:
     """``relu(margin - S(pos) + S(neg))`` averaged over negatives and batch."""
-    if weights is None:  # uniform weights: the plain mean, without building a [B, N] weight tensor
+    if weights is None and row_weights is None:  # the plain mean, without building a [B, N] weight tensor
         return F.relu(margin - pos.unsqueeze(-1) + neg).mean()
-    return (_weights(neg, weights) * F.relu(margin - pos.unsqueeze(-1) + neg)).sum(-1).mean()
+    per_row = (_weights(neg, weights) * F.relu(margin - pos.unsqueeze(-1) + neg)).sum(-1)
+    return _batch_mean(per_row, row_weights)
 
 
-def softplus(pos: Tensor, neg: Tensor, weights: Optional[Tensor] = None, **_: float) -> Tensor:
+def softplus(pos: Tensor, neg: Tensor, weights: Optional[Tensor] = None, row_weights: Optional[Tensor] = None,
+             **_: float) -> Tensor:
     """Logistic loss ``-log sigma(S(pos)) - sum_i w_i log sigma(-S(neg_i))``."""
-    return (F.softplus(-pos) + (_weights(neg, weights) * F.softplus(neg)).sum(-1)).mean()
+    return _batch_mean(F.softplus(-pos) + (_weights(neg, weights) * F.softplus(neg)).sum(-1), row_weights)
 
 
-def nssa(pos: Tensor, neg: Tensor, weights: Optional[Tensor] = None, adversarial_temperature: float = 1.0, **_: float) -> Tensor:
+def nssa(pos: Tensor, neg: Tensor, weights: Optional[Tensor] = None, adversarial_temperature: float = 1.0,
+         row_weights: Optional[Tensor] = None, **_: float) -> Tensor:
     """RotatE's self-adversarial loss: the logistic loss with weights softmax(alpha * S(neg)) (no gradient)."""
     if weights is None:
         weights = torch.softmax(adversarial_temperature * neg.detach(), dim=-1)
-    return softplus(pos, neg, weights)
+    return softplus(pos, neg, weights, row_weights)
+
+
+class SubsamplingWeights:
+    """RotatE's (Sun et al. 2019) frequency weights of positives, ``w(h, r, t) = 1 / sqrt(c(h, r) + c(t, r^-1))``,
+    each count started at ``start`` (their count_frequency: a query's first triple counts ``start``, each further
+    one 1), from the training graph's triples [n, 3]. Rare queries weigh more than frequent ones."""
+
+    def __init__(self, train: Tensor, num_relations: int, start: int = 4):
+        self.num_relations = num_relations
+        self.tables = {}
+        for side, anchor in (("tail", train[:, 0]), ("head", train[:, 2])):
+            keys, counts = torch.unique(anchor * num_relations + train[:, 1], return_counts=True)
+            self.tables[side] = (keys, counts + (start - 1))
+
+    def __call__(self, pos: Tensor) -> Tensor:
+        total = torch.zeros(len(pos), dtype=torch.float32)
+        for side, anchor in (("tail", pos[:, 0]), ("head", pos[:, 2])):
+            keys, counts = self.tables[side]
+            q = anchor.cpu() * self.num_relations + pos[:, 1].cpu()
+            at = torch.searchsorted(keys, q).clamp_max(len(keys) - 1)
+            if not bool((keys[at] == q).all()):
+                raise ValueError("train.subsampling: a positive's query is not in the training graph")
+            total += counts[at].float()
+        return total.rsqrt().to(pos.device)
 
 
 def one_to_n_cross_entropy(scores: Tensor, targets: Tensor, label_smoothing: float = 0.0,

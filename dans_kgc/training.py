@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from dans_kgc.checkpoints import BEST_MODEL, init_from_checkpoint, read_checkpoint, stage_record_of
 from dans_kgc.datasets.loading import KnowledgeGraph
 from dans_kgc.evaluation import FilterIndex, evaluate, filter_splits
-from dans_kgc.losses import LOSSES, one_to_n_cross_entropy
+from dans_kgc.losses import LOSSES, SubsamplingWeights, one_to_n_cross_entropy
 from dans_kgc.models import KGEModel, build_model
 from dans_kgc.sampling import NegativeSampler, StepContext, build_sampler
 from dans_kgc.sampling.dans import DiffusionSampler
@@ -112,6 +112,15 @@ class Trainer:
         if self.mode == "one_to_n" and getattr(sampler, "base_sampler", "uniform") != "uniform":
             raise ValueError(f"train.mode = one_to_n has no random negatives to weight, so dans.base_sampler = "
                              f"{sampler.base_sampler} would change nothing; set dans.base_sampler=uniform")
+        if self.mode == "one_to_n" and self.tcfg.get("filter_negatives", False):
+            raise ValueError("train.filter_negatives = true: train.mode = one_to_n draws no random negatives to "
+                             "filter (every entity is scored); set train.filter_negatives=false")
+        if self.mode == "one_to_n" and self.tcfg.get("subsampling", False):
+            raise ValueError("train.subsampling = true weights the positives of negative sampling (RotatE's "
+                             "recipe); train.mode = one_to_n does not use it: set train.subsampling=false")
+        self.subsampling: Optional[SubsamplingWeights] = (
+            SubsamplingWeights(torch.from_numpy(kg.train), kg.num_relations)
+            if self.tcfg.get("subsampling", False) else None)
         if self.mode == "negative_sampling" and getattr(model, "reciprocal", False):
             raise ValueError(f"model.name = {model.name} scores head queries through inverse relations; negative "
                              "sampling would push only the tail-side positive: use train.mode=one_to_n")
@@ -274,7 +283,8 @@ class Trainer:
         pos_scores, neg_scores = self.model.score_positive_and_corrupted(pos, neg)
         weights = self.sampler.negative_weights(neg_scores)
         loss = self.loss_fn(pos_scores, neg_scores, weights, margin=self.tcfg["margin"],
-                            adversarial_temperature=self.tcfg["adversarial_temperature"])
+                            adversarial_temperature=self.tcfg["adversarial_temperature"],
+                            row_weights=None if self.subsampling is None else self.subsampling(pos))
         return loss, pos_scores, None, pos
 
     def validate(self) -> float:

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from dans_kgc.losses import margin_ranking, nssa, softplus
+from dans_kgc.losses import SubsamplingWeights, margin_ranking, nssa, softplus
 from dans_kgc.models import build_model
 
 
@@ -112,3 +112,24 @@ def test_self_adversarial_sampler_with_nssa_is_sun_et_al(toy_kg):
     torch.testing.assert_close(neg.grad, torch.tensor([[pi * sig(s) for pi, s in zip(p, (0.0, 1.0, -1.0))]]))
     # the same as the loss's own weighting (no sampler weights given)
     assert LOSSES["nssa"](pos, neg, adversarial_temperature=0.5).item() == pytest.approx(want, rel=1e-6)
+
+
+def test_subsampling_weights_by_hand():
+    # RotatE's count_frequency (start 4): a query's first triple counts 4, each further one 1.
+    # (a, r, b), (a, r, c), (d, r, b): c(a, r) = 5, c(d, r) = 4; c(b, r^-1) = 5, c(c, r^-1) = 4
+    a, b, c, d, r = 0, 1, 2, 3, 0
+    train = torch.tensor([[a, r, b], [a, r, c], [d, r, b]])
+    w = SubsamplingWeights(train, num_relations=2)(train)
+    torch.testing.assert_close(w, torch.tensor([1 / math.sqrt(10), 1 / 3, 1 / 3]))
+    with pytest.raises(ValueError, match="not in the training graph"):
+        SubsamplingWeights(train, num_relations=2)(torch.tensor([[b, r, a]]))
+
+
+@pytest.mark.parametrize("loss", [margin_ranking, softplus, nssa])
+def test_row_weights_give_the_weighted_batch_mean(loss):
+    pos, neg = torch.tensor([2.0, -1.0]), torch.tensor([[0.0, 1.0], [0.5, -0.5]])
+    rows = torch.stack([loss(pos[i:i + 1], neg[i:i + 1]) for i in range(2)])
+    w = torch.tensor([0.2, 0.6])
+    want = (w * rows).sum() / w.sum()
+    assert loss(pos, neg, row_weights=w).item() == pytest.approx(want.item(), rel=1e-6)
+    assert loss(pos, neg, row_weights=torch.ones(2)).item() == pytest.approx(rows.mean().item(), rel=1e-6)

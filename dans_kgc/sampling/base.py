@@ -36,15 +36,37 @@ class StepContext:
     loss_reduction: str = "mean"  # how L_rand reduces over the batch (train.loss_reduction); extra terms follow it
 
 
+# Rounds of redrawing a corrupted entity that formed a training triple (train.filter_negatives). Each round
+# redraws only the offending entries; a query whose answers cover nearly every entity can keep a few after
+# the last round (RotatE's loader redraws until it has enough, which need not end for such a query).
+FILTER_ROUNDS = 20
+
+
 class NegativeSampler(nn.Module):
     name: ClassVar[str]
 
     def __init__(self, kg: KnowledgeGraph, cfg: Mapping[str, Any], num_negatives: int, generator: torch.Generator):
         super().__init__()
         self.num_entities = kg.num_entities
+        self.num_relations = kg.num_relations
         self.num_negatives = num_negatives
         self.generator = generator
         self.cfg = cfg
+        # Sorted keys (h * R + r) * E + t of the training graph's triples, when random negatives must not be
+        # known true triples. Derived from the data, so kept outside the checkpointed buffers.
+        self.true_keys: Optional[torch.Tensor] = None
+        if bool(cfg["train"].get("filter_negatives", False)):
+            self.true_keys = torch.unique(torch.from_numpy(self.triple_keys(np.asarray(kg.train, dtype=np.int64))))
+
+    def triple_keys(self, triples: Any) -> Any:
+        """One integer per triple [..., 3] (numpy or torch): ``(h * R + r) * E + t``."""
+        return (triples[..., 0] * self.num_relations + triples[..., 1]) * self.num_entities + triples[..., 2]
+
+    def known_true(self, neg: torch.Tensor) -> torch.Tensor:
+        """Boolean [...] mask of the triples [..., 3] that are in the training graph (needs ``true_keys``)."""
+        keys = self.triple_keys(neg)
+        at = torch.searchsorted(self.true_keys, keys).clamp_max(len(self.true_keys) - 1)
+        return self.true_keys[at] == keys
 
     def head_probability(self, relations: torch.Tensor) -> torch.Tensor:
         """Probability of corrupting the head of each positive (0.5 = uniform side choice)."""
@@ -59,7 +81,22 @@ class NegativeSampler(nn.Module):
         ents = torch.randint(self.num_entities, (b, n), generator=self.generator)
         neg[..., 0] = torch.where(head, ents, neg[..., 0])
         neg[..., 2] = torch.where(head, neg[..., 2], ents)
+        if self.true_keys is not None and len(self.true_keys):
+            self.redraw_known_true(neg, head)
         return neg
+
+    def redraw_known_true(self, neg: torch.Tensor, head: torch.Tensor) -> None:
+        """Redraw, in place, the corrupted entity of every negative that is a training triple (on its side)."""
+        for _ in range(FILTER_ROUNDS):
+            bad = self.known_true(neg)
+            count = int(bad.sum())
+            if count == 0:
+                return
+            ents = torch.randint(self.num_entities, (count,), generator=self.generator)
+            on_head = head[bad]
+            heads, tails = neg[..., 0], neg[..., 2]  # views: assigning through them writes neg
+            heads[bad] = torch.where(on_head, ents, heads[bad])
+            tails[bad] = torch.where(on_head, tails[bad], ents)
 
     def negative_weights(self, neg_scores: torch.Tensor) -> Optional[torch.Tensor]:
         return None

@@ -37,6 +37,9 @@ class NSCachingSampler(NegativeSampler):
         self.temperature = float(ncfg["temperature"])
         if self.cache_size < 1 or self.num_candidates < 0 or self.temperature <= 0:
             raise ValueError("samplers.nscaching: cache_size must be >= 1, candidates >= 0, temperature > 0")
+        if self.true_keys is not None:
+            raise ValueError("train.filter_negatives = true: nscaching draws its negatives from its caches, not at "
+                             "random; set train.filter_negatives=false")
         self.num_relations = kg.num_relations
         train = torch.from_numpy(kg.train)
         for side in SIDES:
