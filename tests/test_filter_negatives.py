@@ -24,7 +24,10 @@ def dense_kg() -> KnowledgeGraph:
 
 
 def _sampler(kg: KnowledgeGraph, name: str = "uniform", filtered: bool = True, n: int = 3000):
-    cfg = tiny_config(**{"train.num_negatives": n, "train.filter_negatives": filtered})
+    # NSCaching: 3 cache slots, fewer than any query's non-answers here (a full cache of answers is unavoidable
+    # when a query has fewer non-answers than slots)
+    cfg = tiny_config(**{"train.num_negatives": n, "train.filter_negatives": filtered,
+                         "samplers.nscaching.cache_size": 3})
     return build_sampler(name, kg, cfg, torch.Generator().manual_seed(0))
 
 
@@ -67,9 +70,35 @@ def test_filtering_keeps_every_draw_that_was_not_a_training_triple(dense_kg):
     assert not torch.equal(on, off)
 
 
+def test_nscaching_keeps_training_triples_out_of_its_caches(dense_kg):
+    from dans_kgc.models import build_model
+
+    pos = torch.as_tensor(dense_kg.train)
+    torch.manual_seed(0)
+    model = build_model(tiny_config(**{"model.dim": 8})["model"], dense_kg.num_entities, dense_kg.num_relations)
+
+    known = {tuple(t) for t in dense_kg.train.tolist()}
+    r_count = dense_kg.num_relations
+
+    def cached_true(sampler) -> float:
+        hits = []
+        for side in ("tail", "head"):
+            for key, row in zip(getattr(sampler, f"{side}_keys").tolist(), sampler.cache(side).tolist()):
+                anchor, rel = divmod(key, r_count)
+                hits += [((anchor, rel, e) if side == "tail" else (e, rel, anchor)) in known for e in row]
+        return sum(hits) / len(hits)
+
+    for filtered, check in ((False, lambda shares: max(shares) > 0.1), (True, lambda shares: max(shares) == 0.0)):
+        sampler = _sampler(dense_kg, "nscaching", filtered=filtered, n=8)
+        shares = [cached_true(sampler)]
+        for _ in range(3):  # refreshes choose by score among old cache + fresh random candidates
+            sampler.after_step(pos, model)
+            shares.append(cached_true(sampler))
+        assert check(shares), (filtered, shares)
+    assert not _in_train(dense_kg, sampler.corrupt(pos)).any()
+
+
 def test_filter_is_refused_where_it_would_do_nothing(dense_kg, tmp_path):
-    with pytest.raises(ValueError, match="nscaching draws its negatives from its caches"):
-        _sampler(dense_kg, "nscaching")
     cfg = tiny_config(**{"model.dim": 8, "device": "cpu", "model.name": "distmult", "train.mode": "one_to_n",
                          "train.filter_negatives": True})
     model, sampler = build_run(cfg, dense_kg, None)

@@ -64,9 +64,9 @@ class NegativeSampler(nn.Module):
 
     def known_true(self, neg: torch.Tensor) -> torch.Tensor:
         """Boolean [...] mask of the triples [..., 3] that are in the training graph (needs ``true_keys``)."""
-        keys = self.triple_keys(neg)
+        keys = self.triple_keys(neg.to(self.true_keys.device))
         at = torch.searchsorted(self.true_keys, keys).clamp_max(len(self.true_keys) - 1)
-        return self.true_keys[at] == keys
+        return (self.true_keys[at] == keys).to(neg.device)
 
     def head_probability(self, relations: torch.Tensor) -> torch.Tensor:
         """Probability of corrupting the head of each positive (0.5 = uniform side choice)."""

@@ -19,7 +19,7 @@ import torch
 
 from dans_kgc.datasets.loading import KnowledgeGraph
 from dans_kgc.models.base import KGEModel
-from dans_kgc.sampling.base import NegativeSampler
+from dans_kgc.sampling.base import FILTER_ROUNDS, NegativeSampler
 
 SIDES = ("tail", "head")
 
@@ -37,14 +37,16 @@ class NSCachingSampler(NegativeSampler):
         self.temperature = float(ncfg["temperature"])
         if self.cache_size < 1 or self.num_candidates < 0 or self.temperature <= 0:
             raise ValueError("samplers.nscaching: cache_size must be >= 1, candidates >= 0, temperature > 0")
-        if self.true_keys is not None:
-            raise ValueError("train.filter_negatives = true: nscaching draws its negatives from its caches, not at "
-                             "random; set train.filter_negatives=false")
-        self.num_relations = kg.num_relations
         train = torch.from_numpy(kg.train)
         for side in SIDES:
             keys = torch.unique(self.query_keys(train, side))  # sorted
             cache = torch.randint(self.num_entities, (len(keys), self.cache_size), generator=generator)
+            if self.true_keys is not None:  # train.filter_negatives: no cache starts with a training triple
+                for _ in range(FILTER_ROUNDS):
+                    bad = self.known_answers(side, keys, cache)
+                    if not bool(bad.any()):
+                        break
+                    cache[bad] = torch.randint(self.num_entities, (int(bad.sum()),), generator=generator)
             self.register_buffer(f"{side}_keys", keys)
             self.register_buffer(f"{side}_cache", cache)
 
@@ -52,6 +54,13 @@ class NSCachingSampler(NegativeSampler):
         """Key of the query a side's cache answers: h * R + r for tails, t * R + r for heads."""
         anchor = triples[..., 0] if side == "tail" else triples[..., 2]
         return anchor * self.num_relations + triples[..., 1]
+
+    def known_answers(self, side: str, keys: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
+        """Mask [U, K] of candidates that answer their query (key [U]) in the training graph (filter_negatives)."""
+        anchor = (keys // self.num_relations).unsqueeze(1).expand_as(cand)
+        rel = (keys % self.num_relations).unsqueeze(1).expand_as(cand)
+        triples = torch.stack([anchor, rel, cand] if side == "tail" else [cand, rel, anchor], dim=-1)
+        return self.known_true(triples)
 
     def cache_rows(self, triples: torch.Tensor, side: str) -> torch.Tensor:
         """Row of each triple's query in a side's cache; the query must come from the train split."""
@@ -98,6 +107,8 @@ class NSCachingSampler(NegativeSampler):
             u = torch.rand(cand.shape, generator=self.generator).clamp_(1e-12, 1.0 - 1e-7).to(dev)
             perturbed = scores / self.temperature - torch.log(-torch.log(u))
             perturbed = perturbed.masked_fill(_repeats(cand), -torch.inf)
+            if self.true_keys is not None:  # a training triple never enters a cache (train.filter_negatives)
+                perturbed = perturbed.masked_fill(self.known_answers(side, keys, cand), -torch.inf)
             keep = perturbed.topk(self.cache_size, dim=1).indices
             cache[rows] = cand.gather(1, keep)
 
