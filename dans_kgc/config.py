@@ -167,6 +167,7 @@ _CHOICES = {
     ("dam", "target_source"): {"semantic", "transe", "backbone"},
     ("model", "init"): {"xavier_uniform", "xavier_normal", "normal", "uniform"},
     ("train", "loss"): {"margin", "softplus", "nssa"},
+    ("diffusion", "band_placement"): {"fixed", "measured"},
     ("diffusion", "condition"): {"ccd", "null", None},  # YAML null = the learned null condition
     ("dans", "base_sampler"): {"uniform", "self_adversarial"},
     ("dam", "target_scale"): {"quantile", "raw"},
@@ -228,3 +229,7 @@ def validate_values(cfg: Mapping[str, Any]) -> None:
             raise ConfigError(f"config key {err}") from None
     if len(cfg["dtm"]["margin_scales"]) != len(cfg["diffusion"]["band_steps"]):
         raise ConfigError("config keys 'dtm.margin_scales' and 'diffusion.band_steps' must have the same length")
+    if cfg["diffusion"]["band_placement"] == "measured" \
+            and len(cfg["diffusion"]["band_quantiles"]) != len(cfg["diffusion"]["band_steps"]):
+        raise ConfigError("config keys 'diffusion.band_quantiles' and 'diffusion.band_steps' must have the same "
+                          "length with diffusion.band_placement = measured (one target quantile per band)")

@@ -46,6 +46,7 @@ CHUNK = 128  # rows per chunk of the [rows, entities] computations (memory O(CHU
 SPLIT_NAMES = ("train", "valid", "test")
 # independent random streams of one diagnostic, each its own generator (order-independent results)
 STREAM_TRIPLES, STREAM_DENOISER, STREAM_BANDS, STREAM_SAMPLERS = 0, 1, 2, 10
+STREAM_PLACEMENT = 3  # measured band placement: its triples (3) and its chain (4)
 
 
 def diagnostics_generator(seed: int, stream: int = 0) -> torch.Generator:
@@ -239,17 +240,17 @@ def _eval_mode(model: KGEModel) -> Iterator[None]:
 
 
 @torch.no_grad()
-def _scored_bands(sampler: Any, model: KGEModel, pos: torch.Tensor, head_side: torch.Tensor,
-                  generator: torch.Generator) -> dict[str, Any]:
+def scored_bands(sampler: Any, model: KGEModel, pos: torch.Tensor, head_side: torch.Tensor,
+                 generator: torch.Generator, margins: Optional[torch.Tensor] = None) -> dict[str, Any]:
     """The sampler's negatives for ``pos`` (its own form, drawn from ``generator``), scored in eval mode:
     ``gen`` (``generate``'s output), ``neg_scores`` [B, K], ``all_scores`` [B, N], ``pos_scores`` [B],
-    ``margins`` [K] and ``hard`` (``band_hardness``)."""
+    ``margins`` [K] (the sampler's band margins unless given) and ``hard`` (``band_hardness``)."""
     with _eval_mode(model):
         gen = sampler.generate(pos, model, head_side, generator=generator)
         neg_scores = sampler.score_negatives(model, pos, gen["head_side"], gen["neg"])
         all_scores = query_scores(model, pos, gen["head_side"])
     pos_scores = all_scores.gather(1, gen["target"].unsqueeze(1)).squeeze(1)
-    margins = sampler.band_margins().to(pos.device).float()
+    margins = (sampler.band_margins() if margins is None else margins).to(pos.device).float()
     return {"gen": gen, "neg_scores": neg_scores, "all_scores": all_scores, "pos_scores": pos_scores,
             "margins": margins, "hard": band_hardness(pos_scores, neg_scores, all_scores, margins)}
 
@@ -263,7 +264,7 @@ def training_hardness(sampler: Any, model: KGEModel, pos: torch.Tensor, head_sid
     from ``generator``; the model is scored in eval mode and left as it was.
     """
     dev = model.device
-    scored = _scored_bands(sampler, model, pos.to(dev), head_side.to(dev), generator)
+    scored = scored_bands(sampler, model, pos.to(dev), head_side.to(dev), generator)
     hard = scored["hard"]
     out: dict[str, float] = {}
     for k in range(scored["neg_scores"].shape[1]):
@@ -300,7 +301,7 @@ def negative_hardness(sampler: Any, model: KGEModel, kg: KnowledgeGraph, pos: to
     dev = model.device
     pos, head_side = pos.to(dev), head_side.to(dev)
     filt = FilterIndex(kg.all_true(SPLIT_NAMES), kg.num_entities, kg.num_relations)
-    scored = _scored_bands(sampler, model, pos, head_side, generator)
+    scored = scored_bands(sampler, model, pos, head_side, generator)
     gen, all_scores, pos_scores = scored["gen"], scored["all_scores"], scored["pos_scores"]
     neg, target, hs, margins, hard = gen["neg"], gen["target"], gen["head_side"], scored["margins"], scored["hard"]
     space = gen["space"]  # generate's, in eval mode

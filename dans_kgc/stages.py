@@ -44,7 +44,7 @@ STAGE_KEYS: dict[str, dict[str, list[str]]] = {
                                    "dam.semantic_source", "pretrain.dim", "dans.use_dam"],
                        # band_steps: which reverse states a run keeps, not what the denoiser learns
                        "exclude": ["diffusion.update_every", "diffusion.negatives", "diffusion.snap_filter",
-                                   "diffusion.band_steps",
+                                   "diffusion.band_steps", "diffusion.band_placement", "diffusion.band_quantiles",
                                    "diffusion.reverse", "diffusion.chain_start",
                                    "diffusion.sample_fraction", "diffusion.sampling_steps", "diffusion.cache_epochs"]},
     "diffusion_dhns": {"include": ["seed", "protocol", "data.", "model.", "diffusion.hidden", "diffusion.time_dim",

@@ -300,6 +300,8 @@ class Trainer:
         bar = tqdm(total=epochs, initial=self.epoch, desc=f"train {self.sampler.name}", unit="epoch",
                    disable=not self.show_progress, mininterval=1.0)
         stop_reason = "epochs"
+        if self.epoch == 0 and self.epoch < epochs:  # a resumed run keeps its sampler's measured state
+            self.sampler.refresh(self.model)
         while self.epoch < epochs:
             t0 = time.perf_counter()
             row = self._train_epoch(epochs)
@@ -311,8 +313,9 @@ class Trainer:
             if self.epoch % self.tcfg["eval_every"] == 0 or self.epoch == epochs:
                 mrr = self.validate()
                 row["valid_mrr"] = mrr
-                if self.hardness_probe is not None:
+                if self.hardness_probe is not None:  # the bands the epoch trained with, before a refresh moves them
                     row.update(self.hardness_probe(self.sampler, self.model))
+                row.update(self.sampler.refresh(self.model))
                 if mrr > self.best["valid_mrr"]:
                     self.best = {"valid_mrr": mrr, "epoch": self.epoch, "state": copy.deepcopy(self.model.state_dict())}
                     self.bad_evals = 0

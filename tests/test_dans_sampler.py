@@ -104,7 +104,8 @@ def test_sample_fraction_restricts_generation_and_l_diff_to_the_same_rows(umls):
     assert logs["l_diff"] > 0
 
 
-@pytest.mark.parametrize("cache", ["diffusion.cache_epochs=0", "diffusion.cache_epochs=2"])
+@pytest.mark.parametrize("cache", ["diffusion.cache_epochs=0", "diffusion.cache_epochs=2",
+                                   "diffusion.band_placement=measured"])
 def test_resume_after_a_crash_matches_an_uninterrupted_run(umls, tmp_path, cache):
     cfg = _cfg("train.epochs=3", "train.batch_size=512", cache)
     dev = torch.device("cpu")
@@ -285,3 +286,65 @@ def test_cache_off_draws_a_new_chain_every_call(umls):
     a, b = sampler.generate_cached(pos, model, tail, 0), sampler.generate_cached(pos, model, tail, 1)
     assert not torch.equal(a["neg"], b["neg"])
     assert not hasattr(sampler, "cache_states")
+
+
+# ----------------------------------------------------------------------------------------
+# measured band placement (diffusion.band_placement = measured)
+# ----------------------------------------------------------------------------------------
+def test_measured_placement_puts_each_band_on_the_state_nearest_its_target_quantile(umls, monkeypatch):
+    import dans_kgc.diagnostics as dg
+
+    cfg = _cfg("diffusion.band_placement=measured", "diffusion.sampling_steps=10",
+               "diffusion.band_quantiles=[0.1, 0.5, 0.93, 0.98]")
+    model, sampler = build_run(cfg, umls, None, **random_dam(umls))
+    candidates = sampler.placement_candidates()
+    assert candidates == [20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0]  # the respaced chain's states, T = 20
+    # known answer: quantile 1 - s / 20 at state s (noisier = easier)
+    seen = {}
+
+    def fake(smp, mdl, pos, head_side, generator, margins=None):
+        seen["keep"] = list(smp.keep)
+        return {"hard": {"quantile": torch.tensor([1.0 - k / 20 for k in smp.keep])}}
+
+    monkeypatch.setattr(dg, "scored_bands", fake)
+    cols = sampler.refresh(model)
+    assert seen["keep"] == candidates
+    # targets 0.1 -> s = 18 (0.10); 0.5 -> 10 (0.50); 0.93 -> 2 (0.90) vs 0 (1.00): 2; 0.98 -> 0 (1.00)
+    assert sampler.band_keep.tolist() == [18, 10, 2, 0]
+    assert cols == {"band1_step": 18.0, "band2_step": 10.0, "band3_step": 2.0, "band4_step": 0.0}
+    assert sampler.keep == [15, 10, 5, 0]  # the configured band_steps stay as they were
+    # the chain now keeps the placed states
+    kept = {}
+    orig = sampler.ans.sample
+
+    def spy(target, query, generator, keep, *a, **k):
+        kept["keep"] = list(keep)
+        return orig(target, query, generator, keep, *a, **k)
+
+    monkeypatch.setattr(sampler.ans, "sample", spy)
+    sampler.generate(torch.as_tensor(umls.train[:8]), model)
+    assert kept["keep"] == [18, 10, 2, 0]
+
+
+def test_measured_placement_runs_in_training_and_writes_the_band_steps(umls, tmp_path):
+    cfg = _cfg("diffusion.band_placement=measured", "diagnostics.triples=64")
+    model, sampler = build_run(cfg, umls, None, **random_dam(umls))
+    Trainer(cfg, umls, model, sampler, tmp_path, torch.device("cpu"), "redgnn", show_progress=False).fit()
+    rows = _trace(tmp_path)
+    steps = [[int(float(r[f"band{k}_step"])) for k in range(1, 5)] for r in rows]
+    assert all(0 <= s <= 20 for row in steps for s in row)
+    assert "band1_quantile" in rows[0]  # the probe measured the bands the epoch used
+    # fixed placement writes no band steps and keeps no placement buffer
+    cfg = _cfg()
+    _, fixed = build_run(cfg, umls, None, **random_dam(umls))
+    assert fixed.refresh(model) == {} and "band_keep" not in fixed.state_dict()
+
+
+def test_measured_placement_is_refused_with_a_bad_target_list(umls):
+    from dans_kgc.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="band_quantiles"):
+        load_config([], ["diffusion.band_placement=measured", "diffusion.band_quantiles=[0.5, 0.9]"])
+    cfg = _cfg("diffusion.band_placement=measured", "diffusion.band_quantiles=[0.9, 0.5, 0.95, 0.99]")
+    with pytest.raises(ValueError, match="increasing entity quantiles"):
+        build_run(cfg, umls, None, **random_dam(umls))

@@ -5,6 +5,7 @@ A training step calls, in order:
   ``w = sampler.negative_weights(neg_scores)``            optional per-negative weights
   ``loss, logs = sampler.total_loss(loss_rand, batch)``   add terms (e.g. diffusion losses)
   ``sampler.after_step(pos, model)``                      refresh state (e.g. NSCaching caches)
+and ``sampler.refresh(model)`` before the first epoch and after each validation.
 Samplers are ``nn.Module``s: their parameters join the optimiser and their buffers the
 checkpoints, so resuming restores them exactly.
 """
@@ -106,6 +107,11 @@ class NegativeSampler(nn.Module):
 
     def after_step(self, pos: torch.Tensor, model: KGEModel) -> None:
         """Hook after the optimiser step."""
+
+    def refresh(self, model: KGEModel) -> dict[str, float]:
+        """Hook before the first epoch and after each validation: re-measure whatever the sampler fits on
+        the model (e.g. DANS-KGC's measured band placement); returns trace columns."""
+        return {}
 
     def epoch_logs(self) -> dict[str, float]:
         """Extra columns for the per-epoch trace (e.g. curriculum band weights)."""

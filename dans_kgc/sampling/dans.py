@@ -87,11 +87,25 @@ class DiffusionSampler(NegativeSampler):
 
     def __init__(self, kg: KnowledgeGraph, cfg: Mapping[str, Any], num_negatives: int, generator: torch.Generator,
                  ans: ConditionalDiffusion, keep: Sequence[int], eta: float, base_sampler: str = "uniform",
-                 negatives: str = "continuous", reverse: str = "ddpm", chain_start: str = "noise"):
+                 negatives: str = "continuous", reverse: str = "ddpm", chain_start: str = "noise",
+                 band_quantiles: Optional[Sequence[float]] = None):
         super().__init__(kg, cfg, num_negatives, generator)
         self.ans = ans
         self.keep = [int(k) for k in keep]
         self.num_bands = len(self.keep)
+        # measured band placement (diffusion.band_placement = measured): ``keep`` re-chosen on the model
+        self.band_quantiles = None if band_quantiles is None else [float(q) for q in band_quantiles]
+        if self.band_quantiles is not None:
+            q = self.band_quantiles
+            if len(q) != self.num_bands or not all(0.0 <= a < b <= 1.0 for a, b in zip(q, q[1:])) \
+                    or not 0.0 <= q[0] <= 1.0:
+                raise ValueError(f"diffusion.band_quantiles = {q}: expected {self.num_bands} increasing entity "
+                                 "quantiles in [0, 1], one per band (as many as diffusion.band_steps)")
+            # a buffer, so checkpoints carry the placement and a resumed run continues with it
+            self.register_buffer("band_keep", torch.as_tensor(self.keep, dtype=torch.long))
+            dcfg = cfg.get("diagnostics") or {}
+            self._placement_rows = int(dcfg.get("triples", 0) or 0) or 256
+            self._placement_seed = int(dcfg.get("seed", 0) or 0)
         self.eta = float(eta)
         if base_sampler not in ("uniform", "self_adversarial"):
             raise ValueError(f"base sampler '{base_sampler}'; expected uniform or self_adversarial")
@@ -230,8 +244,44 @@ class DiffusionSampler(NegativeSampler):
         """The reverse chain's kept states for these rows -> [B, K_b, w]."""
         self.ans.ensure_scale(space.scale_reference)
         x_start = space.target if self.chain_start == "forward" else None
-        return self.ans.sample(target, space.query, generator, self.keep, self.sampling_steps, head_side, self.reverse,
+        keep = self.band_keep.tolist() if self.band_quantiles is not None else self.keep
+        return self.ans.sample(target, space.query, generator, keep, self.sampling_steps, head_side, self.reverse,
                                x_start)
+
+    # --- measured band placement -----------------------------------------------------------
+    def placement_candidates(self) -> list[int]:
+        """The reverse-chain states a band may sit on: those the run's chain visits anyway (all T + 1
+        states, or the respaced grid of ``diffusion.sampling_steps``), so placing bands adds no chain step."""
+        from dans_kgc.diffusion import reverse_steps
+
+        return sorted(reverse_steps(self.ans.steps, [], self.sampling_steps), reverse=True)
+
+    @torch.no_grad()
+    def refresh(self, model: KGEModel) -> dict[str, float]:
+        """Measured placement: on a fixed seeded sample of train triples, the entity quantile of the
+        negatives at every candidate state (the run's own negative form, the model in eval mode, draws from
+        a generator of their own); band k then sits on the candidate whose quantile is nearest
+        ``diffusion.band_quantiles[k]``. Returns trace columns ``band{k}_step``; {} with fixed bands."""
+        if self.band_quantiles is None:
+            return {}
+        from dans_kgc.diagnostics import STREAM_PLACEMENT, diagnostics_generator, sample_triples, scored_bands
+
+        pos, head_side = sample_triples(self._kg, self._placement_rows,
+                                        diagnostics_generator(self._placement_seed, STREAM_PLACEMENT))
+        dev = model.device
+        candidates = self.placement_candidates()
+        fixed, self.band_quantiles = self.band_quantiles, None  # generate over every candidate state
+        own_keep, self.keep = self.keep, candidates
+        try:
+            scored = scored_bands(self, model, pos.to(dev), head_side.to(dev),
+                                   diagnostics_generator(self._placement_seed, STREAM_PLACEMENT + 1),
+                                   margins=torch.zeros(len(candidates)))
+        finally:
+            self.band_quantiles, self.keep = fixed, own_keep
+        measured = scored["hard"]["quantile"].cpu()
+        chosen = [candidates[int((measured - q).abs().argmin())] for q in self.band_quantiles]
+        self.band_keep.copy_(torch.as_tensor(chosen, dtype=torch.long))
+        return {f"band{k + 1}_step": float(s) for k, s in enumerate(chosen)}
 
     def _negatives(self, neg: torch.Tensor, pos: torch.Tensor, head_side: torch.Tensor, target: torch.Tensor,
                    space: QuerySpace, snap: bool) -> dict[str, Any]:
@@ -332,9 +382,13 @@ class DANSSampler(DiffusionSampler):
             log.warning("sampler 'dans': no K-means clusters (no --dam); every entity gets the same type condition")
         steps = int(cfg["diffusion"]["steps"])
         d = cfg["diffusion"]
+        placement = str(d.get("band_placement", "fixed"))
+        if placement not in ("fixed", "measured"):
+            raise ValueError(f"diffusion.band_placement = {placement!r}; expected fixed or measured")
         super().__init__(kg, cfg, num_negatives, generator, ans, band_checkpoints(d["band_steps"], steps),
                          eta=float(cfg["dans"]["eta"]), base_sampler=str(cfg["dans"]["base_sampler"]),
-                         negatives=str(d["negatives"]), reverse=str(d["reverse"]), chain_start=str(d["chain_start"]))
+                         negatives=str(d["negatives"]), reverse=str(d["reverse"]), chain_start=str(d["chain_start"]),
+                         band_quantiles=d["band_quantiles"] if placement == "measured" else None)
         self.dtm = dict(cfg["dtm"])
 
     def band_weights(self, tau: float, target: torch.Tensor) -> torch.Tensor:
