@@ -326,6 +326,23 @@ def test_measured_placement_puts_each_band_on_the_state_nearest_its_target_quant
     assert kept["keep"] == [18, 10, 2, 0]
 
 
+@pytest.mark.parametrize("candidates, quantiles, want", [
+    # quantile 1 - s / 20: each band on its nearest state (0.93 -> s = 2 at 0.90; 0.98 -> s = 0 at 1.00)
+    ([20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0], [1 - s / 20 for s in range(20, -1, -2)], [10, 4, 2, 0]),
+    # a ceiling at 0.92: the two hardest targets lie beyond every state; nearest would put bands 3 and 4 on one
+    # state (10 or 0), the assignment keeps them distinct: cost 0 + .05 + .01 + .06 beats [50, 40, 20, 0] (.19)
+    ([50, 40, 30, 20, 10, 0], [0.5, 0.7, 0.85, 0.9, 0.92, 0.92], [50, 30, 10, 0]),
+    # inverted chain (hardness falls as noise is removed): bands follow measured hardness, not the step order
+    ([50, 40, 30, 20, 10, 0], [0.86, 0.84, 0.80, 0.75, 0.72, 0.71], [0, 30, 40, 50]),
+    # fewer candidate states than bands: each band's nearest state
+    ([2, 0], [0.4, 0.9], [2, 0, 0, 0]),
+])
+def test_assign_bands_known_answers(candidates, quantiles, want):
+    from dans_kgc.sampling.dans import assign_bands
+
+    assert assign_bands(quantiles, candidates, [0.5, 0.8, 0.93, 0.98]) == want
+
+
 def test_measured_placement_runs_in_training_and_writes_the_band_steps(umls, tmp_path):
     cfg = _cfg("diffusion.band_placement=measured", "diagnostics.triples=64")
     model, sampler = build_run(cfg, umls, None, **random_dam(umls))

@@ -69,6 +69,37 @@ def load_warm_start(ans: ConditionalDiffusion, diffusion_dir: str, what: str, kg
     ans.load_state_dict(ck["state"])
 
 
+def assign_bands(measured: Sequence[float], candidates: Sequence[int], targets: Sequence[float]) -> list[int]:
+    """The candidate state of each band (easy -> hard) for measured placement: K distinct candidates in
+    increasing order of measured entity quantile, minimising ``sum_k |quantile_k - targets[k]|`` (a small dynamic
+    programme over the candidates sorted by quantile), so the bands stay graded even where several targets lie
+    beyond the hardest state the chain reaches. With fewer candidates than bands: each band's nearest state."""
+    k_bands, order = len(targets), sorted(range(len(candidates)), key=lambda i: (measured[i], -candidates[i]))
+    if len(order) < k_bands:
+        return [candidates[min(range(len(candidates)), key=lambda i: abs(measured[i] - q))] for q in targets]
+    q = [measured[i] for i in order]
+    inf = float("inf")
+    # cost[k][j]: best cost of bands 0..k with band k on sorted candidate j; back[k][j]: band k-1's candidate
+    cost = [[abs(q[j] - targets[0]) for j in range(len(q))]]
+    back: list[list[int]] = [[-1] * len(q)]
+    for k in range(1, k_bands):
+        row, prev = [inf] * len(q), [-1] * len(q)
+        best, arg = inf, -1
+        for j in range(len(q)):
+            if j >= 1 and cost[k - 1][j - 1] < best:  # best predecessor among sorted candidates 0..j-1
+                best, arg = cost[k - 1][j - 1], j - 1
+            if arg >= 0:
+                row[j], prev[j] = best + abs(q[j] - targets[k]), arg
+        cost.append(row)
+        back.append(prev)
+    j = min(range(len(q)), key=lambda i: cost[-1][i])
+    picked = [j]
+    for k in range(k_bands - 1, 0, -1):
+        j = back[k][j]
+        picked.append(j)
+    return [candidates[order[j]] for j in reversed(picked)]
+
+
 class DiffusionSampler(NegativeSampler):
     """Shared machinery of the diffusion samplers (DANS-KGC and the DHNS-style baseline).
 
@@ -260,8 +291,9 @@ class DiffusionSampler(NegativeSampler):
     def refresh(self, model: KGEModel) -> dict[str, float]:
         """Measured placement: on a fixed seeded sample of train triples, the entity quantile of the
         negatives at every candidate state (the run's own negative form, the model in eval mode, draws from
-        a generator of their own); band k then sits on the candidate whose quantile is nearest
-        ``diffusion.band_quantiles[k]``. Returns trace columns ``band{k}_step``; {} with fixed bands."""
+        a generator of their own); the bands then sit on K distinct candidates, graded by measured quantile,
+        nearest ``diffusion.band_quantiles`` (``assign_bands``). Returns trace columns ``band{k}_step``; {}
+        with fixed bands."""
         if self.band_quantiles is None:
             return {}
         from dans_kgc.diagnostics import STREAM_PLACEMENT, diagnostics_generator, sample_triples, scored_bands
@@ -278,8 +310,8 @@ class DiffusionSampler(NegativeSampler):
                                    margins=torch.zeros(len(candidates)))
         finally:
             self.band_quantiles, self.keep = fixed, own_keep
-        measured = scored["hard"]["quantile"].cpu()
-        chosen = [candidates[int((measured - q).abs().argmin())] for q in self.band_quantiles]
+        measured = scored["hard"]["quantile"].cpu().tolist()
+        chosen = assign_bands(measured, candidates, self.band_quantiles)
         self.band_keep.copy_(torch.as_tensor(chosen, dtype=torch.long))
         return {f"band{k + 1}_step": float(s) for k, s in enumerate(chosen)}
 
@@ -403,4 +435,4 @@ class DANSSampler(DiffusionSampler):
         return {"dtm_centre": float(c.mean()), "tau": tau}
 
 
-__all__ = ["DiffusionSampler", "DANSSampler", "load_warm_start"]
+__all__ = ["DiffusionSampler", "DANSSampler", "assign_bands", "load_warm_start"]
