@@ -472,12 +472,14 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         resources = {"diffusion_dir": str(ws), **({"dam_dir": args.dam} if args.dam else {})}
         sampler = build_sampler(kind, kg, cfg, dg.diagnostics_generator(seed, dg.STREAM_SAMPLERS + 90), **resources)
         sampler = sampler.to(device)
+        placed = sampler.refresh(model)  # measured band placement: bands placed on this backbone first
         built = {kind: (sampler, "warm start on the pretrained backbone")}
         # the backbone as its Stage 0 trained it: the warm start's config holds no train.* keys (its training mode)
         backbone = json.loads((pretrained / "run.json").read_text())["backbone"]["label"]
         subject = {"target": "warm_start", "warm_start": str(ws), "pretrained": str(pretrained), "dam": args.dam,
                    "dataset": kg.name, "split": kg.variant, "backbone": backbone, "sampler": kind,
-                   "title": f"{kg.name} {kind} warm start {ws.name}", "state": "warm start on the pretrained backbone"}
+                   "title": f"{kg.name} {kind} warm start {ws.name}", "state": "warm start on the pretrained backbone",
+                   **({"band_placement": placed} if placed else {})}
         where = {"warm_start": str(ws), "pretrained": str(pretrained / BEST_MODEL), "dam": args.dam}
     wanted = [s.strip() for s in args.samplers.split(",") if s.strip()]
     fn_samplers, not_built = dg.comparison_samplers(kg, cfg, seed, built, wanted)

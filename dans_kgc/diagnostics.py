@@ -314,7 +314,7 @@ def negative_hardness(sampler: Any, model: KGEModel, kg: KnowledgeGraph, pos: to
         u_ranks = filtered_ranks(all_scores, rand, pos, hs, filt)
         u_dist = _distances(space.vectors(rand), gen["query"], target_emb)
         ref = knn_distances(space.candidates, target)
-    keep = list(getattr(sampler, "keep", [None] * neg.shape[1]))
+    keep = list(getattr(sampler, "band_states", getattr(sampler, "keep", [None] * neg.shape[1])))
     steps = int(getattr(getattr(sampler, "ans", None), "steps", 0) or 0)
     bands = [_row(hard, dist, ranks, k, band=k + 1, reverse_step=keep[k] if k < len(keep) else None,
                   margin=float(margins[k]) if margins.ndim and k < len(margins) else float(margins))

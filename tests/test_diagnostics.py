@@ -310,6 +310,18 @@ def test_cli_diagnose_a_warm_start(stage_root, kind, bands):
     assert result["denoiser"]["baseline"] == pytest.approx(ref["baseline"], rel=1e-6)
 
 
+def test_cli_diagnose_a_warm_start_with_measured_band_placement(stage_root):
+    # the bands are placed on the pretrained backbone before they are measured; the table names the placed states
+    out = stage_root / "out" / "ws_dans_placed"
+    assert cli.main(["diagnose", "--warm-start", str(stage_root / "ws_dans"), "--pretrained", str(stage_root / "pre"),
+                     "--dataset", "umls", "--out", str(out), "--triples", "30", "--set", "threads=1",
+                     "--set", "diffusion.band_placement=measured"]) == 0
+    result = json.loads(out.with_suffix(".json").read_text())
+    placed = [int(result["subject"]["band_placement"][f"band{k}_step"]) for k in range(1, 5)]
+    assert [r["reverse_step"] for r in result["bands"]["rows"]] == placed
+    assert len(set(placed)) == 4  # distinct states (assign_bands)
+
+
 def test_report_gathers_the_diagnoses(stage_root):
     from dans_kgc.reports import build_report
 

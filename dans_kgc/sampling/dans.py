@@ -275,9 +275,13 @@ class DiffusionSampler(NegativeSampler):
         """The reverse chain's kept states for these rows -> [B, K_b, w]."""
         self.ans.ensure_scale(space.scale_reference)
         x_start = space.target if self.chain_start == "forward" else None
-        keep = self.band_keep.tolist() if self.band_quantiles is not None else self.keep
-        return self.ans.sample(target, space.query, generator, keep, self.sampling_steps, head_side, self.reverse,
-                               x_start)
+        return self.ans.sample(target, space.query, generator, self.band_states, self.sampling_steps, head_side,
+                               self.reverse, x_start)
+
+    @property
+    def band_states(self) -> list[int]:
+        """The reverse-chain states the bands sit on now: measured placement's, else ``band_steps``'."""
+        return self.band_keep.tolist() if self.band_quantiles is not None else list(self.keep)
 
     # --- measured band placement -----------------------------------------------------------
     def placement_candidates(self) -> list[int]:
