@@ -12,8 +12,9 @@ DATASET_LABEL = {
 
 # main-table variants (normally the sampler name) then ablation variants
 VARIANT_ORDER = ["uniform", "uniform_term", "bernoulli", "self_adversarial", "nscaching", "dhns", "dans", "dans_fast",
-                 "dans_snap", "dans_placed", "full", "wo_dam", "wo_ccd", "wo_dtm", "easy_to_hard", "reversed", "lambda2", "lambda32",
-                 "no_curriculum", "random_features", "short_transe", "full_transe", "backbone_features"]
+                 "dans_snap", "dans_placed", "full", "wo_dam", "wo_ccd", "wo_dtm", "easy_to_hard", "reversed",
+                 "lambda2", "lambda32", "no_curriculum", "random_features", "short_transe", "full_transe",
+                 "backbone_features"]
 VARIANT_LABEL = {
     "uniform": "Uniform", "uniform_term": "+ uniform negatives in the extra term (control)", "bernoulli": "Bernoulli", "self_adversarial": "Self-adversarial",
     "nscaching": "NSCaching", "dhns": "DHNS-style diffusion", "dans": "DANS-KGC",
