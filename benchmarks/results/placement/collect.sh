@@ -15,6 +15,10 @@
 #     --dataset umls --triples 500 --set diffusion.sampling_steps=10 --set diffusion.band_placement=measured \
 #     --out benchmarks/results/placement/warm_start_umls_redgnn_measured
 #   (its fixed counterpart: benchmarks/results/gnn/diagnostics/warm_start_umls_dans.*)
+#   dans-kgc diagnose --warm-start results/fidelity/family/diffusion/dans-mu1.0-ccd-dam-7500de \
+#     --pretrained results/fidelity/family/pretrain/complex-91ecae90 --dam results/fidelity/family/dam/transe-d5e18762 \
+#     --dataset family --triples 500 --set diffusion.sampling_steps=10 --set diffusion.band_placement={fixed,measured} \
+#     --out benchmarks/results/placement/warm_start_family_complex_{fixed,measured}
 # Then: bash benchmarks/results/placement/collect.sh [SRC=results/fidelity]
 set -eu
 SRC=${1:-results/fidelity}
