@@ -11,6 +11,8 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 
+from dans_kgc.utils import find_sorted
+
 Tensor = torch.Tensor
 
 
@@ -62,8 +64,8 @@ class SubsamplingWeights:
         for side, anchor in (("tail", pos[:, 0]), ("head", pos[:, 2])):
             keys, counts = self.tables[side]
             q = anchor.cpu() * self.num_relations + pos[:, 1].cpu()
-            at = torch.searchsorted(keys, q).clamp_max(len(keys) - 1)
-            if not bool((keys[at] == q).all()):
+            at, found = find_sorted(keys, q)
+            if not bool(found.all()):
                 raise ValueError("train.subsampling: a positive's query is not in the training graph")
             total += counts[at].float()
         return total.rsqrt().to(pos.device)

@@ -88,3 +88,12 @@ def _json_default(o: Any) -> Any:
     if hasattr(o, "tolist"):  # torch tensors, numpy arrays
         return o.tolist()
     raise TypeError(f"not JSON serialisable: {type(o)}")
+
+
+def find_sorted(sorted_keys: "torch.Tensor", keys: "torch.Tensor") -> tuple["torch.Tensor", "torch.Tensor"]:
+    """Position of each of ``keys`` in the ascending ``sorted_keys`` (clamped to a valid index) and whether it
+    is there: the one lookup behind triple filters, negative caches and per-query counts."""
+    import torch
+
+    at = torch.searchsorted(sorted_keys, keys).clamp_max(len(sorted_keys) - 1)
+    return at, sorted_keys[at] == keys

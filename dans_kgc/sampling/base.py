@@ -20,6 +20,7 @@ from torch import nn
 
 from dans_kgc.datasets.loading import KnowledgeGraph
 from dans_kgc.models.base import KGEModel
+from dans_kgc.utils import find_sorted
 
 
 @dataclass
@@ -65,9 +66,8 @@ class NegativeSampler(nn.Module):
 
     def known_true(self, neg: torch.Tensor) -> torch.Tensor:
         """Boolean [...] mask of the triples [..., 3] that are in the training graph (needs ``true_keys``)."""
-        keys = self.triple_keys(neg.to(self.true_keys.device))
-        at = torch.searchsorted(self.true_keys, keys).clamp_max(len(self.true_keys) - 1)
-        return (self.true_keys[at] == keys).to(neg.device)
+        _, found = find_sorted(self.true_keys, self.triple_keys(neg.to(self.true_keys.device)))
+        return found.to(neg.device)
 
     def head_probability(self, relations: torch.Tensor) -> torch.Tensor:
         """Probability of corrupting the head of each positive (0.5 = uniform side choice)."""

@@ -32,6 +32,7 @@ from dans_kgc.diffusion import DIFFUSION_FILE, ConditionalDiffusion, band_checkp
 from dans_kgc.models.base import KGEModel, QuerySpace
 from dans_kgc.sampling.base import NegativeSampler, StepContext, score_side_vectors
 from dans_kgc.stages import backbone_of, check_record
+from dans_kgc.utils import find_sorted
 
 log = logging.getLogger(__name__)
 
@@ -174,22 +175,16 @@ class DiffusionSampler(NegativeSampler):
         """Buffers (so checkpoints carry them and resume stays exact): the last chain states of every
         (train triple, side) and the step they were made at (-1 = never)."""
         train = torch.as_tensor(kg.train, dtype=torch.long)
-        keys = self._triple_keys(train)
+        keys = self.triple_keys(train)
         self._cache_keys, self._cache_order = torch.sort(keys)
         steps_per_epoch = math.ceil(len(train) / int(cfg["train"]["batch_size"]))
         self.cache_period = self.cache_epochs * steps_per_epoch
         self.register_buffer("cache_states", torch.zeros(len(train), 2, self.num_bands, self.ans.width))
         self.register_buffer("cache_step", torch.full((len(train), 2), -1, dtype=torch.long))
 
-    def _triple_keys(self, triples: torch.Tensor) -> torch.Tensor:
-        n, r = self._kg.num_entities, self._kg.num_relations
-        return (triples[:, 0] * r + triples[:, 1]) * n + triples[:, 2]
-
     def _cache_rows(self, pos: torch.Tensor) -> torch.Tensor:
         """Row of each positive in the cache, -1 for a triple that is not a train triple."""
-        keys = self._triple_keys(pos.cpu())
-        at = torch.searchsorted(self._cache_keys, keys).clamp_max(len(self._cache_keys) - 1)
-        found = self._cache_keys[at] == keys
+        at, found = find_sorted(self._cache_keys, self.triple_keys(pos.cpu()))
         return torch.where(found, self._cache_order[at], -1).to(self.cache_step.device)
 
     def generate_cached(self, pos: torch.Tensor, model: KGEModel, head_side: torch.Tensor,

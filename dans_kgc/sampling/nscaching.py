@@ -20,6 +20,7 @@ import torch
 from dans_kgc.datasets.loading import KnowledgeGraph
 from dans_kgc.models.base import KGEModel
 from dans_kgc.sampling.base import FILTER_ROUNDS, NegativeSampler
+from dans_kgc.utils import find_sorted
 
 SIDES = ("tail", "head")
 
@@ -66,8 +67,8 @@ class NSCachingSampler(NegativeSampler):
         """Row of each triple's query in a side's cache; the query must come from the train split."""
         keys_all = getattr(self, f"{side}_keys")
         keys = self.query_keys(triples.to(keys_all.device), side)
-        rows = torch.searchsorted(keys_all, keys).clamp_max(len(keys_all) - 1)
-        if not bool((keys_all[rows] == keys).all()):
+        rows, found = find_sorted(keys_all, keys)
+        if not bool(found.all()):
             raise ValueError(f"nscaching: a {side} query of the batch is not in the training split; caches exist "
                              "only for training queries")
         return rows
