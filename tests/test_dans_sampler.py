@@ -324,6 +324,11 @@ def test_measured_placement_puts_each_band_on_the_state_nearest_its_target_quant
     monkeypatch.setattr(sampler.ans, "sample", spy)
     sampler.generate(torch.as_tensor(umls.train[:8]), model)
     assert kept["keep"] == [18, 10, 2, 0]
+    # a checkpoint carries the placement: a fresh sampler loading it generates on the placed states
+    _, resumed = build_run(cfg, umls, None, **random_dam(umls))
+    assert resumed.band_states == [15, 10, 5, 0]
+    resumed.load_state_dict(sampler.state_dict())
+    assert resumed.band_states == [18, 10, 2, 0]
 
 
 @pytest.mark.parametrize("candidates, quantiles, want", [

@@ -151,7 +151,8 @@ def test_package_space_loads_and_leaves_out_what_a_run_cannot_change():
     space = load_space()
     cfg = load_config([], ["train.sampler=dans"])
     keys, _ = resolve_space(space, cfg)
-    assert {"train.lr", "train.margin", "model.dim", "diffusion.mu", "dans.eta", "dtm.lambda", "dtm.sigma"} <= set(keys)
+    assert {"train.lr", "train.margin", "model.dim", "train.filter_negatives", "diffusion.mu", "dans.eta", "dtm.lambda",
+            "dtm.sigma"} <= set(keys)
     # stage inputs: the pretraining fixes the dimension (init_from_pretrained), the warm start its architecture
     keys, notes = resolve_space(space, cfg, ["pretrained", "dam", "diffusion"])
     assert "model.dim" not in keys and "diffusion.mu" in keys and "dans.eta" in keys
@@ -161,6 +162,7 @@ def test_package_space_loads_and_leaves_out_what_a_run_cannot_change():
     # a 1-N backbone samples no negatives and has no margin; its own space adds N3's weight
     keys, notes = resolve_space(space, load_config([], ["model.name=complex", "train.mode=one_to_n"]))
     assert "train.margin" not in keys and "train.num_negatives" not in keys and "model.reg_weight" in keys
+    assert "train.filter_negatives" not in keys  # 1-N refuses it: nothing is drawn to filter
     assert any(n.startswith("train.margin: left out (train.mode=one_to_n") for n in notes), notes
     keys, _ = resolve_space(space, load_config([], ["train.sampler=self_adversarial"]))
     assert "train.adversarial_temperature" in keys and "dans.eta" not in keys

@@ -135,6 +135,11 @@ class DiffusionSampler(NegativeSampler):
                                  "quantiles in [0, 1], one per band (as many as diffusion.band_steps)")
             # a buffer, so checkpoints carry the placement and a resumed run continues with it
             self.register_buffer("band_keep", torch.as_tensor(self.keep, dtype=torch.long))
+            # a host copy read at every step (``band_states``), so a CUDA buffer costs no sync per batch;
+            # set where the buffer is written: ``refresh`` and a checkpoint load
+            self._band_keep_host = list(self.keep)
+            self.register_load_state_dict_post_hook(
+                lambda module, _keys: setattr(module, "_band_keep_host", module.band_keep.tolist()))
             dcfg = cfg.get("diagnostics") or {}
             self._placement_rows = int(dcfg.get("triples", 0) or 0) or 256
             self._placement_seed = int(dcfg.get("seed", 0) or 0)
@@ -276,7 +281,7 @@ class DiffusionSampler(NegativeSampler):
     @property
     def band_states(self) -> list[int]:
         """The reverse-chain states the bands sit on now: measured placement's, else ``band_steps``'."""
-        return self.band_keep.tolist() if self.band_quantiles is not None else list(self.keep)
+        return list(self._band_keep_host) if self.band_quantiles is not None else list(self.keep)
 
     # --- measured band placement -----------------------------------------------------------
     def placement_candidates(self) -> list[int]:
@@ -312,6 +317,7 @@ class DiffusionSampler(NegativeSampler):
         measured = scored["hard"]["quantile"].cpu().tolist()
         chosen = assign_bands(measured, candidates, self.band_quantiles)
         self.band_keep.copy_(torch.as_tensor(chosen, dtype=torch.long))
+        self._band_keep_host = [int(s) for s in chosen]
         return {f"band{k + 1}_step": float(s) for k, s in enumerate(chosen)}
 
     def _negatives(self, neg: torch.Tensor, pos: torch.Tensor, head_side: torch.Tensor, target: torch.Tensor,
