@@ -17,6 +17,7 @@ No torch import: the DAG parses this module at every start.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 from typing import Any, Iterable, Mapping, Optional
@@ -59,6 +60,7 @@ def matches(key: str, pattern: str) -> bool:
     return key == pattern or (pattern.endswith(".") and key.startswith(pattern))
 
 
+@functools.lru_cache(maxsize=None)  # pure in (stage, key); the DAG asks it millions of times planning a preset
 def reads(stage: str, key: str) -> bool:
     """Whether ``stage`` reads the dotted config ``key``."""
     spec = STAGE_KEYS[stage]

@@ -7,8 +7,10 @@
 # {{experiment}/{variant}/seed{seed},warm_start/{dkey}}.{json,md,png}, results/{preset}/tables/,
 # figures/{preset}/, logs/{rule}/{preset}/..., results/benchmarks/{rule}/{preset}/... .
 
+import copy
 import functools
 import hashlib
+import json
 import os
 import re
 import shlex
@@ -111,6 +113,23 @@ if config["preset"] not in config["presets"]:
     )
 
 
+def _memo(fn):
+    """Memoise a pure function of (preset, variant overrides, ...) for one planning: the paper preset asks
+    for the same stage keys tens of thousands of times (each a merge of the package defaults). Keyed by the
+    arguments' JSON; each caller gets its own copy of the answer."""
+    cache = {}
+
+    @functools.wraps(fn)
+    def wrapper(*args):
+        key = json.dumps(args, sort_keys=True, default=str)
+        if key not in cache:
+            cache[key] = fn(*args)
+        return copy.deepcopy(cache[key])
+
+    return wrapper
+
+
+@_memo
 def _fmt(value):
     """A value as dans-kgc's `--set` parses it back (YAML): 'null' stays a string, None is null."""
     text = yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()
@@ -184,6 +203,7 @@ def recipe(backbone, dataset=None):
     return recipe_overrides(config["backbones"][backbone], dataset)
 
 
+@_memo
 def experiment_variants(preset, experiment, dataset=None):
     """variant name -> dans-kgc overrides (flat, dotted keys) of one experiment in one preset, on one dataset
     (None: without any backbone recipe's dataset-specific keys; the same variants, the same sampler and mode)."""
@@ -424,6 +444,7 @@ def _resolved(flat):
     return merge(_DEFAULTS, _nest(flat), "config")
 
 
+@_memo
 def pkey_of(preset, variant_ov, source):
     """Folder key of the Stage-0 pretraining a run reads: <backbone>-<hash of what it trains with>.
 
@@ -448,10 +469,12 @@ def pkey_of(preset, variant_ov, source):
     return f"{pcfg['model']['name']}-{fingerprint(trained)[:8]}", source, passed
 
 
+@_memo
 def semantic_pkey(preset, variant_ov):
     return pkey_of(preset, variant_ov, _value(effective(preset, variant_ov), "dam.semantic_source"))
 
 
+@_memo
 def target_pkey(preset, variant_ov):
     """The pretraining whose ranks are DAM's target when dam.target_source names another source than the semantic
     one (then `dam fit` takes it as --target-pretrained, even where both sources train the same model); else None."""
@@ -462,6 +485,7 @@ def target_pkey(preset, variant_ov):
     return pkey_of(preset, variant_ov, source)
 
 
+@_memo
 def dam_key_of(preset, variant_ov):
     """Folder key of the DAM fit a run reads: its semantic pretraining's pkey, plus `_by_<target pkey>` when the
     observed-difficulty target comes from another pretraining (dam.target_source). Fits whose two pretrainings
@@ -479,6 +503,7 @@ def needs_pretrain(preset, variant_ov):
 DKEY_FIELDS = ["diffusion.mu", "diffusion.condition", "dans.use_dam"]
 
 
+@_memo
 def dkey_of(preset, variant_ov):
     """(dkey, kind, overrides) of the warm start a run uses.
 
