@@ -266,6 +266,37 @@ def test_cache_reuses_a_triples_chain_states_for_cache_epochs_then_regenerates(u
                        torch.tensor([sampler.cache_period] * 3 + [sampler.cache_period + 1] * 3))
 
 
+def test_a_new_band_placement_regenerates_the_cached_negatives(umls, monkeypatch):
+    """Measured placement with the cache: negatives cached on the old band states are not reused once the
+    bands move; an unchanged placement keeps the cache."""
+    import dans_kgc.diagnostics as dg
+
+    cfg = _cfg("diffusion.band_placement=measured", "diffusion.sampling_steps=10", "diffusion.cache_epochs=4",
+               "train.batch_size=512")
+    model, sampler = build_run(cfg, umls, None, **random_dam(umls))
+    hardness = {"ceiling": 1.0}  # quantile ceiling * (1 - s / 20) at state s: a lower ceiling moves the bands
+
+    def fake(smp, mdl, pos, head_side, generator, margins=None):
+        return {"hard": {"quantile": torch.tensor([hardness["ceiling"] * (1.0 - k / 20) for k in smp.keep])}}
+
+    monkeypatch.setattr(dg, "scored_bands", fake)
+    sampler.refresh(model)
+    pos = torch.as_tensor(umls.train[:6], dtype=torch.long)
+    tail = torch.zeros(6, dtype=torch.bool)
+    first = sampler.generate_cached(pos, model, tail, step=0)
+    placed = sampler.band_states
+    sampler.refresh(model)  # same measurements, same placement: the cache stays
+    assert sampler.band_states == placed
+    assert torch.equal(sampler.generate_cached(pos, model, tail, step=1)["neg"], first["neg"])
+    hardness["ceiling"] = 0.8
+    sampler.refresh(model)
+    assert sampler.band_states != placed
+    assert bool((sampler.cache_step < 0).all())
+    moved = sampler.generate_cached(pos, model, tail, step=2)  # within cache_epochs, yet regenerated
+    assert not torch.equal(moved["neg"], first["neg"])
+    assert bool((sampler.cache_step[sampler._cache_rows(pos), 0] == 2).all())
+
+
 def test_cache_rows_find_every_train_triple_and_nothing_else(umls):
     _, sampler = _cached_sampler(umls)
     train = torch.as_tensor(umls.train, dtype=torch.long)

@@ -316,6 +316,8 @@ class DiffusionSampler(NegativeSampler):
             self.band_quantiles, self.keep = fixed, own_keep
         measured = scored["hard"]["quantile"].cpu().tolist()
         chosen = assign_bands(measured, candidates, self.band_quantiles)
+        if self.cache_epochs and chosen != self._band_keep_host:
+            self.cache_step.fill_(-1)  # cached negatives sit on the old states: regenerate them all
         self.band_keep.copy_(torch.as_tensor(chosen, dtype=torch.long))
         self._band_keep_host = [int(s) for s in chosen]
         return {f"band{k + 1}_step": float(s) for k, s in enumerate(chosen)}
