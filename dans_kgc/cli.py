@@ -26,7 +26,7 @@ def command(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callab
 
 
 def _config(args: argparse.Namespace) -> dict[str, Any]:
-    return load_config(args.config or [], args.set or [])
+    return load_config(args.config or [], args.set or [], dataset=getattr(args, "dataset", None))
 
 
 def _add_plugin_arg(p: argparse.ArgumentParser) -> None:

@@ -131,9 +131,10 @@ def _parse_value(raw: str) -> Any:
 
 
 def load_config(files: Iterable[str | Path] = (), overrides: Iterable[str] = (),
-                base: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
+                base: Optional[Mapping[str, Any]] = None, dataset: Optional[str] = None) -> dict[str, Any]:
     """Defaults (or ``base``, a full config such as a run's recorded one), then each YAML file in
-    order, then ``--set`` overrides."""
+    order, then ``--set`` overrides. A file may name its ``dataset`` (a run's recorded config.yaml does, so a
+    run can be re-made from it): it must then be the command's ``dataset``."""
     cfg = load_defaults() if base is None else dict(base)
     for f in files:
         path = Path(f)
@@ -145,6 +146,10 @@ def load_config(files: Iterable[str | Path] = (), overrides: Iterable[str] = (),
             raise ConfigError(f"{path}: cannot read config file: {err}") from err
         if not isinstance(data, Mapping):
             raise ConfigError(f"{path}: top level must be a mapping of config keys")
+        if "dataset" in data and dataset is not None:
+            if str(data["dataset"]) != dataset:
+                raise ConfigError(f"{path}: dataset '{data['dataset']}' is not this command's --dataset '{dataset}'")
+            data = {k: v for k, v in data.items() if k != "dataset"}
         cfg = merge(cfg, nest_dotted(data), str(path))
     cfg = merge(cfg, parse_set(overrides), "--set")
     validate_values(cfg)

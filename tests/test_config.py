@@ -40,6 +40,21 @@ def test_yaml_file_error_names_file(tmp_path):
         load_config([f])
 
 
+def test_a_runs_recorded_config_remakes_it_on_its_own_dataset_only(tmp_path):
+    """A run's config.yaml (save_run_config: the dataset, then every key) is a valid --config for the same
+    dataset, giving the recorded config back; for another dataset it stops, naming the file and both."""
+    from dans_kgc.cli import save_run_config
+
+    recorded = load_config([], ["model.name=quate", "model.dim=32", "train.epochs=3"])
+    save_run_config(tmp_path, recorded, "family")
+    again = load_config([tmp_path / "config.yaml"], ["model.dim=64"], dataset="family")
+    assert again == {**recorded, "model": {**recorded["model"], "dim": 64}}
+    with pytest.raises(ConfigError, match=f"{tmp_path / 'config.yaml'}: dataset 'family' is not .* 'umls'"):
+        load_config([tmp_path / "config.yaml"], dataset="umls")
+    with pytest.raises(ConfigError, match="unknown config key 'dataset'"):  # no command dataset to check it by
+        load_config([tmp_path / "config.yaml"])
+
+
 def test_parse_set_requires_equals():
     with pytest.raises(ConfigError):
         parse_set(["train.epochs"])
