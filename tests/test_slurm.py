@@ -105,7 +105,7 @@ def test_min_job_age_below_poll_gap_stops_before_submitting(slurm_cluster, tmp_p
     previous = _min_job_age(10)
     try:
         proc = run_snakemake(wf, MAIN_TABLE, *SLURM_ARGS,
-                             "--config", "preset=tiny", timeout=150, check=False)
+                             "--config", "preset=tiny", timeout=150, check=False, slurm=True)
     finally:
         _min_job_age(previous)
     assert proc.returncode != 0, proc.stdout[-3000:]
@@ -129,7 +129,7 @@ def _table(path: Path):
 def test_tiny_preset_through_slurm(slurm_cluster, tmp_path, tmp_path_factory):
     wf = copy_workflow(tmp_path / "slurm")
     proc = run_snakemake(wf, "all_tables", "all_figures", *SLURM_ARGS, "--slurm-init-seconds-before-status-checks",
-                         "2", "--config", "preset=tiny", timeout=1500)
+                         "2", "--config", "preset=tiny", timeout=1500, slurm=True)
 
     job_ids = re.findall(r"has been submitted with SLURM jobid (\d+)", proc.stdout)
     # pretrain, DAM, three warm starts, six training runs (ablation full = main dans), four run diagnoses,

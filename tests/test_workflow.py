@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from workflow_helpers import (copy_workflow, env, figure_files, job_counts, plan_jobs, run_snakemake, snakemake_cmd,
+from workflow_helpers import (NO_SLURM_BIN, copy_workflow, env, figure_files, job_counts, plan_jobs, run_snakemake, snakemake_cmd,
                               table_files, tiny_reference, write_yaml)
 
 
@@ -564,3 +564,18 @@ def test_every_table_and_figure_has_a_report_caption():
     assert {"main", "efficiency_tuned", "curves_tuned", "tuning_history"} <= names
     missing = sorted(n for n in names if not (REPO_WORKFLOW / "report" / f"{n}.rst").exists())
     assert not missing, missing
+
+
+def test_runs_without_slurm_never_wait_for_a_slurm_controller():
+    """The SLURM test leaves SLURM's client tools installed with no controller running; there the real
+    `scontrol show config`, which snakemake-executor-plugin-slurm runs at every Snakemake start, waits ~9 s.
+    Every other workflow test's environment answers it at once, as a machine without SLURM does."""
+    import shutil
+    import time
+
+    start = time.perf_counter()
+    proc = subprocess.run(["scontrol", "show", "config"], env=env(), capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and time.perf_counter() - start < 5
+    assert shutil.which("scontrol", path=env()["PATH"]) == str(NO_SLURM_BIN / "scontrol")
+    real = shutil.which("scontrol", path=env(slurm=True)["PATH"])
+    assert real is None or Path(real).parent != NO_SLURM_BIN  # the SLURM test gets the machine's own

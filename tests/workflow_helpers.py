@@ -40,10 +40,17 @@ def write_yaml(path: Path, data: dict) -> Path:
     return path
 
 
-def env(mirror: Optional[Path] = None) -> dict[str, str]:
+# a stand-in `scontrol` that fails at once (see the script): first on PATH for every run that does not use SLURM
+NO_SLURM_BIN = Path(__file__).with_name("no_slurm_bin")
+
+
+def env(mirror: Optional[Path] = None, slurm: bool = False) -> dict[str, str]:
+    """The environment of a Snakemake run: the data mirror, this Python's bin first, and, unless ``slurm``, no
+    SLURM client that waits for a controller (NO_SLURM_BIN)."""
     out = dict(os.environ)
     out["DANS_KGC_DATA_MIRROR"] = str(MIRROR if mirror is None else mirror)
-    out["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), out.get("PATH", "")])
+    path = [str(Path(sys.executable).parent)] + ([] if slurm else [str(NO_SLURM_BIN)])
+    out["PATH"] = os.pathsep.join([*path, out.get("PATH", "")])
     out.setdefault("MPLBACKEND", "Agg")
     return out
 
@@ -53,12 +60,13 @@ def snakemake_cmd(*args: str) -> list[str]:
 
 
 def run_snakemake(workdir: Path, *args: str, timeout: float = 600, mirror: Optional[Path] = None,
-                  check: bool = True) -> subprocess.CompletedProcess:
-    """`snakemake ARGS` in ``workdir``; output (stdout + stderr) in ``.stdout``.
+                  check: bool = True, slurm: bool = False) -> subprocess.CompletedProcess:
+    """`snakemake ARGS` in ``workdir``; output (stdout + stderr) in ``.stdout``. ``slurm``: the run talks to a
+    real SLURM cluster (the machine's own scontrol).
 
     Put targets first: --config and --configfile take every argument that follows them.
     """
-    proc = subprocess.run(snakemake_cmd(*args), cwd=workdir, env=env(mirror), stdout=subprocess.PIPE,
+    proc = subprocess.run(snakemake_cmd(*args), cwd=workdir, env=env(mirror, slurm), stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-6000:]}")
