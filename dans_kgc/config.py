@@ -43,6 +43,13 @@ def _type_ok(default: Any, value: Any) -> bool:
 # unknown-key check; their entries are checked by validate_values.
 OPEN_MAPPINGS = ("data.custom",)
 
+# Keys an earlier version of the harness had, with what replaces them: a run's recorded config.yaml from before a
+# rename names its replacement instead of failing as an unknown key (no silent translation: the reading changed).
+RENAMED_KEYS = {
+    "diffusion.snap": "diffusion.negatives (snap: true -> negatives: snapped, snap: false -> negatives: continuous; "
+                      "diffusion.snap_filter now defaults to train)",
+}
+
 
 def merge(base: dict[str, Any], override: Mapping[str, Any], source: str, prefix: str = "") -> dict[str, Any]:
     """Deep-merge ``override`` into a copy of ``base``; unknown keys raise ``ConfigError``."""
@@ -54,6 +61,8 @@ def merge(base: dict[str, Any], override: Mapping[str, Any], source: str, prefix
                 raise ConfigError(f"{source}: config key '{path}' must be a mapping of names, got {value!r}")
             out[key] = {**out[key], **copy.deepcopy(dict(value))}
             continue
+        if key not in out and path in RENAMED_KEYS:
+            raise ConfigError(f"{source}: config key '{path}' was renamed: use {RENAMED_KEYS[path]}")
         if key not in out:
             known = ", ".join(sorted(out))
             raise ConfigError(f"{source}: unknown config key '{path}' (known at this level: {known})")

@@ -55,6 +55,32 @@ def test_a_runs_recorded_config_remakes_it_on_its_own_dataset_only(tmp_path):
         load_config([tmp_path / "config.yaml"])
 
 
+def test_a_renamed_key_names_its_replacement(tmp_path):
+    """A run config recorded before diffusion.snap became diffusion.negatives stops naming the new key and how
+    the old values read there, not with the bare unknown-key line."""
+    f = tmp_path / "config.yaml"
+    f.write_text("diffusion:\n  snap: true\n")
+    with pytest.raises(ConfigError, match=f"{f}: config key 'diffusion.snap' was renamed: use diffusion.negatives "
+                                          r"\(snap: true -> negatives: snapped"):
+        load_config([f])
+
+
+def test_renamed_keys_point_at_live_keys_and_shadow_none():
+    from dans_kgc.config import RENAMED_KEYS, load_defaults
+
+    def has(cfg, dotted):
+        for part in dotted.split("."):
+            if not isinstance(cfg, dict) or part not in cfg:
+                return False
+            cfg = cfg[part]
+        return True
+
+    defaults = load_defaults()
+    for old, new in RENAMED_KEYS.items():
+        assert not has(defaults, old), old  # a live key is never reported as renamed
+        assert has(defaults, new.split()[0]), new
+
+
 def test_parse_set_requires_equals():
     with pytest.raises(ConfigError):
         parse_set(["train.epochs"])
