@@ -166,17 +166,46 @@ def snap(neg: torch.Tensor, pos: torch.Tensor, head_side: torch.Tensor, entity_w
     return ids
 
 
+def answer_mask(pos: torch.Tensor, head_side: torch.Tensor, filter_index: FilterIndex, like: torch.Tensor) -> torch.Tensor:
+    """Boolean mask shaped ``like`` [B, N]: every known true answer of each row's query (its target included)."""
+    pos_np = pos.cpu().numpy()
+    mask = torch.zeros_like(like, dtype=torch.bool)
+    hs = head_side.cpu().numpy().astype(bool)
+    for side, rows in (("head", np.nonzero(hs)[0]), ("tail", np.nonzero(~hs)[0])):
+        if len(rows):
+            mask[torch.from_numpy(rows).to(mask.device)] = filter_index.mask(pos_np[rows], side).to(mask.device)
+    return mask
+
+
+# k-th hardest non-answer entities whose entity quantile the band table gives as its yardstick
+NON_ANSWER_KS = (1, 10)
+
+
+@torch.no_grad()
+def quantile_references(all_scores: torch.Tensor, pos_scores: torch.Tensor, answers: torch.Tensor,
+                        ks: Sequence[int] = NON_ANSWER_KS) -> dict[str, Optional[float]]:
+    """The entity quantile (share of the N entities scoring strictly below, as for a band) of the true answer
+    and of each row's k-th highest-scoring entity that is no known answer (``answers`` [B, N], the evaluation
+    filter): how hard the hardest real negatives are, the yardstick for the hardest band. ``None`` for a k
+    larger than some row's number of non-answers."""
+    n = all_scores.shape[1]
+    refs = band_hardness(pos_scores, pos_scores.unsqueeze(1), all_scores, 0.0)
+    out: dict[str, Optional[float]] = {"quantile_answer": float(refs["quantile"][0])}
+    kmax = min(max(ks), int((~answers).sum(1).min()) if len(answers) else 0)
+    if kmax > 0:
+        top = all_scores.float().masked_fill(answers, -math.inf).topk(kmax, dim=1).values  # [B, kmax]
+        hard = band_hardness(pos_scores, top, all_scores, 0.0)["quantile"]
+    for k in ks:
+        out[f"quantile_non_answer{k}"] = float(hard[k - 1]) if k <= kmax else None
+    return out
+
+
 @torch.no_grad()
 def filtered_ranks(all_scores: torch.Tensor, ids: torch.Tensor, pos: torch.Tensor, head_side: torch.Tensor,
                    filter_index: FilterIndex) -> torch.Tensor:
     """Realistic filtered rank of entity ``ids`` [B, K] on each row's query, as evaluation ranks an
     answer (the known true answers of the query are no competitors); NaN where ``ids`` is -1."""
-    pos_np = pos.cpu().numpy()
-    mask = torch.zeros_like(all_scores, dtype=torch.bool)
-    hs = head_side.cpu().numpy().astype(bool)
-    for side, rows in (("head", np.nonzero(hs)[0]), ("tail", np.nonzero(~hs)[0])):
-        if len(rows):
-            mask[torch.from_numpy(rows).to(mask.device)] = filter_index.mask(pos_np[rows], side).to(mask.device)
+    mask = answer_mask(pos, head_side, filter_index, all_scores)
     out = torch.full(ids.shape, math.nan, dtype=torch.float64, device=ids.device)
     for k in range(ids.shape[1]):
         col = ids[:, k]
@@ -257,19 +286,27 @@ def scored_bands(sampler: Any, model: KGEModel, pos: torch.Tensor, head_side: to
 
 @torch.no_grad()
 def training_hardness(sampler: Any, model: KGEModel, pos: torch.Tensor, head_side: torch.Tensor,
-                      generator: torch.Generator) -> dict[str, float]:
+                      generator: torch.Generator, filter_index: Optional[FilterIndex] = None) -> dict[str, float]:
     """Trace columns ``band{k}_active``, ``band{k}_outscore``, ``band{k}_quantile`` of a diffusion sampler.
 
     The negatives are generated as training generates them (the sampler's own negative form), but
-    from ``generator``; the model is scored in eval mode and left as it was.
+    from ``generator``; the model is scored in eval mode and left as it was. With ``filter_index`` (the
+    known answers) also the yardsticks ``answer_quantile`` and ``hardest_non_answer_quantile`` on the same rows.
     """
     dev = model.device
-    scored = scored_bands(sampler, model, pos.to(dev), head_side.to(dev), generator)
+    pos = pos.to(dev)
+    scored = scored_bands(sampler, model, pos, head_side.to(dev), generator)
     hard = scored["hard"]
     out: dict[str, float] = {}
     for k in range(scored["neg_scores"].shape[1]):
         for m in ("active", "outscore", "quantile"):
             out[f"band{k + 1}_{m}"] = round(float(hard[m][k]), 6)
+    if filter_index is not None:
+        answers = answer_mask(pos, scored["gen"]["head_side"], filter_index, scored["all_scores"])
+        refs = quantile_references(scored["all_scores"], scored["pos_scores"], answers, ks=(1,))
+        out["answer_quantile"] = round(refs["quantile_answer"], 6)
+        if refs["quantile_non_answer1"] is not None:
+            out["hardest_non_answer_quantile"] = round(refs["quantile_non_answer1"], 6)
     return out
 
 
@@ -283,10 +320,12 @@ class HardnessProbe:
     def __init__(self, kg: KnowledgeGraph, triples: int, seed: int):
         self.seed = int(seed)
         self.pos, self.head_side = sample_triples(kg, triples, diagnostics_generator(self.seed, STREAM_TRIPLES))
+        # every known answer (train+valid+test, as evaluation filters): the yardstick columns only, never training
+        self.filter_index = FilterIndex(kg.all_true(SPLIT_NAMES), kg.num_entities, kg.num_relations)
 
     def __call__(self, sampler: Any, model: KGEModel) -> dict[str, float]:
         return training_hardness(sampler, model, self.pos, self.head_side,
-                                 diagnostics_generator(self.seed, STREAM_BANDS))
+                                 diagnostics_generator(self.seed, STREAM_BANDS), self.filter_index)
 
 
 @torch.no_grad()
@@ -314,6 +353,7 @@ def negative_hardness(sampler: Any, model: KGEModel, kg: KnowledgeGraph, pos: to
         u_ranks = filtered_ranks(all_scores, rand, pos, hs, filt)
         u_dist = _distances(space.vectors(rand), gen["query"], target_emb)
         ref = knn_distances(space.candidates, target)
+        ref.update(quantile_references(all_scores, pos_scores, answer_mask(pos, hs, filt, all_scores)))
     keep = list(getattr(sampler, "band_states", getattr(sampler, "keep", [None] * neg.shape[1])))
     steps = int(getattr(getattr(sampler, "ans", None), "steps", 0) or 0)
     bands = [_row(hard, dist, ranks, k, band=k + 1, reverse_step=keep[k] if k < len(keep) else None,
@@ -533,7 +573,10 @@ def render_markdown(result: Mapping[str, Any]) -> str:
                   f"{ref['entities']} entities scoring below the negative (0.5 = random entity); snapped rank = "
                   "filtered rank of the nearest entity that is no known answer (train+valid+test); distances are "
                   "Euclidean. Reference: the true target's 1st / 10th nearest entity lies at "
-                  f"{_f(ref.get('knn1'))} / {_f(ref.get('knn10'))}.", "",
+                  f"{_f(ref.get('knn1'))} / {_f(ref.get('knn10'))}; entity quantile of the true answer "
+                  f"{_f(ref.get('quantile_answer'))}, of the hardest / 10th hardest entity that is no known answer "
+                  f"{_f(ref.get('quantile_non_answer1'))} / {_f(ref.get('quantile_non_answer10'))} (the yardstick "
+                  "for the hardest band: above it, a negative outscores every real negative).", "",
                   "| negatives | reverse step | margin | active | outscore | entity quantile | gap S(pos)-S(neg) "
                   "| snapped rank mean (median) | dist to query | dist to target |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]

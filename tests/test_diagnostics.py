@@ -93,6 +93,11 @@ def test_negative_hardness_on_a_hand_set_transe(toy_kg):
     assert [r["dist_query"] for r in rows] == pytest.approx([3.2, 0.5, 0.0])
     assert [r["dist_target"] for r in rows] == pytest.approx([3.2, 0.5, 0.0])
     assert out["reference"]["knn1"] == pytest.approx(1.0) and out["reference"]["knn10"] is None  # 5 other entities
+    # the yardsticks: the answer b (0) beats 5 of 6; the hardest non-answer is a on (a r ?) / c on (? r c), at -1:
+    # 3 of 6 below it (d, e, f); only 4 non-answers per row, so there is no 10th
+    assert out["reference"]["quantile_answer"] == pytest.approx(5 / 6)
+    assert out["reference"]["quantile_non_answer1"] == pytest.approx(3 / 6)
+    assert out["reference"]["quantile_non_answer10"] is None
     assert 0.0 <= out["uniform"]["quantile"] <= 1.0 and out["uniform"]["negatives_per_row"] == 16
     assert out["negatives"] == "continuous"
 
@@ -200,6 +205,21 @@ def test_band_hardness_in_the_trace_does_not_change_training(umls, tmp_path):
         for m in ("active", "outscore", "quantile"):
             assert 0.0 <= float(rows_on[0][f"band{k}_{m}"]) <= 1.0
             assert f"band{k}_{m}" not in rows_off[0]
+    for r in rows_on:  # the yardsticks at every validation
+        assert 0.0 <= float(r["hardest_non_answer_quantile"]) <= 1.0 and 0.0 <= float(r["answer_quantile"]) <= 1.0
+    assert "answer_quantile" not in rows_off[0]
+
+
+def test_the_trace_yardsticks_on_a_hand_set_transe(toy_kg):
+    """The probe's answer / hardest-non-answer quantiles equal the diagnose table's on the same rows."""
+    from dans_kgc.diagnostics import HardnessProbe, training_hardness
+
+    model, sampler = line_transe(toy_kg), FixedBands([4.2, 1.5, 1.0], [4.0, 0.3, 0.3])
+    pos, head_side = torch.tensor([[A, R, B], [B, R, C]]), torch.tensor([False, True])
+    filt = HardnessProbe(toy_kg, 2, 0).filter_index
+    cols = training_hardness(sampler, model, pos, head_side, torch.Generator().manual_seed(0), filt)
+    assert cols["answer_quantile"] == pytest.approx(5 / 6) and cols["hardest_non_answer_quantile"] == pytest.approx(0.5)
+    assert "answer_quantile" not in training_hardness(sampler, model, pos, head_side, torch.Generator().manual_seed(0))
 
 
 class Killed(Exception):
@@ -333,6 +353,8 @@ def test_report_gathers_the_diagnoses(stage_root):
     md = (stage_root / "tables" / "diagnostics.md").read_text()
     assert "warm start ws_dans" in md and "main/dans seed 0" in md and "UMLS" in md
     assert "quantile" in (stage_root / "tables" / "diagnostics.csv").read_text()
+    non_answer = json.loads((stage_root / "out" / "dans.json").read_text())["bands"]["reference"]["quantile_non_answer1"]
+    assert "Hardest non-answer quantile" in md and f"| {non_answer:.3f} |" in md
 
 
 @pytest.mark.parametrize("argv, needle", [

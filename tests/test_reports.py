@@ -575,11 +575,14 @@ def test_hardness_table_reads_each_bands_last_measured_value_and_averages_seeds(
     # Two seeds of a DANS run with the probe's trace columns; the last epoch has no validation (NaN),
     # so the table takes epoch 2's values. Band 2 quantile: (0.8 + 0.9) / 2 = 0.85, std 0.0707.
     root = tmp_path / "runs"
-    for seed, q2 in ((0, 0.8), (1, 0.9)):
+    # The yardsticks (answer and hardest non-answer quantile) likewise: (0.96 + 0.98) / 2, (0.90 + 0.94) / 2.
+    for seed, q2, ans, non in ((0, 0.8, 0.96, 0.90), (1, 0.9, 0.98, 0.94)):
         trace = [{"epoch": 1, "seconds": 1.0, "valid_mrr": 0.5, "band1_quantile": 0.1, "band1_active": 0.9,
-                  "band1_outscore": 0.0, "band2_quantile": 0.2, "band2_active": 0.9, "band2_outscore": 0.0},
+                  "band1_outscore": 0.0, "band2_quantile": 0.2, "band2_active": 0.9, "band2_outscore": 0.0,
+                  "answer_quantile": 0.5, "hardest_non_answer_quantile": 0.5},
                  {"epoch": 2, "seconds": 1.0, "valid_mrr": 0.6, "band1_quantile": 0.5, "band1_active": 0.25,
-                  "band1_outscore": 0.01, "band2_quantile": q2, "band2_active": 0.5, "band2_outscore": 0.3},
+                  "band1_outscore": 0.01, "band2_quantile": q2, "band2_active": 0.5, "band2_outscore": 0.3,
+                  "answer_quantile": ans, "hardest_non_answer_quantile": non},
                  {"epoch": 3, "seconds": 1.0}]
         make_run(root, "umls", "main", "dans", seed, mrr=0.7, trace=trace)
     make_run(root, "umls", "main", "uniform", 0, mrr=0.6, trace=[{"epoch": 1, "seconds": 1.0, "valid_mrr": 0.5}])
@@ -593,3 +596,6 @@ def test_hardness_table_reads_each_bands_last_measured_value_and_averages_seeds(
     assert math.isclose(row["band2_quantile_std"], math.sqrt(0.005), rel_tol=1e-9)
     assert math.isclose(row["band2_outscore_mean"], 0.3)
     assert "| 0.500 ± 0.000 | 0.850 ± 0.071 |" in read(out, ".md")
+    assert math.isclose(row["answer_quantile_mean"], 0.97) and math.isclose(row["hardest_non_answer_quantile_mean"], 0.92)
+    assert "| 0.970 ± 0.014 | 0.920 ± 0.028 |" in read(out, ".md")
+    assert list(frame.columns).count("band3_quantile_mean") == 0  # the yardstick columns are no band

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 from dans_kgc.reports import ReportContext, register
 from dans_kgc.reports.labels import dataset_label, order_datasets
@@ -98,6 +98,12 @@ def tidy_rows(rec: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _yardstick(bands: Optional[Mapping[str, Any]], digits: int) -> str:
+    """The hardest non-answer entity's quantile on the diagnosed rows (diagnoses made before it: missing)."""
+    value = ((bands or {}).get("reference") or {}).get("quantile_non_answer1")
+    return MISSING if value is None else fmt(value, digits)
+
+
 @register("diagnostics", kind="table", inputs="files",
           help="dans-kgc diagnose outputs gathered: band hardness, denoiser quality, false negatives across samplers")
 def build_diagnostics(ctx: ReportContext) -> list[Path]:
@@ -113,8 +119,8 @@ def build_diagnostics(ctx: ReportContext) -> list[Path]:
                  "denoiser quality, per diagnosed warm start and training run",
                  columns=["Dataset", "Diagnosed", "Sampler", "Backbone", "Epoch", "Denoiser MSE / zero",
                           "Entity quantile per band", "Active share per band", "P(outscore) per band",
-                          "Uniform quantile", "Uniform active"],
-                 rows=[], label="tab:diagnostics", align="lllllrlllrr")
+                          "Uniform quantile", "Uniform active", "Hardest non-answer quantile"],
+                 rows=[], label="tab:diagnostics", align="lllllrlllrrr")
     fn = Table(caption="False negatives: share of each sampler's negatives that are known true triples "
                "(valid + test; train in brackets). Diffusion samplers: nearest entity to each generated "
                "embedding, snapped against the train filter", columns=["Dataset", "Diagnosed", *SAMPLERS],
@@ -125,7 +131,7 @@ def build_diagnostics(ctx: ReportContext) -> list[Path]:
         if subj.get("status") == "failed":
             hard.rows.append([*head, Cell(str(subj.get("sampler"))), Cell(MISSING), Cell(MISSING),
                               *[Cell(MISSING, marks=[hard.notes.mark("the run failed: nothing to diagnose")])
-                                for _ in range(6)]])
+                                for _ in range(7)]])
             continue
         d, b = rec.get("denoiser"), rec.get("bands")
         rows = b["rows"] if b else []
@@ -136,7 +142,8 @@ def build_diagnostics(ctx: ReportContext) -> list[Path]:
                           Cell(_joined([r["active"] for r in rows], digits)),
                           Cell(_joined([r["outscore"] for r in rows], digits)),
                           Cell(fmt(b["uniform"]["quantile"], digits) if b else MISSING),
-                          Cell(fmt(b["uniform"]["active"], digits) if b else MISSING)])
+                          Cell(fmt(b["uniform"]["active"], digits) if b else MISSING),
+                          Cell(_yardstick(b, digits))])
         by = {r["sampler"]: r for r in (rec.get("false_negatives") or {}).get("rows", [])}
         cells = []
         for s in SAMPLERS:

@@ -386,6 +386,9 @@ def build_efficiency(ctx: ReportContext) -> list[Path]:
 # band hardness at the end of training (trace columns of the diffusion samplers)
 # ----------------------------------------------------------------------------------------
 HARDNESS_STATS = (("quantile", "quantile"), ("active", "active"), ("outscore", "P(outscore)"))
+# trace columns of the probe's yardsticks on the same rows (entity quantile of the true answer and of the hardest
+# entity that is no known answer), written since the probe had them
+HARDNESS_YARDSTICKS = (("answer_quantile", "answer"), ("hardest_non_answer_quantile", "hardest non-answer"))
 
 
 def final_band_value(r: RunRecord, column: str) -> Optional[float]:
@@ -432,16 +435,23 @@ def build_hardness(ctx: ReportContext) -> list[Path]:
                         agg = aggregate(members, lambda r, c=f"band{k}_{stat}": final_band_value(r, c))
                         row.append(agg_cell(agg, notes, what=f"band {k} {stat}"))
                         entry[f"band{k}_{stat}_mean"], entry[f"band{k}_{stat}_std"] = agg.mean, agg.std
+                for column, what in HARDNESS_YARDSTICKS:
+                    agg = aggregate(members, lambda r, c=column: final_band_value(r, c))
+                    row.append(agg_cell(agg, notes, what=f"{what} quantile"))
+                    entry[f"{column}_mean"], entry[f"{column}_std"] = agg.mean, agg.std
                 rows.append(row)
                 tidy.append(entry)
                 first_d = False
-    columns = ["Dataset", "Backbone", "Variant"] + [f"B{k}" for _ in HARDNESS_STATS for k in range(1, nb + 1)]
-    groups = [("", 3)] + [(label, nb) for _, label in HARDNESS_STATS]
+    columns = (["Dataset", "Backbone", "Variant"] + [f"B{k}" for _ in HARDNESS_STATS for k in range(1, nb + 1)]
+               + [what for _, what in HARDNESS_YARDSTICKS])
+    groups = [("", 3)] + [(label, nb) for _, label in HARDNESS_STATS] + [("quantile of", len(HARDNESS_YARDSTICKS))]
     caption = ((ctx.title or "Band hardness at the end of training") + ". Per band (1 = easiest), measured by the "
                "trainer's probe at the run's last validation on a fixed seeded sample of train triples "
                "(diagnostics.triples): quantile = share of entities the band's negative outscores (mean over rows); "
                "active = share of negatives inside their band margin (they still give a gradient); P(outscore) = "
-               "share that outscore the true answer. Mean ± sample std over seeds. Issue-10 targets: quantile "
+               "share that outscore the true answer. Yardsticks on the same rows: the quantile of the true answer and "
+               "of the hardest entity that is no known answer (train+valid+test): a band above the latter outscores "
+               "every real negative. Mean ± sample std over seeds. Issue-10 targets: quantile "
                "strictly increasing over bands, band 4 quantile >= 0.95 and band 4 active >= 0.10.")
     table = Table(caption=caption, columns=columns, rows=rows, notes=notes, midrules=midrules, groups=groups,
                   label="tab:hardness", align="lll" + "r" * (len(columns) - 3))
