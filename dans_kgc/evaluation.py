@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -185,11 +185,15 @@ def summarize(result: RankResult) -> dict[str, Any]:
     return out
 
 
-def anchor_diagnostic(result: RankResult) -> dict[str, Any]:
+def anchor_diagnostic(result: RankResult, relations: Optional[np.ndarray] = None,
+                      relation_names: Optional[Sequence[str]] = None) -> dict[str, Any]:
     """Share of rankings whose anchor entity outscores the answer, and the MRR with the anchor removed.
 
-    A diagnostic of the backbone (translation models tend to score h itself high for (h, r, ?)),
-    never a headline number: the standard filtered protocol keeps the anchor as a candidate.
+    A diagnostic of the backbone (translation models tend to score h itself high for (h, r, ?); rotation
+    models do it on near-symmetric relations such as sibling ones), never a headline number: the standard
+    filtered protocol keeps the anchor as a candidate. With ``relations`` (the ranked triples' relation ids,
+    in ranking order on each side) also ``by_relation``: per relation, the rankings (both sides), the share
+    whose anchor outscores the answer, the MRR and the MRR with the anchor removed.
     """
     if result.anchor_gt is None or result.num_ranked == 0:
         return {}
@@ -198,9 +202,23 @@ def anchor_diagnostic(result: RankResult) -> dict[str, Any]:
     ge = np.concatenate([result.anchor_ge[s] for s in sides]).astype(float)
     realistic = np.concatenate([result.realistic(s) for s in sides])
     without = realistic - 0.5 * (gt + ge)
-    return {"anchor_outscores_answer": float(gt.mean()), "mrr_anchor_removed": float(np.mean(1.0 / without)),
-            "note": "diagnostic only: the headline metrics keep the anchor among the candidates, as the "
-                    "standard filtered protocol does"}
+    out: dict[str, Any] = {
+        "anchor_outscores_answer": float(gt.mean()), "mrr_anchor_removed": float(np.mean(1.0 / without)),
+        "note": "diagnostic only: the headline metrics keep the anchor among the candidates, as the "
+                "standard filtered protocol does"}
+    if relations is not None:
+        rel = np.tile(np.asarray(relations, dtype=np.int64), len(sides))
+        if len(rel) != len(gt):
+            raise ValueError(f"{len(relations)} relation ids for {len(gt) // max(len(sides), 1)} ranked triples")
+        by: dict[str, Any] = {}
+        for r in np.unique(rel):
+            sel = rel == r
+            name = relation_names[r] if relation_names is not None else str(int(r))
+            by[name] = {"rankings": int(sel.sum()), "anchor_outscores_answer": float(gt[sel].mean()),
+                        "mrr": float(np.mean(1.0 / realistic[sel])),
+                        "mrr_anchor_removed": float(np.mean(1.0 / without[sel]))}
+        out["by_relation"] = by
+    return out
 
 
 def filter_splits(protocol: str, split: str) -> tuple[str, ...]:
@@ -242,7 +260,7 @@ def evaluate(
         attach_graph(torch.from_numpy(kg.train).to(device))  # a graph backbone propagates over the full training graph
     result = rank_triples(model, triples, filter_index, batch_size, device=device, progress=progress)
     metrics = summarize(result)
-    metrics["anchor_diagnostic"] = anchor_diagnostic(result)
+    metrics["anchor_diagnostic"] = anchor_diagnostic(result, triples[:, 1], kg.relations)
     metrics["protocol"] = protocol
     metrics["filtered_with"] = list(filter_splits(protocol, split))
     return metrics, result

@@ -373,7 +373,14 @@ def test_anchor_diagnostic_by_hand():
     assert diag["anchor_outscores_answer"] == pytest.approx(1 / 6)
     # anchor removed: tail 1, 1, 1; head 2 (the tie counted half), 1, 1
     assert diag["mrr_anchor_removed"] == pytest.approx((5 + 0.5) / 6)
-    assert "diagnostic only" in diag["note"]
+    assert "diagnostic only" in diag["note"] and "by_relation" not in diag
+    # per relation (ids given as if triple 0 had relation r and triples 1-2 relation s): r holds both rankings of
+    # triple 0 (tail rank 2 with the anchor above, head 2.5 with it tied), s the four rank-1 ones
+    by = anchor_diagnostic(result, np.array([0, 1, 1]), ["r", "s"])["by_relation"]
+    assert by["r"] == pytest.approx({"rankings": 2, "anchor_outscores_answer": 0.5, "mrr": (1 / 2 + 1 / 2.5) / 2,
+                                     "mrr_anchor_removed": (1 + 1 / 2) / 2})
+    assert by["s"] == pytest.approx({"rankings": 4, "anchor_outscores_answer": 0.0, "mrr": 1.0,
+                                     "mrr_anchor_removed": 1.0})
 
 
 def test_anchor_competition_skips_the_answer_and_filtered_answers():
@@ -393,7 +400,9 @@ def test_evaluate_reports_the_anchor_diagnostic(toy_kg):
     model = build_model({"name": "transe", "dim": 8}, toy_kg.num_entities, toy_kg.num_relations)
     metrics, result = evaluate(model, toy_kg, "test", "kge")
     diag = metrics["anchor_diagnostic"]
-    assert diag == anchor_diagnostic(result)
+    assert diag == anchor_diagnostic(result, toy_kg.test[:, 1], toy_kg.relations)
+    assert set(diag["by_relation"]) <= set(toy_kg.relations)
+    assert sum(v["rankings"] for v in diag["by_relation"].values()) == result.num_ranked
     assert 0.0 <= diag["anchor_outscores_answer"] <= 1.0
     assert metrics["mrr"] <= diag["mrr_anchor_removed"] <= 1.0  # removing a candidate never lowers a rank
 
