@@ -188,7 +188,6 @@ def quantile_references(all_scores: torch.Tensor, pos_scores: torch.Tensor, answ
     and of each row's k-th highest-scoring entity that is no known answer (``answers`` [B, N], the evaluation
     filter): how hard the hardest real negatives are, the yardstick for the hardest band. ``None`` for a k
     larger than some row's number of non-answers."""
-    n = all_scores.shape[1]
     refs = band_hardness(pos_scores, pos_scores.unsqueeze(1), all_scores, 0.0)
     out: dict[str, Optional[float]] = {"quantile_answer": float(refs["quantile"][0])}
     kmax = min(max(ks), int((~answers).sum(1).min()) if len(answers) else 0)

@@ -599,3 +599,10 @@ def test_hardness_table_reads_each_bands_last_measured_value_and_averages_seeds(
     assert math.isclose(row["answer_quantile_mean"], 0.97) and math.isclose(row["hardest_non_answer_quantile_mean"], 0.92)
     assert "| 0.970 ± 0.014 | 0.920 ± 0.028 |" in read(out, ".md")
     assert list(frame.columns).count("band3_quantile_mean") == 0  # the yardstick columns are no band
+    # traces from before the yardsticks: the table has no such columns (rather than a column of gaps)
+    old = tmp_path / "old"
+    make_run(old, "umls", "main", "dans", 0, mrr=0.7, trace=[{k: v for k, v in row.items() if "answer" not in k}
+                                                              for row in trace])
+    build_report("hardness", [old], tmp_path / "hard_old")
+    assert "hardest non-answer" not in read(tmp_path / "hard_old", ".md")
+    assert "answer_quantile_mean" not in pd.read_csv(str(tmp_path / "hard_old") + ".csv").columns

@@ -416,6 +416,8 @@ def build_hardness(ctx: ReportContext) -> list[Path]:
     keys, texts = backbone_keys(runs), backbone_texts(runs)
     variants = order_variants(r.variant for r in runs)
     nb = max((len(band_numbers(r)) for r in runs), default=0)
+    # traces written before the probe measured the yardsticks have none: no such column then, not a column of gaps
+    yardsticks = [y for y in HARDNESS_YARDSTICKS if any(final_band_value(r, y[0]) is not None for r in runs)]
     rows: list[list[Cell]] = []
     midrules: set[int] = set()
     tidy = []
@@ -435,7 +437,7 @@ def build_hardness(ctx: ReportContext) -> list[Path]:
                         agg = aggregate(members, lambda r, c=f"band{k}_{stat}": final_band_value(r, c))
                         row.append(agg_cell(agg, notes, what=f"band {k} {stat}"))
                         entry[f"band{k}_{stat}_mean"], entry[f"band{k}_{stat}_std"] = agg.mean, agg.std
-                for column, what in HARDNESS_YARDSTICKS:
+                for column, what in yardsticks:
                     agg = aggregate(members, lambda r, c=column: final_band_value(r, c))
                     row.append(agg_cell(agg, notes, what=f"{what} quantile"))
                     entry[f"{column}_mean"], entry[f"{column}_std"] = agg.mean, agg.std
@@ -443,8 +445,8 @@ def build_hardness(ctx: ReportContext) -> list[Path]:
                 tidy.append(entry)
                 first_d = False
     columns = (["Dataset", "Backbone", "Variant"] + [f"B{k}" for _ in HARDNESS_STATS for k in range(1, nb + 1)]
-               + [what for _, what in HARDNESS_YARDSTICKS])
-    groups = [("", 3)] + [(label, nb) for _, label in HARDNESS_STATS] + [("quantile of", len(HARDNESS_YARDSTICKS))]
+               + [what for _, what in yardsticks])
+    groups = [("", 3)] + [(label, nb) for _, label in HARDNESS_STATS] + ([("quantile of", len(yardsticks))] if yardsticks else [])
     caption = ((ctx.title or "Band hardness at the end of training") + ". Per band (1 = easiest), measured by the "
                "trainer's probe at the run's last validation on a fixed seeded sample of train triples "
                "(diagnostics.triples): quantile = share of entities the band's negative outscores (mean over rows); "
