@@ -315,6 +315,30 @@ def test_main_table_anchor_diagnostic_column(tmp_path):
     assert r"\multicolumn{4}{c}{Family}" in read(out, ".tex")
 
 
+def test_relations_table_averages_each_relation_over_seeds_and_names_runs_without_it(tmp_path):
+    root = tmp_path / "runs"
+
+    def anchor(sister_mrr, sister_share):
+        return {"anchor_outscores_answer": 0.1, "mrr_anchor_removed": 0.9, "note": "diagnostic", "by_relation": {
+            "sister": {"rankings": 10, "anchor_outscores_answer": sister_share, "mrr": sister_mrr,
+                       "mrr_anchor_removed": 0.98},
+            "aunt": {"rankings": 20, "anchor_outscores_answer": 0.0, "mrr": 0.9, "mrr_anchor_removed": 0.9}}}
+
+    make_run(root, "family", "main", "uniform", 0, mrr=0.8, anchor=anchor(0.7, 0.5))
+    make_run(root, "family", "main", "uniform", 1, mrr=0.8, anchor=anchor(0.8, 0.6))
+    old = make_run(root, "family", "main", "uniform", 2, mrr=0.8, anchor={"anchor_outscores_answer": 0.1,
+                                                                        "mrr_anchor_removed": 0.9, "note": "d"})
+    out = tmp_path / "rel"
+    build_report("relations", [root], out)
+    md = read(out, ".md")
+    assert _md_row(md, "| Family | aunt |")[2] == "0.900 (0%)"
+    assert _md_row(md, "|  | sister |")[2] == "0.750 (55%)"  # (0.7 + 0.8) / 2, (50% + 60%) / 2
+    assert str(old) in md and "Left out" in md  # the run evaluated before the breakdown is named, not averaged in
+    frame = pd.read_csv(str(out) + ".csv")
+    sister = frame[frame.relation == "sister"].iloc[0]
+    assert sister["n"] == 2 and math.isclose(sister["mrr_anchor_removed"], 0.98)
+
+
 # ----------------------------------------------------------------------------------------
 # paper vs ours
 # ----------------------------------------------------------------------------------------

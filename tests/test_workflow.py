@@ -84,7 +84,7 @@ def test_fidelity_and_calibration_presets_plan_their_backbone_axis(wf):
     counts = job_counts(proc.stdout)
     assert counts["train"] == 2 * 3 * 7 and "pretrain" not in counts and "dam" not in counts, counts
     assert "calibration/redgnn/seed0" in proc.stdout
-    assert counts["report_table"] == 1, counts
+    assert counts["report_table"] == 2, counts  # calibration, relations
 
 
 def test_diffusion_samplers_run_on_redgnn_and_unsupported_samplers_leave_pairs_out(wf):
@@ -424,8 +424,9 @@ def test_every_backbone_runs_pretrain_dam_warm_start_and_training(wf):
     assert {"TransE (NS)", "ComplEx (1-N)", "ConvE (1-N)", "RED-GNN (1-N)"} <= diagnosed, diagnosed
     main = (wf / "results/backbones/tables/main.csv").read_text()
     calibration = (wf / "results/backbones/tables/calibration.csv").read_text()
+    relations = (wf / "results/backbones/tables/relations.md").read_text()  # per relation, every backbone
     for label in ("TransE", "RotatE", "DistMult", "ComplEx", "QuatE", "ConvE", "RED-GNN"):
-        assert label in main and label in calibration, label
+        assert label in main and label in calibration and label in relations, label
 
 
 # ------------------------------------------------------------------------------------------

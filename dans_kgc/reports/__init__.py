@@ -19,7 +19,7 @@ works too, as does an entry point in the ``dans_kgc.reports`` group).
 
 Built in: tables ``main``, ``ablation``, ``efficiency``, ``paper``, ``calibration``, ``diagnostics``
 (reads ``dans-kgc diagnose`` JSON files, not run folders), ``tuning`` (study folders of ``dans-kgc tune``
-and run folders); figures ``sensitivity``, ``curves``, ``bands``,
+and run folders), ``relations`` (test MRR and the anchor diagnostic per relation); figures ``sensitivity``, ``curves``, ``bands``,
 ``calibration_curves``, ``tuning_history``.
 """
 from __future__ import annotations
@@ -190,5 +190,6 @@ from dans_kgc.reports import tables as _tables  # noqa: E402,F401
 from dans_kgc.reports import calibration as _calibration  # noqa: E402,F401
 from dans_kgc.reports import diagnostics as _diagnostics  # noqa: E402,F401
 from dans_kgc.reports import tuning as _tuning  # noqa: E402,F401
+from dans_kgc.reports import relations as _relations  # noqa: E402,F401
 
 __all__ = ["REPORTS", "ReportContext", "ReportSpec", "RunRecord", "build_report", "load_plugins", "register"]

@@ -859,6 +859,7 @@ def tune_args(wildcards):
 # output name -> (dans-kgc report KIND, experiments whose runs it reads, sampler filter)
 TABLES = {
     "calibration": ("calibration", ["calibration"], None),
+    "relations": ("relations", ["calibration"], None),  # each backbone's MRR and anchor diagnostic per relation
     "main": ("main", ["main"], None),
     "ablation": ("ablation", ["ablation"], None),
     "efficiency": ("efficiency", ["main"], None),
