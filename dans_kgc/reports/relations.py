@@ -62,8 +62,9 @@ def build_relations(ctx: ReportContext) -> list[Path]:
                              "anchor_outscores_answer": share.mean,
                              "rankings": (by_relation(members[0]).get(rel) or {}).get("rankings")})
             rows.append(row)
-    columns = ["Dataset", "Relation"] + [f"{backbone_text(b, texts)}, {RECIPE_LABEL.get(v) or variant_label(v)}"
-                                         for b, v in columns_of]  # a calibration run's variant is its recipe
+    # a calibration run's variant is its recipe, whose label names the backbone already
+    columns = ["Dataset", "Relation"] + [RECIPE_LABEL.get(v) or f"{backbone_text(b, texts)}, {variant_label(v)}"
+                                         for b, v in columns_of]
     caption = ((ctx.title or "Test MRR per relation") + ". Each cell: MRR over both prediction directions "
                "(mean over seeds), in brackets the share of rankings in which the query's own anchor entity "
                "(h for tail, t for head prediction) outscores the answer: a diagnostic of the backbone, from "
