@@ -200,11 +200,10 @@ def quantile_references(all_scores: torch.Tensor, pos_scores: torch.Tensor, answ
 
 
 @torch.no_grad()
-def filtered_ranks(all_scores: torch.Tensor, ids: torch.Tensor, pos: torch.Tensor, head_side: torch.Tensor,
-                   filter_index: FilterIndex) -> torch.Tensor:
+def filtered_ranks(all_scores: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Realistic filtered rank of entity ``ids`` [B, K] on each row's query, as evaluation ranks an
-    answer (the known true answers of the query are no competitors); NaN where ``ids`` is -1."""
-    mask = answer_mask(pos, head_side, filter_index, all_scores)
+    answer (the known true answers of the query, ``mask`` [B, N] from ``answer_mask``, are no competitors);
+    NaN where ``ids`` is -1."""
     out = torch.full(ids.shape, math.nan, dtype=torch.float64, device=ids.device)
     for k in range(ids.shape[1]):
         col = ids[:, k]
@@ -344,15 +343,16 @@ def negative_hardness(sampler: Any, model: KGEModel, kg: KnowledgeGraph, pos: to
     neg, target, hs, margins, hard = gen["neg"], gen["target"], gen["head_side"], scored["margins"], scored["hard"]
     space = gen["space"]  # generate's, in eval mode
     with _eval_mode(model):
-        ranks = filtered_ranks(all_scores, snap(neg, pos, hs, space.candidates, filt), pos, hs, filt)
+        answers = answer_mask(pos, hs, filt, all_scores)  # once: the ranks and the yardsticks share it
+        ranks = filtered_ranks(all_scores, snap(neg, pos, hs, space.candidates, filt), answers)
         target_emb = space.target
         dist = _distances(neg, gen["query"], target_emb)
         rand = torch.randint(kg.num_entities, (len(pos), num_uniform), generator=generator).to(dev)
         u_hard = band_hardness(pos_scores, all_scores.gather(1, rand), all_scores, float(uniform_margin))
-        u_ranks = filtered_ranks(all_scores, rand, pos, hs, filt)
+        u_ranks = filtered_ranks(all_scores, rand, answers)
         u_dist = _distances(space.vectors(rand), gen["query"], target_emb)
         ref = knn_distances(space.candidates, target)
-        ref.update(quantile_references(all_scores, pos_scores, answer_mask(pos, hs, filt, all_scores)))
+        ref.update(quantile_references(all_scores, pos_scores, answers))
     keep = list(getattr(sampler, "band_states", getattr(sampler, "keep", [None] * neg.shape[1])))
     steps = int(getattr(getattr(sampler, "ans", None), "steps", 0) or 0)
     bands = [_row(hard, dist, ranks, k, band=k + 1, reverse_step=keep[k] if k < len(keep) else None,
