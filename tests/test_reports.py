@@ -324,7 +324,9 @@ def test_relations_table_averages_each_relation_over_seeds_and_names_runs_withou
                        "mrr_anchor_removed": 0.98},
             "aunt": {"rankings": 20, "anchor_outscores_answer": 0.0, "mrr": 0.9, "mrr_anchor_removed": 0.9}}}
 
-    make_run(root, "family", "main", "uniform", 0, mrr=0.8, anchor=anchor(0.7, 0.5))
+    with_partial = anchor(0.7, 0.5)
+    with_partial["by_relation"]["uncle"] = {"rankings": 4, "mrr": 0.5}  # no anchor share: the MRR alone, no crash
+    make_run(root, "family", "main", "uniform", 0, mrr=0.8, anchor=with_partial)
     make_run(root, "family", "main", "uniform", 1, mrr=0.8, anchor=anchor(0.8, 0.6))
     old = make_run(root, "family", "main", "uniform", 2, mrr=0.8, anchor={"anchor_outscores_answer": 0.1,
                                                                         "mrr_anchor_removed": 0.9, "note": "d"})
@@ -333,6 +335,7 @@ def test_relations_table_averages_each_relation_over_seeds_and_names_runs_withou
     md = read(out, ".md")
     assert _md_row(md, "| Family | aunt |")[2] == "0.900 (0%)"
     assert _md_row(md, "|  | sister |")[2] == "0.750 (55%)"  # (0.7 + 0.8) / 2, (50% + 60%) / 2
+    assert _md_row(md, "|  | uncle |")[2] == "0.500"
     assert str(old) in md and "Left out" in md  # the run evaluated before the breakdown is named, not averaged in
     frame = pd.read_csv(str(out) + ".csv")
     sister = frame[frame.relation == "sister"].iloc[0]

@@ -50,13 +50,13 @@ def build_relations(ctx: ReportContext) -> list[Path]:
             row = [Cell(dataset_label(d) if i == 0 else ""), Cell(rel)]
             for b, v in columns_of:
                 members = cells.get((d, b, v), [])
-                mrr = aggregate(members, lambda r: (by_relation(r).get(rel) or {}).get("mrr"))
-                share = aggregate(members, lambda r: (by_relation(r).get(rel) or {}).get("anchor_outscores_answer"))
-                without = aggregate(members, lambda r: (by_relation(r).get(rel) or {}).get("mrr_anchor_removed"))
+                mrr, share, without = (aggregate(members, lambda r, k=k: (by_relation(r).get(rel) or {}).get(k))
+                                       for k in ("mrr", "anchor_outscores_answer", "mrr_anchor_removed"))
                 if mrr.mean is None:
                     row.append(Cell(MISSING))
                     continue
-                row.append(Cell(f"{fmt(mrr.mean, digits)} ({100 * share.mean:.0f}%)"))
+                shown = fmt(mrr.mean, digits) + ("" if share.mean is None else f" ({100 * share.mean:.0f}%)")
+                row.append(Cell(shown))
                 tidy.append({"dataset": d, "relation": rel, "backbone": backbone_text(b, texts), "variant": v,
                              "n": mrr.n, "mrr": mrr.mean, "mrr_anchor_removed": without.mean,
                              "anchor_outscores_answer": share.mean,
