@@ -552,14 +552,32 @@ def render_markdown(result: Mapping[str, Any]) -> str:
     if d:
         T = len(d["steps"])
         pick = sorted({1, max(1, T // 4), max(1, T // 2), max(1, (3 * T) // 4), T})
+        x0 = d.get("x0_mse")  # absent in diagnoses written before it existed
+        own = d.get("prediction") or "noise"
         lines += ["Noise-prediction MSE per coordinate vs predicting zero (E||eps||^2 on the same noise); "
                   "ratio near 1 = the denoiser learned nothing at that step. "
-                  f"alpha-bar_T of the targets: {d['alpha_bar_T']['min']:.3f}-{d['alpha_bar_T']['max']:.3f}.", "",
-                  "| step s | MSE | zero baseline | ratio |", "|---|---:|---:|---:|"]
+                  f"alpha-bar_T of the targets: {d['alpha_bar_T']['min']:.3f}-{d['alpha_bar_T']['max']:.3f}."
+                  + ("" if x0 is None else
+                     " Next to it the clean-embedding (x0) MSE vs predicting zero (E||x0||^2). The denoiser predicts "
+                     f"**{own}** (`diffusion.prediction`); the other error is implied from that prediction and is "
+                     "amplified where it is divided by a small number (noise implied from x0 at small s, x0 implied "
+                     "from noise at large s), so judge the denoiser by its own target's ratio."), ""]
+        if x0 is None:
+            lines += ["| step s | MSE | zero baseline | ratio |", "|---|---:|---:|---:|"]
+        else:
+            lines += ["| step s | noise MSE | zero baseline | ratio | x0 MSE | zero baseline | x0 ratio |",
+                      "|---|---:|---:|---:|---:|---:|---:|"]
+        x0_ratio = None if x0 is None else [m / d["x0_baseline"] if d["x0_baseline"] > 0 else math.nan for m in x0]
+
+        def x0_cells(m: float, r: float) -> str:
+            return "" if x0 is None else f" {m:.4f} | {d['x0_baseline']:.4f} | {r:.3f} |"
+
         for st in pick:
             i = st - 1
-            lines.append(f"| {st} | {d['mse'][i]:.4f} | {d['baseline'][i]:.4f} | {d['ratio'][i]:.3f} |")
-        lines.append(f"| mean over s = 1..{T} | {d['mean_mse']:.4f} | {d['mean_baseline']:.4f} | {d['mean_ratio']:.3f} |")
+            lines.append(f"| {st} | {d['mse'][i]:.4f} | {d['baseline'][i]:.4f} | {d['ratio'][i]:.3f} |"
+                         + ("" if x0 is None else x0_cells(x0[i], x0_ratio[i])))
+        lines.append(f"| mean over s = 1..{T} | {d['mean_mse']:.4f} | {d['mean_baseline']:.4f} | {d['mean_ratio']:.3f} |"
+                     + ("" if x0 is None else x0_cells(float(np.mean(x0)), float(np.mean(x0_ratio)))))
     else:
         lines.append(f"No denoiser: sampler {subj.get('sampler')} generates no diffusion negatives.")
     lines += ["", "## Hardness per band", ""]
@@ -639,8 +657,8 @@ def _plot_setup() -> Any:
 
 
 def plot(result: Mapping[str, Any], path: str | Path) -> Path:
-    """PNG: MSE per step vs the zero baseline; per-band entity quantile and active share (uniform as
-    reference lines); the trace's training-time curves when the run has them."""
+    """PNG: MSE per step over the zero baseline (predicted and implied target); per-band entity quantile and
+    active share (uniform as reference lines); the trace's training-time curves when the run has them."""
     from dans_kgc.reports.figures import MARKERS, PANEL_H, PANEL_W
 
     plt = _plot_setup()
@@ -661,13 +679,23 @@ def plot(result: Mapping[str, Any], path: str | Path) -> Path:
     palette = COLORBLIND
     ax = axes[0]
     if d:
-        ax.plot(d["steps"], d["mse"], color=palette[3], marker="o", markevery=max(1, len(d["steps"]) // 8),
-                label="denoiser MSE")
-        ax.plot(d["steps"], d["baseline"], color="0.35", linestyle="--", label="predict zero")
-        ax.set_ylim(bottom=0)
+        # ratios to predicting zero, on a log axis: an implied error (noise from x0 at small s) can be 100x the
+        # baseline by construction and would flatten the model's own curve on a linear one
+        own = d.get("prediction") or "noise"
+        every = max(1, len(d["steps"]) // 8)
+        floor = 1e-4  # a ratio of 0 (e.g. implied noise at s = T) has no place on a log axis
+        ax.plot(d["steps"], np.maximum(d["ratio"], floor), color=palette[3], marker="o", markevery=every,
+                linestyle="-" if own == "noise" else ":",
+                label="noise" + (" (predicted)" if own == "noise" else " (implied)"))
+        if d.get("x0_mse") is not None and d.get("x0_baseline"):
+            ax.plot(d["steps"], np.maximum(np.asarray(d["x0_mse"]) / d["x0_baseline"], floor), color=palette[0],
+                    marker="s", markevery=every, linestyle="-" if own == "x0" else ":",
+                    label="x0" + (" (predicted)" if own == "x0" else " (implied)"))
+        ax.axhline(1.0, color="0.35", linestyle="--", label="predict zero")
+        ax.set_yscale("log")
         ax.legend(loc="best", fontsize=10)
     ax.set_xlabel("Diffusion step s")
-    ax.set_ylabel("Noise MSE per coordinate")
+    ax.set_ylabel("MSE / predicting zero")
     ax.set_title("Denoiser quality", fontsize=13)
     ax = axes[1]
     ks = [r["band"] for r in b["rows"]]

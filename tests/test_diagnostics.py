@@ -163,13 +163,18 @@ def test_diffusion_false_negatives_snap_against_the_train_filter_only(toy_kg):
     assert row["negatives"] == 6 and "train filter" in row["negatives_from"]
 
 
-def test_markdown_of_a_run_without_bands_keeps_the_false_negative_table(toy_kg):
-    model = line_transe(toy_kg)
+def _toy_result_without_bands(toy_kg, sampler: str) -> dict:
+    """A diagnosis of the toy line without a diffusion sampler: a false-negative table only."""
     cfg = tiny_config()
     s = ValidTripleSampler(toy_kg, cfg, 1, torch.Generator())
-    result = run_diagnostics(toy_kg, cfg, model, None, {"fixed": (s, "stateless")}, {"dans": "no warm start"}, 4, 0)
-    result["subject"] = {"title": "toy", "sampler": "uniform"}
-    text = render_markdown(result)
+    result = run_diagnostics(toy_kg, cfg, line_transe(toy_kg), None, {"fixed": (s, "stateless")},
+                             {"dans": "no warm start"}, 4, 0)
+    result["subject"] = {"title": "toy", "sampler": sampler}
+    return result
+
+
+def test_markdown_of_a_run_without_bands_keeps_the_false_negative_table(toy_kg):
+    text = render_markdown(_toy_result_without_bands(toy_kg, "uniform"))
     assert "No bands: sampler uniform" in text and "| fixed | stateless |" in text and "| dans | not built" in text
 
 
@@ -376,3 +381,44 @@ def test_cli_diagnose_bad_input_is_one_line_and_exit_2(stage_root, tmp_path, cap
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and "\n" not in errors[0] and needle in errors[0], errors
     assert not list(tmp_path.iterdir())
+
+
+def test_markdown_shows_the_x0_error_next_to_the_noise_error_and_names_the_predicted_one(toy_kg):
+    # x0 prediction: its implied noise error explodes at small s by construction (step 1 here: 400x), so the table
+    # carries the x0 error and its ratio to predicting zero (E||x0||^2 = 2.0), and says which one is predicted
+    result = _toy_result_without_bands(toy_kg, "dans")
+    result["denoiser"] = {"steps": [1, 2, 3, 4], "mse": [400.0, 2.0, 0.5, 0.0], "baseline": [1.0] * 4,
+                          "ratio": [400.0, 2.0, 0.5, 0.0], "prediction": "x0", "x0_mse": [0.02, 0.2, 1.0, 1.8],
+                          "x0_baseline": 2.0, "rows": 8, "mean_mse": 100.625, "mean_baseline": 1.0,
+                          "mean_ratio": 100.625, "alpha_bar_T": {"min": 0.0, "max": 0.0}}
+    text = render_markdown(result)
+    assert "| step s | noise MSE | zero baseline | ratio | x0 MSE | zero baseline | x0 ratio |" in text
+    assert "| 1 | 400.0000 | 1.0000 | 400.000 | 0.0200 | 2.0000 | 0.010 |" in text
+    assert "| mean over s = 1..4 | 100.6250 | 1.0000 | 100.625 | 0.7550 | 2.0000 | 0.378 |" in text
+    assert "predicts **x0**" in text
+    del result["denoiser"]["x0_mse"]  # a diagnosis written before the x0 error existed keeps the old table
+    assert "| step s | MSE | zero baseline | ratio |" in render_markdown(result)
+
+
+def test_report_rates_each_denoiser_by_what_it_predicts(tmp_path):
+    # an x0-predicting denoiser is rated by its x0 error (mean 0.5 over E||x0||^2 = 2.0 -> 0.250), not by the noise
+    # error its prediction implies (mean ratio 100); a noise-predicting one by its noise ratio
+    from dans_kgc.reports import build_report
+    from dans_kgc.reports.diagnostics import KIND
+
+    def diagnosis(name, denoiser):
+        subj = {"dataset": "umls", "target": "run", "sampler": "dans", "seed": 0, "run": name,
+                "tags": {"experiment": "main", "variant": name}}
+        (tmp_path / f"{name}.json").write_text(json.dumps(
+            {"kind": KIND, "subject": subj, "denoiser": denoiser, "bands": None, "false_negatives": {"rows": []}}))
+
+    common = {"steps": [1, 2], "mse": [199.0, 1.0], "baseline": [1.0, 1.0], "ratio": [199.0, 1.0], "rows": 4,
+              "mean_mse": 100.0, "mean_baseline": 1.0, "mean_ratio": 100.0}
+    diagnosis("x0model", {**common, "prediction": "x0", "x0_mse": [0.2, 0.8], "x0_baseline": 2.0})
+    diagnosis("epsmodel", {**common, "mean_ratio": 0.9, "prediction": "noise", "x0_mse": [5.0, 5.0],
+                           "x0_baseline": 2.0})
+    build_report("diagnostics", [str(tmp_path)], tmp_path / "table")
+    md = (tmp_path / "table.md").read_text()
+    assert "Denoiser MSE / zero (its target)" in md
+    assert "| main/x0model seed 0 | dans | — | — | 0.250 (x0) |" in md
+    assert "| main/epsmodel seed 0 | dans | — | — | 0.900 (noise) |" in md
