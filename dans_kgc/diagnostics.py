@@ -570,7 +570,7 @@ def render_markdown(result: Mapping[str, Any]) -> str:
         x0_ratio = None if x0 is None else [m / d["x0_baseline"] if d["x0_baseline"] > 0 else math.nan for m in x0]
 
         def x0_cells(m: float, r: float) -> str:
-            return "" if x0 is None else f" {m:.4f} | {d['x0_baseline']:.4f} | {r:.3f} |"
+            return f" {m:.4f} | {d['x0_baseline']:.4f} | {r:.3f} |"
 
         for st in pick:
             i = st - 1
