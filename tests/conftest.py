@@ -1,6 +1,7 @@
 """Shared fixtures: a tiny hand-made KG and the offline dataset mirror."""
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -70,3 +71,40 @@ def tiny_config(**overrides) -> dict:
 def rng_triples(n_ent: int, n_rel: int, n: int, seed: int = 0) -> np.ndarray:
     r = np.random.default_rng(seed)
     return np.stack([r.integers(n_ent, size=n), r.integers(n_rel, size=n), r.integers(n_ent, size=n)], 1)
+
+
+def linear_alpha_bars(zeta: float, steps: int, beta_low: float = 1e-4, beta_global: float = 0.02,
+                      mu: float = 1.0) -> list[float]:
+    """METHOD.md's difficulty-adaptive linear schedule by hand: alpha-bar_s for s = 0..T (alpha-bar_0 = 1)."""
+    beta_max = min(max(beta_global * (1.0 + mu * (zeta - 0.5)), beta_low), 0.999)
+    out = [1.0]
+    for s in range(1, steps + 1):
+        frac = (s - 1) / (steps - 1) if steps > 1 else 0.0
+        out.append(out[-1] * (1.0 - (beta_low + frac * (beta_max - beta_low))))
+    return out
+
+
+def dtm_weights_by_hand(tau: float, zetas, dtm: dict) -> list[list[float]]:
+    """METHOD.md's DTM band weights by hand, one row per zeta: softmax_k(-(h_k - c)^2 / sigma^2) with
+    h_k = (k-1)/(K-1) and c = sigmoid(lambda (tau - 0.5 - alpha (zeta - 0.5))); K = len(dtm margin_scales)."""
+    k_bands = len(dtm["margin_scales"])
+    rows = []
+    for zeta in zetas:
+        c = 1.0 / (1.0 + math.exp(-float(dtm["lambda"]) * (tau - 0.5 - float(dtm["alpha"]) * (float(zeta) - 0.5))))
+        logits = [-((k / (k_bands - 1) - c) ** 2) / float(dtm["sigma"]) ** 2 for k in range(k_bands)]
+        rows.append([math.exp(x) / sum(math.exp(y) for y in logits) for x in logits])
+    return rows
+
+
+def spy_chain(sampler) -> dict:
+    """Record what the reverse chain of ``sampler`` is asked for and the states it returns (the negatives)."""
+    seen: dict = {}
+    sample = sampler.ans.sample
+
+    def spy(target, query, generator, keep, sampling_steps=0, head_side=None, *rest, **kw):
+        out = sample(target, query, generator, keep, sampling_steps, head_side, *rest, **kw)
+        seen.update(target=target.clone(), query=query.clone(), head_side=head_side.clone(), neg=out.clone())
+        return out
+
+    sampler.ans.sample = spy
+    return seen

@@ -7,8 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import random_dam, tiny_config
-from dans_kgc.curriculum import dtm_margins, dtm_weights
+from conftest import dtm_weights_by_hand, random_dam, spy_chain, tiny_config
 from dans_kgc.diffusion import ConditionalDiffusion, save_diffusion
 from dans_kgc.sampling import StepContext, build_sampler
 from dans_kgc.stages import StageMismatchError, backbone_of, stage_record
@@ -48,24 +47,29 @@ def test_dans_trains_two_epochs_and_logs_the_curriculum(umls, tmp_path):
 
 
 def test_dans_loss_is_the_method_formula(umls):
-    """total = (1-eta) L_rand + eta L_dans (update_every=0: no L_dans), rebuilt independently."""
+    """total = (1-eta) L_rand + eta L_dans (update_every=0: no L_diff), L_dans rebuilt by hand (TransE scores,
+    METHOD.md's DTM weights and margins) from the states the chain returned."""
     cfg = _cfg("diffusion.update_every=0", "dans.eta=0.3")
     model, sampler = build_run(cfg, umls, None, **random_dam(umls))
     pos = torch.from_numpy(umls.train[:64])
     pos_scores = model.score_hrt(pos)
     loss_rand = torch.tensor(0.7)
-    state = sampler.generator.get_state()
+    seen = spy_chain(sampler)
     loss, logs = sampler.total_loss(loss_rand, StepContext(pos, pos_scores, model, 0.4, step=3))
-    sampler.generator.set_state(state)
-    head = torch.rand(64, generator=sampler.generator) < 0.5
-    gen = sampler.generate(pos, model, head)
+    head = seen["head_side"]
+    assert head.any() and (~head).any()
     e = torch.where(head, pos[:, 0], pos[:, 2])
-    assert torch.equal(gen["target"], e)
-    q = torch.where(head.unsqueeze(1), model.head_query(model.relation(pos[:, 1]), model.entity(pos[:, 2])),
-                    model.tail_query(model.entity(pos[:, 0]), model.relation(pos[:, 1])))
-    s_neg = model.similarity(q.unsqueeze(1), gen["neg"])
-    w = dtm_weights(0.4, torch.as_tensor(random_dam(umls)["zeta"], dtype=torch.float32)[e], cfg["dtm"], 4)
-    l_dans = (w * F.relu(dtm_margins(cfg["dtm"]) - pos_scores.unsqueeze(1) + s_neg)).sum(1).mean()
+    assert torch.equal(seen["target"], e)
+    with torch.no_grad():
+        ent, rel = model.entity.weight, model.relation.weight
+        # TransE (p = 1): the tail query is h + r, the head query t - r; S = gamma - ||q - e~||_1
+        q = torch.where(head.unsqueeze(1), ent[pos[:, 2]] - rel[pos[:, 1]], ent[pos[:, 0]] + rel[pos[:, 1]])
+        assert torch.allclose(seen["query"], q)
+        s_neg = cfg["model"]["gamma"] - (q.unsqueeze(1) - seen["neg"]).abs().sum(-1)
+    w = torch.tensor(dtm_weights_by_hand(0.4, random_dam(umls)["zeta"][e.numpy()], cfg["dtm"]))
+    margins = torch.tensor([cfg["dtm"]["gamma0"] * m for m in cfg["dtm"]["margin_scales"]])
+    l_dans = (w * F.relu(margins - pos_scores.detach().unsqueeze(1) + s_neg)).sum(1).mean()
+    assert l_dans.item() > 0
     assert logs["l_dans"] == pytest.approx(l_dans.item(), rel=1e-5)
     assert loss.item() == pytest.approx(0.7 * 0.7 + 0.3 * l_dans.item(), rel=1e-5)
     assert logs["l_diff"] == 0.0

@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import MIRROR, rng_triples
+from conftest import MIRROR, linear_alpha_bars, rng_triples
 from dans_kgc.config import load_config
 from dans_kgc.diffusion import (ConditionalDiffusion, band_checkpoints, entity_beta_max, fit_diffusion, linear_betas,
                                 load_diffusion, q_sample, save_diffusion, schedule, snap_to_entities)
@@ -110,8 +110,8 @@ def test_one_respaced_x0_step_matches_the_closed_form(reverse):
     d.denoiser.forward_parts = lambda x, pre: x0
     out = d.sample(tgt, pts, torch.Generator().manual_seed(3), [20, 10], sampling_steps=1, reverse=reverse)
     noise = torch.randn((3, 6, 5), generator=torch.Generator().manual_seed(3))   # visits 20, 10, 0
-    abar = d.entity_schedule(tgt)["alpha_bars"]
-    a_t, a_s = abar[:, 19:20], abar[:, 9:10]
+    abar = linear_alpha_bars(0.5, 20)  # the oracle's schedule (zeta 0.5, METHOD.md's defaults), by hand
+    a_t, a_s = torch.full((6, 1), abar[20]), torch.full((6, 1), abar[10])
     x_t = noise[0]
     if reverse == "ddpm":
         beta = 1 - a_t / a_s

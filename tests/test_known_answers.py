@@ -4,6 +4,7 @@ Each expectation is computed here, independently of the code under test: by a cl
 (the linear schedule, DDPM's reverse step, the DTM weights), by brute force (filtered ranks,
 nearest allowed entities) or from a hand-made example.
 """
+
 from __future__ import annotations
 
 import math
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import random_dam, tiny_config
+from conftest import dtm_weights_by_hand, linear_alpha_bars, random_dam, tiny_config
 from dans_kgc import dam as dam_module
 from dans_kgc.dam import fit_dam, observed_difficulty
 from dans_kgc.datasets.loading import KnowledgeGraph
@@ -23,16 +24,18 @@ from dans_kgc.training import Trainer, build_run
 
 torch.set_num_threads(1)
 CPU = torch.device("cpu")
-TINY_DIFFUSION = {"diffusion.hidden": "[8]", "diffusion.time_dim": 4, "diffusion.type_dim": 2,
-                  "diffusion.steps": 4, "dam.num_clusters": 5, "diagnostics.triples": 0}
+TINY_DIFFUSION = {
+    "diffusion.hidden": "[8]",
+    "diffusion.time_dim": 4,
+    "diffusion.type_dim": 2,
+    "diffusion.steps": 4,
+    "dam.num_clusters": 5,
+    "diagnostics.triples": 0,
+}
 
 
 def _relu(x: float) -> float:
     return max(x, 0.0)
-
-
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))
 
 
 # ----------------------------------------------------------------------------------------
@@ -40,8 +43,11 @@ def _sigmoid(x: float) -> float:
 # ----------------------------------------------------------------------------------------
 # The valid triple (a, r, c) shares its tail query (a, r, ?) with the test triple (a, r, d) and its
 # head query (?, r, c) with the test triple (b, r, c).
-LEAK_SPLITS = {"train": [("a", "r", "b"), ("c", "r", "d"), ("e", "r", "a")], "valid": [("a", "r", "c")],
-               "test": [("a", "r", "d"), ("b", "r", "c")]}
+LEAK_SPLITS = {
+    "train": [("a", "r", "b"), ("c", "r", "d"), ("e", "r", "a")],
+    "valid": [("a", "r", "c")],
+    "test": [("a", "r", "d"), ("b", "r", "c")],
+}
 
 
 def _leak_kg() -> KnowledgeGraph:
@@ -84,8 +90,16 @@ def test_validation_filter_holds_exactly_the_protocols_splits(tmp_path, protocol
 # ----------------------------------------------------------------------------------------
 def test_curriculum_sees_the_share_of_training_done_at_each_batch(toy_kg, tmp_path):
     """tau of a batch starting at triple i of epoch e (0-based) = (e + i / n) / epochs, never above 1."""
-    cfg = tiny_config(**{"train.sampler": "dans", "train.batch_size": 4, "train.epochs": 2, "model.dim": 4,
-                         "device": "cpu", **TINY_DIFFUSION})
+    cfg = tiny_config(
+        **{
+            "train.sampler": "dans",
+            "train.batch_size": 4,
+            "train.epochs": 2,
+            "model.dim": 4,
+            "device": "cpu",
+            **TINY_DIFFUSION,
+        }
+    )
     model, sampler = build_run(cfg, toy_kg, None, **random_dam(toy_kg))
     seen: list[float] = []
     weights = sampler.band_weights
@@ -104,21 +118,28 @@ ZETA = [0.0, 0.4, 0.8, 1.0]
 
 
 def _alpha_bars(zeta: float, steps: int) -> list[float]:
-    """METHOD.md's linear schedule by hand: abar_s for s = 0..T (abar_0 = 1)."""
-    beta_max = min(max(BETA_GLOBAL * (1.0 + MU * (zeta - 0.5)), BETA_LOW), 0.999)
-    out = [1.0]
-    for s in range(1, steps + 1):
-        frac = (s - 1) / (steps - 1) if steps > 1 else 0.0
-        out.append(out[-1] * (1.0 - (BETA_LOW + frac * (beta_max - BETA_LOW))))
-    return out
+    return linear_alpha_bars(zeta, steps, BETA_LOW, BETA_GLOBAL, MU)
 
 
 def _eps_diffusion(steps: int) -> ConditionalDiffusion:
     """Four entities of different difficulty, raw (unnormalised) space, eps prediction, linear schedule."""
-    d = ConditionalDiffusion(len(ZETA), 3, torch.tensor(ZETA), torch.zeros(len(ZETA), dtype=torch.long),
-                             num_clusters=1, steps=steps, beta_low=BETA_LOW, beta_global=BETA_GLOBAL, mu=MU,
-                             hidden=[8], time_dim=4, type_dim=2, normalize=False, schedule="linear",
-                             prediction="eps")
+    d = ConditionalDiffusion(
+        len(ZETA),
+        3,
+        torch.tensor(ZETA),
+        torch.zeros(len(ZETA), dtype=torch.long),
+        num_clusters=1,
+        steps=steps,
+        beta_low=BETA_LOW,
+        beta_global=BETA_GLOBAL,
+        mu=MU,
+        hidden=[8],
+        time_dim=4,
+        type_dim=2,
+        normalize=False,
+        schedule="linear",
+        prediction="eps",
+    )
     d.ensure_scale(torch.ones(len(ZETA), 3))
     assert float(d.data_scale) == 1.0
     return d
@@ -150,7 +171,7 @@ def test_l_diff_noises_x0_with_the_alpha_bar_of_the_step_the_denoiser_is_given()
     root = abar.sqrt().unsqueeze(1)
     assert torch.allclose(x_a - x_b, -root.expand(-1, 3), atol=1e-5)
     eps = (x_a - root * x0_a) / (1.0 - abar).sqrt().unsqueeze(1)
-    assert loss_a.item() == pytest.approx(float((eps ** 2).mean()), rel=1e-4)  # the goal is that eps
+    assert loss_a.item() == pytest.approx(float((eps**2).mean()), rel=1e-4)  # the goal is that eps
 
 
 @pytest.mark.parametrize("steps, sampling_steps", [(1, 0), (6, 1)])
@@ -162,8 +183,14 @@ def test_exact_eps_ddpm_step_lands_on_x0_for_the_true_noise(steps, sampling_step
     x0 = torch.tensor([[1.0, -2.0, 0.5], [0.0, 3.0, -1.0], [2.0, 2.0, 2.0], [-1.5, 0.25, 4.0]])
     a_T = torch.tensor([_alpha_bars(z, steps)[steps] for z in ZETA]).unsqueeze(1)
     d.denoiser.forward_parts = lambda x, pre: (x - a_T.sqrt() * x0) / (1.0 - a_T).sqrt()
-    out = d.sample(torch.arange(len(ZETA)), torch.zeros(len(ZETA), 3), torch.Generator().manual_seed(2),
-                   [steps, 0], sampling_steps=sampling_steps, reverse="ddpm")
+    out = d.sample(
+        torch.arange(len(ZETA)),
+        torch.zeros(len(ZETA), 3),
+        torch.Generator().manual_seed(2),
+        [steps, 0],
+        sampling_steps=sampling_steps,
+        reverse="ddpm",
+    )
     assert not torch.allclose(out[:, 0], x0, atol=0.1)  # x_T is noise, far from x0
     assert torch.allclose(out[:, 1], x0, atol=1e-5)
 
@@ -178,8 +205,15 @@ def test_exact_eps_ddpm_step_moves_against_eps_by_the_ddpm_coefficient():
     outs = []
     for eps in (eps_1, eps_2):
         d.denoiser.forward_parts = lambda x, pre, eps=eps: eps
-        outs.append(d.sample(torch.arange(len(ZETA)), torch.zeros(len(ZETA), 3), torch.Generator().manual_seed(3),
-                             [steps, steps - 1], reverse="ddpm"))
+        outs.append(
+            d.sample(
+                torch.arange(len(ZETA)),
+                torch.zeros(len(ZETA), 3),
+                torch.Generator().manual_seed(3),
+                [steps, steps - 1],
+                reverse="ddpm",
+            )
+        )
     assert torch.equal(outs[0][:, 0], outs[1][:, 0])  # the same x_T
     coef = []
     for z in ZETA:
@@ -206,9 +240,19 @@ def test_mixed_negatives_give_each_band_its_margin_in_both_forms():
     names = [f"e{i}" for i in range(4)]
     kg = KnowledgeGraph.from_labeled("mixed", "kge", {"train": MIXED_TRAIN, "valid": [], "test": []}, names, ["r"])
     zeta = np.array([0.1, 0.4, 0.6, 0.9])
-    cfg = tiny_config(**{"train.sampler": "dans", "model.dim": 2, "model.normalize_entities": "false",
-                         "device": "cpu", "diffusion.negatives": "mixed", "diffusion.update_every": 0,
-                         "dans.eta": 0.5, "diffusion.side_flag": "false", **TINY_DIFFUSION})
+    cfg = tiny_config(
+        **{
+            "train.sampler": "dans",
+            "model.dim": 2,
+            "model.normalize_entities": "false",
+            "device": "cpu",
+            "diffusion.negatives": "mixed",
+            "diffusion.update_every": 0,
+            "dans.eta": 0.5,
+            "diffusion.side_flag": "false",
+            **TINY_DIFFUSION,
+        }
+    )
     model, sampler = build_run(cfg, kg, None, zeta=zeta, clusters=np.zeros(4, dtype=np.int64))
     with torch.no_grad():
         model.entity.weight.copy_(torch.tensor(ENT))
@@ -230,20 +274,16 @@ def test_mixed_negatives_give_each_band_its_margin_in_both_forms():
 
     sampler._chain = chain
     s_pos = [gamma - np.abs(ent[h] + rel - ent[t]).sum() for h, _, t in pos.tolist()]
-    ctx = StepContext(pos=pos, pos_scores=torch.tensor(s_pos, dtype=torch.float32), model=model, progress=0.55,
-                      step=1)
+    ctx = StepContext(pos=pos, pos_scores=torch.tensor(s_pos, dtype=torch.float32), model=model, progress=0.55, step=1)
     loss, logs = sampler.total_loss(torch.zeros(()), ctx)
 
     dtm = cfg["dtm"]
     margins = [float(dtm["gamma0"]) * m for m in dtm["margin_scales"]]
-    hardness = [k / 3 for k in range(4)]
     known = {tuple(t) for t in kg.train.tolist()}
+    head_rows = seen["head"].tolist()
+    weights = dtm_weights_by_hand(0.55, [zeta[h if hd else t] for (h, _, t), hd in zip(pos.tolist(), head_rows)], dtm)
     total, no_snap = 0.0, 0
-    for b, (h, r, t) in enumerate(pos.tolist()):
-        head = bool(seen["head"][b])
-        c = _sigmoid(float(dtm["lambda"]) * (0.55 - 0.5 - float(dtm["alpha"]) * (zeta[h if head else t] - 0.5)))
-        logits = [-((hk - c) ** 2) / float(dtm["sigma"]) ** 2 for hk in hardness]
-        w = [math.exp(x) / sum(math.exp(y) for y in logits) for x in logits]
+    for b, ((h, r, t), head, w) in enumerate(zip(pos.tolist(), head_rows, weights)):
         q = query(b, head)
         allowed = [e for e in range(4) if ((e, r, t) if head else (h, r, e)) not in known]
         for k in range(4):
@@ -265,8 +305,11 @@ def test_mixed_negatives_give_each_band_its_margin_in_both_forms():
 # ----------------------------------------------------------------------------------------
 POS_1D = [0.0, 1.0, 1.5, 3.5, 5.0, 2.5]  # 1-D TransE entities a..f (f: no train triple), S = -|h + r - t|
 REL_1D = [1.0, 2.0]
-DIFF_SPLITS = {"train": [("a", "r0", "b"), ("b", "r0", "c"), ("c", "r1", "d"), ("a", "r1", "c"), ("d", "r0", "e")],
-               "valid": [("b", "r0", "f")], "test": [("e", "r1", "a")]}
+DIFF_SPLITS = {
+    "train": [("a", "r0", "b"), ("b", "r0", "c"), ("c", "r1", "d"), ("a", "r1", "c"), ("d", "r0", "e")],
+    "valid": [("b", "r0", "f")],
+    "test": [("e", "r1", "a")],
+}
 
 
 def test_observed_difficulty_credits_each_side_to_its_answer():
@@ -286,9 +329,9 @@ def test_observed_difficulty_credits_each_side_to_its_answer():
 
     credits: dict[int, list[float]] = {e: [] for e in range(n)}
     for h, r, t in kg.train.tolist():
-        for answer, candidate in ((t, lambda e: (h, r, e)), (h, lambda e: (e, r, t))):
-            mine = score(*candidate(answer))
-            rivals = [score(*candidate(e)) for e in range(n) if e != answer and candidate(e) not in known]
+        for answer, candidates in ((t, [(h, r, e) for e in range(n)]), (h, [(e, r, t) for e in range(n)])):
+            mine = score(*candidates[answer])
+            rivals = [score(*c) for e, c in enumerate(candidates) if e != answer and c not in known]
             rank = 1.0 + (sum(s > mine for s in rivals) + sum(s >= mine for s in rivals)) / 2.0
             credits[answer].append((rank - 1.0) / (n - 1))
     want = np.array([np.mean(c) if c else np.nan for c in credits.values()])
@@ -312,16 +355,24 @@ def test_dam_mlp_weights_ignore_the_holdout_targets(monkeypatch):
     the MLP is bit-identical when their targets change, and changes when one training target does."""
     rng = np.random.default_rng(0)
     n = 60
-    triples = np.unique(np.stack([rng.integers(n, size=150), rng.integers(2, size=150), rng.integers(n, size=150)],
-                                 1), axis=0)
-    kg = KnowledgeGraph("holdout", "kge", [f"e{i}" for i in range(n)], ["r0", "r1"], triples, triples[:0],
-                        triples[:0])
+    triples = np.unique(
+        np.stack([rng.integers(n, size=150), rng.integers(2, size=150), rng.integers(n, size=150)], 1), axis=0
+    )
+    kg = KnowledgeGraph("holdout", "kge", [f"e{i}" for i in range(n)], ["r0", "r1"], triples, triples[:0], triples[:0])
     emb = rng.normal(size=(n, 4))
     target = rng.random(n)
     target[::7] = np.nan
     epochs = 12
-    cfg = tiny_config(**{"dam.num_clusters": 3, "dam.epochs": epochs, "dam.patience": 1000, "dam.hidden": "[8]",
-                         "dam.target_scale": "raw", "dam.kmeans_n_init": 1})
+    cfg = tiny_config(
+        **{
+            "dam.num_clusters": 3,
+            "dam.epochs": epochs,
+            "dam.patience": 1000,
+            "dam.hidden": "[8]",
+            "dam.target_scale": "raw",
+            "dam.kmeans_n_init": 1,
+        }
+    )
     adam = torch.optim.Adam
     splits: list[tuple[np.ndarray, np.ndarray]] = []
     fit_mlp = dam_module._fit_mlp

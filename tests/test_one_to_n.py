@@ -10,8 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import random_dam, tiny_config
-from dans_kgc.curriculum import dtm_margins, dtm_weights
+from conftest import dtm_weights_by_hand, random_dam, spy_chain, tiny_config
 from dans_kgc.diffusion import ConditionalDiffusion
 from dans_kgc.evaluation import FilterIndex, anchor_competition, anchor_diagnostic, evaluate, rank_triples
 from dans_kgc.losses import band_loss, one_to_n_cross_entropy
@@ -311,27 +310,30 @@ def test_dans_pushes_each_generated_negative_against_the_positive_of_its_side(um
     with torch.no_grad():
         tail = model.score_hrt(pos)
     head = tail + 0.5 + torch.linspace(0, 2, 64)  # a head-side score unlike the tail-side one
+    seen = spy_chain(sampler)
 
     def run(pos_scores_head):
         state = sampler.generator.get_state()
         ctx = StepContext(pos, tail, model, 0.4, step=3, pos_scores_head=pos_scores_head, loss_family=family)
         loss, logs = sampler.total_loss(torch.tensor(0.7), ctx)
         sampler.generator.set_state(state)
-        return loss, logs
+        return loss, logs, dict(seen)
 
-    loss, logs = run(head)
-    _, logs_tail = run(None)
-    # rebuild L_dans by hand from the same draws
-    state = sampler.generator.get_state()
-    head_side = torch.rand(64, generator=sampler.generator) < 0.5
-    gen = sampler.generate(pos, model, head_side)
-    sampler.generator.set_state(state)
+    loss, logs, chain = run(head)
+    _, logs_tail, chain_tail = run(None)
+    assert torch.equal(chain["neg"], chain_tail["neg"])  # the same draws both times
+    # rebuild L_dans by hand from the states the chain returned
+    head_side = chain["head_side"]
     assert head_side.any() and (~head_side).any()
-    with torch.no_grad():
-        s_neg = sampler.score_negatives(model, pos, head_side, gen["neg"])
     e = torch.where(head_side, pos[:, 0], pos[:, 2])
-    w = dtm_weights(0.4, torch.as_tensor(random_dam(umls)["zeta"], dtype=torch.float32)[e], cfg["dtm"], 4)
-    m = dtm_margins(cfg["dtm"])
+    assert torch.equal(chain["target"], e)
+    with torch.no_grad():
+        # DistMult: S = sum_i h_i r_i t_i; a generated embedding takes the replaced side's place
+        ent, rel = model.entity.weight, model.relation.weight
+        anchor = torch.where(head_side, pos[:, 2], pos[:, 0])
+        s_neg = (ent[anchor] * rel[pos[:, 1]]).unsqueeze(1).mul(chain["neg"]).sum(-1)
+    w = torch.tensor(dtm_weights_by_hand(0.4, random_dam(umls)["zeta"][e.numpy()], cfg["dtm"]))
+    m = torch.tensor([cfg["dtm"]["gamma0"] * k for k in cfg["dtm"]["margin_scales"]])
     push = F.softplus if family == "softmax" else F.relu
 
     def l_dans(p):
