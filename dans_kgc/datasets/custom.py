@@ -95,6 +95,19 @@ def fetched_dataset(name: str, root: Path) -> DatasetSpec | None:
     return DatasetSpec(name=name, paper=False, default_variant=variant, variants={variant: files}, custom=True)
 
 
+def synthetic_dataset(spec: DatasetSpec, root: Path) -> DatasetSpec:
+    """A synthetic registry entry with its files generated under ``root`` (once; verified by checksum after)."""
+    from dans_kgc.datasets.synthetic import SPLIT_NAME, materialize
+
+    assert spec.synthetic is not None
+    sums = materialize(spec.name, spec.synthetic, root)
+    folder = (root / spec.name / SPLIT_NAME).resolve()
+    files = {key: FileSpec(key=key, mirror_path=str(folder / f"{key}.txt"), url=(folder / f"{key}.txt").as_uri(),
+                           sha256=sha, git_blob="", source=str(folder / f"{key}.txt")) for key, sha in sums.items()}
+    return DatasetSpec(name=spec.name, paper=False, default_variant=SPLIT_NAME, variants={SPLIT_NAME: files},
+                       custom=True, synthetic=spec.synthetic)
+
+
 def resolve_dataset(name: str, data_cfg: Mapping[str, Any]) -> DatasetSpec:
     """A dataset by name: ``data.custom`` first, then the registry, then a custom dataset fetched into ``data.root``."""
     from dans_kgc.datasets.registry import get_dataset
@@ -109,7 +122,8 @@ def resolve_dataset(name: str, data_cfg: Mapping[str, Any]) -> DatasetSpec:
             return fetched
         return custom_dataset(name, custom[name], f"data.custom.{name}")
     if name.lower() in DATASETS:
-        return get_dataset(name)
+        spec = get_dataset(name)
+        return synthetic_dataset(spec, Path(data_cfg["root"])) if spec.synthetic is not None else spec
     fetched = fetched_dataset(name, Path(data_cfg["root"]))
     if fetched is not None:
         return fetched

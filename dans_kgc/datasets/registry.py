@@ -7,6 +7,8 @@ from typing import Optional
 
 import yaml
 
+from dans_kgc.datasets.synthetic import SPLIT_NAME, SyntheticShape
+
 
 @dataclass(frozen=True)
 class FileSpec:
@@ -30,6 +32,7 @@ class DatasetSpec:
     default_variant: str
     variants: dict[str, dict[str, FileSpec]]
     custom: bool = False          # a user's folder (data.custom), not a registry entry
+    synthetic: Optional[SyntheticShape] = None  # generated to this shape on fetch (synthetic.py)
 
     def files(self, variant: str | None = None) -> dict[str, FileSpec]:
         variant = variant or self.default_variant
@@ -46,6 +49,11 @@ def _load() -> dict[str, DatasetSpec]:
     raw = yaml.safe_load(resources.files("dans_kgc.datasets").joinpath("registry.yaml").read_text())
     out = {}
     for name, d in raw.items():
+        if "synthetic" in d:  # files are generated, their checksums known only then
+            shape = SyntheticShape.from_mapping(d["synthetic"], f"registry.yaml: {name}.synthetic")
+            out[name] = DatasetSpec(name=name, paper=False, default_variant=SPLIT_NAME, variants={SPLIT_NAME: {}},
+                                    synthetic=shape)
+            continue
         variants = {
             v: {k: FileSpec(key=k, **spec) for k, spec in files.items()} for v, files in d["variants"].items()
         }
