@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from dans_kgc.cli import load_kg
+from dans_kgc.pipeline import load_kg
 from dans_kgc.config import load_config
 from dans_kgc.provenance import git_commit, package_versions
 from dans_kgc.training import Trainer, build_run

@@ -26,9 +26,10 @@ from typing import Any
 
 import torch
 
-from dans_kgc.cli import load_kg, main as cli_main
+from dans_kgc.cli import main as cli_main
 from dans_kgc.config import load_config
 from dans_kgc.evaluation import evaluate
+from dans_kgc.pipeline import load_kg
 from dans_kgc.provenance import git_commit, package_versions
 from dans_kgc.training import Trainer, build_run
 from recipes import recipe_sets

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dans_kgc.cli import load_kg
+from dans_kgc.pipeline import load_kg
 from dans_kgc.config import load_config
 from dans_kgc.provenance import git_commit, package_versions
 from dans_kgc.sampling import StepContext

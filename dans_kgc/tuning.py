@@ -446,7 +446,7 @@ class Tuner:
         import optuna
         from optuna.trial import TrialState
 
-        from dans_kgc.cli import run_training
+        from dans_kgc.pipeline import run_training
         from dans_kgc.training import TrainingDivergedError
 
         params = self.suggest(trial)

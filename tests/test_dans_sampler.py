@@ -273,7 +273,7 @@ def test_cache_reuses_a_triples_chain_states_for_cache_epochs_then_regenerates(u
 def test_a_new_band_placement_regenerates_the_cached_negatives(umls, monkeypatch):
     """Measured placement with the cache: negatives cached on the old band states are not reused once the
     bands move; an unchanged placement keeps the cache."""
-    import dans_kgc.diagnostics as dg
+    import dans_kgc.band_probe as probe
 
     cfg = _cfg("diffusion.band_placement=measured", "diffusion.sampling_steps=10", "diffusion.cache_epochs=4",
                "train.batch_size=512")
@@ -283,7 +283,7 @@ def test_a_new_band_placement_regenerates_the_cached_negatives(umls, monkeypatch
     def fake(smp, mdl, pos, head_side, generator, margins=None):
         return {"hard": {"quantile": torch.tensor([hardness["ceiling"] * (1.0 - k / 20) for k in smp.keep])}}
 
-    monkeypatch.setattr(dg, "scored_bands", fake)
+    monkeypatch.setattr(probe, "scored_bands", fake)
     sampler.refresh(model)
     pos = torch.as_tensor(umls.train[:6], dtype=torch.long)
     tail = torch.zeros(6, dtype=torch.bool)
@@ -327,7 +327,7 @@ def test_cache_off_draws_a_new_chain_every_call(umls):
 # measured band placement (diffusion.band_placement = measured)
 # ----------------------------------------------------------------------------------------
 def test_measured_placement_puts_each_band_on_the_state_nearest_its_target_quantile(umls, monkeypatch):
-    import dans_kgc.diagnostics as dg
+    import dans_kgc.band_probe as probe
 
     cfg = _cfg("diffusion.band_placement=measured", "diffusion.sampling_steps=10",
                "diffusion.band_quantiles=[0.1, 0.5, 0.93, 0.98]")
@@ -341,7 +341,7 @@ def test_measured_placement_puts_each_band_on_the_state_nearest_its_target_quant
         seen["keep"] = list(smp.keep)
         return {"hard": {"quantile": torch.tensor([1.0 - k / 20 for k in smp.keep])}}
 
-    monkeypatch.setattr(dg, "scored_bands", fake)
+    monkeypatch.setattr(probe, "scored_bands", fake)
     cols = sampler.refresh(model)
     assert seen["keep"] == candidates
     # targets 0.1 -> s = 18 (0.10); 0.5 -> 10 (0.50); 0.93 -> 2 (0.90) vs 0 (1.00): 2; 0.98 -> 0 (1.00)

@@ -151,7 +151,7 @@ RG = {"model.name": "redgnn", "model.dim": 8, "model.gnn_layers": 2, "model.attn
 
 
 def _fit(cfg, kg, out, resume=False):
-    # threads as the CLI sets them (dans_kgc.cli.runtime; tiny_config: 1). With more intra-op threads two processes
+    # threads as the CLI sets them (dans_kgc.pipeline.runtime; tiny_config: 1). With more intra-op threads two processes
     # can differ in the last bit of the GRU's weight gradient (a GEMM over ~10^4 node rows).
     set_threads(cfg["threads"])
     model, sampler = build_run(cfg, kg)

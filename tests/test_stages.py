@@ -296,7 +296,7 @@ def test_dans_warm_start_reads_only_declared_keys(monkeypatch, sets, runs, tmp_p
 
 
 def test_dhns_warm_start_reads_only_declared_keys(monkeypatch, sets, runs, tmp_path):
-    # exposes bug: the DHNS warm start ('diffusion fit --kind dhns', dans_kgc/cli.py cmd_diffusion_fit) reads
+    # exposes bug: the DHNS warm start ('diffusion fit --kind dhns', dans_kgc/pipeline.py fit_diffusion_stage) reads
     # diffusion.side_flag (dhns_diffusion) and dans.use_dam (the report's "use_dam" field), neither declared in
     # STAGE_KEYS["diffusion_dhns"] (dans_kgc/stages.py).
     argv = ["diffusion", "fit", "--kind", "dhns", "--dataset", "umls", "--pretrained", str(runs / "transe"),

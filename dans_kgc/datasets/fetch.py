@@ -5,7 +5,6 @@ so an interrupted fetch never leaves a file that a later run would take as compl
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import os
@@ -15,6 +14,7 @@ import zipfile
 from pathlib import Path
 from typing import Callable, Optional
 
+from dans_kgc.datasets.checksums import git_blob_of, sha256_of, write_manifest
 from dans_kgc.datasets.registry import DatasetSpec, FileSpec, get_dataset
 from dans_kgc.utils import atomic_path
 
@@ -29,14 +29,6 @@ class ChecksumError(ValueError):
 
 class MissingFileError(FileNotFoundError):
     pass
-
-
-def sha256_of(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def git_blob_of(data: bytes) -> str:
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
 def verify(spec: FileSpec, data: bytes, origin: str) -> None:
@@ -159,12 +151,5 @@ def fetch_dataset(
     if missing:
         raise MissingFileError(f"dataset '{name}' ({variant}) is incomplete: " + "; ".join(missing))
     if spec.custom:
-        from dans_kgc.datasets.custom import write_manifest
-
         write_manifest(Path(root), spec, variant)
     return out
-
-
-def file_checksums(folder: Path, spec: DatasetSpec, variant: str) -> dict[str, str]:
-    """SHA-256 of each fetched file of a split (fetch records and result provenance)."""
-    return {f.filename: sha256_of((folder / f.filename).read_bytes()) for f in spec.files(variant).values()}

@@ -7,6 +7,7 @@ from typing import Any, Collection, Optional
 
 import numpy as np
 
+from dans_kgc.datasets.checksums import file_checksums
 from dans_kgc.datasets.registry import DatasetSpec, get_dataset
 
 SPLITS = ("train", "valid", "test")
@@ -158,8 +159,6 @@ def load_dataset(root: str | Path, name: str, variant: str | None = None, unseen
     ``spec`` defaults to the registry's entry (your own dataset: ``custom.resolve_dataset``). The
     report records the SHA-256 of every file read (run.json and metrics carry it as provenance).
     """
-    from dans_kgc.datasets.fetch import file_checksums
-
     spec = spec or get_dataset(name)
     variant = variant or spec.default_variant
     folder = Path(root) / spec.name / variant

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from dans_kgc import baselines
-from dans_kgc.reports import ReportContext, register
+from dans_kgc.reports.registry import ReportContext, register
+from dans_kgc.reports.figures import _first_col, _grid, _legend, _panel_title, empty_figure, save, setup
 from dans_kgc.reports.labels import (BACKBONE_ORDER, MODE_SHORT, RECIPE_LABEL, TABLE_METRICS, backbone_label,
                                      dataset_label, mode_label, recipe_label, variant_label)
 from dans_kgc.reports.paper import _signed, fmt_published, order_backbones_rank, order_datasets_rank, order_variants_rank
@@ -300,8 +301,6 @@ def _series_label(bb: BackboneKey, var: Optional[str], texts: dict) -> str:
 def build_calibration_curves(ctx: ReportContext) -> list[Path]:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
-
-    from dans_kgc.reports.figures import _first_col, _grid, _legend, _panel_title, empty_figure, save, setup
 
     src_path = ctx.option("baselines")
     src_path = str(src_path) if src_path else None

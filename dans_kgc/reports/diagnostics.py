@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
-from dans_kgc.reports import ReportContext, register
+from dans_kgc.reports.registry import ReportContext, register
 from dans_kgc.reports.labels import dataset_label, order_datasets
 from dans_kgc.reports.render import MISSING, Cell, Table, fmt, to_markdown
 

@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from dans_kgc.reports import ReportContext, register
+from dans_kgc.reports.registry import ReportContext, register
 from dans_kgc.reports.labels import (METRIC_LABEL, PARAM_LABEL, VARIANT_ORDER, dataset_label, order_datasets,
                                      order_variants, param_label, variant_label)
 from dans_kgc.reports.labels import backbone_rank

@@ -15,8 +15,9 @@ from typing import Any, Optional
 
 import yaml
 
-from dans_kgc.reports import ReportContext, register
-from dans_kgc.reports.labels import METRIC_LABEL, TABLE_METRICS, dataset_label, order_datasets, variant_label
+from dans_kgc.reports.registry import ReportContext, register
+from dans_kgc.reports.labels import (DATASET_ORDER, METRIC_LABEL, TABLE_METRICS, VARIANT_ORDER, backbone_rank, dataset_label,
+                                     order_datasets, variant_label)
 from dans_kgc.reports.render import MISSING, Cell, Notes, Table, agg_cell, to_latex, to_markdown
 from dans_kgc.reports.runs import group, metric_aggregate
 from dans_kgc.reports.tables import (backbone_caption, backbone_fields, backbone_keys, backbone_text, backbone_texts,
@@ -65,20 +66,14 @@ def _signed(v: float, digits: int) -> str:
 
 
 def order_datasets_rank(ds: Optional[str]) -> tuple:
-    from dans_kgc.reports.labels import DATASET_ORDER
-
     return (ds not in DATASET_ORDER, DATASET_ORDER.index(ds) if ds in DATASET_ORDER else 0, ds or "")
 
 
 def order_backbones_rank(b: Optional[tuple]) -> tuple:
-    from dans_kgc.reports.labels import backbone_rank
-
     return backbone_rank(b)
 
 
 def order_variants_rank(v: Optional[str]) -> tuple:
-    from dans_kgc.reports.labels import VARIANT_ORDER
-
     return (v not in VARIANT_ORDER, VARIANT_ORDER.index(v) if v in VARIANT_ORDER else 0, v or "")
 
 

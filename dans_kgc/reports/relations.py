@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
-from dans_kgc.reports import ReportContext, register
+from dans_kgc.reports.registry import ReportContext, register
 from dans_kgc.reports.labels import RECIPE_LABEL, dataset_label, order_datasets, order_variants, variant_label
 from dans_kgc.reports.render import MISSING, Cell, Table, fmt, write_table
 from dans_kgc.reports.runs import RunRecord, aggregate, group

@@ -32,6 +32,8 @@ from typing import Any, Iterable, Optional, Sequence
 
 import yaml
 
+from dans_kgc.reports.labels import BACKBONE_LABEL, backbone_label
+
 log = logging.getLogger(__name__)
 
 RUN_FILES = ("config.yaml", "run.json", "trace.csv")
@@ -129,8 +131,6 @@ class RunRecord:
 
     @property
     def backbone_text(self) -> str:
-        from dans_kgc.reports.labels import backbone_label
-
         return backbone_label(self.backbone, self.mode, self.backbone_display)
 
     @property
@@ -334,8 +334,6 @@ def fill_backbones(runs: Sequence[RunRecord]) -> None:
     experiment; a backbone named by the first word of the recipe or variant (``rotate_nssa`` ->
     rotate). Filled runs are marked ``backbone_inferred``; a run that stays unknown is shown
     under an unknown backbone."""
-    from dans_kgc.reports.labels import BACKBONE_LABEL
-
     by_cell: dict[tuple, set] = {}
     by_recipe: dict[str, set] = {}
     by_exp: dict[Any, set] = {}

@@ -9,7 +9,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence
 
-from dans_kgc.reports import ReportContext, register
+from dans_kgc.reports.registry import ReportContext, register
 from dans_kgc.reports.labels import (ABLATION_VARIANTS, METRIC_LABEL, MODE_SHORT, TABLE_METRICS, backbone_label,
                                      dataset_label, mode_label, order_backbones, order_datasets, order_variants,
                                      variant_label)

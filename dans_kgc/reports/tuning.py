@@ -12,7 +12,8 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
-from dans_kgc.reports import ReportContext, register
+from dans_kgc.reports.registry import ReportContext, register
+from dans_kgc.reports.figures import _grid, _legend, empty_figure, save, setup, style_for
 from dans_kgc.reports.labels import dataset_label, order_datasets, order_variants, variant_label
 from dans_kgc.reports.render import MISSING, Cell, Notes, Table, agg_cell, fmt, fmt_seconds, write_table
 from dans_kgc.reports.runs import RunRecord, load_runs, metric_aggregate
@@ -156,8 +157,6 @@ def history(study: dict[str, Any]) -> tuple[list[int], list[Optional[float]]]:
 @register("tuning_history", kind="figure", inputs="files",
           help="best validation MRR so far vs trial number, one line per study (sampler), a panel per dataset")
 def build_tuning_history(ctx: ReportContext) -> list[Path]:
-    from dans_kgc.reports.figures import _grid, _legend, empty_figure, save, setup, style_for
-
     studies, _ = split_inputs(ctx)
     if not studies:
         return empty_figure(ctx, "tuning_history: no study folder (study.json) among the inputs")

@@ -25,10 +25,13 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
+from dans_kgc import band_probe
+from dans_kgc.band_probe import STREAM_PLACEMENT
 from dans_kgc.curriculum import curriculum_centre, dtm_margins, dtm_weights
 from dans_kgc.datasets.loading import KnowledgeGraph
 from dans_kgc.losses import band_loss
-from dans_kgc.diffusion import DIFFUSION_FILE, ConditionalDiffusion, band_checkpoints, entity_width, snap_to_entities
+from dans_kgc.diffusion import (DIFFUSION_FILE, ConditionalDiffusion, band_checkpoints, entity_width, reverse_steps,
+                                snap_to_entities)
 from dans_kgc.models.base import KGEModel, QuerySpace
 from dans_kgc.sampling.base import NegativeSampler, StepContext, score_side_vectors
 from dans_kgc.stages import backbone_of, check_record
@@ -287,8 +290,6 @@ class DiffusionSampler(NegativeSampler):
     def placement_candidates(self) -> list[int]:
         """The reverse-chain states a band may sit on: those the run's chain visits anyway (all T + 1
         states, or the respaced grid of ``diffusion.sampling_steps``), so placing bands adds no chain step."""
-        from dans_kgc.diffusion import reverse_steps
-
         return sorted(reverse_steps(self.ans.steps, [], self.sampling_steps), reverse=True)
 
     @torch.no_grad()
@@ -300,18 +301,17 @@ class DiffusionSampler(NegativeSampler):
         with fixed bands."""
         if self.band_quantiles is None:
             return {}
-        from dans_kgc.diagnostics import STREAM_PLACEMENT, diagnostics_generator, sample_triples, scored_bands
-
-        pos, head_side = sample_triples(self._kg, self._placement_rows,
-                                        diagnostics_generator(self._placement_seed, STREAM_PLACEMENT))
+        pos, head_side = band_probe.sample_triples(
+            self._kg, self._placement_rows, band_probe.diagnostics_generator(self._placement_seed, STREAM_PLACEMENT))
         dev = model.device
         candidates = self.placement_candidates()
         fixed, self.band_quantiles = self.band_quantiles, None  # generate over every candidate state
         own_keep, self.keep = self.keep, candidates
         try:
-            scored = scored_bands(self, model, pos.to(dev), head_side.to(dev),
-                                   diagnostics_generator(self._placement_seed, STREAM_PLACEMENT + 1),
-                                   margins=torch.zeros(len(candidates)))
+            # looked up on the module, so a test can stand in a known measurement
+            scored = band_probe.scored_bands(self, model, pos.to(dev), head_side.to(dev),
+                                             band_probe.diagnostics_generator(self._placement_seed, STREAM_PLACEMENT + 1),
+                                             margins=torch.zeros(len(candidates)))
         finally:
             self.band_quantiles, self.keep = fixed, own_keep
         measured = scored["hard"]["quantile"].cpu().tolist()
