@@ -8,8 +8,9 @@ never from a training generator, so probing leaves a run's random state unchange
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -118,7 +119,7 @@ def scored_bands(
     pos: torch.Tensor,
     head_side: torch.Tensor,
     generator: torch.Generator,
-    margins: Optional[torch.Tensor] = None,
+    margins: torch.Tensor | None = None,
 ) -> dict[str, Any]:
     """The sampler's negatives for ``pos`` (its own form, drawn from ``generator``), scored in eval mode:
     ``gen`` (``generate``'s output), ``neg_scores`` [B, K], ``all_scores`` [B, N], ``pos_scores`` [B],

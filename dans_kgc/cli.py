@@ -4,8 +4,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 from dans_kgc.config import ConfigError, load_config
 
@@ -39,7 +40,7 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
 # ----------------------------------------------------------------------------------------
 # shared argument parsing
 # ----------------------------------------------------------------------------------------
-def parse_tags(items: Optional[list[str]]) -> dict[str, str]:
+def parse_tags(items: list[str] | None) -> dict[str, str]:
     """``--tag experiment=main --tag variant=dans`` -> labels the report builders group by."""
     tags = {}
     for item in items or []:
@@ -300,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -194,7 +195,7 @@ def standardize(features: pd.DataFrame) -> tuple[np.ndarray, dict[str, dict[str,
     constant = std <= 1e-6 * np.abs(mean)
     z = np.where(constant, 0.0, (x - mean) / np.where(constant, 1.0, std))
     stats = {c: {"mean": float(m), "std": float(s), "constant": bool(k)}
-             for c, m, s, k in zip(features.columns, mean, std, constant)}
+             for c, m, s, k in zip(features.columns, mean, std, constant, strict=True)}
     return z, stats
 
 
@@ -266,7 +267,7 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def fit_dam(kg: KnowledgeGraph, entity_embeddings: np.ndarray, cfg: Mapping[str, Any], *,
-            target: Optional[np.ndarray] = None, model: Optional[KGEModel] = None,
+            target: np.ndarray | None = None, model: KGEModel | None = None,
             device: torch.device | str = "cpu") -> DamResult:
     """Fit DAM. The target (observed difficulty, NaN = none) is given, or computed from ``model``.
 
@@ -341,7 +342,7 @@ def fit_dam(kg: KnowledgeGraph, entity_embeddings: np.ndarray, cfg: Mapping[str,
     return DamResult(table, used, report)
 
 
-def _source_matches(record: Optional[Mapping[str, Any]], source: str) -> bool:
+def _source_matches(record: Mapping[str, Any] | None, source: str) -> bool:
     """Whether a pretraining's stage record says it was made as ``source`` (records of older versions,
     which lack the field, and the backbone/transe pair on a TransE backbone count as matching)."""
     made = (record or {}).get("source")
@@ -365,7 +366,7 @@ def _load_source(kg: KnowledgeGraph, folder: str | Path, cfg: Mapping[str, Any],
 
 
 def fit_dam_from_run(kg: KnowledgeGraph, pretrained_dir: str | Path, cfg: Mapping[str, Any],
-                     device: torch.device | str = "cpu", target_dir: Optional[str | Path] = None) -> DamResult:
+                     device: torch.device | str = "cpu", target_dir: str | Path | None = None) -> DamResult:
     """Fit DAM on Stage-0 run folders: ``pretrained_dir``'s ``model_best.pt`` (the ``dam.semantic_source``
     pretraining) gives the embeddings, and the observed-difficulty target unless ``dam.target_source``
     names another pretraining, given as ``target_dir``. Each folder's stage record is checked.
@@ -413,7 +414,7 @@ def save_dam(result: DamResult, out_dir: str | Path) -> None:
     write_json(out / REPORT_JSON, result.report)
 
 
-def _read_table(dam_dir: str | Path, column: str, num_entities: Optional[int]) -> np.ndarray:
+def _read_table(dam_dir: str | Path, column: str, num_entities: int | None) -> np.ndarray:
     path = Path(dam_dir) / ENTITIES_CSV
     if not path.exists():
         raise FileNotFoundError(f"{path}: no DAM output here; run 'dans-kgc dam fit' first")
@@ -426,11 +427,11 @@ def _read_table(dam_dir: str | Path, column: str, num_entities: Optional[int]) -
     return table[column].to_numpy()
 
 
-def load_zeta(dam_dir: str | Path, num_entities: Optional[int] = None) -> np.ndarray:
+def load_zeta(dam_dir: str | Path, num_entities: int | None = None) -> np.ndarray:
     """zeta per entity (float64, index = entity id) from a DAM output folder."""
     return _read_table(dam_dir, "zeta", num_entities).astype(np.float64)
 
 
-def load_clusters(dam_dir: str | Path, num_entities: Optional[int] = None) -> np.ndarray:
+def load_clusters(dam_dir: str | Path, num_entities: int | None = None) -> np.ndarray:
     """K-means type (cluster id, int64) per entity from a DAM output folder."""
     return _read_table(dam_dir, "cluster", num_entities).astype(np.int64)

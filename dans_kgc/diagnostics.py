@@ -26,8 +26,9 @@ diagnostic inside training leaves the run (and its exact resume) unchanged.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -93,7 +94,7 @@ def denoiser_quality(ans: Any, model: KGEModel, pos: torch.Tensor, generator: to
         mse.append(float(((eps_hat - noise) ** 2).mean()))
         base.append(float((noise ** 2).mean()))
         x0_mse.append(float(((x0_hat - x0) ** 2).mean()))
-    ratio = [m / b if b > 0 else math.nan for m, b in zip(mse, base)]
+    ratio = [m / b if b > 0 else math.nan for m, b in zip(mse, base, strict=True)]
     return {"steps": steps, "mse": mse, "baseline": base, "ratio": ratio, "prediction": ans.prediction,
             "x0_mse": x0_mse, "x0_baseline": float((x0 ** 2).mean()),
             "rows": int(len(target)), "mean_mse": float(np.mean(mse)), "mean_baseline": float(np.mean(base)),
@@ -132,13 +133,13 @@ NON_ANSWER_KS = (1, 10)
 
 @torch.no_grad()
 def quantile_references(all_scores: torch.Tensor, pos_scores: torch.Tensor, answers: torch.Tensor,
-                        ks: Sequence[int] = NON_ANSWER_KS) -> dict[str, Optional[float]]:
+                        ks: Sequence[int] = NON_ANSWER_KS) -> dict[str, float | None]:
     """The entity quantile (share of the N entities scoring strictly below, as for a band) of the true answer
     and of each row's k-th highest-scoring entity that is no known answer (``answers`` [B, N], the evaluation
     filter): how hard the hardest real negatives are, the yardstick for the hardest band. ``None`` for a k
     larger than some row's number of non-answers."""
     refs = band_hardness(pos_scores, pos_scores.unsqueeze(1), all_scores, 0.0)
-    out: dict[str, Optional[float]] = {"quantile_answer": float(refs["quantile"][0])}
+    out: dict[str, float | None] = {"quantile_answer": float(refs["quantile"][0])}
     kmax = min(max(ks), int((~answers).sum(1).min()) if len(answers) else 0)
     if kmax > 0:
         top = all_scores.float().masked_fill(answers, -math.inf).topk(kmax, dim=1).values  # [B, kmax]
@@ -161,7 +162,7 @@ def filtered_ranks(all_scores: torch.Tensor, ids: torch.Tensor, mask: torch.Tens
     return out
 
 
-def knn_distances(entity_weight: torch.Tensor, target: torch.Tensor, ks: Sequence[int] = KNN) -> dict[str, Optional[float]]:
+def knn_distances(entity_weight: torch.Tensor, target: torch.Tensor, ks: Sequence[int] = KNN) -> dict[str, float | None]:
     """Mean Euclidean distance from each target entity to its k-th nearest *other* entity, for each k.
 
     ``entity_weight``: the entity table [N, w], or one candidate table per row [B, N, w] (a query-conditioned
@@ -190,7 +191,7 @@ def _distances(neg: torch.Tensor, query: torch.Tensor, target_emb: torch.Tensor)
             "dist_target": (neg - target_emb.float().unsqueeze(1)).norm(dim=-1).mean(0)}
 
 
-def _row(hard: Mapping[str, torch.Tensor], dist: Mapping[str, torch.Tensor], ranks: torch.Tensor, k: Optional[int],
+def _row(hard: Mapping[str, torch.Tensor], dist: Mapping[str, torch.Tensor], ranks: torch.Tensor, k: int | None,
          **extra: Any) -> dict[str, Any]:
     """One table row: column ``k`` of the per-column measures, or their mean over columns (``k`` None)."""
     pick = (lambda t: float(t[k])) if k is not None else (lambda t: float(t.mean()))
@@ -206,7 +207,7 @@ def _row(hard: Mapping[str, torch.Tensor], dist: Mapping[str, torch.Tensor], ran
 
 @torch.no_grad()
 def training_hardness(sampler: Any, model: KGEModel, pos: torch.Tensor, head_side: torch.Tensor,
-                      generator: torch.Generator, filter_index: Optional[FilterIndex] = None) -> dict[str, float]:
+                      generator: torch.Generator, filter_index: FilterIndex | None = None) -> dict[str, float]:
     """Trace columns ``band{k}_active``, ``band{k}_outscore``, ``band{k}_quantile`` of a diffusion sampler.
 
     The negatives are generated as training generates them (the sampler's own negative form), but
@@ -310,7 +311,7 @@ class KnownTriples:
         return out
 
 
-def false_negative_shares(codes: np.ndarray, valid: np.ndarray, weights: Optional[np.ndarray] = None) -> dict[str, Any]:
+def false_negative_shares(codes: np.ndarray, valid: np.ndarray, weights: np.ndarray | None = None) -> dict[str, Any]:
     """Shares of known true triples among the negatives (``codes`` from ``KnownTriples.split_of``, [B, K]).
 
     ``valid`` [B, K] marks negatives that exist (a snapped band may have none); ``weights`` [B, K]
@@ -333,7 +334,7 @@ def false_negative_shares(codes: np.ndarray, valid: np.ndarray, weights: Optiona
 
 @torch.no_grad()
 def sampler_negatives(sampler: Any, model: KGEModel, pos: torch.Tensor, generator: torch.Generator,
-                      train_filter: FilterIndex) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+                      train_filter: FilterIndex) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Negative triples [B, K, 3] a sampler draws for ``pos`` (CPU), which exist [B, K], and its weights.
 
     Discrete samplers: ``corrupt`` with ``generator`` lent for the call and ``negative_weights`` of
@@ -404,7 +405,7 @@ def comparison_samplers(kg: KnowledgeGraph, cfg: Mapping[str, Any], seed: int,
 # ----------------------------------------------------------------------------------------
 # the whole diagnostic
 # ----------------------------------------------------------------------------------------
-def run_diagnostics(kg: KnowledgeGraph, cfg: Mapping[str, Any], model: KGEModel, diffusion: Optional[Any],
+def run_diagnostics(kg: KnowledgeGraph, cfg: Mapping[str, Any], model: KGEModel, diffusion: Any | None,
                     fn_samplers: Mapping[str, tuple[Any, str]], not_built: Mapping[str, str], triples: int,
                     seed: int) -> dict[str, Any]:
     """Denoiser quality and band table of ``diffusion`` (a ``DiffusionSampler`` or None: no bands) and the
@@ -441,7 +442,7 @@ def _pct(v: Any) -> str:
     return "—" if v is None else f"{100 * v:.2f}%"
 
 
-def trace_curves(trace_path: str | Path) -> Optional[dict[str, list]]:
+def trace_curves(trace_path: str | Path) -> dict[str, list] | None:
     """The training-time band columns of a run's ``trace.csv`` (rows with a validation), or None."""
     import csv
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -74,10 +75,10 @@ def backbone_info(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_training(cfg: dict[str, Any], dataset: str, out: Path, *, stage: str = "train",
-                 pretrained: Optional[Path] = None, resume: bool = False, quiet: bool = True,
-                 tags: Optional[dict[str, str]] = None, source: Optional[str] = None,
-                 on_validation: Optional[Callable[[int, float], None]] = None,
-                 trainer_hook: Optional[Callable[[Any], None]] = None, **resources: Any) -> dict[str, Any]:
+                 pretrained: Path | None = None, resume: bool = False, quiet: bool = True,
+                 tags: dict[str, str] | None = None, source: str | None = None,
+                 on_validation: Callable[[int, float], None] | None = None,
+                 trainer_hook: Callable[[Any], None] | None = None, **resources: Any) -> dict[str, Any]:
     """One training run into ``out`` (config.yaml, trace.csv, checkpoint.pt, model_best.pt, run.json); returns
     the Trainer's summary. ``on_validation`` goes to the Trainer (dans-kgc tune prunes there); ``trainer_hook``
     sees the Trainer before it starts (tune writes a pruned trial's trace with it)."""
@@ -114,7 +115,7 @@ def run_training(cfg: dict[str, Any], dataset: str, out: Path, *, stage: str = "
     return summary
 
 
-def evaluate_run(run: Path, split: str = "test", *, out: Optional[Path] = None, save_ranks: bool = False,
+def evaluate_run(run: Path, split: str = "test", *, out: Path | None = None, save_ranks: bool = False,
                  quiet: bool = True) -> dict[str, Any]:
     """Filtered link-prediction metrics of a trained run folder on ``split``, written to ``out`` (default
     ``RUN/metrics_SPLIT.json``), with the optimistic and pessimistic ranks in ``RUN/ranks_SPLIT.npz`` when
@@ -152,7 +153,7 @@ def evaluate_run(run: Path, split: str = "test", *, out: Optional[Path] = None, 
 
 
 def fit_dam_stage(cfg: dict[str, Any], dataset: str, pretrained: str | Path, out: str | Path, *,
-                  target_pretrained: Optional[str | Path] = None) -> dict[str, Any]:
+                  target_pretrained: str | Path | None = None) -> dict[str, Any]:
     """Stage 1: zeta per entity from graph features and ``pretrained``'s embeddings, into ``out``; returns its
     report (held-out Spearman and MSE)."""
     device = runtime(cfg)
@@ -166,7 +167,7 @@ def fit_dam_stage(cfg: dict[str, Any], dataset: str, pretrained: str | Path, out
 
 
 def fit_diffusion_stage(cfg: dict[str, Any], dataset: str, pretrained: str | Path, out: str | Path, *,
-                        kind: str = "dans", dam: Optional[str | Path] = None) -> dict[str, Any]:
+                        kind: str = "dans", dam: str | Path | None = None) -> dict[str, Any]:
     """Stage 2 warm start: the denoiser of sampler ``kind`` (dans | dhns) trained on ``pretrained``'s embeddings
     (with ``dam``'s zeta and K-means types for dans), into ``out``; returns its report."""
     start = time.perf_counter()
@@ -225,7 +226,7 @@ def _diagnose_config(recorded: Mapping[str, Any], source: str, config_files: Ite
 
 
 def _load_run_state(run: Path, cfg: dict[str, Any], kg: KnowledgeGraph, at: str,
-                    device: torch.device) -> tuple[KGEModel, Optional[dict[str, Any]], int, Path]:
+                    device: torch.device) -> tuple[KGEModel, dict[str, Any] | None, int, Path]:
     """(model, sampler state, epoch, file) of a run folder: its last checkpoint or its best model."""
     path = run / CHECKPOINT if at == "last" and (run / CHECKPOINT).exists() else run / BEST_MODEL
     if not path.exists():
@@ -248,9 +249,9 @@ def _load_run_state(run: Path, cfg: dict[str, Any], kg: KnowledgeGraph, at: str,
     return model.eval(), ck.get("sampler"), epoch, path
 
 
-def diagnose(out: str | Path, *, run: Optional[str | Path] = None, warm_start: Optional[str | Path] = None,
-             pretrained: Optional[str | Path] = None, dam: Optional[str | Path] = None, dataset: Optional[str] = None,
-             triples: int = 500, seed: Optional[int] = None, at: str = "last",
+def diagnose(out: str | Path, *, run: str | Path | None = None, warm_start: str | Path | None = None,
+             pretrained: str | Path | None = None, dam: str | Path | None = None, dataset: str | None = None,
+             triples: int = 500, seed: int | None = None, at: str = "last",
              samplers: Sequence[str] = dg.SAMPLER_ORDER, config_files: Iterable[str | Path] = (),
              overrides: Iterable[str] = ()) -> list[Path]:
     """Denoiser quality, hardness per band and false negatives across ``samplers`` (dans_kgc/diagnostics.py)

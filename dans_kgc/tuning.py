@@ -25,9 +25,10 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any
 
 import yaml
 
@@ -80,7 +81,7 @@ def space_path(cfg: Mapping[str, Any]) -> str:
     return str(cfg.get("tune", {}).get("space") or resources.files("dans_kgc").joinpath(SPACE_FILE))
 
 
-def load_space(path: Optional[str | Path] = None) -> dict[str, Any]:
+def load_space(path: str | Path | None = None) -> dict[str, Any]:
     """Read and check a search-space file (default: the package's); SpaceError names file and key."""
     src = Path(path) if path else Path(str(resources.files("dans_kgc").joinpath(SPACE_FILE)))
     try:
@@ -240,7 +241,7 @@ def masked_url(url: str) -> str:
         return url.split("@")[-1]
 
 
-def _alive(worker: str) -> Optional[bool]:
+def _alive(worker: str) -> bool | None:
     """Whether the process ``host:pid`` runs; None when it is on another host (judged by heartbeat)."""
     host, _, pid = worker.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
@@ -269,7 +270,7 @@ class Heartbeat:
             except Exception as err:  # noqa: BLE001 - a missed beat must not kill the trial
                 log.debug("heartbeat: %s", err)
 
-    def __enter__(self) -> "Heartbeat":
+    def __enter__(self) -> Heartbeat:
         self._thread.start()
         return self
 
@@ -281,8 +282,8 @@ class Heartbeat:
 class Tuner:
     """One worker of a study: continues orphaned trials, then asks new ones until ``trials`` are finished."""
 
-    def __init__(self, cfg: Mapping[str, Any], dataset: str, out: Path, *, trials: int, storage: Optional[str],
-                 study_name: Optional[str], pretrained: Optional[Path] = None, stage_resources: Optional[dict] = None,
+    def __init__(self, cfg: Mapping[str, Any], dataset: str, out: Path, *, trials: int, storage: str | None,
+                 study_name: str | None, pretrained: Path | None = None, stage_resources: dict | None = None,
                  quiet: bool = True):
         self.base = budget_config(cfg)
         self.cfg = cfg
@@ -428,7 +429,7 @@ class Tuner:
         study._storage.set_trial_user_attr(trial_id, "worker", self.worker)
         study._storage.set_trial_user_attr(trial_id, "heartbeat", time.time())
 
-    def _claim(self, study: Any, frozen: Any) -> Optional[Any]:
+    def _claim(self, study: Any, frozen: Any) -> Any | None:
         """Take over an orphaned RUNNING trial (same number, same parameters); None if another worker won."""
         from optuna.trial import Trial
 
@@ -545,7 +546,7 @@ class Tuner:
         return info
 
 
-def _version(name: str) -> Optional[str]:
+def _version(name: str) -> str | None:
     from importlib import metadata
 
     try:

@@ -6,8 +6,8 @@ from dataclasses import replace
 import pytest
 import torch
 import torch.nn.functional as F
-
 from conftest import dtm_weights_by_hand, random_dam, spy_chain, tiny_config
+
 from dans_kgc.diffusion import ConditionalDiffusion, save_diffusion
 from dans_kgc.sampling import StepContext, build_sampler
 from dans_kgc.stages import StageMismatchError, backbone_of, stage_record
@@ -100,7 +100,7 @@ def test_sample_fraction_restricts_generation_and_l_diff_to_the_same_rows(umls):
     assert len(seen["sample"]) == 16 and torch.equal(target, seen["sample"])
     assert torch.equal(x0, model.entity(target).detach())
     # each of the 16 rows is a row of the batch, with that row's query on the replaced side
-    for t, q in zip(target.tolist(), query):
+    for t, q in zip(target.tolist(), query, strict=True):
         rows = ((pos[:, 0] == t) | (pos[:, 2] == t)).nonzero().squeeze(1)
         qs = torch.cat([model.head_query(model.relation(pos[rows, 1]), model.entity(pos[rows, 2])),
                         model.tail_query(model.entity(pos[rows, 0]), model.relation(pos[rows, 1]))])
@@ -181,7 +181,8 @@ def test_mixed_negatives_split_each_band_between_its_two_forms(umls):
         pos = torch.from_numpy(umls.train[:64])
         seen = {}
         real = sampler.score_negatives
-        sampler.score_negatives = lambda m, p, h, neg: seen.setdefault("k", neg.shape[1]) and real(m, p, h, neg)
+        sampler.score_negatives = lambda m, p, h, neg, seen=seen, real=real: (seen.setdefault("k", neg.shape[1])
+                                                                              and real(m, p, h, neg))
         ctx = StepContext(pos=pos, pos_scores=model.score_hrt(pos), model=model, progress=0.3, step=1)
         _, logs[form] = sampler.total_loss(torch.zeros(()), ctx)
         assert seen["k"] == (4 if form == "continuous" else 8)

@@ -10,8 +10,9 @@ against the manifest, so a file changed after the fetch is never read silently.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 

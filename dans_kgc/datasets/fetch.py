@@ -11,8 +11,8 @@ import os
 import tarfile
 import urllib.request
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 from dans_kgc.datasets.checksums import git_blob_of, sha256_of, write_manifest
 from dans_kgc.datasets.registry import DatasetSpec, FileSpec, get_dataset
@@ -41,7 +41,7 @@ def verify(spec: FileSpec, data: bytes, origin: str) -> None:
         raise ChecksumError(f"{origin}: git blob {got_blob} does not match the expected {spec.git_blob} ({spec.mirror_path})")
 
 
-def resolve_mirror(mirror: str | Path | None) -> Optional[Path]:
+def resolve_mirror(mirror: str | Path | None) -> Path | None:
     mirror = mirror or os.environ.get(MIRROR_ENV)
     return Path(mirror) if mirror else None
 
@@ -62,7 +62,7 @@ def _extract(archive: bytes, member: str, url: str) -> bytes:
         return f.read()
 
 
-def fetch_file(spec: FileSpec, dest: Path, mirror: Optional[Path], downloader: Callable[[str], bytes] = _download) -> str:
+def fetch_file(spec: FileSpec, dest: Path, mirror: Path | None, downloader: Callable[[str], bytes] = _download) -> str:
     """Make ``dest`` a verified copy of ``spec``; returns where it came from.
 
     A cached file that fails its checksum (edited, or damaged on disk after the fetch) is fetched
@@ -82,7 +82,7 @@ def fetch_file(spec: FileSpec, dest: Path, mirror: Optional[Path], downloader: C
     return _fetch_fresh(spec, dest, mirror, downloader)
 
 
-def _fetch_fresh(spec: FileSpec, dest: Path, mirror: Optional[Path], downloader: Callable[[str], bytes]) -> str:
+def _fetch_fresh(spec: FileSpec, dest: Path, mirror: Path | None, downloader: Callable[[str], bytes]) -> str:
     """Copy or download ``spec``, verify it, and only then move it to ``dest``."""
     if spec.source is not None:  # your own dataset: its folder is the one source
         src = Path(spec.source)
@@ -131,7 +131,7 @@ def fetch_dataset(
     variant: str | None = None,
     mirror: str | Path | None = None,
     downloader: Callable[[str], bytes] = _download,
-    spec: Optional[DatasetSpec] = None,
+    spec: DatasetSpec | None = None,
 ) -> Path:
     """Fetch every file of one dataset split; returns the folder holding them.
 
@@ -143,7 +143,7 @@ def fetch_dataset(
     out = dataset_dir(root, spec.name, variant)
     mirror_path = resolve_mirror(mirror)
     missing = []
-    for key, fspec in spec.files(variant).items():
+    for fspec in spec.files(variant).values():
         try:
             fetch_file(fspec, out / fspec.filename, mirror_path, downloader)
         except MissingFileError as err:

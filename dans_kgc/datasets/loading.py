@@ -1,9 +1,10 @@
 """Reading triple files into an id-mapped knowledge graph, with clear errors for bad input."""
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Collection, Optional
+from typing import Any
 
 import numpy as np
 
@@ -17,8 +18,8 @@ class TripleFileError(ValueError):
     """A triple file is malformed; the message names the file and line."""
 
 
-def read_triples(path: str | Path, entities: Optional[tuple[Path, Collection[str]]] = None,
-                 relations: Optional[tuple[Path, Collection[str]]] = None) -> list[tuple[str, str, str]]:
+def read_triples(path: str | Path, entities: tuple[Path, Collection[str]] | None = None,
+                 relations: tuple[Path, Collection[str]] | None = None) -> list[tuple[str, str, str]]:
     """Read ``head<TAB>relation<TAB>tail`` lines. Blank lines are skipped; CRLF is accepted.
 
     ``entities`` / ``relations`` (a names file and its names): every name must be listed there,
@@ -38,7 +39,8 @@ def read_triples(path: str | Path, entities: Optional[tuple[Path, Collection[str
         parts = text.split("\t")
         if len(parts) != 3:
             raise TripleFileError(
-                f"{path}:{lineno}: expected 3 tab-separated columns (head, relation, tail), found {len(parts)}: {text[:80]!r}"
+                f"{path}:{lineno}: expected 3 tab-separated columns (head, relation, tail), "
+                f"found {len(parts)}: {text[:80]!r}"
             )
         if any(not p.strip() for p in parts):
             raise TripleFileError(f"{path}:{lineno}: empty field in {text[:80]!r}")
@@ -106,7 +108,7 @@ class KnowledgeGraph:
         entities: list[str] | None = None,
         relations: list[str] | None = None,
         unseen_policy: str = "keep",
-    ) -> "KnowledgeGraph":
+    ) -> KnowledgeGraph:
         """Map labelled triples to ids. ``splits`` holds train (and optionally facts), valid, test."""
         train_lab = splits.get("facts", []) + splits["train"]
         ordered = [train_lab, splits["valid"], splits["test"]]
@@ -153,7 +155,7 @@ class KnowledgeGraph:
 
 
 def load_dataset(root: str | Path, name: str, variant: str | None = None, unseen_policy: str = "keep",
-                 spec: Optional[DatasetSpec] = None) -> KnowledgeGraph:
+                 spec: DatasetSpec | None = None) -> KnowledgeGraph:
     """Load a fetched dataset (see ``fetch_dataset``) from ``root/<name>/<variant>``.
 
     ``spec`` defaults to the registry's entry (your own dataset: ``custom.resolve_dataset``). The

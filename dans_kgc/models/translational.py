@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any
 
 import torch
-from torch import nn
 from torch.autograd.function import once_differentiable
 
 from dans_kgc.models.base import KGEModel
@@ -83,7 +82,7 @@ class TransE(KGEModel):
     def similarity_all(self, q: torch.Tensor, entities: torch.Tensor) -> torch.Tensor:
         return self.gamma - torch.cdist(q, entities, p=self.p)
 
-    def _fused_l1(self, pos: torch.Tensor, neg: torch.Tensor) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
+    def _fused_l1(self, pos: torch.Tensor, neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(positive, negative) scores through ``_TransEL1``; None when it does not apply (p != 1 or a
         negative that changes the relation or both ends)."""
         layout = self.corruption_layout(pos, neg) if self.p == 1 else None

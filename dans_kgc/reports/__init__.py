@@ -19,17 +19,18 @@ works too, as does an entry point in the ``dans_kgc.reports`` group).
 
 Built in: tables ``main``, ``ablation``, ``efficiency``, ``paper``, ``calibration``, ``diagnostics``
 (reads ``dans-kgc diagnose`` JSON files, not run folders), ``tuning`` (study folders of ``dans-kgc tune``
-and run folders), ``relations`` (test MRR and the anchor diagnostic per relation); figures ``sensitivity``, ``curves``, ``bands``,
-``calibration_curves``, ``tuning_history``.
+and run folders), ``relations`` (test MRR and the anchor diagnostic per relation); figures ``sensitivity``,
+``curves``, ``bands``, ``calibration_curves``, ``tuning_history``.
 """
 from __future__ import annotations
 
 import logging
 import sys
 import time
+from collections.abc import Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any
 
 # the built-in builders register themselves on import
 from dans_kgc.reports import calibration as _calibration  # noqa: F401
@@ -91,8 +92,8 @@ def write_sidecar(ctx: ReportContext, spec: ReportSpec, outputs: Sequence[Path],
     return path
 
 
-def build_report(kind: str, runs: Iterable[str | Path], out: str | Path, *, title: Optional[str] = None,
-                 experiments: Optional[Iterable[str]] = None, plugins: Iterable[str] = (),
+def build_report(kind: str, runs: Iterable[str | Path], out: str | Path, *, title: str | None = None,
+                 experiments: Iterable[str] | None = None, plugins: Iterable[str] = (),
                  **options: Any) -> list[Path]:
     """Load the runs, run the builder ``kind``, write the provenance sidecar; returns all paths written."""
     load_plugins(plugins)

@@ -13,19 +13,41 @@ published number is a missing cell with a note.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 from dans_kgc import baselines
-from dans_kgc.reports.registry import ReportContext, register
 from dans_kgc.reports.figures import _first_col, _grid, _legend, _panel_title, empty_figure, save, setup
-from dans_kgc.reports.labels import (BACKBONE_ORDER, MODE_SHORT, RECIPE_LABEL, TABLE_METRICS, backbone_label,
-                                     dataset_label, mode_label, recipe_label, variant_label)
-from dans_kgc.reports.paper import _signed, fmt_published, order_backbones_rank, order_datasets_rank, order_variants_rank
+from dans_kgc.reports.labels import (
+    BACKBONE_ORDER,
+    MODE_SHORT,
+    RECIPE_LABEL,
+    TABLE_METRICS,
+    backbone_label,
+    dataset_label,
+    mode_label,
+    recipe_label,
+    variant_label,
+)
+from dans_kgc.reports.paper import (
+    _signed,
+    fmt_published,
+    order_backbones_rank,
+    order_datasets_rank,
+    order_variants_rank,
+)
+from dans_kgc.reports.registry import ReportContext, register
 from dans_kgc.reports.render import MISSING, Cell, Notes, Table, agg_cell, fmt_seconds, write_table
 from dans_kgc.reports.runs import Aggregate, RunRecord, aggregate, group, metric_aggregate
-from dans_kgc.reports.tables import (ANCHOR_KEY, BackboneKey, backbone_text, backbone_texts, evaluation_caption,
-                                     total_train_seconds)
+from dans_kgc.reports.tables import (
+    ANCHOR_KEY,
+    BackboneKey,
+    backbone_text,
+    backbone_texts,
+    evaluation_caption,
+    total_train_seconds,
+)
 
 NO_ROW = "no published row on these splits"
 SHORT = {"mrr": "MRR", "hits@1": "H@1", "hits@10": "H@10"}
@@ -44,7 +66,7 @@ def validation_curve(r: RunRecord):
     return [int(e) for e in v["epoch"]], [float(x) for x in v["valid_mrr"]]
 
 
-def curve_state(r: RunRecord) -> Optional[dict[str, Any]]:
+def curve_state(r: RunRecord) -> dict[str, Any] | None:
     """``rising`` when the best validation MRR is at the last validated epoch (a tie with an
     earlier epoch counts as ``flat``: the first epoch reaching the best is the best epoch);
     ``flat`` otherwise; None with fewer than two validations (nothing to tell)."""
@@ -57,7 +79,7 @@ def curve_state(r: RunRecord) -> Optional[dict[str, Any]]:
             "last_epoch": epochs[-1], "best": vals[best_i], "last": vals[-1]}
 
 
-def epochs_run(r: RunRecord) -> Optional[float]:
+def epochs_run(r: RunRecord) -> float | None:
     v = r.summary.get("epochs_run")
     if v is not None:
         return float(v)
@@ -75,11 +97,11 @@ def _row_keys(runs: Sequence[RunRecord]) -> list[tuple]:
     return sorted(keys, key=lambda k: (order_datasets_rank(k[0]), order_backbones_rank(k[1]), order_variants_rank(k[2])))
 
 
-def _published(bb: BackboneKey, ds: Optional[str], path: Optional[str]) -> Optional[dict[str, Any]]:
+def _published(bb: BackboneKey, ds: str | None, path: str | None) -> dict[str, Any] | None:
     return baselines.published_row(bb[0], ds, path=path) if bb[0] and ds else None
 
 
-def _curve_cell(members: Sequence[RunRecord], notes: Notes) -> tuple[Cell, list[Optional[dict]]]:
+def _curve_cell(members: Sequence[RunRecord], notes: Notes) -> tuple[Cell, list[dict | None]]:
     states = [curve_state(r) for r in members]
     known = [s for s in states if s is not None]
     rising = sum(s["state"] == "rising" for s in known)
@@ -113,7 +135,6 @@ def build_calibration(ctx: ReportContext) -> list[Path]:
     pub_protocol = baselines.protocol(src_path)
     metrics = list(TABLE_METRICS)
     runs = ctx.runs
-    texts = backbone_texts(runs)
     cells = group(runs, "dataset", "backbone_key", "variant")
     notes = Notes()
     rows: list[list[Cell]] = []
@@ -146,7 +167,7 @@ def build_calibration(ctx: ReportContext) -> list[Path]:
             elif reason is None and baselines.calibration_source(bb[0], path=src_path):
                 reason = f"{base} has published rows, none for {dataset_label(ds)}"
             mark = notes.mark(NO_ROW + (f" ({reason})" if reason else ""))
-            for m in metrics:
+            for _ in metrics:
                 c = Cell(MISSING)
                 c.marks.append(mark)
                 row.append(c)
@@ -200,7 +221,7 @@ def build_calibration(ctx: ReportContext) -> list[Path]:
             "n_rising": sum(1 for s in states if s and s["state"] == "rising"),
             "n_curves": sum(1 for s in states if s),
             "curve_runs": " ".join(f"seed{r.seed}:{s['state']}@{s['best_epoch']}/{s['last_epoch']}"
-                                   for r, s in zip(members, states) if s),
+                                   for r, s in zip(members, states, strict=True) if s),
             "anchor_outscores_answer_mean": aggregate(members, lambda r: r.diagnostic(ANCHOR_KEY)).mean,
             "mrr_anchor_removed_mean": aggregate(members, lambda r: r.diagnostic("mrr_anchor_removed")).mean,
             "protocol": " ".join(sorted(map(str, protos))) or None,
@@ -242,7 +263,7 @@ _RECIPE_LINESTYLES = ["-", "-.", ":"]  # a backbone's recipes differ by line sty
 PUBLISHED_STYLE = {"linestyle": (0, (5, 3)), "linewidth": 1.8}
 
 
-def backbone_colour(name: Optional[str]):
+def backbone_colour(name: str | None):
     import seaborn as sns
 
     palette = sns.color_palette("colorblind", 10)
@@ -276,7 +297,7 @@ def _label_published(ax: Any, pubs: dict[str, float], gap: float = 0.06) -> None
     lo, hi = ax.get_ylim()
     span = (hi - lo) or 1.0
     placed: list[float] = []
-    for name, v in sorted(pubs.items(), key=lambda kv: kv[1]):
+    for v in sorted(pubs.values()):
         y = (v - lo) / span
         if placed and y < placed[-1] + gap:
             y = placed[-1] + gap
@@ -284,13 +305,13 @@ def _label_published(ax: Any, pubs: dict[str, float], gap: float = 0.06) -> None
     top = placed[-1] if placed else 0.0
     if top > 1.0:  # shift the stack down so it stays beside the panel
         placed = [y - (top - 1.0) for y in placed]
-    for (name, v), y in zip(sorted(pubs.items(), key=lambda kv: kv[1]), placed):
+    for (name, v), y in zip(sorted(pubs.items(), key=lambda kv: kv[1]), placed, strict=True):
         ax.annotate(f"{v:.3f}", xy=(1.0, (v - lo) / span), xycoords="axes fraction", xytext=(1.015, y),
                     textcoords="axes fraction", va="center", ha="left", fontsize=10, color=backbone_colour(name),
                     fontweight="bold", annotation_clip=False)
 
 
-def _series_label(bb: BackboneKey, var: Optional[str], texts: dict) -> str:
+def _series_label(bb: BackboneKey, var: str | None, texts: dict) -> str:
     if var in RECIPE_LABEL:
         return recipe_label(var)
     return f"{backbone_text(bb, texts)}: {variant_label(var)}"

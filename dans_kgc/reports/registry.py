@@ -6,9 +6,10 @@ package that imports them; plugins use the same names through ``dans_kgc.reports
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Any
 
 from dans_kgc.reports.runs import RunRecord
 
@@ -21,7 +22,7 @@ class ReportContext:
 
     runs: list[RunRecord]
     out: Path
-    title: Optional[str] = None
+    title: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)  # extra facts for the provenance sidecar
@@ -50,7 +51,7 @@ class ReportSpec:
     name: str
     build: Builder
     kind: str = "table"  # table | figure
-    experiments: Optional[tuple[str, ...]] = None  # default tags.experiment filter; None = every run
+    experiments: tuple[str, ...] | None = None  # default tags.experiment filter; None = every run
     help: str = ""
     inputs: str = "runs"  # runs: --runs are run folders (loaded as RunRecords) | files: result files the builder reads
 
@@ -58,7 +59,7 @@ class ReportSpec:
 REPORTS: dict[str, ReportSpec] = {}
 
 
-def register(name: str, *, kind: str = "table", experiments: Optional[Iterable[str]] = None,
+def register(name: str, *, kind: str = "table", experiments: Iterable[str] | None = None,
              help: str = "", inputs: str = "runs") -> Callable[[Builder], Builder]:
     """Decorator: register ``fn`` as the report ``name`` (a later registration replaces it).
 

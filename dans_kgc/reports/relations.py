@@ -10,16 +10,16 @@ breakdown existed have none and are left out, with a note naming them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
-from dans_kgc.reports.registry import ReportContext, register
 from dans_kgc.reports.labels import RECIPE_LABEL, dataset_label, order_datasets, order_variants, variant_label
+from dans_kgc.reports.registry import ReportContext, register
 from dans_kgc.reports.render import MISSING, Cell, Table, fmt, write_table
 from dans_kgc.reports.runs import RunRecord, aggregate, group
 from dans_kgc.reports.tables import backbone_keys, backbone_text, backbone_texts
 
 
-def by_relation(r: RunRecord) -> Optional[dict[str, Any]]:
+def by_relation(r: RunRecord) -> dict[str, Any] | None:
     """The run's per-relation anchor diagnostic, or None when its evaluation predates it."""
     diag = (r.metrics or {}).get("anchor_diagnostic")
     rel = diag.get("by_relation") if isinstance(diag, dict) else None
@@ -50,7 +50,7 @@ def build_relations(ctx: ReportContext) -> list[Path]:
             row = [Cell(dataset_label(d) if i == 0 else ""), Cell(rel)]
             for b, v in columns_of:
                 members = cells.get((d, b, v), [])
-                mrr, share, without = (aggregate(members, lambda r, k=k: (by_relation(r).get(rel) or {}).get(k))
+                mrr, share, without = (aggregate(members, lambda r, k=k, rel=rel: (by_relation(r).get(rel) or {}).get(k))
                                        for k in ("mrr", "anchor_outscores_answer", "mrr_anchor_removed"))
                 if mrr.mean is None:
                     row.append(Cell(MISSING))

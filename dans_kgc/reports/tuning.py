@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
-from dans_kgc.reports.registry import ReportContext, register
 from dans_kgc.reports.figures import _grid, _legend, empty_figure, save, setup, style_for
 from dans_kgc.reports.labels import dataset_label, order_datasets, order_variants, variant_label
+from dans_kgc.reports.registry import ReportContext, register
 from dans_kgc.reports.render import MISSING, Cell, Notes, Table, agg_cell, fmt, fmt_seconds, write_table
 from dans_kgc.reports.runs import RunRecord, load_runs, metric_aggregate
 
@@ -50,7 +50,7 @@ def split_inputs(ctx: ReportContext) -> tuple[list[dict[str, Any]], list[RunReco
     return studies, runs
 
 
-def _study_of(r: RunRecord) -> Optional[str]:
+def _study_of(r: RunRecord) -> str | None:
     return r.param("tuned.study")
 
 
@@ -58,7 +58,7 @@ def _row_key(r: RunRecord) -> tuple:
     return (r.dataset, r.backbone_key, r.variant)
 
 
-def _budget_text(study: Optional[dict[str, Any]]) -> str:
+def _budget_text(study: dict[str, Any] | None) -> str:
     if not study:
         return MISSING
     b = study["budget"]
@@ -142,7 +142,7 @@ def build_tuning(ctx: ReportContext) -> list[Path]:
     return write_table(table, ctx.out, pd.DataFrame(tidy))
 
 
-def history(study: dict[str, Any]) -> tuple[list[int], list[Optional[float]]]:
+def history(study: dict[str, Any]) -> tuple[list[int], list[float | None]]:
     """(trial numbers, best validation MRR so far): a pruned or failed trial keeps the best before it."""
     xs, ys, best = [], [], None
     for t in sorted(study.get("trials") or [], key=lambda t: t["number"]):

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from itertools import pairwise
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,9 +31,15 @@ from dans_kgc import band_probe
 from dans_kgc.band_probe import STREAM_PLACEMENT
 from dans_kgc.curriculum import curriculum_centre, dtm_margins, dtm_weights
 from dans_kgc.datasets.loading import KnowledgeGraph
+from dans_kgc.diffusion import (
+    DIFFUSION_FILE,
+    ConditionalDiffusion,
+    band_checkpoints,
+    entity_width,
+    reverse_steps,
+    snap_to_entities,
+)
 from dans_kgc.losses import band_loss
-from dans_kgc.diffusion import (DIFFUSION_FILE, ConditionalDiffusion, band_checkpoints, entity_width, reverse_steps,
-                                snap_to_entities)
 from dans_kgc.models.base import KGEModel, QuerySpace
 from dans_kgc.sampling.base import NegativeSampler, StepContext, score_side_vectors
 from dans_kgc.stages import backbone_of, check_record
@@ -123,7 +131,7 @@ class DiffusionSampler(NegativeSampler):
     def __init__(self, kg: KnowledgeGraph, cfg: Mapping[str, Any], num_negatives: int, generator: torch.Generator,
                  ans: ConditionalDiffusion, keep: Sequence[int], eta: float, base_sampler: str = "uniform",
                  negatives: str = "continuous", reverse: str = "ddpm", chain_start: str = "noise",
-                 band_quantiles: Optional[Sequence[float]] = None):
+                 band_quantiles: Sequence[float] | None = None):
         super().__init__(kg, cfg, num_negatives, generator)
         self.ans = ans
         self.keep = [int(k) for k in keep]
@@ -132,7 +140,7 @@ class DiffusionSampler(NegativeSampler):
         self.band_quantiles = None if band_quantiles is None else [float(q) for q in band_quantiles]
         if self.band_quantiles is not None:
             q = self.band_quantiles
-            if len(q) != self.num_bands or not all(0.0 <= a < b <= 1.0 for a, b in zip(q, q[1:])) \
+            if len(q) != self.num_bands or not all(0.0 <= a < b <= 1.0 for a, b in pairwise(q)) \
                     or not 0.0 <= q[0] <= 1.0:
                 raise ValueError(f"diffusion.band_quantiles = {q}: expected {self.num_bands} increasing entity "
                                  "quantiles in [0, 1], one per band (as many as diffusion.band_steps)")
@@ -220,7 +228,7 @@ class DiffusionSampler(NegativeSampler):
         return self._negatives(neg, pos, head_side, target, space, self.snap)
 
     # --- random negatives for L_rand -------------------------------------------------------
-    def negative_weights(self, neg_scores: torch.Tensor) -> Optional[torch.Tensor]:
+    def negative_weights(self, neg_scores: torch.Tensor) -> torch.Tensor | None:
         if self.base_sampler == "self_adversarial":
             return torch.softmax(self.temperature * neg_scores.detach(), dim=-1)
         return None
@@ -247,8 +255,8 @@ class DiffusionSampler(NegativeSampler):
             self._filter = FilterIndex(self._kg.all_true(splits), self._kg.num_entities, self._kg.num_relations)
         return self._filter
 
-    def generate(self, pos: torch.Tensor, model: KGEModel, head_side: Optional[torch.Tensor] = None,
-                 snap: Optional[bool] = None, generator: Optional[torch.Generator] = None) -> dict[str, Any]:
+    def generate(self, pos: torch.Tensor, model: KGEModel, head_side: torch.Tensor | None = None,
+                 snap: bool | None = None, generator: torch.Generator | None = None) -> dict[str, Any]:
         """Negatives for positives ``pos`` [B, 3]: ``neg`` [B, K_b, w] (continuous, or the snapped
         entities' embeddings), ``ids`` [B, K_b] (snapped ids, -1 = none) and ``neg_continuous`` (the
         chain's states) only when snapping (``snap``; None = the configured form), ``target``,
@@ -391,8 +399,8 @@ class DANSSampler(DiffusionSampler):
     hard_loss_name = "l_dans"
 
     def __init__(self, kg: KnowledgeGraph, cfg: Mapping[str, Any], num_negatives: int, generator: torch.Generator,
-                 dam_dir: Optional[str] = None, diffusion_dir: Optional[str] = None,
-                 zeta: Optional[np.ndarray] = None, clusters: Optional[np.ndarray] = None, **_: Any):
+                 dam_dir: str | None = None, diffusion_dir: str | None = None,
+                 zeta: np.ndarray | None = None, clusters: np.ndarray | None = None, **_: Any):
         n = kg.num_entities
         use_dam = bool(cfg["dans"]["use_dam"])
         dam_zeta, dam_clusters = None, None

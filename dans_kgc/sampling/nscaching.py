@@ -13,7 +13,8 @@ from ``self.generator``, so a resumed run repeats the uninterrupted one.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
