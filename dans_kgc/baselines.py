@@ -65,7 +65,7 @@ def published_row(backbone: str, dataset: str, *, table: str | None = None,
     for tname, rows in _rows(table, path):
         row = rows.get(b)
         vals = ((row or {}).get("results") or {}).get(ds)
-        if vals:
+        if row and vals:
             out: dict[str, Any] = {m: (float(vals[m]) if vals.get(m) is not None else None) for m in METRICS}
             out["source"] = row["source"]
             out["table"] = tname

@@ -166,7 +166,7 @@ def load_config(files: Iterable[str | Path] = (), overrides: Iterable[str] = (),
     return cfg
 
 
-_CHOICES = {
+_CHOICES: dict[tuple[str, ...], set[Any]] = {
     ("device",): {"auto", "cpu", "cuda"},
     ("protocol",): {None, "redgnn", "kge"},
     ("data", "unseen_policy"): {"keep", "drop"},
@@ -198,9 +198,12 @@ _CHOICES = {
 def _registered(path: tuple[str, ...]) -> set[Any]:
     """Names plugins added to a registry this process has imported (a plugin imports it to register;
     without plugins the registry need not be imported, so the DAG validates without torch)."""
-    registry = {("model", "name"): ("dans_kgc.models", "MODELS")}.get(path)
+    registries: dict[tuple[str, ...], tuple[str, str]] = {("model", "name"): ("dans_kgc.models", "MODELS")}
+    registry = registries.get(path)
     module = sys.modules.get(registry[0]) if registry else None
-    return set(getattr(module, registry[1], {})) if module else set()
+    if registry is None or module is None:
+        return set()
+    return set(getattr(module, registry[1], {}))
 
 
 def validate_values(cfg: Mapping[str, Any]) -> None:

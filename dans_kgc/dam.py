@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -209,7 +209,7 @@ def _fit_mlp(x: np.ndarray, y: np.ndarray, train_idx: np.ndarray, hold_idx: np.n
     # Adam would spend hundreds of epochs moving the output bias before learning the ranking.
     mean_y = float(np.clip(np.mean(y[train_idx]), 1e-4, 1.0 - 1e-4))
     with torch.no_grad():
-        mlp[-1].bias.fill_(math.log(mean_y / (1.0 - mean_y)))
+        cast(nn.Linear, mlp[-1]).bias.fill_(math.log(mean_y / (1.0 - mean_y)))  # nn.Sequential items are typed Module
     xt = torch.as_tensor(x, dtype=torch.float32)
     yt = torch.as_tensor(np.nan_to_num(y), dtype=torch.float32)
     tr, ho = torch.as_tensor(train_idx), torch.as_tensor(hold_idx)
@@ -219,7 +219,7 @@ def _fit_mlp(x: np.ndarray, y: np.ndarray, train_idx: np.ndarray, hold_idx: np.n
         return ((torch.sigmoid(mlp(xt[idx]).squeeze(1)) - yt[idx]) ** 2).mean()
 
     snapshot = lambda: {k: v.detach().clone() for k, v in mlp.state_dict().items()}  # noqa: E731
-    best = {"mse": float("inf"), "epoch": 0, "state": snapshot()}
+    best: dict[str, Any] = {"mse": float("inf"), "epoch": 0, "state": snapshot()}
     epochs_run = 0
     for epoch in range(1, dam["epochs"] + 1):
         mlp.train()
@@ -360,7 +360,7 @@ def _load_source(kg: KnowledgeGraph, folder: str | Path, cfg: Mapping[str, Any],
     what = f"DAM's {role} (dam.{role}_source: {source})"
     check_record(record, str(path), kg=kg, backbone=pretrained_backbone(cfg, source), what=what)
     if not _source_matches(record, source):
-        raise StageMismatchError(f"{path} is the '{record.get('source')}' pretraining, but {what} needs the "
+        raise StageMismatchError(f"{path} is the '{(record or {}).get('source')}' pretraining, but {what} needs the "
                                  f"'{source}' one (dans-kgc pretrain --source {source})")
     return load_trained_model(path, device)
 
@@ -385,7 +385,8 @@ def fit_dam_from_run(kg: KnowledgeGraph, pretrained_dir: str | Path, cfg: Mappin
                          "semantic source (its own model gives the target); set dam.target_source or drop "
                          "--target-pretrained")
     model = _load_source(kg, pretrained_dir, cfg, semantic_src, "semantic", device)
-    target_model = _load_source(kg, target_dir, cfg, target_src, "target", device) if separate else model
+    # separate is target_dir given (both checked above)
+    target_model = model if target_dir is None else _load_source(kg, target_dir, cfg, target_src, "target", device)
     emb = model.entity.weight.detach().cpu().numpy()
     result = fit_dam(kg, emb, cfg, model=target_model, device=device)
     result.report["provenance"]["pretrained"] = str(Path(pretrained_dir) / BEST_MODEL)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -225,7 +225,7 @@ def training_hardness(sampler: Any, model: KGEModel, pos: torch.Tensor, head_sid
     if filter_index is not None:
         answers = answer_mask(pos, scored["gen"]["head_side"], filter_index, scored["all_scores"])
         refs = quantile_references(scored["all_scores"], scored["pos_scores"], answers, ks=(1,))
-        out["answer_quantile"] = round(refs["quantile_answer"], 6)
+        out["answer_quantile"] = round(cast(float, refs["quantile_answer"]), 6)  # only non-answer entries may be None
         if refs["quantile_non_answer1"] is not None:
             out["hardest_non_answer_quantile"] = round(refs["quantile_non_answer1"], 6)
     return out
@@ -494,9 +494,9 @@ def render_markdown(result: Mapping[str, Any]) -> str:
         for st in pick:
             i = st - 1
             lines.append(f"| {st} | {d['mse'][i]:.4f} | {d['baseline'][i]:.4f} | {d['ratio'][i]:.3f} |"
-                         + ("" if x0 is None else x0_cells(x0[i], x0_ratio[i])))
+                         + ("" if x0 is None or x0_ratio is None else x0_cells(x0[i], x0_ratio[i])))
         lines.append(f"| mean over s = 1..{T} | {d['mean_mse']:.4f} | {d['mean_baseline']:.4f} | {d['mean_ratio']:.3f} |"
-                     + ("" if x0 is None else x0_cells(float(np.mean(x0)), float(np.mean(x0_ratio)))))
+                     + ("" if x0 is None or x0_ratio is None else x0_cells(float(np.mean(x0)), float(np.mean(x0_ratio)))))
     else:
         lines.append(f"No denoiser: sampler {subj.get('sampler')} generates no diffusion negatives.")
     lines += ["", "## Hardness per band", ""]

@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from itertools import pairwise
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -145,19 +145,24 @@ class Denoiser(nn.Module):
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(dims))
         self.out = nn.Linear(dims[-1], width)
 
+    @property
+    def first(self) -> nn.Linear:
+        """The first layer (the one split by input block)."""
+        return cast(nn.Linear, self.layers[0])  # nn.ModuleList is not generic: its items are typed Module
+
     def first_parts(self, cond: torch.Tensor) -> torch.Tensor:
         """The condition's contribution (plus bias) to the first layer: [B, hidden0]."""
-        w = self.layers[0].weight[:, self.width + self.time_dim:]
-        return F.linear(cond, w, self.layers[0].bias)
+        w = self.first.weight[:, self.width + self.time_dim:]
+        return F.linear(cond, w, self.first.bias)
 
     def step_part(self, s: torch.Tensor) -> torch.Tensor:
         """The step embedding's contribution to the first layer for steps ``s`` [B] -> [B, hidden0]."""
-        w = self.layers[0].weight[:, self.width:self.width + self.time_dim]
+        w = self.first.weight[:, self.width:self.width + self.time_dim]
         return F.linear(sinusoidal_embedding(s, self.time_dim), w)
 
     def forward_parts(self, x: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
         """Finish the pass given the precomputed (condition + step + bias) part of layer 1."""
-        h = F.silu(F.linear(x, self.layers[0].weight[:, :self.width]) + pre)
+        h = F.silu(F.linear(x, self.first.weight[:, :self.width]) + pre)
         for layer in self.layers[1:]:
             h = F.silu(layer(h))
         return self.out(h)
@@ -176,6 +181,11 @@ class ConditionalDiffusion(nn.Module):
     with checkpoints. ``condition``: ``ccd`` = [type embedding ; query], ``null`` = one learned
     vector for every row (w/o CCD), ``query`` = the query only (DHNS baseline).
     """
+
+    # buffers (register_buffer), declared for the type checker: nn.Module types attributes it looks up as Module too
+    zeta: torch.Tensor
+    clusters: torch.Tensor
+    data_scale: torch.Tensor
 
     def __init__(self, num_entities: int, width: int, zeta: torch.Tensor | np.ndarray | None = None,
                  clusters: torch.Tensor | np.ndarray | None = None, num_clusters: int = 1, steps: int = 50,

@@ -196,7 +196,7 @@ def anchor_diagnostic(result: RankResult, relations: np.ndarray | None = None,
     in ranking order on each side) also ``by_relation``: per relation, the rankings (both sides), the share
     whose anchor outscores the answer, the MRR and the MRR with the anchor removed.
     """
-    if result.anchor_gt is None or result.num_ranked == 0:
+    if result.anchor_gt is None or result.anchor_ge is None or result.num_ranked == 0:
         return {}
     sides = list(result.optimistic)
     gt = np.concatenate([result.anchor_gt[s] for s in sides]).astype(float)

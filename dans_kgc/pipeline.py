@@ -147,8 +147,10 @@ def evaluate_run(run: Path, split: str = "test", *, out: Path | None = None, sav
     out = Path(out) if out else run / f"metrics_{split}.json"
     write_json(out, result)
     if save_ranks:
-        np.savez_compressed(run / f"ranks_{split}.npz", **{f"{k}_{s}": v for k, d in
-                            (("optimistic", ranks.optimistic), ("pessimistic", ranks.pessimistic)) for s, v in d.items()})
+        # typed Any: numpy's stub lets a **mapping fill savez's allow_pickle: bool too
+        arrays: dict[str, Any] = {f"{k}_{s}": v for k, d in (("optimistic", ranks.optimistic),
+                                                              ("pessimistic", ranks.pessimistic)) for s, v in d.items()}
+        np.savez_compressed(run / f"ranks_{split}.npz", **arrays)
     return result
 
 
@@ -277,7 +279,7 @@ def diagnose(out: str | Path, *, run: str | Path | None = None, warm_start: str 
         label = "/".join(str(tags[k]) for k in ("experiment", "variant") if tags.get(k)) or run.name
         title = f"{dataset} {label} seed {cfg['seed']}"
         if info.get("status") == "failed":  # a diverged run recorded by the DAG: say so, do not fail the job
-            result = {"kind": dg.KIND, "settings": {"triples": triples, "seed": seed},
+            result: dict[str, Any] = {"kind": dg.KIND, "settings": {"triples": triples, "seed": seed},
                       "subject": {"target": "run", "run": str(run), "status": "failed", "error": info.get("error"),
                                   "dataset": dataset, "sampler": name, "tags": tags, "title": title},
                       "denoiser": None, "bands": None, "false_negatives": {"rows": [], "not_built": {}},
@@ -308,7 +310,7 @@ def diagnose(out: str | Path, *, run: str | Path | None = None, warm_start: str 
         subject = {"target": "run", "run": str(run), "checkpoint": str(path), "epoch": epoch, "dataset": kg.name,
                    "split": kg.variant, "backbone": backbone_info(cfg)["label"], "sampler": name, "tags": tags,
                    "seed": cfg["seed"], "stages": info.get("stages"), "title": title, "state": state}
-        where = {"run": str(run), "checkpoint": str(path)}
+        where: dict[str, str | None] = {"run": str(run), "checkpoint": str(path)}
     else:
         ws = Path(str(warm_start))
         if not (ws / DIFFUSION_FILE).exists():

@@ -147,7 +147,7 @@ class Trainer:
         self.valid_filter = FilterIndex(kg.all_true(filter_splits(protocol, "valid")), kg.num_entities, kg.num_relations)
         self.epoch = 0
         self.step = 0
-        self.best = {"valid_mrr": -math.inf, "epoch": 0, "state": None}
+        self.best: dict[str, Any] = {"valid_mrr": -math.inf, "epoch": 0, "state": None}
         self.bad_evals = 0
         self.history: list[dict[str, Any]] = []
         self.train_seconds = 0.0
@@ -226,7 +226,8 @@ class Trainer:
         n = len(queries)
         bs = self.tcfg["batch_size"]
         perm = torch.randperm(n, generator=self.sampler.generator)
-        total, count, extra = 0.0, 0, {}
+        total, count = 0.0, 0
+        extra: dict[str, float] = {}
         for i in range(0, n, bs):
             pos = queries[perm[i:i + bs]]
             loss_rand, pos_scores, pos_scores_head, pos = self._random_loss(pos)

@@ -28,7 +28,7 @@ import time
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import yaml
 
@@ -143,8 +143,7 @@ def check_distribution(key: str, spec: Any, flat_defaults: Mapping[str, Any], wh
                              f"({type(default).__name__}, default {default!r})")
         return
     low, high = spec.get("low"), spec.get("high")
-    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high))
-    if not numeric or not low < high:
+    if not (_is_number(low) and _is_number(high)) or not low < high:
         raise SpaceError(f"{where}: key '{key}': {kind} needs numbers low < high, got low={low!r} high={high!r}")
     if spec.get("log") and low <= 0:
         raise SpaceError(f"{where}: key '{key}': log: true needs low > 0, got {low!r}")
@@ -155,6 +154,10 @@ def check_distribution(key: str, spec: Any, flat_defaults: Mapping[str, Any], wh
                          "a numeric distribution does not fit: use categorical")
     if kind == "float" and isinstance(default, int):
         raise SpaceError(f"{where}: key '{key}' takes an integer (default {default!r}); use type: int")
+
+
+def _is_number(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _fits(default: Any, value: Any) -> bool:

@@ -175,7 +175,7 @@ def load_dataset(root: str | Path, name: str, variant: str | None = None, unseen
     relations = read_names(folder / "relations.txt") if "relations" in files else None
     checks = {"entities": (folder / "entities.txt", set(entities)) if entities is not None else None,
               "relations": (folder / "relations.txt", set(relations)) if relations is not None else None}
-    splits = {}
+    splits: dict[str, list[tuple[str, str, str]]] = {}
     for k in ("facts", "train", "valid", "test"):
         if k not in files:
             continue

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-_INITS = {
+_INITS: dict[str, Callable[[torch.Tensor], Any]] = {
     "xavier_uniform": nn.init.xavier_uniform_,
     "xavier_normal": nn.init.xavier_normal_,
     "normal": nn.init.normal_,
@@ -219,5 +220,5 @@ class KGEModel(nn.Module, ABC):
         if kind == "none" or weight == 0.0:
             return torch.zeros((), device=triples.device)
         power = {"n3": 3, "l2": 2}[kind]
-        total = sum(f.abs().pow(power).sum() for f in self.factors(triples))
+        total = sum((f.abs().pow(power).sum() for f in self.factors(triples)), torch.zeros((), device=triples.device))
         return weight * total / triples.shape[0]

@@ -27,7 +27,7 @@ generated negative is a candidate state h~, scored by the read-out ``w^T h~``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -148,6 +148,10 @@ class RedGNN(KGEModel):
         self.register_buffer("edge_dst", torch.zeros(0, dtype=torch.long), persistent=False)
 
     @property
+    def gnn_layers(self) -> list[RedGNNLayer]:
+        return cast(list[RedGNNLayer], list(self.layers))  # nn.ModuleList is not generic: its items are typed Module
+
+    @property
     def identity_relation(self) -> int:
         return 2 * self.num_relations
 
@@ -202,7 +206,7 @@ class RedGNN(KGEModel):
         n, b = self.num_entities, anchors.shape[0]
         keys = torch.arange(b, device=anchors.device) * n + anchors  # sorted and unique: one node per query
         hidden = torch.zeros(b, self.dim, device=anchors.device)
-        for layer in self.layers:
+        for layer in self.gnn_layers:
             src_node, rel, dst_key = self._out_edges(keys)
             new_keys, dst = torch.unique(dst_key, sorted=True, return_inverse=True)
             query_attn = F.embedding(keys[src_node] // n, layer.query_term(query_rels))
@@ -238,7 +242,7 @@ class RedGNN(KGEModel):
         b, n = anchor.shape[0], self.num_entities
         states = hidden.new_zeros(b * n, self.dim).index_put((keys,), hidden).view(b, n, self.dim)
         rows = torch.arange(b, device=pos.device)
-        query = states[rows, anchor] + self.layers[-1].relation(rel)
+        query = states[rows, anchor] + self.gnn_layers[-1].relation(rel)
         return QuerySpace(query=query.detach(), target=states[rows, target].detach(), candidates=states)
 
     def score_tail_embeddings(self, h_idx: torch.Tensor, r_idx: torch.Tensor, t_emb: torch.Tensor) -> torch.Tensor:

@@ -24,7 +24,7 @@ class _TransEL1(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, ent, rel, h_idx, r_idx, t_idx, rows, cand):  # type: ignore[override]
+    def forward(ctx, ent, rel, h_idx, r_idx, t_idx, rows, cand):
         h, r, t = ent.index_select(0, h_idx), rel.index_select(0, r_idx), ent.index_select(0, t_idx)
         q = torch.cat([h + r, t - r])
         d_pos = q[: h_idx.shape[0]] - t
@@ -36,7 +36,7 @@ class _TransEL1(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, g_pos, g_neg):  # type: ignore[override]
+    def backward(ctx, g_pos, g_neg):
         h_idx, r_idx, t_idx, rows, cand, d_pos, d_neg = ctx.saved_tensors
         b, width = h_idx.shape[0], d_pos.shape[1]
         gn = torch.sign(d_neg).mul_(g_neg.unsqueeze(-1))  # d loss / d e[cand]  (= -d loss / d q[rows])
@@ -126,6 +126,7 @@ class RotatE(KGEModel):
     name = "rotate"
     label = "RotatE"
     epsilon = 2.0  # Sun et al.'s embedding-range margin
+    phase_scale: torch.Tensor  # a buffer (register_buffer), declared for the type checker
 
     def __init__(self, num_entities: int, num_relations: int, dim: int, gamma: float = 9.0,
                  init: str = "xavier_uniform", **kw: Any):

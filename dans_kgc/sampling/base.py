@@ -67,6 +67,8 @@ class NegativeSampler(nn.Module):
 
     def known_true(self, neg: torch.Tensor) -> torch.Tensor:
         """Boolean [...] mask of the triples [..., 3] that are in the training graph (needs ``true_keys``)."""
+        if self.true_keys is None:
+            raise RuntimeError(f"sampler {self.name}: known_true needs train.filter_negatives = true")
         _, found = find_sorted(self.true_keys, self.triple_keys(neg.to(self.true_keys.device)))
         return found.to(neg.device)
 

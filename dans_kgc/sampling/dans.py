@@ -127,6 +127,10 @@ class DiffusionSampler(NegativeSampler):
 
     name = "diffusion_base"
     hard_loss_name = "l_hard"
+    # buffers (register_buffer), declared for the type checker: nn.Module types attributes it looks up as Module too
+    band_keep: torch.Tensor
+    cache_states: torch.Tensor
+    cache_step: torch.Tensor
 
     def __init__(self, kg: KnowledgeGraph, cfg: Mapping[str, Any], num_negatives: int, generator: torch.Generator,
                  ans: ConditionalDiffusion, keep: Sequence[int], eta: float, base_sampler: str = "uniform",
@@ -379,9 +383,8 @@ class DiffusionSampler(NegativeSampler):
         mean_w = w.detach().mean(0)
         if mean_w.shape[0] != self.num_bands:  # mixed: report each band's total weight
             mean_w = mean_w.view(-1, self.num_bands).sum(0)
-        mean_w = mean_w.cpu().tolist()
         logs = {"l_rand": float(loss_rand.detach()), self.hard_loss_name: float(hard.detach()),
-                "l_diff": float(l_diff.detach()), **{f"band_w{k + 1}": v for k, v in enumerate(mean_w)}}
+                "l_diff": float(l_diff.detach()), **{f"band_w{k + 1}": v for k, v in enumerate(mean_w.cpu().tolist())}}
         logs.update(self.extra_logs(tau, gen["target"]))
         return loss, logs
 

@@ -37,6 +37,8 @@ class DHNSSampler(DiffusionSampler):
 
     name = "dhns"
     hard_loss_name = "l_dhns"
+    level_weights: torch.Tensor  # buffers (register_buffer), declared for the type checker
+    level_margins: torch.Tensor
 
     def __init__(self, kg: KnowledgeGraph, cfg: Mapping[str, Any], num_negatives: int, generator: torch.Generator,
                  diffusion_dir: str | None = None, **_: Any):
