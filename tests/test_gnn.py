@@ -28,7 +28,7 @@ def _toy_model(layers: int = 2, blocks: bool = False) -> RedGNN:
     alpha = sigmoid(relu(h_s + h_r + h_{r_q})), layer l multiplies its aggregate by W_OUT[l]."""
     model = RedGNN(4, 2, dim=1, gnn_layers=layers, attn_dim=1, activation="identity", gnn_gate="none")
     with torch.no_grad():
-        for layer, rel, w in zip(model.layers, REL, W_OUT, strict=True):
+        for layer, rel, w in zip(model.layers, REL[:layers], W_OUT[:layers], strict=True):
             layer.relation.weight.copy_(torch.tensor(rel).unsqueeze(1))
             for lin in (layer.w_source, layer.w_relation, layer.w_query, layer.w_alpha):
                 lin.weight.fill_(1.0)

@@ -8,8 +8,8 @@ scoring of *external* entity embeddings, which is what the diffusion samplers pr
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch

@@ -118,7 +118,7 @@ def build_report(kind: str, runs: Iterable[str | Path], out: str | Path, *, titl
     ctx = ReportContext(runs=chosen, out=Path(out), title=title, options={"split": split, **options,
                                                                               "experiments": list(wanted) if wanted else None})
     if not chosen:
-        ctx.warn(f"none of the {len(all_runs)} runs has tags.experiment in {list(wanted)}; "
+        ctx.warn(f"none of the {len(all_runs)} runs has tags.experiment in {list(wanted or ())}; "
                  f"pass --experiment to choose others (found: {sorted({str(r.experiment) for r in all_runs})})")
     commits = {c.removesuffix("-dirty") for c in (r.git_commit for r in chosen) if c}
     if len(commits) > 1:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dans_kgc import baselines
 from dans_kgc.reports.figures import _first_col, _grid, _legend, _panel_title, empty_figure, save, setup
@@ -48,6 +48,9 @@ from dans_kgc.reports.tables import (
     evaluation_caption,
     total_train_seconds,
 )
+
+if TYPE_CHECKING:  # matplotlib itself is imported when a figure is drawn
+    from matplotlib.artist import Artist
 
 NO_ROW = "no published row on these splits"
 SHORT = {"mrr": "MRR", "hits@1": "H@1", "hits@10": "H@10"}
@@ -196,7 +199,7 @@ def build_calibration(ctx: ReportContext) -> list[Path]:
         # budget
         ep = aggregate(members, epochs_run)
         secs = aggregate(members, total_train_seconds)
-        c_ep = Cell(MISSING if not ep.n else (f"{ep.mean:.0f}" if ep.mean == int(ep.mean) else f"{ep.mean:.1f}"),
+        c_ep = Cell(MISSING if ep.mean is None else (f"{ep.mean:.0f}" if ep.mean == int(ep.mean) else f"{ep.mean:.1f}"),
                     ep.mean)
         if not ep.n:
             c_ep.marks.append(notes.mark(f"no run.json summary or trace for {who}"))
@@ -260,7 +263,7 @@ _BACKBONE_COLOUR = {"transe": 9, "distmult": 5, "complex": 4, "rotate": 3, "quat
                     "adaprop": 1, "nbfnet": 8}
 _BACKBONE_MARKER = {"transe": "o", "distmult": "v", "complex": "D", "rotate": "s", "quate": "^", "conve": "P"}
 _RECIPE_LINESTYLES = ["-", "-.", ":"]  # a backbone's recipes differ by line style; "--" is the published line
-PUBLISHED_STYLE = {"linestyle": (0, (5, 3)), "linewidth": 1.8}
+PUBLISHED_STYLE: dict[str, Any] = {"linestyle": (0, (5, 3)), "linewidth": 1.8}
 
 
 def backbone_colour(name: str | None):
@@ -373,7 +376,8 @@ def build_calibration_curves(ctx: ReportContext) -> list[Path]:
             _label_published(ax, pubs_here)
         ax.set_xlabel("Epoch")
         ax.set_ylabel("Validation MRR" if _first_col(ax) else "")
-    handles, labels = [], []
+    handles: list[Artist] = []
+    labels: list[str] = []
     for bb, var in series:
         if (bb, var) in drawn:
             st = style[(bb, var)]

@@ -14,7 +14,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dans_kgc.reports.labels import (
     METRIC_LABEL,
@@ -31,8 +31,12 @@ from dans_kgc.reports.registry import ReportContext, register
 from dans_kgc.reports.runs import RunRecord, group
 from dans_kgc.reports.tables import backbone_keys, backbone_text, backbone_texts
 
+if TYPE_CHECKING:  # matplotlib itself is imported when a figure is drawn
+    from matplotlib.artist import Artist
+    from matplotlib.typing import LineStyleType
+
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "h", "<"]
-LINESTYLES = ["-", "--", "-.", ":"]
+LINESTYLES: list[LineStyleType] = ["-", "--", "-.", ":"]
 DPI = 300
 PANEL_W, PANEL_H = 4.6, 3.5
 
@@ -229,12 +233,13 @@ def sweep_points(runs: Sequence[RunRecord], key: str, metric: str = "mrr") -> di
     pts: dict[float, list[float]] = {}
     seen: set[tuple[float, Any]] = set()
     for r in runs:
-        if r.value(metric) is None or r.param(key) is None:
+        value, param = r.value(metric), r.param(key)
+        if value is None or param is None:
             continue
-        x = float(r.param(key))
+        x = float(param)
         if (x, r.seed) not in seen:
             seen.add((x, r.seed))
-            pts.setdefault(x, []).append(r.value(metric))
+            pts.setdefault(x, []).append(value)
     return pts
 
 
@@ -324,7 +329,8 @@ def build_sensitivity(ctx: ReportContext) -> list[Path]:
             if _first_col(ax):
                 ax.set_ylabel(f"Test {METRIC_LABEL.get(metric, metric)}")
             ax.margins(x=0.06)
-    handles, labels = [], []
+    handles: list[Artist] = []
+    labels: list[str] = []
     for v in series_all:
         st = style_for(v if multi_sampler else "dans", series_all)
         handles.append(Line2D([], [], color=st["color"], marker=st["marker"], linestyle="-" if multi_bb else st["linestyle"]))
@@ -411,7 +417,7 @@ def build_curves(ctx: ReportContext) -> list[Path]:
         axes[1][j].set_xlabel("Training time (s, validation excluded" + (", log scale)" if log_time else ")"))
         for i in range(2):
             axes[i][j].set_ylabel("Validation MRR" if _first_col(axes[i][j]) else "")
-    handles = []
+    handles: list[Artist] = []
     for v in variants:
         st = style_for(v, variants)
         handles.append(Line2D([], [], color=st["color"], linestyle="-" if multi_bb else st["linestyle"], marker=st["marker"]))
@@ -520,7 +526,7 @@ def build_bands(ctx: ReportContext) -> list[Path]:
             mean_h = (w * hardness[: len(cols), None]).sum(axis=0) / np.where(sums > 0, sums, 1)
             ax.plot(df["epoch"], mean_h, color="black", linestyle="--", linewidth=2.0)
             ax.set_xlim(df["epoch"].min(), df["epoch"].max())
-    handles = [Patch(facecolor=colors[k], edgecolor="white") for k in range(nb)]
+    handles: list[Artist] = [Patch(facecolor=colors[k], edgecolor="white") for k in range(nb)]
     labels = [_band_label(k + 1, nb, steps) for k in range(nb)]
     handles.append(Line2D([], [], color="black", linestyle="--", linewidth=2.0))
     labels.append(r"mean hardness $\Sigma_k\, w_k h_k$" + "\n" + r"($h_1 = 0$ ... $h_{K_b} = 1$)")

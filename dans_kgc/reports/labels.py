@@ -3,6 +3,9 @@ its name, position and colour across the whole report)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypeVar
+
+Name = TypeVar("Name", bound="str | None")  # a name or None (unknown): the result keeps what was given
 
 DATASET_ORDER = ["family", "umls", "wn18rr", "fb15k-237", "nell-995", "yago3-10", "kinship", "nations"]
 DATASET_LABEL = {
@@ -95,17 +98,17 @@ def param_label(key: str) -> str:
     return PARAM_LABEL.get(key, key)
 
 
-def _ordered(items: Iterable[str | None], order: list[str]) -> list[str | None]:
-    items = list(dict.fromkeys(items))
-    rank = {n: i for i, n in enumerate(order)}
-    return sorted(items, key=lambda x: (x is None, rank.get(x or "", len(order)), x or ""))
+def _ordered(items: Iterable[Name], order: list[str]) -> list[Name]:
+    unique = list(dict.fromkeys(items))
+    rank: dict[str | None, int] = {n: i for i, n in enumerate(order)}
+    return sorted(unique, key=lambda x: (x is None, rank.get(x or "", len(order)), x or ""))
 
 
-def order_datasets(names: Iterable[str | None]) -> list[str | None]:
+def order_datasets(names: Iterable[Name]) -> list[Name]:
     return _ordered(names, DATASET_ORDER)
 
 
-def order_variants(names: Iterable[str | None]) -> list[str | None]:
+def order_variants(names: Iterable[Name]) -> list[Name]:
     return _ordered(names, VARIANT_ORDER)
 
 

@@ -141,7 +141,7 @@ def build_paper(ctx: ReportContext) -> list[Path]:
             c_ours = agg_cell(agg, notes, digits, what=f"our results for {who}")
             if agg.n:
                 c_ours.text += f" (n={agg.n})"
-            diff = agg.mean - float(t["value"]) if (t and agg.n) else None
+            diff = agg.mean - float(t["value"]) if (t and agg.mean is not None) else None
             c_diff = Cell(_signed(diff, digits) if diff is not None else MISSING, diff)
             if diff is not None and paper_protocol and protos and protos != {paper_protocol}:
                 c_diff.marks.append(notes.mark(f"our protocol ({', '.join(sorted(map(str, protos)))}) differs from "
@@ -172,7 +172,7 @@ def build_paper(ctx: ReportContext) -> list[Path]:
     rnotes = Notes()
     rrows: list[list[Cell]] = []
     ref_metrics = list(TABLE_METRICS)
-    paper_rows = {}
+    paper_rows: dict[str, dict[str, Any]] = {}
     for (exp, ds, _variant, m), t in targets.items():
         if exp == "main":
             paper_rows.setdefault(ds, {})[m] = t

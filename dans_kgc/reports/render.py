@@ -76,16 +76,17 @@ def fmt_seconds(v: float | None, decimals: int | None = None) -> str:
 
 def fmt_agg(agg: Aggregate, digits: int = 3, formatter=None) -> str:
     """``mean ± std``; with ``fmt_seconds`` the std uses the mean's precision."""
-    if agg.n == 0:
+    mean = agg.mean
+    if mean is None:  # no values
         return MISSING
     if formatter is fmt_seconds:
-        d = _seconds_decimals(agg.mean)
+        d = _seconds_decimals(mean)
         f = lambda x: fmt_seconds(x, d)  # noqa: E731
     else:
         f = formatter or (lambda x: fmt(x, digits))
     if agg.std is None:
-        return f(agg.mean)
-    return f"{f(agg.mean)} ± {f(agg.std)}"
+        return f(mean)
+    return f"{f(mean)} ± {f(agg.std)}"
 
 
 def _run_ref(r: RunRecord) -> str:
@@ -111,12 +112,12 @@ def agg_cell(agg: Aggregate, notes: Notes, digits: int = 3, formatter=None, what
 def bold_best(rows: Sequence[Sequence[Cell]], columns: Sequence[int], digits: int = 3, higher: bool = True) -> None:
     """Bold the best value of each column (ties at the printed precision all get bold)."""
     for c in columns:
-        vals = [round(r[c].value, digits) for r in rows if r[c].value is not None]
+        vals = [round(v, digits) for r in rows if (v := r[c].value) is not None]
         if len(vals) < 2:
             continue
         best = max(vals) if higher else min(vals)
         for r in rows:
-            if r[c].value is not None and round(r[c].value, digits) == best:
+            if (v := r[c].value) is not None and round(v, digits) == best:
                 r[c].bold = True
 
 

@@ -274,8 +274,8 @@ def _read_backbone(rec: RunRecord) -> None:
             record.update({k: v for k, v in src.items() if v is not None})
         elif isinstance(src, str) and src:
             record["name"] = src
-    model_cfg = cfg.get("model") if isinstance(cfg.get("model"), dict) else {}
-    train_cfg = cfg.get("train") if isinstance(cfg.get("train"), dict) else {}
+    model_cfg = m if isinstance(m := cfg.get("model"), dict) else {}
+    train_cfg = t if isinstance(t := cfg.get("train"), dict) else {}
 
     def _name(v: Any) -> str | None:
         if isinstance(v, dict):
@@ -437,7 +437,7 @@ class Aggregate:
     def std(self) -> float | None:
         if self.n < 2:
             return None
-        m = self.mean
+        m = sum(self.values) / self.n
         return math.sqrt(sum((v - m) ** 2 for v in self.values) / (self.n - 1))
 
     @property

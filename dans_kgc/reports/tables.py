@@ -42,7 +42,7 @@ from dans_kgc.reports.runs import Aggregate, RunRecord, aggregate, group, metric
 # ----------------------------------------------------------------------------------------
 # captions
 # ----------------------------------------------------------------------------------------
-def _join_by_dataset(values: dict[str, set]) -> str:
+def _join_by_dataset(values: dict[str | None, set]) -> str:
     distinct = {frozenset(v) for v in values.values()}
     if len(distinct) == 1:
         return ", ".join(sorted(next(iter(distinct)))) or "unknown"
@@ -53,13 +53,13 @@ def _join_by_dataset(values: dict[str, set]) -> str:
 def evaluation_caption(runs: Sequence[RunRecord], aggs: Iterable[Aggregate]) -> str:
     """Protocol, tie policy, filtering and seeds of the runs behind a table, in words."""
     ok = [r for r in runs if r.has_metrics]
-    protocols: dict[str, set] = {}
+    protocols: dict[str | None, set] = {}
     ties: set[str] = set()
     filters: set[str] = set()
     for r in ok:
         protocols.setdefault(r.dataset, set()).add(r.protocol or "unknown")
         ties.add(r.tie_policy or "unknown")
-        fw = (r.metrics.get("metrics") or {}).get("filtered_with")
+        fw = ((r.metrics or {}).get("metrics") or {}).get("filtered_with")
         if fw:
             filters.add("+".join(fw))
     aggs = list(aggs)
@@ -71,7 +71,7 @@ def evaluation_caption(runs: Sequence[RunRecord], aggs: Iterable[Aggregate]) -> 
     detail = []
     if filters:
         detail.append(f"Filtered with {'; '.join(sorted(filters))}")
-    split = "/".join(sorted({str(r.metrics.get("split") or "test") for r in ok})) or "test"
+    split = "/".join(sorted({str((r.metrics or {}).get("split") or "test") for r in ok})) or "test"
     detail.append(f"{split} metrics of the best-validation-MRR checkpoint" if filters
                   else f"{split.capitalize()} metrics of the best-validation-MRR checkpoint")
     if ns:
@@ -317,11 +317,11 @@ def build_efficiency(ctx: ReportContext) -> list[Path]:
             targets[(d, b)], target_src[(d, b)] = float(absolute), "given (--target-mrr)"
             continue
         base = aggregate(cells.get((d, b, "uniform"), []), best_valid_mrr)
-        if base.n:
+        if base.mean is not None:
             targets[(d, b)], target_src[(d, b)] = fraction * base.mean, f"{fraction:g} × uniform's best valid MRR"
         else:
             best = [aggregate(cells.get((d, b, v), []), best_valid_mrr) for v in variants]
-            means = [a.mean for a in best if a.n]
+            means = [a.mean for a in best if a.mean is not None]
             targets[(d, b)] = fraction * max(means) if means else None
             target_src[(d, b)] = f"{fraction:g} × the best sampler's best valid MRR (no uniform run)"
     rows: list[list[Cell]] = []
@@ -342,7 +342,7 @@ def build_efficiency(ctx: ReportContext) -> list[Path]:
             what = f"training trace for {variant_label(v)} on {backbone_text(b, texts)}, {dataset_label(d)}"
             c_spe = agg_cell(spe, notes, formatter=fmt_seconds, what=what)
             c_tot = agg_cell(tot, notes, formatter=fmt_seconds, what=what)
-            ratio = spe.mean / base.mean if spe.n and base.n and base.mean > 0 else None
+            ratio = spe.mean / base.mean if spe.mean is not None and base.mean is not None and base.mean > 0 else None
             c_ratio = Cell(f"{ratio:.2f}×" if ratio is not None else MISSING, ratio)
             if ratio is None and spe.n:
                 c_ratio.marks.append(notes.mark(f"no uniform run with a trace on {dataset_label(d)} with "
@@ -393,7 +393,7 @@ def build_efficiency(ctx: ReportContext) -> list[Path]:
                "Time to target (s)", "Epochs to target"]
     table = Table(caption=caption, columns=columns, rows=rows, notes=notes, midrules=midrules,
                   label="tab:efficiency", align="lllrrrrrr")
-    summary: dict[str, Any] = {}
+    summary: dict[str | None, Any] = {}
     for d in datasets:
         mine = [(b, targets[(d, b)], target_src[(d, b)]) for dd, b in blocks if dd == d]
         one = mine[0] if len(mine) == 1 else None

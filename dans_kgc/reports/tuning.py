@@ -91,7 +91,7 @@ def build_tuning(ctx: ReportContext) -> list[Path]:
     for k in keys:
         d_runs = [r for r in default if _row_key(r) == k]
         t_runs = [r for r in tuned if _row_key(r) == k]
-        names = {_study_of(r) for r in t_runs if _study_of(r)}
+        names = {name for r in t_runs if (name := _study_of(r))}
         study = by_name.get((k[0], next(iter(names)))) if len(names) == 1 else None
         if len(names) > 1:
             ctx.warn(f"{variant_label(k[2])} on {dataset_label(k[0])}: tuned runs from {len(names)} studies "
@@ -100,7 +100,7 @@ def build_tuning(ctx: ReportContext) -> list[Path]:
             used.add((study["dataset"], study["study"]))
         d_agg, t_agg = metric_aggregate(d_runs, metric), metric_aggregate(t_runs, metric)
         who = f"{variant_label(k[2])}, {dataset_label(k[0])}"
-        delta = t_agg.mean - d_agg.mean if d_agg.n and t_agg.n else None
+        delta = t_agg.mean - d_agg.mean if d_agg.mean is not None and t_agg.mean is not None else None
         best = study.get("best") if study else None
         b = study["budget"] if study else {}
         label = t_runs[0].backbone_text if t_runs else d_runs[0].backbone_text
