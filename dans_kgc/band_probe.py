@@ -32,9 +32,7 @@ def diagnostics_generator(seed: int, stream: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed) * 1_000_003 + int(stream))
 
 
-def sample_triples(
-    kg: KnowledgeGraph, n: int, generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_triples(kg: KnowledgeGraph, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """A seeded sample of ``n`` train triples [n, 3] and a side per row (True = the head is replaced)."""
     train = torch.as_tensor(np.asarray(kg.train, dtype=np.int64))
     n = min(int(n), len(train))
@@ -50,9 +48,7 @@ def row_chunks(n: int, size: int = CHUNK) -> Iterator[slice]:
 
 
 @torch.no_grad()
-def query_scores(
-    model: KGEModel, pos: torch.Tensor, head_side: torch.Tensor
-) -> torch.Tensor:
+def query_scores(model: KGEModel, pos: torch.Tensor, head_side: torch.Tensor) -> torch.Tensor:
     """``S`` of every entity on each row's query [B, N]: (?, r, t) where ``head_side``, else (h, r, ?)."""
     out = torch.empty((len(pos), model.num_entities), device=pos.device)
     tail_rows, head_rows = (
@@ -60,13 +56,9 @@ def query_scores(
         head_side.nonzero().squeeze(1),
     )
     if len(tail_rows):
-        out[tail_rows] = model.score_all_tails(
-            pos[tail_rows, 0], pos[tail_rows, 1]
-        ).float()
+        out[tail_rows] = model.score_all_tails(pos[tail_rows, 0], pos[tail_rows, 1]).float()
     if len(head_rows):
-        out[head_rows] = model.score_all_heads(
-            pos[head_rows, 1], pos[head_rows, 2]
-        ).float()
+        out[head_rows] = model.score_all_heads(pos[head_rows, 1], pos[head_rows, 2]).float()
     return out
 
 
@@ -86,13 +78,9 @@ def band_hardness(
     margins = torch.as_tensor(margins, dtype=torch.float32, device=neg_scores.device)
     pos_col = pos_scores.unsqueeze(1)
     below = torch.empty(neg_scores.shape, dtype=torch.long, device=neg_scores.device)
-    for sl in row_chunks(
-        len(neg_scores)
-    ):  # sorted rows in chunks: memory O(CHUNK x entities)
+    for sl in row_chunks(len(neg_scores)):  # sorted rows in chunks: memory O(CHUNK x entities)
         ordered = all_scores[sl].float().sort(dim=1).values
-        below[sl] = torch.searchsorted(
-            ordered, neg_scores[sl].contiguous(), right=False
-        )  # entities < neg
+        below[sl] = torch.searchsorted(ordered, neg_scores[sl].contiguous(), right=False)  # entities < neg
     return {
         "active": (neg_scores > pos_col - margins).float().mean(0),
         "outscore": (neg_scores > pos_col).float().mean(0),
@@ -129,9 +117,7 @@ def scored_bands(
         neg_scores = sampler.score_negatives(model, pos, gen["head_side"], gen["neg"])
         all_scores = query_scores(model, pos, gen["head_side"])
     pos_scores = all_scores.gather(1, gen["target"].unsqueeze(1)).squeeze(1)
-    margins = (
-        (sampler.band_margins() if margins is None else margins).to(pos.device).float()
-    )
+    margins = (sampler.band_margins() if margins is None else margins).to(pos.device).float()
     return {
         "gen": gen,
         "neg_scores": neg_scores,

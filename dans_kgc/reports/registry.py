@@ -3,6 +3,7 @@
 Kept apart from the package's ``__init__`` so that the built-in builders import it without importing the
 package that imports them; plugins use the same names through ``dans_kgc.reports``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -59,8 +60,9 @@ class ReportSpec:
 REPORTS: dict[str, ReportSpec] = {}
 
 
-def register(name: str, *, kind: str = "table", experiments: Iterable[str] | None = None,
-             help: str = "", inputs: str = "runs") -> Callable[[Builder], Builder]:
+def register(
+    name: str, *, kind: str = "table", experiments: Iterable[str] | None = None, help: str = "", inputs: str = "runs"
+) -> Callable[[Builder], Builder]:
     """Decorator: register ``fn`` as the report ``name`` (a later registration replaces it).
 
     ``inputs="files"``: the builder reads the given paths itself (``ctx.inputs``; e.g. the
@@ -71,7 +73,9 @@ def register(name: str, *, kind: str = "table", experiments: Iterable[str] | Non
 
     def deco(fn: Builder) -> Builder:
         text = help or ((fn.__doc__ or "").strip().splitlines() or [""])[0]
-        REPORTS[name] = ReportSpec(name, fn, kind, tuple(experiments) if experiments is not None else None, text,
-                                   inputs)
+        REPORTS[name] = ReportSpec(
+            name, fn, kind, tuple(experiments) if experiments is not None else None, text, inputs
+        )
         return fn
+
     return deco
