@@ -335,6 +335,16 @@ def _diagnose_config(
     return load_config(list(config_files), list(overrides), base=_merge_recorded(load_defaults(), recorded, source))
 
 
+def _load_saved_state(module: torch.nn.Module, state: Mapping[str, Any], path: Path, what: str) -> None:
+    """``module.load_state_dict(state)``; a state that does not fit stops with one line naming ``path``."""
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as err:
+        raise ValueError(
+            f"{path}: the saved {what} does not fit the run's config ({str(err).splitlines()[0]})"
+        ) from None
+
+
 def _load_run_state(
     run: Path, cfg: dict[str, Any], kg: KnowledgeGraph, at: str, device: torch.device
 ) -> tuple[KGEModel, dict[str, Any] | None, int, Path]:
@@ -351,12 +361,7 @@ def _load_run_state(
     if n != kg.num_entities:
         raise ValueError(f"{path}: the model has {n} entities but {kg.name}/{kg.variant} has {kg.num_entities}")
     model = build_model(model_cfg, kg.num_entities, kg.num_relations)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as err:
-        raise ValueError(
-            f"{path}: the saved model does not fit the run's config ({str(err).splitlines()[0]})"
-        ) from None
+    _load_saved_state(model, state, path, "model")
     model = model.to(device)
     model.attach_graph(torch.from_numpy(kg.train).to(device))  # a graph backbone propagates over the training graph
     return model.eval(), ck.get("sampler"), epoch, path
@@ -434,12 +439,7 @@ def diagnose(
             raise ValueError(f"{path}: no sampler state saved; cannot rebuild this run's denoiser")
         sampler = build_sampler(name, kg, cfg, diagnostics_generator(seed, STREAM_SAMPLERS + 90), **resources)
         if sampler_state:
-            try:
-                sampler.load_state_dict(sampler_state)
-            except RuntimeError as err:
-                raise ValueError(
-                    f"{path}: the saved sampler state does not fit the run's config ({str(err).splitlines()[0]})"
-                ) from None
+            _load_saved_state(sampler, sampler_state, path, "sampler state")
         sampler = sampler.to(device)
         state = f"backbone and sampler at epoch {epoch} ({path.name})"
         own = (
