@@ -333,7 +333,7 @@ def markdown(res: dict[str, Any]) -> str:
               "| backbone | triples / epoch | queries / epoch | ours s/epoch | PyKEEN stock | PyKEEN no-gc | "
               "PyKEEN no-gc fused | ours triples/s | ours / stock | ours / no-gc | ours / no-gc fused |",
               "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for key, r in res["models"].items():
+    for r in res["models"].values():
         s, ra = r["s_per_epoch_median"], r["ratio"]
         lines.append(f"| {r['model']} | {r['num_train_triples']:,} | {r['queries_per_epoch']['ours']:,} | "
                      f"{s['ours']:.3f} | {s['pykeen_stock']:.3f} | {s['pykeen_nogc']:.3f} | "
@@ -348,7 +348,7 @@ def markdown(res: dict[str, Any]) -> str:
                   f"{conve['queries_per_s'][GROUPED]:,.0f} queries/s vs ours {conve['queries_per_s']['ours']:,.0f} "
                   f"queries/s (**{conve['ratio_queries_vs_grouped_lcwa']:.2f}x**)."]
     lines += ["", "Per backbone (identical on both sides unless listed under differences):", ""]
-    for key, r in res["models"].items():
+    for r in res["models"].values():
         lines.append(f"- **{r['model']}**: {r['settings']}. Loss after the timed epochs (sanity, not comparable "
                      "across systems: see the differences): " + ", ".join(
                          f"{k} {v:.4f}" for k, v in r["loss_after_timed_epochs"].items() if v is not None)

@@ -22,17 +22,16 @@ import platform
 import statistics
 import time
 from pathlib import Path
-from typing import Any
 
 import torch
+from recipes import recipe_sets
 from torch.profiler import ProfilerActivity, profile
 
-from dans_kgc.cli import load_kg
 from dans_kgc.config import load_config
+from dans_kgc.pipeline import load_kg
 from dans_kgc.provenance import git_commit, package_versions
 from dans_kgc.training import Trainer, build_run
 from dans_kgc.utils import set_threads
-from recipes import recipe_sets
 
 # the arithmetic of ConvE itself (any implementation runs these on the same shapes)
 KERNELS = ("aten::mm", "aten::addmm", "aten::convolution_backward", "aten::mkldnn_convolution",

@@ -26,6 +26,7 @@ of throughputs (> 1 means ours is faster).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import logging
@@ -342,10 +343,8 @@ class Worker:
         return self._expect()
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(BrokenPipeError, OSError):
             self.conn.send(("stop", ()))
-        except (BrokenPipeError, OSError):
-            pass
         self.proc.join(timeout=30)
         if self.proc.is_alive():
             self.proc.terminate()
@@ -405,7 +404,8 @@ def bench_train(args, plan: dict[str, Any]) -> dict[str, Any]:
         tp = res["pos_triples_per_s"]
         res["ratio_vs_pykeen_stock"] = tp["ours"] / tp["pykeen_stock"]
         res["ratio_vs_pykeen_nogc"] = tp["ours"] / tp["pykeen_nogc"]
-        # with Adam(fused=True) (the Trainer's default now; results written before that have an unfused 'ours'): ours vs PyKEEN stock, and both fused
+        # with Adam(fused=True) (the Trainer's default now; results written before that have an unfused 'ours'):
+        # ours vs PyKEEN stock, and both fused
         res["ratio_fused_adam_vs_pykeen_stock"] = tp["ours_fused_adam"] / tp["pykeen_stock"]
         res["ratio_fused_adam_vs_pykeen_nogc"] = tp["ours_fused_adam"] / tp["pykeen_nogc"]
         res["ratio_fused_adam_both_nogc"] = tp["ours_fused_adam"] / tp["pykeen_nogc_fused_adam"]
@@ -556,7 +556,8 @@ def bench_memory(args, plan: dict[str, Any]) -> dict[str, Any]:
         r["within_8_gib"] = r["peak_rss_mib"] < 8 * 1024
         r["rankings_per_s"] = r["rankings"] / r["seconds"]
         out["runs"].append(r)
-        log(f"memory: batch {bs}: peak RSS {r['peak_rss_mib']:.0f} MiB, {r['seconds']:.1f}s for {r['rankings']} rankings")
+        log(f"memory: batch {bs}: peak RSS {r['peak_rss_mib']:.0f} MiB, "
+            f"{r['seconds']:.1f}s for {r['rankings']} rankings")
     out["all_within_8_gib"] = all(r["within_8_gib"] for r in out["runs"])
     return out
 
@@ -565,7 +566,6 @@ def bench_memory(args, plan: dict[str, Any]) -> dict[str, Any]:
 # provenance and report
 # ---------------------------------------------------------------------------------------------
 def provenance(args) -> dict[str, Any]:
-    import torch
 
     from dans_kgc.provenance import git_commit
 
@@ -628,7 +628,8 @@ def markdown(res: dict[str, Any]) -> str:
                          f"{s['pykeen_nogc']:.4f} | {_f(r['pos_triples_per_s']['ours'])} | "
                          f"**{r['ratio_vs_pykeen_stock']:.2f}x** | **{r['ratio_vs_pykeen_nogc']:.2f}x** |")
         lines += ["", "With `torch.optim.Adam(..., fused=True)` (one CPU kernel per step instead of ~8 passes over "
-                  "the tables; the Trainer's default since this benchmark's first runs, whose plain 'ours' column is unfused; PyKEEN accepts the same through "
+                  "the tables; the Trainer's default since this benchmark's first runs, whose plain 'ours' "
+                  "column is unfused; PyKEEN accepts the same through "
                   "`optimizer_kwargs`):", "",
                   "| dataset | ours fused s/epoch | PyKEEN no-gc fused s/epoch | ours fused / PyKEEN stock | "
                   "ours fused / PyKEEN no-gc | ours fused / PyKEEN no-gc fused |", "|---|---:|---:|---:|---:|---:|"]
@@ -659,7 +660,8 @@ def markdown(res: dict[str, Any]) -> str:
                   f"{st['dim']}-d L1 TransE, {st['loss']}, {st['negatives']}, batch {st['batch_size']}, "
                   f"{st['optimizer']}, {st['epochs']} epochs for both (no wall-clock budget: the box is shared), "
                   f"{st['model_selection']}; {st['metric']}; seeds {st['seeds']}. PyKEEN: {st['pykeen_variant']}.", "",
-                  "| system | test MRR (mean ± sd) | H@1 | H@10 | train wall s (mean) | process CPU s (mean, incl. validation) "
+                  "| system | test MRR (mean ± sd) | H@1 | H@10 | train wall s (mean) "
+                  "| process CPU s (mean, incl. validation) "
                   "| per seed: MRR (best epoch / epochs run) |",
                   "|---|---:|---:|---:|---:|---:|---|"]
         for k, s in a["summary"].items():
@@ -672,7 +674,8 @@ def markdown(res: dict[str, Any]) -> str:
         m = res["memory"]
         lines += ["## Peak memory of our evaluation at YAGO3-10 size", "", *_run_line(res["memory"]),
                   f"{m['model']} over {m['runs'][0]['num_entities']:,} entities; {m['data']}; filter {m['filter']}.", "",
-                  "| eval batch size | test triples | peak RSS (MiB) | RSS before ranking (MiB) | seconds | rankings/s | < 8 GiB |",
+                  "| eval batch size | test triples | peak RSS (MiB) | RSS before ranking (MiB) "
+                  "| seconds | rankings/s | < 8 GiB |",
                   "|---:|---:|---:|---:|---:|---:|---|"]
         for r in m["runs"]:
             lines.append(f"| {r['eval_batch_size']} | {_f(r['test_triples'])} | {_f(r['peak_rss_mib'])} | "

@@ -25,13 +25,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from recipes import recipe_sets
 
-from dans_kgc.cli import load_kg, main as cli_main
+from dans_kgc.cli import main as cli_main
 from dans_kgc.config import load_config
 from dans_kgc.evaluation import evaluate
+from dans_kgc.pipeline import load_kg
 from dans_kgc.provenance import git_commit, package_versions
 from dans_kgc.training import Trainer, build_run
-from recipes import recipe_sets
 
 EXACT = "dans, exact chain (T = 50)"
 SETTINGS = {  # name -> extra overrides on top of the common ones (the package defaults otherwise)

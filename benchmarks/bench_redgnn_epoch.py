@@ -2,8 +2,9 @@
 
 Builds RED-GNN with its recipe on the dataset (config.yaml's ``backbones.redgnn``, its ``per_dataset`` entry for
 the dataset: the published setting there; then any ``--set`` overrides), attaches one epoch's propagation graph
-(the seeded ``train.fact_ratio`` re-split, as training does), times ``--steps`` training steps of the plain 1-N loss and, with ``--sampler dans``, of
-DANS-KGC on top (a random DAM stand-in and an untrained denoiser: the cost, not the accuracy, is measured),
+(the seeded ``train.fact_ratio`` re-split, as training does), times ``--steps`` training steps of the plain
+1-N loss and, with ``--sampler dans``, of DANS-KGC on top (a random DAM stand-in and an untrained denoiser: the
+cost, not the accuracy, is measured),
 then one evaluation batch. Projects seconds per epoch (steps per epoch x median step) and the total of
 ``--epochs`` epochs plus one validation per ``train.eval_every``. Peak RSS of the process is reported.
 
@@ -25,14 +26,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from recipes import recipe_sets
 
-from dans_kgc.cli import load_kg
 from dans_kgc.config import load_config
+from dans_kgc.pipeline import load_kg
 from dans_kgc.provenance import git_commit, package_versions
 from dans_kgc.sampling import StepContext
 from dans_kgc.training import Trainer, build_run, fact_split
 from dans_kgc.utils import set_threads
-from recipes import recipe_sets
 
 
 def time_steps(trainer: Trainer, queries: torch.Tensor, steps: int, bs: int) -> list[float]:

@@ -13,7 +13,7 @@ import functools
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 
@@ -29,8 +29,8 @@ def _key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", str(name).lower())
 
 
-@functools.lru_cache(maxsize=None)
-def load(path: Optional[str] = None) -> dict[str, Any]:
+@functools.cache
+def load(path: str | None = None) -> dict[str, Any]:
     """The checked file: every row has a source, every number is a fraction in [0, 1]."""
     p = Path(path) if path else default_path()
     data = yaml.safe_load(p.read_text()) or {}
@@ -46,7 +46,7 @@ def load(path: Optional[str] = None) -> dict[str, Any]:
     return data
 
 
-def _rows(table: Optional[str], path: Optional[str]) -> list[tuple[str, dict[str, Any]]]:
+def _rows(table: str | None, path: str | None) -> list[tuple[str, dict[str, Any]]]:
     tables = load(path).get("tables") or {}
     if table is not None:
         if table not in tables:
@@ -55,8 +55,8 @@ def _rows(table: Optional[str], path: Optional[str]) -> list[tuple[str, dict[str
     return [(tname, {_key(k): v for k, v in (t.get("rows") or {}).items()}) for tname, t in tables.items()]
 
 
-def published_row(backbone: str, dataset: str, *, table: Optional[str] = None,
-                  path: Optional[str] = None) -> Optional[dict[str, Any]]:
+def published_row(backbone: str, dataset: str, *, table: str | None = None,
+                  path: str | None = None) -> dict[str, Any] | None:
     """``{"mrr", "hits@1", "hits@10", "source", "table"}`` of ``backbone`` on ``dataset`` from
     the first table (in file order, or the one named) that has it; None when none has."""
     if not backbone or not dataset:
@@ -65,7 +65,7 @@ def published_row(backbone: str, dataset: str, *, table: Optional[str] = None,
     for tname, rows in _rows(table, path):
         row = rows.get(b)
         vals = ((row or {}).get("results") or {}).get(ds)
-        if vals:
+        if row and vals:
             out: dict[str, Any] = {m: (float(vals[m]) if vals.get(m) is not None else None) for m in METRICS}
             out["source"] = row["source"]
             out["table"] = tname
@@ -76,7 +76,7 @@ def published_row(backbone: str, dataset: str, *, table: Optional[str] = None,
     return None
 
 
-def calibration_source(backbone: str, *, path: Optional[str] = None) -> Optional[str]:
+def calibration_source(backbone: str, *, path: str | None = None) -> str | None:
     """The source of the published rows of ``backbone`` (first table that lists it); None when
     no table has it (TransE, DistMult, ComplEx on these splits)."""
     if not backbone:
@@ -88,15 +88,15 @@ def calibration_source(backbone: str, *, path: Optional[str] = None) -> Optional
     return None
 
 
-def no_row_reason(backbone: str, *, path: Optional[str] = None) -> Optional[str]:
+def no_row_reason(backbone: str, *, path: str | None = None) -> str | None:
     """Why ``backbone`` has no published row, when the file says so."""
     reasons = {_key(k): v for k, v in (load(path).get("no_published_row") or {}).items()}
     return reasons.get(_key(backbone)) if backbone else None
 
 
-def protocol(path: Optional[str] = None) -> Optional[str]:
+def protocol(path: str | None = None) -> str | None:
     return load(path).get("protocol")
 
 
-def description(path: Optional[str] = None) -> str:
+def description(path: str | None = None) -> str:
     return " ".join(str(load(path).get("description") or "").split())

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
@@ -22,7 +22,7 @@ class CorruptCheckpointError(ValueError):
     """A checkpoint file exists but cannot be read back (truncated by a kill or a full disk)."""
 
 
-def read_checkpoint(path: str | Path, device: torch.device | str = "cpu", remedy: Optional[str] = None) -> dict[str, Any]:
+def read_checkpoint(path: str | Path, device: torch.device | str = "cpu", remedy: str | None = None) -> dict[str, Any]:
     """The saved dict of ``path``. A file that does not unpickle stops with one line naming it and
     ``remedy`` (what to do), not torch's traceback: files are written atomically, so such a file was
     damaged after the fact (copied half, disk full, edited) and only rewriting it helps."""
@@ -43,7 +43,7 @@ def read_checkpoint(path: str | Path, device: torch.device | str = "cpu", remedy
     return ck
 
 
-def load_trained_model(path: str | Path, device: torch.device | str = "cpu", remedy: Optional[str] = None) -> KGEModel:
+def load_trained_model(path: str | Path, device: torch.device | str = "cpu", remedy: str | None = None) -> KGEModel:
     """The backbone saved in ``path`` (a ``model_best.pt``), in eval mode (no dropout, frozen batch norm)."""
     ck = read_checkpoint(path, device, remedy)
     model = build_model(ck["model_config"], ck["num_entities"], ck["num_relations"])
@@ -51,7 +51,7 @@ def load_trained_model(path: str | Path, device: torch.device | str = "cpu", rem
     return model.to(device).eval()
 
 
-def stage_record_of(run_dir: str | Path) -> Optional[dict[str, Any]]:
+def stage_record_of(run_dir: str | Path) -> dict[str, Any] | None:
     """The stage record saved with a run folder's best model (None for files of older versions)."""
     return read_checkpoint(Path(run_dir) / BEST_MODEL).get("stage_record")
 

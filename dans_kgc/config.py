@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import copy
 import sys
+from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any
 
 import yaml
 
@@ -85,7 +86,7 @@ def merge(base: dict[str, Any], override: Mapping[str, Any], source: str, prefix
 PER_DATASET = "per_dataset"
 
 
-def recipe_overrides(recipe: Mapping[str, Any], dataset: Optional[str] = None) -> dict[str, Any]:
+def recipe_overrides(recipe: Mapping[str, Any], dataset: str | None = None) -> dict[str, Any]:
     """A backbone recipe's flat overrides on ``dataset``: its shared keys, replaced by its ``per_dataset`` entry
     for that dataset (None: the shared keys only). The DAG and the benchmarks read recipes through this."""
     shared = {k: v for k, v in recipe.items() if k != PER_DATASET}
@@ -140,7 +141,7 @@ def _parse_value(raw: str) -> Any:
 
 
 def load_config(files: Iterable[str | Path] = (), overrides: Iterable[str] = (),
-                base: Optional[Mapping[str, Any]] = None, dataset: Optional[str] = None) -> dict[str, Any]:
+                base: Mapping[str, Any] | None = None, dataset: str | None = None) -> dict[str, Any]:
     """Defaults (or ``base``, a full config such as a run's recorded one), then each YAML file in
     order, then ``--set`` overrides. A file may name its ``dataset`` (a run's recorded config.yaml does, so a
     run can be re-made from it): it must then be the command's ``dataset``."""
@@ -165,7 +166,7 @@ def load_config(files: Iterable[str | Path] = (), overrides: Iterable[str] = (),
     return cfg
 
 
-_CHOICES = {
+_CHOICES: dict[tuple[str, ...], set[Any]] = {
     ("device",): {"auto", "cpu", "cuda"},
     ("protocol",): {None, "redgnn", "kge"},
     ("data", "unseen_policy"): {"keep", "drop"},
@@ -197,9 +198,12 @@ _CHOICES = {
 def _registered(path: tuple[str, ...]) -> set[Any]:
     """Names plugins added to a registry this process has imported (a plugin imports it to register;
     without plugins the registry need not be imported, so the DAG validates without torch)."""
-    registry = {("model", "name"): ("dans_kgc.models", "MODELS")}.get(path)
+    registries: dict[tuple[str, ...], tuple[str, str]] = {("model", "name"): ("dans_kgc.models", "MODELS")}
+    registry = registries.get(path)
     module = sys.modules.get(registry[0]) if registry else None
-    return set(getattr(module, registry[1], {})) if module else set()
+    if registry is None or module is None:
+        return set()
+    return set(getattr(module, registry[1], {}))
 
 
 def validate_values(cfg: Mapping[str, Any]) -> None:

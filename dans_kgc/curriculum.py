@@ -10,7 +10,8 @@ training proceeds, later for harder entities (higher zeta); the band weights are
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -237,7 +238,7 @@ def standardize(features: pd.DataFrame) -> tuple[np.ndarray, dict[str, dict[str,
     constant = std <= 1e-6 * np.abs(mean)
     z = np.where(constant, 0.0, (x - mean) / np.where(constant, 1.0, std))
     stats = {c: {"mean": float(m), "std": float(s), "constant": bool(k)}
-             for c, m, s, k in zip(features.columns, mean, std, constant)}
+             for c, m, s, k in zip(features.columns, mean, std, constant, strict=True)}
     return z, stats
 
 
@@ -251,7 +252,7 @@ def _fit_mlp(x: np.ndarray, y: np.ndarray, train_idx: np.ndarray, hold_idx: np.n
     # Adam would spend hundreds of epochs moving the output bias before learning the ranking.
     mean_y = float(np.clip(np.mean(y[train_idx]), 1e-4, 1.0 - 1e-4))
     with torch.no_grad():
-        mlp[-1].bias.fill_(math.log(mean_y / (1.0 - mean_y)))
+        cast(nn.Linear, mlp[-1]).bias.fill_(math.log(mean_y / (1.0 - mean_y)))  # nn.Sequential items are typed Module
     xt = torch.as_tensor(x, dtype=torch.float32)
     yt = torch.as_tensor(np.nan_to_num(y), dtype=torch.float32)
     tr, ho = torch.as_tensor(train_idx), torch.as_tensor(hold_idx)
@@ -261,7 +262,7 @@ def _fit_mlp(x: np.ndarray, y: np.ndarray, train_idx: np.ndarray, hold_idx: np.n
         return ((torch.sigmoid(mlp(xt[idx]).squeeze(1)) - yt[idx]) ** 2).mean()
 
     snapshot = lambda: {k: v.detach().clone() for k, v in mlp.state_dict().items()}  # noqa: E731
-    best = {"mse": float("inf"), "epoch": 0, "state": snapshot()}
+    best: dict[str, Any] = {"mse": float("inf"), "epoch": 0, "state": snapshot()}
     epochs_run = 0
     for epoch in range(1, dam["epochs"] + 1):
         mlp.train()
@@ -309,7 +310,7 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def fit_dam(kg: KnowledgeGraph, entity_embeddings: np.ndarray, cfg: Mapping[str, Any], *,
-            target: Optional[np.ndarray] = None, model: Optional[KGEModel] = None,
+            target: np.ndarray | None = None, model: KGEModel | None = None,
             device: torch.device | str = "cpu") -> DamResult:
     """Fit DAM. The target (observed difficulty, NaN = none) is given, or computed from ``model``.
 
@@ -384,7 +385,7 @@ def fit_dam(kg: KnowledgeGraph, entity_embeddings: np.ndarray, cfg: Mapping[str,
     return DamResult(table, used, report)
 
 
-def _source_matches(record: Optional[Mapping[str, Any]], source: str) -> bool:
+def _source_matches(record: Mapping[str, Any] | None, source: str) -> bool:
     """Whether a pretraining's stage record says it was made as ``source`` (records of older versions,
     which lack the field, and the backbone/transe pair on a TransE backbone count as matching)."""
     made = (record or {}).get("source")
@@ -402,13 +403,13 @@ def _load_source(kg: KnowledgeGraph, folder: str | Path, cfg: Mapping[str, Any],
     what = f"DAM's {role} (dam.{role}_source: {source})"
     check_record(record, str(path), kg=kg, backbone=pretrained_backbone(cfg, source), what=what)
     if not _source_matches(record, source):
-        raise StageMismatchError(f"{path} is the '{record.get('source')}' pretraining, but {what} needs the "
+        raise StageMismatchError(f"{path} is the '{(record or {}).get('source')}' pretraining, but {what} needs the "
                                  f"'{source}' one (dans-kgc pretrain --source {source})")
     return load_trained_model(path, device)
 
 
 def fit_dam_from_run(kg: KnowledgeGraph, pretrained_dir: str | Path, cfg: Mapping[str, Any],
-                     device: torch.device | str = "cpu", target_dir: Optional[str | Path] = None) -> DamResult:
+                     device: torch.device | str = "cpu", target_dir: str | Path | None = None) -> DamResult:
     """Fit DAM on Stage-0 run folders: ``pretrained_dir``'s ``model_best.pt`` (the ``dam.semantic_source``
     pretraining) gives the embeddings, and the observed-difficulty target unless ``dam.target_source``
     names another pretraining, given as ``target_dir``. Each folder's stage record is checked.
@@ -427,7 +428,8 @@ def fit_dam_from_run(kg: KnowledgeGraph, pretrained_dir: str | Path, cfg: Mappin
                          "semantic source (its own model gives the target); set dam.target_source or drop "
                          "--target-pretrained")
     model = _load_source(kg, pretrained_dir, cfg, semantic_src, "semantic", device)
-    target_model = _load_source(kg, target_dir, cfg, target_src, "target", device) if separate else model
+    # separate is target_dir given (both checked above)
+    target_model = model if target_dir is None else _load_source(kg, target_dir, cfg, target_src, "target", device)
     emb = model.entity.weight.detach().cpu().numpy()
     result = fit_dam(kg, emb, cfg, model=target_model, device=device)
     result.report["provenance"]["pretrained"] = str(Path(pretrained_dir) / BEST_MODEL)
@@ -456,7 +458,7 @@ def save_dam(result: DamResult, out_dir: str | Path) -> None:
     write_json(out / REPORT_JSON, result.report)
 
 
-def _read_table(dam_dir: str | Path, column: str, num_entities: Optional[int]) -> np.ndarray:
+def _read_table(dam_dir: str | Path, column: str, num_entities: int | None) -> np.ndarray:
     path = Path(dam_dir) / ENTITIES_CSV
     if not path.exists():
         raise FileNotFoundError(f"{path}: no DAM output here; run 'dans-kgc dam fit' first")
@@ -469,11 +471,11 @@ def _read_table(dam_dir: str | Path, column: str, num_entities: Optional[int]) -
     return table[column].to_numpy()
 
 
-def load_zeta(dam_dir: str | Path, num_entities: Optional[int] = None) -> np.ndarray:
+def load_zeta(dam_dir: str | Path, num_entities: int | None = None) -> np.ndarray:
     """zeta per entity (float64, index = entity id) from a DAM output folder."""
     return _read_table(dam_dir, "zeta", num_entities).astype(np.float64)
 
 
-def load_clusters(dam_dir: str | Path, num_entities: Optional[int] = None) -> np.ndarray:
+def load_clusters(dam_dir: str | Path, num_entities: int | None = None) -> np.ndarray:
     """K-means type (cluster id, int64) per entity from a DAM output folder."""
     return _read_table(dam_dir, "cluster", num_entities).astype(np.int64)

@@ -26,51 +26,38 @@ diagnostic inside training leaves the run (and its exact resume) unchanged.
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional, Sequence
+from typing import Any, cast
 
 import numpy as np
 import torch
 
+from dans_kgc.band_probe import (
+    STREAM_BANDS,
+    STREAM_DENOISER,
+    STREAM_SAMPLERS,
+    STREAM_TRIPLES,
+    band_hardness,
+    diagnostics_generator,
+    eval_mode,
+    row_chunks,
+    sample_triples,
+    scored_bands,
+)
 from dans_kgc.datasets.loading import KnowledgeGraph
+from dans_kgc.diffusion import q_sample, snap_to_entities
 from dans_kgc.evaluation import FilterIndex, ranks_from_scores
 from dans_kgc.models.base import KGEModel
+from dans_kgc.sampling import build_sampler
+from dans_kgc.sampling.dans import DiffusionSampler
 
 KIND = "dans_kgc_diagnostics"
 SAMPLER_ORDER = ("uniform", "bernoulli", "self_adversarial", "nscaching", "dhns", "dans")
 DIFFUSION_SAMPLERS = ("dhns", "dans")
 KNN = (1, 10)
 UNIFORM_NEGATIVES = 16  # uniform reference negatives per row
-CHUNK = 128  # rows per chunk of the [rows, entities] computations (memory O(CHUNK x entities))
 SPLIT_NAMES = ("train", "valid", "test")
-# independent random streams of one diagnostic, each its own generator (order-independent results)
-STREAM_TRIPLES, STREAM_DENOISER, STREAM_BANDS, STREAM_SAMPLERS = 0, 1, 2, 10
-STREAM_PLACEMENT = 3  # measured band placement: its triples (3) and its chain (4)
-
-
-def diagnostics_generator(seed: int, stream: int = 0) -> torch.Generator:
-    """A CPU generator for one measurement (``stream``) of the diagnostic seeded with ``seed``.
-
-    Separate from every training generator: diagnostics never move a run's random state.
-    """
-    return torch.Generator().manual_seed(int(seed) * 1_000_003 + int(stream))
-
-
-def sample_triples(kg: KnowledgeGraph, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """A seeded sample of ``n`` train triples [n, 3] and a side per row (True = the head is replaced)."""
-    train = torch.as_tensor(np.asarray(kg.train, dtype=np.int64))
-    n = min(int(n), len(train))
-    idx = torch.randperm(len(train), generator=generator)[:n]
-    head_side = torch.rand(n, generator=generator) < 0.5
-    return train[idx], head_side
-
-
-def _chunks(n: int, size: int = CHUNK):
-    for i in range(0, n, size):
-        yield slice(i, min(i + size, n))
-
-
 # ----------------------------------------------------------------------------------------
 # denoiser quality
 # ----------------------------------------------------------------------------------------
@@ -84,14 +71,12 @@ def denoiser_quality(ans: Any, model: KGEModel, pos: torch.Tensor, generator: to
     implies (``ans.predict``); ``x0_mse`` is the error of the implied clean embedding (normalised
     space) next to ``x0_baseline`` = E||x0||^2 per coordinate (predicting zero).
     """
-    from dans_kgc.diffusion import q_sample
-
     dev = model.device
     pos = pos.to(dev)
     both = torch.cat([pos, pos])
     head = torch.cat([torch.zeros(len(pos), dtype=torch.bool), torch.ones(len(pos), dtype=torch.bool)]).to(dev)
     target = torch.where(head, both[:, 0], both[:, 2])
-    with _eval_mode(model):
+    with eval_mode(model):
         space = model.negative_space(both, head)
     ans.ensure_scale(space.scale_reference)
     scale = ans.data_scale
@@ -109,7 +94,7 @@ def denoiser_quality(ans: Any, model: KGEModel, pos: torch.Tensor, generator: to
         mse.append(float(((eps_hat - noise) ** 2).mean()))
         base.append(float((noise ** 2).mean()))
         x0_mse.append(float(((x0_hat - x0) ** 2).mean()))
-    ratio = [m / b if b > 0 else math.nan for m, b in zip(mse, base)]
+    ratio = [m / b if b > 0 else math.nan for m, b in zip(mse, base, strict=True)]
     return {"steps": steps, "mse": mse, "baseline": base, "ratio": ratio, "prediction": ans.prediction,
             "x0_mse": x0_mse, "x0_baseline": float((x0 ** 2).mean()),
             "rows": int(len(target)), "mean_mse": float(np.mean(mse)), "mean_baseline": float(np.mean(base)),
@@ -121,46 +106,11 @@ def denoiser_quality(ans: Any, model: KGEModel, pos: torch.Tensor, generator: to
 # hardness
 # ----------------------------------------------------------------------------------------
 @torch.no_grad()
-def query_scores(model: KGEModel, pos: torch.Tensor, head_side: torch.Tensor) -> torch.Tensor:
-    """``S`` of every entity on each row's query [B, N]: (?, r, t) where ``head_side``, else (h, r, ?)."""
-    out = torch.empty((len(pos), model.num_entities), device=pos.device)
-    tail_rows, head_rows = (~head_side).nonzero().squeeze(1), head_side.nonzero().squeeze(1)
-    if len(tail_rows):
-        out[tail_rows] = model.score_all_tails(pos[tail_rows, 0], pos[tail_rows, 1]).float()
-    if len(head_rows):
-        out[head_rows] = model.score_all_heads(pos[head_rows, 1], pos[head_rows, 2]).float()
-    return out
-
-
-def band_hardness(pos_scores: torch.Tensor, neg_scores: torch.Tensor, all_scores: torch.Tensor,
-                  margins: torch.Tensor | float) -> dict[str, torch.Tensor]:
-    """Per column of ``neg_scores`` [B, K]: active share, P(outscore), entity quantile and mean gap -> [K] each.
-
-    ``active``: ``S(neg) > S(pos) - margin_k`` (inside the margin, so the hinge gives a gradient);
-    ``outscore``: ``S(neg) > S(pos)``; ``quantile``: share of the N entities of ``all_scores``
-    [B, N] scoring strictly below the negative; ``gap``: mean ``S(pos) - S(neg)``.
-    """
-    pos_scores, neg_scores = pos_scores.float(), neg_scores.float()
-    margins = torch.as_tensor(margins, dtype=torch.float32, device=neg_scores.device)
-    pos_col = pos_scores.unsqueeze(1)
-    below = torch.empty(neg_scores.shape, dtype=torch.long, device=neg_scores.device)
-    for sl in _chunks(len(neg_scores)):  # sorted rows in chunks: memory O(CHUNK x entities)
-        ordered = all_scores[sl].float().sort(dim=1).values
-        below[sl] = torch.searchsorted(ordered, neg_scores[sl].contiguous(), right=False)  # entities < neg
-    return {"active": (neg_scores > pos_col - margins).float().mean(0),
-            "outscore": (neg_scores > pos_col).float().mean(0),
-            "quantile": (below.float() / all_scores.shape[1]).mean(0),
-            "gap": (pos_col - neg_scores).mean(0)}
-
-
-@torch.no_grad()
 def snap(neg: torch.Tensor, pos: torch.Tensor, head_side: torch.Tensor, entity_weight: torch.Tensor,
          filter_index: FilterIndex) -> torch.Tensor:
     """``snap_to_entities`` in row chunks (bounded memory on large graphs): ids [B, K], -1 = none."""
-    from dans_kgc.diffusion import snap_to_entities
-
     ids = torch.full(neg.shape[:2], -1, dtype=torch.long, device=neg.device)
-    for sl in _chunks(len(pos)):
+    for sl in row_chunks(len(pos)):
         table = entity_weight[sl] if entity_weight.dim() == 3 else entity_weight  # per-query tables: the chunk's
         ids[sl] = snap_to_entities(neg[sl], pos[sl], head_side[sl], table, filter_index)
     return ids
@@ -183,13 +133,13 @@ NON_ANSWER_KS = (1, 10)
 
 @torch.no_grad()
 def quantile_references(all_scores: torch.Tensor, pos_scores: torch.Tensor, answers: torch.Tensor,
-                        ks: Sequence[int] = NON_ANSWER_KS) -> dict[str, Optional[float]]:
+                        ks: Sequence[int] = NON_ANSWER_KS) -> dict[str, float | None]:
     """The entity quantile (share of the N entities scoring strictly below, as for a band) of the true answer
     and of each row's k-th highest-scoring entity that is no known answer (``answers`` [B, N], the evaluation
     filter): how hard the hardest real negatives are, the yardstick for the hardest band. ``None`` for a k
     larger than some row's number of non-answers."""
     refs = band_hardness(pos_scores, pos_scores.unsqueeze(1), all_scores, 0.0)
-    out: dict[str, Optional[float]] = {"quantile_answer": float(refs["quantile"][0])}
+    out: dict[str, float | None] = {"quantile_answer": float(refs["quantile"][0])}
     kmax = min(max(ks), int((~answers).sum(1).min()) if len(answers) else 0)
     if kmax > 0:
         top = all_scores.float().masked_fill(answers, -math.inf).topk(kmax, dim=1).values  # [B, kmax]
@@ -212,7 +162,7 @@ def filtered_ranks(all_scores: torch.Tensor, ids: torch.Tensor, mask: torch.Tens
     return out
 
 
-def knn_distances(entity_weight: torch.Tensor, target: torch.Tensor, ks: Sequence[int] = KNN) -> dict[str, Optional[float]]:
+def knn_distances(entity_weight: torch.Tensor, target: torch.Tensor, ks: Sequence[int] = KNN) -> dict[str, float | None]:
     """Mean Euclidean distance from each target entity to its k-th nearest *other* entity, for each k.
 
     ``entity_weight``: the entity table [N, w], or one candidate table per row [B, N, w] (a query-conditioned
@@ -220,7 +170,7 @@ def knn_distances(entity_weight: torch.Tensor, target: torch.Tensor, ks: Sequenc
     ent = entity_weight.detach().float()
     kmax = min(max(ks), ent.shape[-2] - 1)
     acc: dict[int, list[torch.Tensor]] = {k: [] for k in ks}
-    for sl in _chunks(len(target)):
+    for sl in row_chunks(len(target)):
         if ent.dim() == 3:
             rows = torch.arange(sl.start, min(sl.stop, len(target)), device=ent.device)
             d = torch.cdist(ent[rows, target[sl]].unsqueeze(1), ent[rows]).squeeze(1)
@@ -241,7 +191,7 @@ def _distances(neg: torch.Tensor, query: torch.Tensor, target_emb: torch.Tensor)
             "dist_target": (neg - target_emb.float().unsqueeze(1)).norm(dim=-1).mean(0)}
 
 
-def _row(hard: Mapping[str, torch.Tensor], dist: Mapping[str, torch.Tensor], ranks: torch.Tensor, k: Optional[int],
+def _row(hard: Mapping[str, torch.Tensor], dist: Mapping[str, torch.Tensor], ranks: torch.Tensor, k: int | None,
          **extra: Any) -> dict[str, Any]:
     """One table row: column ``k`` of the per-column measures, or their mean over columns (``k`` None)."""
     pick = (lambda t: float(t[k])) if k is not None else (lambda t: float(t.mean()))
@@ -255,36 +205,9 @@ def _row(hard: Mapping[str, torch.Tensor], dist: Mapping[str, torch.Tensor], ran
             "dist_query": pick(dist["dist_query"]), "dist_target": pick(dist["dist_target"])}
 
 
-@contextmanager
-def _eval_mode(model: KGEModel) -> Iterator[None]:
-    """The model in eval mode (no dropout, frozen batch norm), its mode restored after."""
-    was = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was)
-
-
-@torch.no_grad()
-def scored_bands(sampler: Any, model: KGEModel, pos: torch.Tensor, head_side: torch.Tensor,
-                 generator: torch.Generator, margins: Optional[torch.Tensor] = None) -> dict[str, Any]:
-    """The sampler's negatives for ``pos`` (its own form, drawn from ``generator``), scored in eval mode:
-    ``gen`` (``generate``'s output), ``neg_scores`` [B, K], ``all_scores`` [B, N], ``pos_scores`` [B],
-    ``margins`` [K] (the sampler's band margins unless given) and ``hard`` (``band_hardness``)."""
-    with _eval_mode(model):
-        gen = sampler.generate(pos, model, head_side, generator=generator)
-        neg_scores = sampler.score_negatives(model, pos, gen["head_side"], gen["neg"])
-        all_scores = query_scores(model, pos, gen["head_side"])
-    pos_scores = all_scores.gather(1, gen["target"].unsqueeze(1)).squeeze(1)
-    margins = (sampler.band_margins() if margins is None else margins).to(pos.device).float()
-    return {"gen": gen, "neg_scores": neg_scores, "all_scores": all_scores, "pos_scores": pos_scores,
-            "margins": margins, "hard": band_hardness(pos_scores, neg_scores, all_scores, margins)}
-
-
 @torch.no_grad()
 def training_hardness(sampler: Any, model: KGEModel, pos: torch.Tensor, head_side: torch.Tensor,
-                      generator: torch.Generator, filter_index: Optional[FilterIndex] = None) -> dict[str, float]:
+                      generator: torch.Generator, filter_index: FilterIndex | None = None) -> dict[str, float]:
     """Trace columns ``band{k}_active``, ``band{k}_outscore``, ``band{k}_quantile`` of a diffusion sampler.
 
     The negatives are generated as training generates them (the sampler's own negative form), but
@@ -302,7 +225,7 @@ def training_hardness(sampler: Any, model: KGEModel, pos: torch.Tensor, head_sid
     if filter_index is not None:
         answers = answer_mask(pos, scored["gen"]["head_side"], filter_index, scored["all_scores"])
         refs = quantile_references(scored["all_scores"], scored["pos_scores"], answers, ks=(1,))
-        out["answer_quantile"] = round(refs["quantile_answer"], 6)
+        out["answer_quantile"] = round(cast(float, refs["quantile_answer"]), 6)  # only non-answer entries may be None
         if refs["quantile_non_answer1"] is not None:
             out["hardest_non_answer_quantile"] = round(refs["quantile_non_answer1"], 6)
     return out
@@ -342,7 +265,7 @@ def negative_hardness(sampler: Any, model: KGEModel, kg: KnowledgeGraph, pos: to
     gen, all_scores, pos_scores = scored["gen"], scored["all_scores"], scored["pos_scores"]
     neg, target, hs, margins, hard = gen["neg"], gen["target"], gen["head_side"], scored["margins"], scored["hard"]
     space = gen["space"]  # generate's, in eval mode
-    with _eval_mode(model):
+    with eval_mode(model):
         answers = answer_mask(pos, hs, filt, all_scores)  # once: the ranks and the yardsticks share it
         ranks = filtered_ranks(all_scores, snap(neg, pos, hs, space.candidates, filt), answers)
         target_emb = space.target
@@ -388,7 +311,7 @@ class KnownTriples:
         return out
 
 
-def false_negative_shares(codes: np.ndarray, valid: np.ndarray, weights: Optional[np.ndarray] = None) -> dict[str, Any]:
+def false_negative_shares(codes: np.ndarray, valid: np.ndarray, weights: np.ndarray | None = None) -> dict[str, Any]:
     """Shares of known true triples among the negatives (``codes`` from ``KnownTriples.split_of``, [B, K]).
 
     ``valid`` [B, K] marks negatives that exist (a snapped band may have none); ``weights`` [B, K]
@@ -411,18 +334,16 @@ def false_negative_shares(codes: np.ndarray, valid: np.ndarray, weights: Optiona
 
 @torch.no_grad()
 def sampler_negatives(sampler: Any, model: KGEModel, pos: torch.Tensor, generator: torch.Generator,
-                      train_filter: FilterIndex) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+                      train_filter: FilterIndex) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Negative triples [B, K, 3] a sampler draws for ``pos`` (CPU), which exist [B, K], and its weights.
 
     Discrete samplers: ``corrupt`` with ``generator`` lent for the call and ``negative_weights`` of
     the model's scores. Diffusion samplers: the generated embeddings (from ``generator``) snapped
     to their nearest entity against ``train_filter``; no weights.
     """
-    from dans_kgc.sampling.dans import DiffusionSampler
-
     dev = model.device
     pos = pos.cpu()
-    with _eval_mode(model):
+    with eval_mode(model):
         if isinstance(sampler, DiffusionSampler):
             p = pos.to(dev)
             gen = sampler.generate(p, model, None, snap=False, generator=generator)
@@ -467,8 +388,6 @@ def comparison_samplers(kg: KnowledgeGraph, cfg: Mapping[str, Any], seed: int,
     """The samplers of the false-negative table: ``built`` ones (the run's own, a warm start) plus every
     discrete sampler built fresh from ``cfg`` with a diagnostic generator. Diffusion samplers exist only
     where given (they need a warm start or a run's state); the rest are named in the second result."""
-    from dans_kgc.sampling import build_sampler
-
     out: dict[str, tuple[Any, str]] = {}
     missing: dict[str, str] = {}
     for name in names:
@@ -486,7 +405,7 @@ def comparison_samplers(kg: KnowledgeGraph, cfg: Mapping[str, Any], seed: int,
 # ----------------------------------------------------------------------------------------
 # the whole diagnostic
 # ----------------------------------------------------------------------------------------
-def run_diagnostics(kg: KnowledgeGraph, cfg: Mapping[str, Any], model: KGEModel, diffusion: Optional[Any],
+def run_diagnostics(kg: KnowledgeGraph, cfg: Mapping[str, Any], model: KGEModel, diffusion: Any | None,
                     fn_samplers: Mapping[str, tuple[Any, str]], not_built: Mapping[str, str], triples: int,
                     seed: int) -> dict[str, Any]:
     """Denoiser quality and band table of ``diffusion`` (a ``DiffusionSampler`` or None: no bands) and the
@@ -523,7 +442,7 @@ def _pct(v: Any) -> str:
     return "—" if v is None else f"{100 * v:.2f}%"
 
 
-def trace_curves(trace_path: str | Path) -> Optional[dict[str, list]]:
+def trace_curves(trace_path: str | Path) -> dict[str, list] | None:
     """The training-time band columns of a run's ``trace.csv`` (rows with a validation), or None."""
     import csv
 
@@ -575,9 +494,9 @@ def render_markdown(result: Mapping[str, Any]) -> str:
         for st in pick:
             i = st - 1
             lines.append(f"| {st} | {d['mse'][i]:.4f} | {d['baseline'][i]:.4f} | {d['ratio'][i]:.3f} |"
-                         + ("" if x0 is None else x0_cells(x0[i], x0_ratio[i])))
+                         + ("" if x0 is None or x0_ratio is None else x0_cells(x0[i], x0_ratio[i])))
         lines.append(f"| mean over s = 1..{T} | {d['mean_mse']:.4f} | {d['mean_baseline']:.4f} | {d['mean_ratio']:.3f} |"
-                     + ("" if x0 is None else x0_cells(float(np.mean(x0)), float(np.mean(x0_ratio)))))
+                     + ("" if x0 is None or x0_ratio is None else x0_cells(float(np.mean(x0)), float(np.mean(x0_ratio)))))
     else:
         lines.append(f"No denoiser: sampler {subj.get('sampler')} generates no diffusion negatives.")
     lines += ["", "## Hardness per band", ""]
@@ -751,8 +670,7 @@ def write_outputs(result: Mapping[str, Any], prefix: str | Path) -> list[Path]:
     return paths
 
 
-__all__ = ["KIND", "SAMPLER_ORDER", "HardnessProbe", "KnownTriples", "band_hardness", "comparison_samplers",
-           "denoiser_quality", "diagnostics_generator", "false_negative_shares", "false_negatives", "filtered_ranks",
-           "knn_distances", "negative_hardness", "plot", "query_scores", "render_markdown",
-           "run_diagnostics", "sample_triples", "sampler_negatives", "snap", "trace_curves", "training_hardness",
+__all__ = ["KIND", "SAMPLER_ORDER", "HardnessProbe", "KnownTriples", "comparison_samplers", "denoiser_quality",
+           "false_negative_shares", "false_negatives", "filtered_ranks", "knn_distances", "negative_hardness", "plot",
+           "render_markdown", "run_diagnostics", "sampler_negatives", "snap", "trace_curves", "training_hardness",
            "write_outputs"]

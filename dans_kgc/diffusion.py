@@ -30,9 +30,11 @@ import json
 import logging
 import math
 import time
+from collections.abc import Mapping, Sequence
+from itertools import pairwise
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -140,22 +142,27 @@ class Denoiser(nn.Module):
         super().__init__()
         self.width, self.cond_dim, self.time_dim = width, cond_dim, time_dim
         dims = [width + time_dim + cond_dim, *hidden]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(dims))
         self.out = nn.Linear(dims[-1], width)
+
+    @property
+    def first(self) -> nn.Linear:
+        """The first layer (the one split by input block)."""
+        return cast(nn.Linear, self.layers[0])  # nn.ModuleList is not generic: its items are typed Module
 
     def first_parts(self, cond: torch.Tensor) -> torch.Tensor:
         """The condition's contribution (plus bias) to the first layer: [B, hidden0]."""
-        w = self.layers[0].weight[:, self.width + self.time_dim:]
-        return F.linear(cond, w, self.layers[0].bias)
+        w = self.first.weight[:, self.width + self.time_dim:]
+        return F.linear(cond, w, self.first.bias)
 
     def step_part(self, s: torch.Tensor) -> torch.Tensor:
         """The step embedding's contribution to the first layer for steps ``s`` [B] -> [B, hidden0]."""
-        w = self.layers[0].weight[:, self.width:self.width + self.time_dim]
+        w = self.first.weight[:, self.width:self.width + self.time_dim]
         return F.linear(sinusoidal_embedding(s, self.time_dim), w)
 
     def forward_parts(self, x: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
         """Finish the pass given the precomputed (condition + step + bias) part of layer 1."""
-        h = F.silu(F.linear(x, self.layers[0].weight[:, :self.width]) + pre)
+        h = F.silu(F.linear(x, self.first.weight[:, :self.width]) + pre)
         for layer in self.layers[1:]:
             h = F.silu(layer(h))
         return self.out(h)
@@ -175,8 +182,13 @@ class ConditionalDiffusion(nn.Module):
     vector for every row (w/o CCD), ``query`` = the query only (DHNS baseline).
     """
 
-    def __init__(self, num_entities: int, width: int, zeta: Optional[torch.Tensor | np.ndarray] = None,
-                 clusters: Optional[torch.Tensor | np.ndarray] = None, num_clusters: int = 1, steps: int = 50,
+    # buffers (register_buffer), declared for the type checker: nn.Module types attributes it looks up as Module too
+    zeta: torch.Tensor
+    clusters: torch.Tensor
+    data_scale: torch.Tensor
+
+    def __init__(self, num_entities: int, width: int, zeta: torch.Tensor | np.ndarray | None = None,
+                 clusters: torch.Tensor | np.ndarray | None = None, num_clusters: int = 1, steps: int = 50,
                  beta_low: float = 1e-4, beta_global: float = 0.02, mu: float = 1.0,
                  hidden: Sequence[int] = (256, 256), time_dim: int = 64, type_dim: int = 32,
                  condition: str = "ccd", normalize: bool = True, loss: str = "mse", side_flag: bool = False,
@@ -202,7 +214,8 @@ class ConditionalDiffusion(nn.Module):
         zeta_t = torch.full((num_entities,), 0.5) if zeta is None else torch.as_tensor(np.asarray(zeta), dtype=torch.float32)
         clus_t = torch.zeros(num_entities, dtype=torch.long) if clusters is None else torch.as_tensor(np.asarray(clusters), dtype=torch.long)
         if zeta_t.shape != (num_entities,) or clus_t.shape != (num_entities,):
-            raise ValueError(f"zeta {tuple(zeta_t.shape)} and clusters {tuple(clus_t.shape)} must have one entry per entity ({num_entities})")
+            raise ValueError(f"zeta {tuple(zeta_t.shape)} and clusters {tuple(clus_t.shape)} "
+                             f"must have one entry per entity ({num_entities})")
         if len(clus_t) and (int(clus_t.min()) < 0 or int(clus_t.max()) >= num_clusters):
             raise ValueError(f"cluster ids must lie in [0, {num_clusters}); got [{int(clus_t.min())}, {int(clus_t.max())}]")
         self.register_buffer("zeta", zeta_t)
@@ -222,7 +235,7 @@ class ConditionalDiffusion(nn.Module):
         self.denoiser = Denoiser(width, cond_dim, hidden, time_dim)
 
     @classmethod
-    def from_config(cls, num_entities: int, width: int, zeta: Any, clusters: Any, cfg: Mapping[str, Any]) -> "ConditionalDiffusion":
+    def from_config(cls, num_entities: int, width: int, zeta: Any, clusters: Any, cfg: Mapping[str, Any]) -> ConditionalDiffusion:
         """Build from the full config (sections ``diffusion`` and ``dam``)."""
         d = cfg["diffusion"]
         return cls(num_entities, width, zeta, clusters, num_clusters=int(cfg["dam"]["num_clusters"]), steps=int(d["steps"]),
@@ -232,7 +245,7 @@ class ConditionalDiffusion(nn.Module):
                    side_flag=bool(d["side_flag"]), schedule=str(d["schedule"]), prediction=str(d["prediction"]))
 
     # --- helpers ------------------------------------------------------------------------
-    def set_difficulty(self, zeta: Optional[Any] = None, clusters: Optional[Any] = None) -> None:
+    def set_difficulty(self, zeta: Any | None = None, clusters: Any | None = None) -> None:
         """Replace zeta / clusters (e.g. zeta = 0.5 for the w/o DAM ablation) in place."""
         with torch.no_grad():
             if zeta is not None:
@@ -252,7 +265,7 @@ class ConditionalDiffusion(nn.Module):
         return schedule(self.zeta[target], self.steps, self.beta_low, self.beta_global, self.mu, self.schedule_kind)
 
     def condition(self, target: torch.Tensor, query: torch.Tensor,
-                  head_side: Optional[torch.Tensor] = None) -> torch.Tensor:
+                  head_side: torch.Tensor | None = None) -> torch.Tensor:
         """``c`` for each row: [type(target) ; query / scale (; side)], the null vector, or the query (; side).
 
         With ``side_flag`` the condition also says whether the target is a head (+1) or a tail (-1):
@@ -284,7 +297,7 @@ class ConditionalDiffusion(nn.Module):
         return (x - abar.sqrt() * out) / (1.0 - abar).sqrt().clamp_min(1e-6), out
 
     def loss(self, x0: torch.Tensor, target: torch.Tensor, query: torch.Tensor, generator: torch.Generator,
-             head_side: Optional[torch.Tensor] = None) -> torch.Tensor:
+             head_side: torch.Tensor | None = None) -> torch.Tensor:
         """``L_diff = E ||eps - eps_theta(x_s, s, c)||^2`` (per-coordinate mean) on detached inputs;
         with ``prediction: x0`` the network predicts ``x0`` and the loss is ``E ||x0 - x0_theta||^2``."""
         if float(self.data_scale) == 0.0:
@@ -301,8 +314,8 @@ class ConditionalDiffusion(nn.Module):
     # --- sampling -----------------------------------------------------------------------
     @torch.no_grad()
     def sample(self, target: torch.Tensor, query: torch.Tensor, generator: torch.Generator,
-               keep: Sequence[int], sampling_steps: int = 0, head_side: Optional[torch.Tensor] = None,
-               reverse: str = "ddpm", x_start: Optional[torch.Tensor] = None) -> torch.Tensor:
+               keep: Sequence[int], sampling_steps: int = 0, head_side: torch.Tensor | None = None,
+               reverse: str = "ddpm", x_start: torch.Tensor | None = None) -> torch.Tensor:
         """Reverse chain from x_T ~ N(0, I); returns the states at steps ``keep`` -> [B, len(keep), w].
 
         One chain for the whole batch; each row follows its target entity's schedule and
@@ -353,7 +366,7 @@ class ConditionalDiffusion(nn.Module):
             return out * self.data_scale
         step_parts = self.denoiser.step_part(torch.tensor(visit[:-1], device=dev))  # one per denoising step
         exact_eps = self.prediction == "eps" and reverse == "ddpm"
-        for j, (s, s_prev) in enumerate(zip(visit[:-1], visit[1:])):
+        for j, (s, s_prev) in enumerate(pairwise(visit)):
             abar, abar_prev = abars_all[:, s:s + 1], abars_all[:, s_prev:s_prev + 1]
             beta = 1.0 - abar / abar_prev                                  # the jump's effective beta
             net = self.denoiser.forward_parts(x, pre_cond + step_parts[j])
@@ -482,8 +495,8 @@ def graph_warm_start_pairs(model: Any, kg: Any, cfg: Mapping[str, Any],
 
 
 def fit_diffusion(kg: Any, model_or_embeddings: Any, zeta: Any, clusters: Any, cfg: Mapping[str, Any],
-                  generator: torch.Generator, diffusion: Optional[ConditionalDiffusion] = None,
-                  epochs: Optional[int] = None) -> tuple[ConditionalDiffusion, dict[str, Any]]:
+                  generator: torch.Generator, diffusion: ConditionalDiffusion | None = None,
+                  epochs: int | None = None) -> tuple[ConditionalDiffusion, dict[str, Any]]:
     """Warm start: train the denoiser on fixed (pretrained) embeddings, both sides of every train triple.
 
     Returns the model and a report (loss per epoch). ``diffusion`` continues an existing model.

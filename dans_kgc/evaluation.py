@@ -12,8 +12,9 @@ Scores are computed in query chunks, so memory is O(batch x entities).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -69,7 +70,7 @@ class FilterIndex:
         return m
 
 
-def ranks_from_scores(scores: torch.Tensor, targets: torch.Tensor, filter_mask: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+def ranks_from_scores(scores: torch.Tensor, targets: torch.Tensor, filter_mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
     """Optimistic and pessimistic ranks of ``targets`` in each row of ``scores`` [B, E].
 
     ``filter_mask`` marks candidates to ignore (the other true answers); the target itself is
@@ -92,7 +93,7 @@ def ranks_from_scores(scores: torch.Tensor, targets: torch.Tensor, filter_mask: 
 
 
 def anchor_competition(scores: torch.Tensor, targets: torch.Tensor, anchors: torch.Tensor,
-                       filter_mask: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+                       filter_mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
     """Whether each query's anchor entity is a competitor scoring above (``gt``) / at least (``ge``) the answer.
 
     The anchor is h for a tail query (h, r, ?) and t for a head query. It competes unless it is
@@ -112,8 +113,8 @@ class RankResult:
     optimistic: dict[str, np.ndarray]
     pessimistic: dict[str, np.ndarray]
     seconds: float
-    anchor_gt: Optional[dict[str, np.ndarray]] = None  # per ranking: the anchor competes and scores above
-    anchor_ge: Optional[dict[str, np.ndarray]] = None  # ... scores at least as high
+    anchor_gt: dict[str, np.ndarray] | None = None  # per ranking: the anchor competes and scores above
+    anchor_ge: dict[str, np.ndarray] | None = None  # ... scores at least as high
 
     def realistic(self, side: str) -> np.ndarray:
         return 0.5 * (self.optimistic[side] + self.pessimistic[side])
@@ -127,7 +128,7 @@ class RankResult:
 def rank_triples(
     model: KGEModel,
     triples: np.ndarray,
-    filter_index: Optional[FilterIndex],
+    filter_index: FilterIndex | None,
     batch_size: int = 256,
     sides: Iterable[str] = SIDES,
     device: torch.device | str = "cpu",
@@ -185,8 +186,8 @@ def summarize(result: RankResult) -> dict[str, Any]:
     return out
 
 
-def anchor_diagnostic(result: RankResult, relations: Optional[np.ndarray] = None,
-                      relation_names: Optional[Sequence[str]] = None) -> dict[str, Any]:
+def anchor_diagnostic(result: RankResult, relations: np.ndarray | None = None,
+                      relation_names: Sequence[str] | None = None) -> dict[str, Any]:
     """Share of rankings whose anchor entity outscores the answer, and the MRR with the anchor removed.
 
     A diagnostic of the backbone (translation models tend to score h itself high for (h, r, ?); rotation
@@ -195,7 +196,7 @@ def anchor_diagnostic(result: RankResult, relations: Optional[np.ndarray] = None
     in ranking order on each side) also ``by_relation``: per relation, the rankings (both sides), the share
     whose anchor outscores the answer, the MRR and the MRR with the anchor removed.
     """
-    if result.anchor_gt is None or result.num_ranked == 0:
+    if result.anchor_gt is None or result.anchor_ge is None or result.num_ranked == 0:
         return {}
     sides = list(result.optimistic)
     gt = np.concatenate([result.anchor_gt[s] for s in sides]).astype(float)
@@ -248,7 +249,7 @@ def evaluate(
     batch_size: int = 256,
     device: torch.device | str = "cpu",
     max_triples: int = 0,
-    filter_index: Optional[FilterIndex] = None,
+    filter_index: FilterIndex | None = None,
     progress: bool = False,
 ) -> tuple[dict[str, Any], RankResult]:
     """Filtered evaluation of one split; returns (metrics, raw ranks)."""

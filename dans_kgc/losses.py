@@ -6,7 +6,7 @@
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -16,16 +16,16 @@ from dans_kgc.utils import find_sorted
 Tensor = torch.Tensor
 
 
-def _weights(neg: Tensor, weights: Optional[Tensor]) -> Tensor:
+def _weights(neg: Tensor, weights: Tensor | None) -> Tensor:
     return weights if weights is not None else torch.full_like(neg, 1.0 / neg.shape[-1])
 
 
-def _batch_mean(per_row: Tensor, row_weights: Optional[Tensor]) -> Tensor:
+def _batch_mean(per_row: Tensor, row_weights: Tensor | None) -> Tensor:
     return per_row.mean() if row_weights is None else (row_weights * per_row).sum() / row_weights.sum()
 
 
-def margin_ranking(pos: Tensor, neg: Tensor, weights: Optional[Tensor] = None, margin: float = 1.0,
-                   row_weights: Optional[Tensor] = None, **_: float) -> Tensor:
+def margin_ranking(pos: Tensor, neg: Tensor, weights: Tensor | None = None, margin: float = 1.0,
+                   row_weights: Tensor | None = None, **_: float) -> Tensor:
     """``relu(margin - S(pos) + S(neg))`` averaged over negatives and batch."""
     if weights is None and row_weights is None:  # the plain mean, without building a [B, N] weight tensor
         return F.relu(margin - pos.unsqueeze(-1) + neg).mean()
@@ -33,14 +33,14 @@ def margin_ranking(pos: Tensor, neg: Tensor, weights: Optional[Tensor] = None, m
     return _batch_mean(per_row, row_weights)
 
 
-def softplus(pos: Tensor, neg: Tensor, weights: Optional[Tensor] = None, row_weights: Optional[Tensor] = None,
+def softplus(pos: Tensor, neg: Tensor, weights: Tensor | None = None, row_weights: Tensor | None = None,
              **_: float) -> Tensor:
     """Logistic loss ``-log sigma(S(pos)) - sum_i w_i log sigma(-S(neg_i))``."""
     return _batch_mean(F.softplus(-pos) + (_weights(neg, weights) * F.softplus(neg)).sum(-1), row_weights)
 
 
-def nssa(pos: Tensor, neg: Tensor, weights: Optional[Tensor] = None, adversarial_temperature: float = 1.0,
-         row_weights: Optional[Tensor] = None, **_: float) -> Tensor:
+def nssa(pos: Tensor, neg: Tensor, weights: Tensor | None = None, adversarial_temperature: float = 1.0,
+         row_weights: Tensor | None = None, **_: float) -> Tensor:
     """RotatE's self-adversarial loss: the logistic loss with weights softmax(alpha * S(neg)) (no gradient)."""
     if weights is None:
         weights = torch.softmax(adversarial_temperature * neg.detach(), dim=-1)

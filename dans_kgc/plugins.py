@@ -9,8 +9,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 # what has been imported in this process, in order (named by unknown-name errors)
 LOADED: list[str] = []

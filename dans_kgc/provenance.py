@@ -4,9 +4,10 @@ from __future__ import annotations
 import platform
 import subprocess
 import sys
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
@@ -39,7 +40,7 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
-def device_info(device: "torch.device") -> dict[str, Any]:
+def device_info(device: torch.device) -> dict[str, Any]:
     import torch  # lazily: report builders need provenance without paying torch's import
 
     info: dict[str, Any] = {"device": str(device), "platform": platform.platform(), "threads": torch.get_num_threads()}
@@ -49,7 +50,7 @@ def device_info(device: "torch.device") -> dict[str, Any]:
     return info
 
 
-def provenance(config: Mapping[str, Any], device: "torch.device", wall_seconds: float, **extra: Any) -> dict[str, Any]:
+def provenance(config: Mapping[str, Any], device: torch.device, wall_seconds: float, **extra: Any) -> dict[str, Any]:
     return {
         "config": dict(config),
         "seed": config.get("seed"),

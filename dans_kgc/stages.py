@@ -20,7 +20,8 @@ import copy
 import functools
 import hashlib
 import json
-from typing import Any, Iterable, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 # Samplers whose only effect is which discrete negatives are drawn or how they are weighted: a
 # 1-N backbone scores every entity, so with one of these it would silently train as plain 1-N.
@@ -60,7 +61,7 @@ def matches(key: str, pattern: str) -> bool:
     return key == pattern or (pattern.endswith(".") and key.startswith(pattern))
 
 
-@functools.lru_cache(maxsize=None)  # pure in (stage, key); the DAG asks it millions of times planning a preset
+@functools.cache  # pure in (stage, key); the DAG asks it millions of times planning a preset
 def reads(stage: str, key: str) -> bool:
     """Whether ``stage`` reads the dotted config ``key``."""
     spec = STAGE_KEYS[stage]
@@ -118,8 +119,8 @@ def _describe(rec: Mapping[str, Any]) -> str:
     return f"{b.get('name')} (dim {b.get('dim')}) on {rec.get('dataset')}/{rec.get('split')}"
 
 
-def check_record(record: Optional[Mapping[str, Any]], where: str, *, kg: Any,
-                 backbone: Optional[Mapping[str, Any]] = None, what: str = "this run") -> None:
+def check_record(record: Mapping[str, Any] | None, where: str, *, kg: Any,
+                 backbone: Mapping[str, Any] | None = None, what: str = "this run") -> None:
     """Stop unless ``record`` (read from ``where``) was made for ``kg`` and, if given, ``backbone``.
 
     ``backbone`` compares name and dim (the space); the training mode may differ (a 1-N run may
@@ -164,7 +165,8 @@ def pretrain_config(cfg: Mapping[str, Any], source: str = "backbone") -> dict[st
     dimension ``pretrain.dim`` with uniform negatives and margin loss, ``pretrain.*`` settings.
     ``backbone`` for any other model: the configured backbone with its own recipe (``model.*``,
     ``train.*``: mode, loss, lr, batch, negatives, regularisation) and uniform negatives for
-    ``pretrain.backbone_epochs`` epochs (null: ``pretrain.epochs``); the run that starts from it then continues in the same space.
+    ``pretrain.backbone_epochs`` epochs (null: ``pretrain.epochs``); the run that starts from it then continues
+    in the same space.
     ``transe_short``: that TransE for ``dam.short_epochs`` epochs; ``random``: for 0 epochs (its
     initialisation), both only as DAM's semantic source.
     """

@@ -14,8 +14,9 @@ import logging
 import math
 import random
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -91,7 +92,7 @@ def fact_split(triples: torch.Tensor, fact_ratio: float, generator: torch.Genera
 class Trainer:
     def __init__(self, cfg: Mapping[str, Any], kg: KnowledgeGraph, model: KGEModel, sampler: NegativeSampler,
                  out_dir: str | Path, device: torch.device, protocol: str, show_progress: bool = True,
-                 on_validation: Optional[Callable[[int, float], None]] = None):
+                 on_validation: Callable[[int, float], None] | None = None):
         self.cfg = cfg
         self.tcfg = cfg["train"]
         self.kg = kg
@@ -118,7 +119,7 @@ class Trainer:
         if self.mode == "one_to_n" and self.tcfg.get("subsampling", False):
             raise ValueError("train.subsampling = true weights the positives of negative sampling (RotatE's "
                              "recipe); train.mode = one_to_n does not use it: set train.subsampling=false")
-        self.subsampling: Optional[SubsamplingWeights] = (
+        self.subsampling: SubsamplingWeights | None = (
             SubsamplingWeights(torch.from_numpy(kg.train), kg.num_relations)
             if self.tcfg.get("subsampling", False) else None)
         if self.mode == "negative_sampling" and getattr(model, "reciprocal", False):
@@ -128,7 +129,7 @@ class Trainer:
         self.regularizer, self.reg_weight = str(mcfg["regularizer"]), float(mcfg["reg_weight"])
         if self.regularizer not in ("none", "n3", "l2"):
             raise ValueError(f"model.regularizer = {self.regularizer!r}; expected none, n3 or l2")
-        self.stage_record: Optional[dict[str, Any]] = None  # set by the pretrain command; saved with the best model
+        self.stage_record: dict[str, Any] | None = None  # set by the pretrain command; saved with the best model
         # weight decay and lr decay act on the backbone's group only (RED-GNN's lamb and decay_rate)
         groups = [{"params": list(model.parameters()), "lr": self.tcfg["lr"],
                    "weight_decay": float(self.tcfg["weight_decay"])}]
@@ -146,11 +147,11 @@ class Trainer:
         self.valid_filter = FilterIndex(kg.all_true(filter_splits(protocol, "valid")), kg.num_entities, kg.num_relations)
         self.epoch = 0
         self.step = 0
-        self.best = {"valid_mrr": -math.inf, "epoch": 0, "state": None}
+        self.best: dict[str, Any] = {"valid_mrr": -math.inf, "epoch": 0, "state": None}
         self.bad_evals = 0
         self.history: list[dict[str, Any]] = []
         self.train_seconds = 0.0
-        self.resumed_from: Optional[int] = None
+        self.resumed_from: int | None = None
         self.hardness_probe = self._hardness_probe()
         # called with (epoch, valid MRR) after every validation; it may raise to stop the run (dans-kgc tune's
         # pruner raises optuna.TrialPruned), so it runs before that epoch's checkpoint is written
@@ -225,7 +226,8 @@ class Trainer:
         n = len(queries)
         bs = self.tcfg["batch_size"]
         perm = torch.randperm(n, generator=self.sampler.generator)
-        total, count, extra = 0.0, 0, {}
+        total, count = 0.0, 0
+        extra: dict[str, float] = {}
         for i in range(0, n, bs):
             pos = queries[perm[i:i + bs]]
             loss_rand, pos_scores, pos_scores_head, pos = self._random_loss(pos)
@@ -263,7 +265,7 @@ class Trainer:
             return "softmax"
         return "margin" if self.tcfg["loss"] == "margin" else "softplus"
 
-    def _random_loss(self, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor], torch.Tensor]:
+    def _random_loss(self, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """``L_rand`` of a batch of positives, their tail- and head-side scores, and the positives on the device.
 
         negative_sampling: the configured loss over the sampler's discrete negatives.
@@ -362,7 +364,7 @@ class Trainer:
         write_text(self.out / TRACE, buf.getvalue())
 
 
-def build_run(cfg: Mapping[str, Any], kg: KnowledgeGraph, pretrained: Optional[str | Path] = None,
+def build_run(cfg: Mapping[str, Any], kg: KnowledgeGraph, pretrained: str | Path | None = None,
               **resources: Any) -> tuple[KGEModel, NegativeSampler]:
     """Seeded construction of backbone and sampler (same seed -> same initial state).
 

@@ -25,9 +25,10 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, TypeGuard
 
 import yaml
 
@@ -80,7 +81,7 @@ def space_path(cfg: Mapping[str, Any]) -> str:
     return str(cfg.get("tune", {}).get("space") or resources.files("dans_kgc").joinpath(SPACE_FILE))
 
 
-def load_space(path: Optional[str | Path] = None) -> dict[str, Any]:
+def load_space(path: str | Path | None = None) -> dict[str, Any]:
     """Read and check a search-space file (default: the package's); SpaceError names file and key."""
     src = Path(path) if path else Path(str(resources.files("dans_kgc").joinpath(SPACE_FILE)))
     try:
@@ -142,8 +143,7 @@ def check_distribution(key: str, spec: Any, flat_defaults: Mapping[str, Any], wh
                              f"({type(default).__name__}, default {default!r})")
         return
     low, high = spec.get("low"), spec.get("high")
-    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high))
-    if not numeric or not low < high:
+    if not (_is_number(low) and _is_number(high)) or not low < high:
         raise SpaceError(f"{where}: key '{key}': {kind} needs numbers low < high, got low={low!r} high={high!r}")
     if spec.get("log") and low <= 0:
         raise SpaceError(f"{where}: key '{key}': log: true needs low > 0, got {low!r}")
@@ -154,6 +154,10 @@ def check_distribution(key: str, spec: Any, flat_defaults: Mapping[str, Any], wh
                          "a numeric distribution does not fit: use categorical")
     if kind == "float" and isinstance(default, int):
         raise SpaceError(f"{where}: key '{key}' takes an integer (default {default!r}); use type: int")
+
+
+def _is_number(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _fits(default: Any, value: Any) -> bool:
@@ -240,7 +244,7 @@ def masked_url(url: str) -> str:
         return url.split("@")[-1]
 
 
-def _alive(worker: str) -> Optional[bool]:
+def _alive(worker: str) -> bool | None:
     """Whether the process ``host:pid`` runs; None when it is on another host (judged by heartbeat)."""
     host, _, pid = worker.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
@@ -269,7 +273,7 @@ class Heartbeat:
             except Exception as err:  # noqa: BLE001 - a missed beat must not kill the trial
                 log.debug("heartbeat: %s", err)
 
-    def __enter__(self) -> "Heartbeat":
+    def __enter__(self) -> Heartbeat:
         self._thread.start()
         return self
 
@@ -281,8 +285,8 @@ class Heartbeat:
 class Tuner:
     """One worker of a study: continues orphaned trials, then asks new ones until ``trials`` are finished."""
 
-    def __init__(self, cfg: Mapping[str, Any], dataset: str, out: Path, *, trials: int, storage: Optional[str],
-                 study_name: Optional[str], pretrained: Optional[Path] = None, stage_resources: Optional[dict] = None,
+    def __init__(self, cfg: Mapping[str, Any], dataset: str, out: Path, *, trials: int, storage: str | None,
+                 study_name: str | None, pretrained: Path | None = None, stage_resources: dict | None = None,
                  quiet: bool = True):
         self.base = budget_config(cfg)
         self.cfg = cfg
@@ -428,7 +432,7 @@ class Tuner:
         study._storage.set_trial_user_attr(trial_id, "worker", self.worker)
         study._storage.set_trial_user_attr(trial_id, "heartbeat", time.time())
 
-    def _claim(self, study: Any, frozen: Any) -> Optional[Any]:
+    def _claim(self, study: Any, frozen: Any) -> Any | None:
         """Take over an orphaned RUNNING trial (same number, same parameters); None if another worker won."""
         from optuna.trial import Trial
 
@@ -446,7 +450,7 @@ class Tuner:
         import optuna
         from optuna.trial import TrialState
 
-        from dans_kgc.cli import run_training
+        from dans_kgc.pipeline import run_training
         from dans_kgc.training import TrainingDivergedError
 
         params = self.suggest(trial)
@@ -545,7 +549,7 @@ class Tuner:
         return info
 
 
-def _version(name: str) -> Optional[str]:
+def _version(name: str) -> str | None:
     from importlib import metadata
 
     try:

@@ -5,9 +5,10 @@ import json
 import os
 import random
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     import torch
 
 
-def seed_everything(seed: int) -> "torch.Generator":
+def seed_everything(seed: int) -> torch.Generator:
     import torch  # lazily: dataset fetching and the DAG parse must not pay for torch
 
     random.seed(seed)
@@ -24,7 +25,7 @@ def seed_everything(seed: int) -> "torch.Generator":
     return torch.Generator().manual_seed(seed)
 
 
-def resolve_device(name: str) -> "torch.device":
+def resolve_device(name: str) -> torch.device:
     """``auto`` picks CUDA when available; asking for ``cuda`` without one is an error."""
     import torch
 
@@ -90,7 +91,7 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o)}")
 
 
-def find_sorted(sorted_keys: "torch.Tensor", keys: "torch.Tensor") -> tuple["torch.Tensor", "torch.Tensor"]:
+def find_sorted(sorted_keys: torch.Tensor, keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Position of each of ``keys`` in the ascending ``sorted_keys`` (clamped to a valid index) and whether it
     is there: the one lookup behind triple filters, negative caches and per-query counts."""
     import torch

@@ -7,7 +7,6 @@ import math
 import subprocess
 import sys
 from pathlib import Path
-from typing import Optional
 
 import pandas as pd
 import pytest
@@ -26,7 +25,7 @@ BACKBONES = {
 }
 
 
-def valid_trace(valid: list[Optional[float]], seconds: float = 2.0) -> list[dict]:
+def valid_trace(valid: list[float | None], seconds: float = 2.0) -> list[dict]:
     """One row per epoch; ``None`` = no validation that epoch."""
     rows, total = [], 0.0
     for e, v in enumerate(valid, 1):
@@ -36,9 +35,9 @@ def valid_trace(valid: list[Optional[float]], seconds: float = 2.0) -> list[dict
     return rows
 
 
-def cal_run(root: Path, dataset: str, variant: str, backbone: str, seed: int, *, mrr: Optional[float] = None,
-            h1: Optional[float] = None, h10: Optional[float] = None, trace: Optional[list[dict]] = None,
-            epochs_run: int = 4, train_seconds: float = 8.0, anchor: Optional[float] = None,
+def cal_run(root: Path, dataset: str, variant: str, backbone: str, seed: int, *, mrr: float | None = None,
+            h1: float | None = None, h10: float | None = None, trace: list[dict] | None = None,
+            epochs_run: int = 4, train_seconds: float = 8.0, anchor: float | None = None,
             protocol: str = "redgnn", record: bool = True) -> Path:
     """A calibration run folder as train + evaluate write it (``mrr=None``: evaluation never ran;
     ``record=False``: a run written before the backbone record existed)."""
@@ -109,7 +108,7 @@ def test_baselines_file_is_complete_and_sourced():
     assert data["protocol"] == "redgnn" and "inverse-relation" in baselines.description()
     kdd = data["tables"]["adaprop_kdd2023"]["rows"]
     assert set(kdd) == {"conve", "quate", "rotate", "drum", "rnnlogic", "compgcn", "nbfnet", "redgnn", "adaprop"}
-    for name, row in kdd.items():
+    for row in kdd.values():
         assert row["source"] and set(row["results"]) == {"family", "umls", "wn18rr", "fb15k-237", "nell-995", "yago3-10"}
         for vals in row["results"].values():
             assert set(vals) == {"mrr", "hits@1", "hits@10"} and all(0 < v <= 1 for v in vals.values())

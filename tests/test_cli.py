@@ -5,8 +5,6 @@ import json
 import subprocess
 import sys
 
-import pytest
-
 from dans_kgc.cli import main
 
 TINY = ["--set", "threads=1", "--set", "model.dim=16", "--set", "pretrain.dim=16", "--set", "pretrain.epochs=2",

@@ -43,7 +43,7 @@ def test_yaml_file_error_names_file(tmp_path):
 def test_a_runs_recorded_config_remakes_it_on_its_own_dataset_only(tmp_path):
     """A run's config.yaml (save_run_config: the dataset, then every key) is a valid --config for the same
     dataset, giving the recorded config back; for another dataset it stops, naming the file and both."""
-    from dans_kgc.cli import save_run_config
+    from dans_kgc.pipeline import save_run_config
 
     recorded = load_config([], ["model.name=quate", "model.dim=32", "train.epochs=3"])
     save_run_config(tmp_path, recorded, "family")

@@ -5,8 +5,7 @@ import pytest
 import torch
 
 from dans_kgc.config import load_config
-from dans_kgc.curriculum import (band_hardness, band_margins, band_weights, curriculum_centre, dtm_margins,
-                                 dtm_weights)
+from dans_kgc.curriculum import band_hardness, band_margins, band_weights, curriculum_centre, dtm_margins, dtm_weights
 
 
 def test_band_hardness_known_values():

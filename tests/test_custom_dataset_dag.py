@@ -3,7 +3,6 @@ reruns the fetch and what was built on it."""
 from __future__ import annotations
 
 import pytest
-
 from test_custom_dataset import make_kg
 from workflow_helpers import copy_workflow, job_counts, run_snakemake, write_yaml
 

@@ -11,8 +11,17 @@ import torch
 from scipy.stats import spearmanr
 
 from dans_kgc.cli import main
-from dans_kgc.dam import (ENTITIES_CSV, REPORT_JSON, fit_dam, fit_dam_from_run, load_clusters, load_zeta, pagerank,
-                          save_dam, structural_features)
+from dans_kgc.dam import (
+    ENTITIES_CSV,
+    REPORT_JSON,
+    fit_dam,
+    fit_dam_from_run,
+    load_clusters,
+    load_zeta,
+    pagerank,
+    save_dam,
+    structural_features,
+)
 from dans_kgc.datasets.loading import KnowledgeGraph
 from tests.conftest import tiny_config
 

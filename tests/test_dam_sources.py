@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_config
 
 from dans_kgc.checkpoints import BEST_MODEL, load_trained_model
 from dans_kgc.cli import main
 from dans_kgc.dam import REPORT_JSON, fit_dam_from_run
 from dans_kgc.stages import StageMismatchError, pretrain_config, target_source
-from conftest import tiny_config
 
 
 @pytest.fixture(scope="module")

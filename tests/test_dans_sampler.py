@@ -6,8 +6,8 @@ from dataclasses import replace
 import pytest
 import torch
 import torch.nn.functional as F
-
 from conftest import dtm_weights_by_hand, random_dam, spy_chain, tiny_config
+
 from dans_kgc.diffusion import ConditionalDiffusion, save_diffusion
 from dans_kgc.sampling import StepContext, build_sampler
 from dans_kgc.stages import StageMismatchError, backbone_of, stage_record
@@ -100,7 +100,7 @@ def test_sample_fraction_restricts_generation_and_l_diff_to_the_same_rows(umls):
     assert len(seen["sample"]) == 16 and torch.equal(target, seen["sample"])
     assert torch.equal(x0, model.entity(target).detach())
     # each of the 16 rows is a row of the batch, with that row's query on the replaced side
-    for t, q in zip(target.tolist(), query):
+    for t, q in zip(target.tolist(), query, strict=True):
         rows = ((pos[:, 0] == t) | (pos[:, 2] == t)).nonzero().squeeze(1)
         qs = torch.cat([model.head_query(model.relation(pos[rows, 1]), model.entity(pos[rows, 2])),
                         model.tail_query(model.entity(pos[rows, 0]), model.relation(pos[rows, 1]))])
@@ -181,7 +181,8 @@ def test_mixed_negatives_split_each_band_between_its_two_forms(umls):
         pos = torch.from_numpy(umls.train[:64])
         seen = {}
         real = sampler.score_negatives
-        sampler.score_negatives = lambda m, p, h, neg: seen.setdefault("k", neg.shape[1]) and real(m, p, h, neg)
+        sampler.score_negatives = lambda m, p, h, neg, seen=seen, real=real: (seen.setdefault("k", neg.shape[1])
+                                                                              and real(m, p, h, neg))
         ctx = StepContext(pos=pos, pos_scores=model.score_hrt(pos), model=model, progress=0.3, step=1)
         _, logs[form] = sampler.total_loss(torch.zeros(()), ctx)
         assert seen["k"] == (4 if form == "continuous" else 8)
@@ -273,7 +274,7 @@ def test_cache_reuses_a_triples_chain_states_for_cache_epochs_then_regenerates(u
 def test_a_new_band_placement_regenerates_the_cached_negatives(umls, monkeypatch):
     """Measured placement with the cache: negatives cached on the old band states are not reused once the
     bands move; an unchanged placement keeps the cache."""
-    import dans_kgc.diagnostics as dg
+    import dans_kgc.band_probe as probe
 
     cfg = _cfg("diffusion.band_placement=measured", "diffusion.sampling_steps=10", "diffusion.cache_epochs=4",
                "train.batch_size=512")
@@ -283,7 +284,7 @@ def test_a_new_band_placement_regenerates_the_cached_negatives(umls, monkeypatch
     def fake(smp, mdl, pos, head_side, generator, margins=None):
         return {"hard": {"quantile": torch.tensor([hardness["ceiling"] * (1.0 - k / 20) for k in smp.keep])}}
 
-    monkeypatch.setattr(dg, "scored_bands", fake)
+    monkeypatch.setattr(probe, "scored_bands", fake)
     sampler.refresh(model)
     pos = torch.as_tensor(umls.train[:6], dtype=torch.long)
     tail = torch.zeros(6, dtype=torch.bool)
@@ -327,7 +328,7 @@ def test_cache_off_draws_a_new_chain_every_call(umls):
 # measured band placement (diffusion.band_placement = measured)
 # ----------------------------------------------------------------------------------------
 def test_measured_placement_puts_each_band_on_the_state_nearest_its_target_quantile(umls, monkeypatch):
-    import dans_kgc.diagnostics as dg
+    import dans_kgc.band_probe as probe
 
     cfg = _cfg("diffusion.band_placement=measured", "diffusion.sampling_steps=10",
                "diffusion.band_quantiles=[0.1, 0.5, 0.93, 0.98]")
@@ -341,7 +342,7 @@ def test_measured_placement_puts_each_band_on_the_state_nearest_its_target_quant
         seen["keep"] = list(smp.keep)
         return {"hard": {"quantile": torch.tensor([1.0 - k / 20 for k in smp.keep])}}
 
-    monkeypatch.setattr(dg, "scored_bands", fake)
+    monkeypatch.setattr(probe, "scored_bands", fake)
     cols = sampler.refresh(model)
     assert seen["keep"] == candidates
     # targets 0.1 -> s = 18 (0.10); 0.5 -> 10 (0.50); 0.93 -> 2 (0.90) vs 0 (1.00): 2; 0.98 -> 0 (1.00)

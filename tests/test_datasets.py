@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from dans_kgc.datasets import DATASETS, KnowledgeGraph, TripleFileError, fetch_dataset, load_dataset, read_triples
-from dans_kgc.datasets.fetch import ChecksumError, MissingFileError, fetch_file, git_blob_of, sha256_of
+from dans_kgc.datasets.checksums import git_blob_of, sha256_of
+from dans_kgc.datasets.fetch import ChecksumError, MissingFileError, fetch_file
 from dans_kgc.datasets.registry import FileSpec
 
 PAPER = {"family", "umls", "wn18rr", "fb15k-237", "nell-995", "yago3-10"}

@@ -10,16 +10,23 @@ import logging
 import numpy as np
 import pytest
 import torch
+from conftest import random_dam, tiny_config
 from torch import nn
 
-from conftest import random_dam, tiny_config
 from dans_kgc import cli
+from dans_kgc.band_probe import STREAM_DENOISER, STREAM_TRIPLES, band_hardness, diagnostics_generator, sample_triples
 from dans_kgc.checkpoints import BEST_MODEL, load_trained_model
 from dans_kgc.datasets import load_dataset
 from dans_kgc.datasets.loading import KnowledgeGraph
-from dans_kgc.diagnostics import (STREAM_DENOISER, STREAM_TRIPLES, KnownTriples, band_hardness, denoiser_quality,
-                                  diagnostics_generator, false_negative_shares, false_negatives, negative_hardness,
-                                  render_markdown, run_diagnostics, sample_triples)
+from dans_kgc.diagnostics import (
+    KnownTriples,
+    denoiser_quality,
+    false_negative_shares,
+    false_negatives,
+    negative_hardness,
+    render_markdown,
+    run_diagnostics,
+)
 from dans_kgc.diffusion import load_diffusion
 from dans_kgc.models.translational import TransE
 from dans_kgc.sampling.base import NegativeSampler

@@ -5,13 +5,23 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import MIRROR, linear_alpha_bars, rng_triples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import MIRROR, linear_alpha_bars, rng_triples
 from dans_kgc.config import load_config
-from dans_kgc.diffusion import (ConditionalDiffusion, band_checkpoints, entity_beta_max, fit_diffusion, linear_betas,
-                                load_diffusion, q_sample, save_diffusion, schedule, snap_to_entities)
+from dans_kgc.diffusion import (
+    ConditionalDiffusion,
+    band_checkpoints,
+    entity_beta_max,
+    fit_diffusion,
+    linear_betas,
+    load_diffusion,
+    q_sample,
+    save_diffusion,
+    schedule,
+    snap_to_entities,
+)
 from dans_kgc.evaluation import FilterIndex
 from dans_kgc.models import build_model
 
@@ -247,7 +257,8 @@ def test_sampling_is_reproducible_and_keeps_every_requested_state():
     b = d.sample(tgt, pts, torch.Generator().manual_seed(3), [0, 37, 37, 50])   # any order, repeats allowed
     assert torch.equal(a[:, 1], b[:, 1]) and torch.equal(b[:, 1], b[:, 2])
     assert torch.equal(a[:, 0], b[:, 3]) and torch.equal(a[:, 2], b[:, 0])
-    x_T = torch.randn((51, 8, 8), generator=torch.Generator().manual_seed(3))[0] * d.data_scale  # start = first noise draw
+    # the chain's start is the first noise draw
+    x_T = torch.randn((51, 8, 8), generator=torch.Generator().manual_seed(3))[0] * d.data_scale
     assert torch.allclose(a[:, 0], x_T)
 
 
@@ -289,7 +300,8 @@ def test_snap_never_returns_a_known_true_triple(seed, n_ent, n_rel):
             cand = (e, r, t) if head[i] else (h, r, e)
             assert e >= 0 and cand not in known
             dists = torch.cdist(neg[i, k:k + 1], ent[allowed])[0]
-            assert torch.dist(neg[i, k], ent[e]).item() == pytest.approx(dists.min().item(), abs=1e-5)  # nearest allowed
+            # the nearest allowed entity
+            assert torch.dist(neg[i, k], ent[e]).item() == pytest.approx(dists.min().item(), abs=1e-5)
 
 
 # --- warm start, save / load, CLI -------------------------------------------------------

@@ -9,8 +9,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from dans_kgc.datasets.loading import KnowledgeGraph
-from dans_kgc.evaluation import (FilterIndex, evaluate, filter_splits, rank_triples, ranks_from_scores,
-                                 summarize)
+from dans_kgc.evaluation import FilterIndex, evaluate, filter_splits, rank_triples, ranks_from_scores, summarize
 from dans_kgc.models import build_model
 
 
@@ -22,10 +21,10 @@ class TableModel(nn.Module):
         self.tails, self.heads = tails, heads
 
     def score_all_tails(self, h_idx, r_idx):
-        return torch.tensor([self.tails[(int(h), int(r))] for h, r in zip(h_idx, r_idx)], dtype=torch.float32)
+        return torch.tensor([self.tails[(int(h), int(r))] for h, r in zip(h_idx, r_idx, strict=True)], dtype=torch.float32)
 
     def score_all_heads(self, r_idx, t_idx):
-        return torch.tensor([self.heads[(int(r), int(t))] for r, t in zip(r_idx, t_idx)], dtype=torch.float32)
+        return torch.tensor([self.heads[(int(r), int(t))] for r, t in zip(r_idx, t_idx, strict=True)], dtype=torch.float32)
 
 
 # Toy KG (conftest.toy_kg): entities a..f = 0..5, relations r = 0, s = 1.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from conftest import tiny_config
+
 from dans_kgc.datasets.loading import KnowledgeGraph
 from dans_kgc.losses import SubsamplingWeights, softplus
 from dans_kgc.sampling import build_sampler
@@ -83,7 +83,7 @@ def test_nscaching_keeps_training_triples_out_of_its_caches(dense_kg):
     def cached_true(sampler) -> float:
         hits = []
         for side in ("tail", "head"):
-            for key, row in zip(getattr(sampler, f"{side}_keys").tolist(), sampler.cache(side).tolist()):
+            for key, row in zip(getattr(sampler, f"{side}_keys").tolist(), sampler.cache(side).tolist(), strict=True):
                 anchor, rel = divmod(key, r_count)
                 hits += [((anchor, rel, e) if side == "tail" else (e, rel, anchor)) in known for e in row]
         return sum(hits) / len(hits)

@@ -28,7 +28,7 @@ def _toy_model(layers: int = 2, blocks: bool = False) -> RedGNN:
     alpha = sigmoid(relu(h_s + h_r + h_{r_q})), layer l multiplies its aggregate by W_OUT[l]."""
     model = RedGNN(4, 2, dim=1, gnn_layers=layers, attn_dim=1, activation="identity", gnn_gate="none")
     with torch.no_grad():
-        for layer, rel, w in zip(model.layers, REL, W_OUT):
+        for layer, rel, w in zip(model.layers, REL[:layers], W_OUT[:layers], strict=True):
             layer.relation.weight.copy_(torch.tensor(rel).unsqueeze(1))
             for lin in (layer.w_source, layer.w_relation, layer.w_query, layer.w_alpha):
                 lin.weight.fill_(1.0)
@@ -105,7 +105,7 @@ def test_both_aggregations_give_the_same_scores_and_gradients():
         scores.logsumexp(1).sum().backward()
         grads.append((scores.detach(), [p.grad.clone() for p in model.parameters()]))
     assert torch.allclose(grads[0][0], grads[1][0], atol=1e-5)
-    for a, b in zip(grads[0][1], grads[1][1]):
+    for a, b in zip(grads[0][1], grads[1][1], strict=True):
         assert torch.allclose(a, b, atol=1e-5)
 
 
@@ -151,7 +151,7 @@ RG = {"model.name": "redgnn", "model.dim": 8, "model.gnn_layers": 2, "model.attn
 
 
 def _fit(cfg, kg, out, resume=False):
-    # threads as the CLI sets them (dans_kgc.cli.runtime; tiny_config: 1). With more intra-op threads two processes
+    # threads as the CLI sets them (dans_kgc.pipeline.runtime; tiny_config: 1). With more intra-op threads two processes
     # can differ in the last bit of the GRU's weight gradient (a GEMM over ~10^4 node rows).
     set_threads(cfg["threads"])
     model, sampler = build_run(cfg, kg)

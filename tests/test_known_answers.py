@@ -12,8 +12,8 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from conftest import dtm_weights_by_hand, linear_alpha_bars, random_dam, tiny_config
+
 from dans_kgc import dam as dam_module
 from dans_kgc.dam import fit_dam, observed_difficulty
 from dans_kgc.datasets.loading import KnowledgeGraph
@@ -167,7 +167,7 @@ def test_l_diff_noises_x0_with_the_alpha_bar_of_the_step_the_denoiser_is_given()
     (x_a, s_a), (x_b, s_b) = seen
     assert torch.equal(s_a, s_b)
     assert set(s_a.tolist()) == set(range(1, steps + 1))
-    abar = torch.tensor([_alpha_bars(ZETA[e], steps)[s] for e, s in zip(target.tolist(), s_a.tolist())])
+    abar = torch.tensor([_alpha_bars(ZETA[e], steps)[s] for e, s in zip(target.tolist(), s_a.tolist(), strict=True)])
     root = abar.sqrt().unsqueeze(1)
     assert torch.allclose(x_a - x_b, -root.expand(-1, 3), atol=1e-5)
     eps = (x_a - root * x0_a) / (1.0 - abar).sqrt().unsqueeze(1)
@@ -281,9 +281,9 @@ def test_mixed_negatives_give_each_band_its_margin_in_both_forms():
     margins = [float(dtm["gamma0"]) * m for m in dtm["margin_scales"]]
     known = {tuple(t) for t in kg.train.tolist()}
     head_rows = seen["head"].tolist()
-    weights = dtm_weights_by_hand(0.55, [zeta[h if hd else t] for (h, _, t), hd in zip(pos.tolist(), head_rows)], dtm)
+    weights = dtm_weights_by_hand(0.55, [zeta[h if hd else t] for (h, _, t), hd in zip(pos.tolist(), head_rows, strict=True)], dtm)
     total, no_snap = 0.0, 0
-    for b, ((h, r, t), head, w) in enumerate(zip(pos.tolist(), head_rows, weights)):
+    for b, ((h, r, t), head, w) in enumerate(zip(pos.tolist(), head_rows, weights, strict=True)):
         q = query(b, head)
         allowed = [e for e in range(4) if ((e, r, t) if head else (h, r, e)) not in known]
         for k in range(4):
@@ -405,9 +405,9 @@ def test_dam_mlp_weights_ignore_the_holdout_targets(monkeypatch):
     moved[hold_idx] = 1.0 - moved[hold_idx]
     same = trajectory(moved)
     assert np.array_equal(splits[1][1], hold_idx)
-    for a, b in zip(base, same):
-        assert all(torch.equal(x, y) for x, y in zip(a, b))
+    for a, b in zip(base, same, strict=True):
+        assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
     nudged = target.copy()
     nudged[train_idx[0]] = 1.0 - nudged[train_idx[0]]
     other = trajectory(nudged)
-    assert not all(torch.equal(x, y) for x, y in zip(base[0], other[0]))  # the check can see a target change
+    assert not all(torch.equal(x, y) for x, y in zip(base[0], other[0], strict=True))  # the check can see a target change

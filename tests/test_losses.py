@@ -105,11 +105,11 @@ def test_self_adversarial_sampler_with_nssa_is_sun_et_al(toy_kg):
     loss = LOSSES[cfg["train"]["loss"]](pos, neg, w, adversarial_temperature=cfg["train"]["adversarial_temperature"])
     e = [math.exp(0.5 * s) for s in (0.0, 1.0, -1.0)]
     p = [x / sum(e) for x in e]
-    want = _sp(-2.0) + sum(pi * _sp(s) for pi, s in zip(p, (0.0, 1.0, -1.0)))
+    want = _sp(-2.0) + sum(pi * _sp(s) for pi, s in zip(p, (0.0, 1.0, -1.0), strict=True))
     assert loss.item() == pytest.approx(want, rel=1e-6)
     loss.backward()
     sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
-    torch.testing.assert_close(neg.grad, torch.tensor([[pi * sig(s) for pi, s in zip(p, (0.0, 1.0, -1.0))]]))
+    torch.testing.assert_close(neg.grad, torch.tensor([[pi * sig(s) for pi, s in zip(p, (0.0, 1.0, -1.0), strict=True)]]))
     # the same as the loss's own weighting (no sampler weights given)
     assert LOSSES["nssa"](pos, neg, adversarial_temperature=0.5).item() == pytest.approx(want, rel=1e-6)
 

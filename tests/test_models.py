@@ -138,7 +138,7 @@ def test_fused_transe_kernel_float32_matches_autograd():
         p, n = model.score_positive_and_corrupted(pos, neg) if fused else (model.score_hrt(pos), model.score_hrt(neg))
         torch.relu(1 - p.unsqueeze(1) + n).mean().backward()
         out.append((p.detach(), n.detach(), model.entity.weight.grad.clone(), model.relation.weight.grad.clone()))
-    for a, b in zip(out[0], out[1]):
+    for a, b in zip(out[0], out[1], strict=True):
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
 
 

@@ -21,7 +21,7 @@ NAMES = ("quate", "conve")
 
 def quat(*coords: tuple[float, float, float, float]) -> torch.Tensor:
     """Quaternion coordinates (a, b, c, d) -> one row in the [a | b | c | d] block layout."""
-    return torch.tensor([list(col) for col in zip(*coords)], dtype=torch.float64).reshape(-1)
+    return torch.tensor([list(col) for col in zip(*coords, strict=True)], dtype=torch.float64).reshape(-1)
 
 
 def make(name: str, seed: int = 0, ne: int = NE, nr: int = NR, dim: int = DIM) -> KGEModel:
@@ -138,7 +138,7 @@ def test_quate_n3_factors_are_the_quaternion_modulus():
     expected = [modulus(ent[trip[:, 0]]), modulus(rel[trip[:, 1]]), modulus(ent[trip[:, 2]])]
     got = model.factors(trip)
     assert [f.shape for f in got] == [(10, 3)] * 3
-    for g, e in zip(got, expected):
+    for g, e in zip(got, expected, strict=True):
         torch.testing.assert_close(g, e)
     reg = model.regularization(trip, "n3", 0.5)
     torch.testing.assert_close(reg, 0.5 * sum(e.pow(3).sum() for e in expected) / 10)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
 from conftest import dtm_weights_by_hand, random_dam, spy_chain, tiny_config
+
 from dans_kgc.diffusion import ConditionalDiffusion
 from dans_kgc.evaluation import FilterIndex, anchor_competition, anchor_diagnostic, evaluate, rank_triples
 from dans_kgc.losses import band_loss, one_to_n_cross_entropy
@@ -49,9 +49,9 @@ def test_one_to_n_cross_entropy_by_hand(eps):
     targets = [2, 0]
     n = 3
     want = 0.0
-    for row, y in zip(scores, targets):
+    for row, y in zip(scores, targets, strict=True):
         q = [(1 - eps) * (j == y) + eps / n for j in range(n)]  # target: (1 - eps) onehot + eps / N
-        want += -sum(qj * (s - _lse(row)) for qj, s in zip(q, row))
+        want += -sum(qj * (s - _lse(row)) for qj, s in zip(q, row, strict=True))
     want /= len(scores)
     got = one_to_n_cross_entropy(torch.tensor(scores), torch.tensor(targets), eps)
     assert got.item() == pytest.approx(want, rel=1e-6)

@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from dans_kgc.cli import build_parser
 from test_custom_dataset import make_kg
 from workflow_helpers import REPO, copy_workflow, run_snakemake, write_yaml
+
+from dans_kgc.cli import build_parser
 
 EXAMPLE = REPO / "examples" / "my_sampler.py"
 TINY = ["--set", "threads=1", "--set", "model.dim=8", "--set", "train.epochs=1", "--set", "train.eval_every=1",

@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
-from dans_kgc.reports import build_report
 from test_reports import make_run
 from workflow_helpers import copy_workflow, job_counts, run_snakemake, write_yaml
+
+from dans_kgc.reports import build_report
 
 
 # ----------------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Optional
 
 import pandas as pd
 import pytest
@@ -21,11 +20,11 @@ TIE = "realistic (mean of optimistic and pessimistic rank)"
 
 
 def make_run(root: Path, dataset: str, experiment: str, variant: str, seed: int, *,
-             mrr: Optional[float] = None, h1: Optional[float] = None, h10: Optional[float] = None,
-             trace: Optional[list[dict]] = None, config: Optional[dict] = None, protocol: str = "redgnn",
-             train_seconds: Optional[float] = None, best_valid: Optional[float] = None,
-             backbone: Optional[dict] = None, anchor: Optional[dict] = None, model: str = "transe",
-             folder: Optional[str] = None, tags: Optional[dict] = None) -> Path:
+             mrr: float | None = None, h1: float | None = None, h10: float | None = None,
+             trace: list[dict] | None = None, config: dict | None = None, protocol: str = "redgnn",
+             train_seconds: float | None = None, best_valid: float | None = None,
+             backbone: dict | None = None, anchor: dict | None = None, model: str = "transe",
+             folder: str | None = None, tags: dict | None = None) -> Path:
     """A run folder as train + evaluate write it; ``mrr=None`` = evaluation never ran.
     ``backbone``: the run's backbone record (absent = a run written before it existed);
     ``anchor``: metrics_test.json's anchor_diagnostic; ``folder``: the variant folder's name
@@ -98,10 +97,10 @@ def main_runs(tmp_path) -> list[Path]:
     root = tmp_path / "runs"
     runs = []
     # uniform: MRR 0.5, 0.6, 0.7 -> mean 0.600, sample std 0.100; Hits@1 fixed at 0.30 (worse than bernoulli)
-    for seed, m in zip((0, 1, 2), (0.5, 0.6, 0.7)):
+    for seed, m in zip((0, 1, 2), (0.5, 0.6, 0.7), strict=True):
         runs.append(make_run(root, "umls", "main", "uniform", seed, mrr=m, h1=0.30, h10=0.90))
     # bernoulli: MRR 0.40, 0.50 -> mean 0.450, std 0.0707...; Hits@1 0.35, 0.45 -> mean 0.400 (best)
-    for seed, m, h in zip((0, 1), (0.40, 0.50), (0.35, 0.45)):
+    for seed, m, h in zip((0, 1), (0.40, 0.50), (0.35, 0.45), strict=True):
         runs.append(make_run(root, "umls", "main", "bernoulli", seed, mrr=m, h1=h, h10=0.95))
     # dans: training finished, evaluation failed (no metrics_test.json); and one run that never started
     runs.append(make_run(root, "umls", "main", "dans", 0))
@@ -206,7 +205,7 @@ def test_backbone_column_separates_two_backbones_running_the_same_sampler(tmp_pa
     # the same split in efficiency, paper and ablation
     build_report("efficiency", runs, tmp_path / "eff")
     eff = pd.read_csv(str(tmp_path / "eff") + ".csv")
-    assert len(eff) == 4 and set(zip(eff.backbone, eff.variant)) == {
+    assert len(eff) == 4 and set(zip(eff.backbone, eff.variant, strict=True)) == {
         ("transe", "uniform"), ("transe", "dans"), ("rotate", "uniform"), ("rotate", "dans")}
     build_report("paper", runs, tmp_path / "paper")
     pmd = read(tmp_path / "paper", ".md")
@@ -360,7 +359,7 @@ def test_paper_targets_file_holds_only_known_numbers_with_sources():
 def test_paper_table_difference_and_not_reported(tmp_path):
     root = tmp_path / "runs"
     # ours on UMLS: 0.96, 0.97, 0.98 -> mean 0.970; paper 0.972 -> difference -0.002
-    runs = [make_run(root, "umls", "main", "dans", s, mrr=m) for s, m in zip((0, 1, 2), (0.96, 0.97, 0.98))]
+    runs = [make_run(root, "umls", "main", "dans", s, mrr=m) for s, m in zip((0, 1, 2), (0.96, 0.97, 0.98), strict=True)]
     runs += [make_run(root, "umls", "main", "uniform", 0, mrr=0.9)]
     out = tmp_path / "paper"
     build_report("paper", runs, out)
@@ -395,7 +394,7 @@ def test_paper_flags_protocol_mismatch(tmp_path):
 # ----------------------------------------------------------------------------------------
 def _trace(seconds: list[float], valid: list[float]) -> list[dict]:
     rows, total = [], 0.0
-    for e, (s, v) in enumerate(zip(seconds, valid), 1):
+    for e, (s, v) in enumerate(zip(seconds, valid, strict=True), 1):
         total += s
         rows.append({"epoch": e, "seconds": s, "train_seconds": total, "loss": 1.0 / e, "valid_mrr": v})
     return rows

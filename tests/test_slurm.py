@@ -24,8 +24,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from workflow_helpers import FIGURES, TABLES, copy_workflow, env, run_snakemake, tiny_reference
+from workflow_helpers import FIGURES, TABLES, copy_workflow, run_snakemake, tiny_reference
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -79,7 +78,7 @@ def slurm_cluster():
     proc = subprocess.run([str(CLUSTER), "start"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           timeout=180)
     started = re.search(r"started munged=(\d+) slurmctld=(\d+) slurmd=(\d+)", proc.stdout)
-    pids = {name: int(pid) for name, pid in zip(("munged", "slurmctld", "slurmd"), started.groups())} if started else {}
+    pids = {name: int(pid) for name, pid in zip(("munged", "slurmctld", "slurmd"), started.groups(), strict=True)} if started else {}
     try:
         if proc.returncode != 0 or not started:
             pytest.fail(f"tests/slurm_cluster.sh start failed ({proc.returncode}):\n{proc.stdout[-3000:]}")

@@ -10,16 +10,28 @@ from types import SimpleNamespace
 import pytest
 import torch
 import yaml
-
 from conftest import tiny_config
+
 from dans_kgc import cli
 from dans_kgc.checkpoints import BEST_MODEL, init_from_checkpoint, load_trained_model, read_checkpoint, stage_record_of
 from dans_kgc.config import load_defaults
 from dans_kgc.datasets import load_dataset
 from dans_kgc.models import build_model
-from dans_kgc.stages import (JOINT_ONLY_DIFFUSION_KEYS, RUNTIME_KEYS, STAGE_KEYS, StageMismatchError, backbone_of,
-                             check_record, flatten, pretrain_config, pretrained_backbone, reads, semantic_backbone,
-                             stage_keys, stage_record)
+from dans_kgc.stages import (
+    JOINT_ONLY_DIFFUSION_KEYS,
+    RUNTIME_KEYS,
+    STAGE_KEYS,
+    StageMismatchError,
+    backbone_of,
+    check_record,
+    flatten,
+    pretrain_config,
+    pretrained_backbone,
+    reads,
+    semantic_backbone,
+    stage_keys,
+    stage_record,
+)
 from dans_kgc.training import build_run
 from dans_kgc.utils import torch_save
 
@@ -251,7 +263,9 @@ class RecordingConfig(dict):
         return value
 
     def get(self, key, default=None):
-        return self[key] if key in self else default
+        if key not in self:
+            return default
+        return self[key]  # through __getitem__, so the read is recorded
 
     def __deepcopy__(self, memo):
         out = RecordingConfig({}, self._path)
@@ -296,7 +310,7 @@ def test_dans_warm_start_reads_only_declared_keys(monkeypatch, sets, runs, tmp_p
 
 
 def test_dhns_warm_start_reads_only_declared_keys(monkeypatch, sets, runs, tmp_path):
-    # exposes bug: the DHNS warm start ('diffusion fit --kind dhns', dans_kgc/cli.py cmd_diffusion_fit) reads
+    # exposes bug: the DHNS warm start ('diffusion fit --kind dhns', dans_kgc/pipeline.py fit_diffusion_stage) reads
     # diffusion.side_flag (dhns_diffusion) and dans.use_dam (the report's "use_dam" field), neither declared in
     # STAGE_KEYS["diffusion_dhns"] (dans_kgc/stages.py).
     argv = ["diffusion", "fit", "--kind", "dhns", "--dataset", "umls", "--pretrained", str(runs / "transe"),

@@ -6,8 +6,8 @@ import csv
 import pytest
 import torch
 
-from dans_kgc.datasets import load_dataset
 from dans_kgc.checkpoints import BEST_MODEL, load_trained_model
+from dans_kgc.datasets import load_dataset
 from dans_kgc.training import CHECKPOINT, Trainer, TrainingDivergedError, build_run
 from tests.conftest import tiny_config
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from workflow_helpers import copy_workflow, job_counts, run_snakemake, write_yaml
 
 from dans_kgc.cli import main
 from dans_kgc.config import load_config
 from dans_kgc.tuning import SpaceError, load_space, resolve_space
-from workflow_helpers import copy_workflow, job_counts, run_snakemake, write_yaml
 
 TINY = ["model.dim=16", "train.eval_every=1", "train.checkpoint_every=1", "data.max_eval_triples=300", "threads=1",
         "tune.startup_trials=2"]

@@ -11,10 +11,19 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from workflow_helpers import (NO_SLURM_BIN, copy_workflow, env, figure_files, job_counts, plan_jobs, run_snakemake, snakemake_cmd,
-                              table_files, tiny_reference, write_yaml)
-
+from workflow_helpers import (
+    NO_SLURM_BIN,
+    copy_workflow,
+    env,
+    figure_files,
+    job_counts,
+    plan_jobs,
+    run_snakemake,
+    snakemake_cmd,
+    table_files,
+    tiny_reference,
+    write_yaml,
+)
 
 REPO_WORKFLOW = Path(__file__).resolve().parents[1] / "workflow"
 
@@ -260,7 +269,8 @@ def test_tiny_preset_end_to_end(tiny_run):
     # a DTM key: only the runs of the DANS sampler (4: main dans = ablation full is one run), their diagnoses
     # (and the reports that show them: the main, ablation, efficiency, paper_vs_ours and hardness tables)
     ({"dtm.lambda": 4.0}, {"train": 4, "diagnose": 4, "report_table": 5, "report_figure": 3, "report_diagnostics": 1}),
-    # a warm-start key: the warm starts (and their diagnoses) and the DANS runs; never pretraining, DAM or the baselines
+    # a warm-start key: the warm starts (and their diagnoses) and the DANS runs; never pretraining, DAM or the
+    # baselines
     ({"diffusion.warmstart_epochs": 3}, {"diffusion": 3, "diagnose_warm_start": 3, "train": 4, "diagnose": 4,
                                          "report_table": 5, "report_figure": 3, "report_diagnostics": 1}),
     # a reverse-chain key the warm start does not read: the DANS runs only, no new warm start

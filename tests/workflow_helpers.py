@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Optional
 
 import yaml
 
@@ -44,7 +43,7 @@ def write_yaml(path: Path, data: dict) -> Path:
 NO_SLURM_BIN = Path(__file__).with_name("no_slurm_bin")
 
 
-def env(mirror: Optional[Path] = None, slurm: bool = False) -> dict[str, str]:
+def env(mirror: Path | None = None, slurm: bool = False) -> dict[str, str]:
     """The environment of a Snakemake run: the data mirror, this Python's bin first, and, unless ``slurm``, no
     SLURM client that waits for a controller (NO_SLURM_BIN)."""
     out = dict(os.environ)
@@ -59,7 +58,7 @@ def snakemake_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "snakemake", *args]
 
 
-def run_snakemake(workdir: Path, *args: str, timeout: float = 600, mirror: Optional[Path] = None,
+def run_snakemake(workdir: Path, *args: str, timeout: float = 600, mirror: Path | None = None,
                   check: bool = True, slurm: bool = False) -> subprocess.CompletedProcess:
     """`snakemake ARGS` in ``workdir``; output (stdout + stderr) in ``.stdout``. ``slurm``: the run talks to a
     real SLURM cluster (the machine's own scontrol).

@@ -10,17 +10,19 @@ against the manifest, so a file changed after the fetch is never read silently.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
-from dans_kgc.datasets.fetch import git_blob_of, sha256_of
-from dans_kgc.datasets.registry import DATASETS, DatasetSpec, FileSpec
+from dans_kgc.datasets.checksums import MANIFEST, git_blob_of, sha256_of
+from dans_kgc.datasets.fetch import fetch_dataset
+from dans_kgc.datasets.loading import load_dataset
+from dans_kgc.datasets.registry import DATASETS, DatasetSpec, FileSpec, get_dataset
 
 log = logging.getLogger(__name__)
 
-MANIFEST = "dataset.yaml"
 FILES = ("entities", "relations", "facts", "train", "valid", "test")  # the loader's file keys
 REQUIRED = ("train", "valid", "test")
 PROTOCOLS = ("kge", "redgnn")
@@ -65,19 +67,6 @@ def custom_dataset(name: str, entry: Mapping[str, Any], where: str) -> DatasetSp
     return DatasetSpec(name=name, paper=False, default_variant=variant, variants={variant: files}, custom=True)
 
 
-def write_manifest(root: Path, spec: DatasetSpec, variant: str) -> Path:
-    """``<root>/<name>/dataset.yaml``: where the copy came from and the SHA-256 of each file."""
-    from dans_kgc.utils import write_text
-
-    files = spec.files(variant)
-    source = str(Path(next(iter(files.values())).source or "").parent)
-    manifest = {"name": spec.name, "protocol": variant, "source": source,
-                "sha256": {f.filename: f.sha256 for f in files.values()}}
-    path = root / spec.name / MANIFEST
-    write_text(path, yaml.safe_dump(manifest, sort_keys=False))
-    return path
-
-
 def fetched_dataset(name: str, root: Path) -> DatasetSpec | None:
     """Your own dataset as fetched into ``root`` (its manifest), or None when there is none."""
     path = root / name / MANIFEST
@@ -110,8 +99,6 @@ def synthetic_dataset(spec: DatasetSpec, root: Path) -> DatasetSpec:
 
 def resolve_dataset(name: str, data_cfg: Mapping[str, Any]) -> DatasetSpec:
     """A dataset by name: ``data.custom`` first, then the registry, then a custom dataset fetched into ``data.root``."""
-    from dans_kgc.datasets.registry import get_dataset
-
     custom = data_cfg.get("custom") or {}
     if name in custom:
         folder = Path(str((custom[name] or {}).get("path", ""))).expanduser() if isinstance(custom[name], Mapping) else None
@@ -134,9 +121,6 @@ def resolve_dataset(name: str, data_cfg: Mapping[str, Any]) -> DatasetSpec:
 
 def open_dataset(name: str, cfg: Mapping[str, Any]) -> Any:
     """The split of ``name`` the configured protocol uses, fetched (and verified) on demand -> KnowledgeGraph."""
-    from dans_kgc.datasets.fetch import fetch_dataset
-    from dans_kgc.datasets.loading import load_dataset
-
     spec = resolve_dataset(name, cfg["data"])
     variant = spec.variant_for(cfg["protocol"])
     fetch_dataset(name, cfg["data"]["root"], variant, cfg["data"]["mirror"], spec=spec)

@@ -5,16 +5,16 @@ so an interrupted fetch never leaves a file that a later run would take as compl
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import os
 import tarfile
 import urllib.request
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
+from dans_kgc.datasets.checksums import git_blob_of, sha256_of, write_manifest
 from dans_kgc.datasets.registry import DatasetSpec, FileSpec, get_dataset
 from dans_kgc.utils import atomic_path
 
@@ -31,14 +31,6 @@ class MissingFileError(FileNotFoundError):
     pass
 
 
-def sha256_of(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def git_blob_of(data: bytes) -> str:
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-
-
 def verify(spec: FileSpec, data: bytes, origin: str) -> None:
     if spec.sha256 is not None:
         got = sha256_of(data)
@@ -49,7 +41,7 @@ def verify(spec: FileSpec, data: bytes, origin: str) -> None:
         raise ChecksumError(f"{origin}: git blob {got_blob} does not match the expected {spec.git_blob} ({spec.mirror_path})")
 
 
-def resolve_mirror(mirror: str | Path | None) -> Optional[Path]:
+def resolve_mirror(mirror: str | Path | None) -> Path | None:
     mirror = mirror or os.environ.get(MIRROR_ENV)
     return Path(mirror) if mirror else None
 
@@ -70,7 +62,7 @@ def _extract(archive: bytes, member: str, url: str) -> bytes:
         return f.read()
 
 
-def fetch_file(spec: FileSpec, dest: Path, mirror: Optional[Path], downloader: Callable[[str], bytes] = _download) -> str:
+def fetch_file(spec: FileSpec, dest: Path, mirror: Path | None, downloader: Callable[[str], bytes] = _download) -> str:
     """Make ``dest`` a verified copy of ``spec``; returns where it came from.
 
     A cached file that fails its checksum (edited, or damaged on disk after the fetch) is fetched
@@ -90,7 +82,7 @@ def fetch_file(spec: FileSpec, dest: Path, mirror: Optional[Path], downloader: C
     return _fetch_fresh(spec, dest, mirror, downloader)
 
 
-def _fetch_fresh(spec: FileSpec, dest: Path, mirror: Optional[Path], downloader: Callable[[str], bytes]) -> str:
+def _fetch_fresh(spec: FileSpec, dest: Path, mirror: Path | None, downloader: Callable[[str], bytes]) -> str:
     """Copy or download ``spec``, verify it, and only then move it to ``dest``."""
     if spec.source is not None:  # your own dataset: its folder is the one source
         src = Path(spec.source)
@@ -139,7 +131,7 @@ def fetch_dataset(
     variant: str | None = None,
     mirror: str | Path | None = None,
     downloader: Callable[[str], bytes] = _download,
-    spec: Optional[DatasetSpec] = None,
+    spec: DatasetSpec | None = None,
 ) -> Path:
     """Fetch every file of one dataset split; returns the folder holding them.
 
@@ -151,7 +143,7 @@ def fetch_dataset(
     out = dataset_dir(root, spec.name, variant)
     mirror_path = resolve_mirror(mirror)
     missing = []
-    for key, fspec in spec.files(variant).items():
+    for fspec in spec.files(variant).values():
         try:
             fetch_file(fspec, out / fspec.filename, mirror_path, downloader)
         except MissingFileError as err:
@@ -159,12 +151,5 @@ def fetch_dataset(
     if missing:
         raise MissingFileError(f"dataset '{name}' ({variant}) is incomplete: " + "; ".join(missing))
     if spec.custom:
-        from dans_kgc.datasets.custom import write_manifest
-
         write_manifest(Path(root), spec, variant)
     return out
-
-
-def file_checksums(folder: Path, spec: DatasetSpec, variant: str) -> dict[str, str]:
-    """SHA-256 of each fetched file of a split (fetch records and result provenance)."""
-    return {f.filename: sha256_of((folder / f.filename).read_bytes()) for f in spec.files(variant).values()}

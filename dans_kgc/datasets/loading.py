@@ -1,12 +1,14 @@
 """Reading triple files into an id-mapped knowledge graph, with clear errors for bad input."""
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Collection, Optional
+from typing import Any
 
 import numpy as np
 
+from dans_kgc.datasets.checksums import file_checksums
 from dans_kgc.datasets.registry import DatasetSpec, get_dataset
 
 SPLITS = ("train", "valid", "test")
@@ -16,8 +18,8 @@ class TripleFileError(ValueError):
     """A triple file is malformed; the message names the file and line."""
 
 
-def read_triples(path: str | Path, entities: Optional[tuple[Path, Collection[str]]] = None,
-                 relations: Optional[tuple[Path, Collection[str]]] = None) -> list[tuple[str, str, str]]:
+def read_triples(path: str | Path, entities: tuple[Path, Collection[str]] | None = None,
+                 relations: tuple[Path, Collection[str]] | None = None) -> list[tuple[str, str, str]]:
     """Read ``head<TAB>relation<TAB>tail`` lines. Blank lines are skipped; CRLF is accepted.
 
     ``entities`` / ``relations`` (a names file and its names): every name must be listed there,
@@ -37,7 +39,8 @@ def read_triples(path: str | Path, entities: Optional[tuple[Path, Collection[str
         parts = text.split("\t")
         if len(parts) != 3:
             raise TripleFileError(
-                f"{path}:{lineno}: expected 3 tab-separated columns (head, relation, tail), found {len(parts)}: {text[:80]!r}"
+                f"{path}:{lineno}: expected 3 tab-separated columns (head, relation, tail), "
+                f"found {len(parts)}: {text[:80]!r}"
             )
         if any(not p.strip() for p in parts):
             raise TripleFileError(f"{path}:{lineno}: empty field in {text[:80]!r}")
@@ -105,7 +108,7 @@ class KnowledgeGraph:
         entities: list[str] | None = None,
         relations: list[str] | None = None,
         unseen_policy: str = "keep",
-    ) -> "KnowledgeGraph":
+    ) -> KnowledgeGraph:
         """Map labelled triples to ids. ``splits`` holds train (and optionally facts), valid, test."""
         train_lab = splits.get("facts", []) + splits["train"]
         ordered = [train_lab, splits["valid"], splits["test"]]
@@ -152,14 +155,12 @@ class KnowledgeGraph:
 
 
 def load_dataset(root: str | Path, name: str, variant: str | None = None, unseen_policy: str = "keep",
-                 spec: Optional[DatasetSpec] = None) -> KnowledgeGraph:
+                 spec: DatasetSpec | None = None) -> KnowledgeGraph:
     """Load a fetched dataset (see ``fetch_dataset``) from ``root/<name>/<variant>``.
 
     ``spec`` defaults to the registry's entry (your own dataset: ``custom.resolve_dataset``). The
     report records the SHA-256 of every file read (run.json and metrics carry it as provenance).
     """
-    from dans_kgc.datasets.fetch import file_checksums
-
     spec = spec or get_dataset(name)
     variant = variant or spec.default_variant
     folder = Path(root) / spec.name / variant
@@ -174,7 +175,7 @@ def load_dataset(root: str | Path, name: str, variant: str | None = None, unseen
     relations = read_names(folder / "relations.txt") if "relations" in files else None
     checks = {"entities": (folder / "entities.txt", set(entities)) if entities is not None else None,
               "relations": (folder / "relations.txt", set(relations)) if relations is not None else None}
-    splits = {}
+    splits: dict[str, list[tuple[str, str, str]]] = {}
     for k in ("facts", "train", "valid", "test"):
         if k not in files:
             continue

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import resources
-from typing import Optional
 
 import yaml
 
@@ -15,10 +14,10 @@ class FileSpec:
     key: str                      # entities | relations | facts | train | valid | test
     mirror_path: str              # path relative to a mirror folder (shared/datasets layout)
     url: str                      # canonical public URL (raw file, or an archive holding it)
-    sha256: Optional[str]         # None when the file could not be mirrored; git_blob then verifies it
+    sha256: str | None         # None when the file could not be mirrored; git_blob then verifies it
     git_blob: str                 # upstream git object id (full 40 hex, or a prefix)
-    archive_member: Optional[str] = None
-    source: Optional[str] = None  # a local file to copy (your own dataset) instead of the mirror or URL
+    archive_member: str | None = None
+    source: str | None = None  # a local file to copy (your own dataset) instead of the mirror or URL
 
     @property
     def filename(self) -> str:

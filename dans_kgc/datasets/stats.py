@@ -1,8 +1,9 @@
 """Dataset statistics (the paper's Table 1): entities, relations, train/valid/test triples."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import pandas as pd
 

@@ -1,7 +1,8 @@
 """Backbone registry. A new backbone is one subclass of ``KGEModel`` added to ``MODELS``."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from dans_kgc.models.base import KGEModel
 from dans_kgc.models.bilinear import ComplEx, DistMult

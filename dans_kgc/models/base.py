@@ -8,14 +8,15 @@ scoring of *external* entity embeddings, which is what the diffusion samplers pr
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-_INITS = {
+_INITS: dict[str, Callable[[torch.Tensor], Any]] = {
     "xavier_uniform": nn.init.xavier_uniform_,
     "xavier_normal": nn.init.xavier_normal_,
     "normal": nn.init.normal_,
@@ -53,7 +54,7 @@ class QuerySpace:
             return F.embedding(flat, self.candidates.reshape(b * n, w))
         return F.embedding(ids, self.candidates)
 
-    def rows(self, mask: torch.Tensor) -> "QuerySpace":
+    def rows(self, mask: torch.Tensor) -> QuerySpace:
         """The space of a subset of the rows (a boolean mask [B]); a shared table stays shared."""
         return QuerySpace(self.query[mask], self.target[mask],
                           self.candidates[mask] if self.per_query else self.candidates)
@@ -115,7 +116,7 @@ class KGEModel(nn.Module, ABC):
         return self.similarity(self.tail_query(h, r), t)
 
     @staticmethod
-    def corruption_layout(pos: torch.Tensor, neg: torch.Tensor) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
+    def corruption_layout(pos: torch.Tensor, neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
         """Where each negative [B, N, 3] of positives [B, 3] points, when each replaces only the head or the tail.
 
         Returns ``(rows, candidates)`` [B, N]: ``rows`` indexes the 2B queries ``cat([tail_query, head_query])``
@@ -219,5 +220,5 @@ class KGEModel(nn.Module, ABC):
         if kind == "none" or weight == 0.0:
             return torch.zeros((), device=triples.device)
         power = {"n3": 3, "l2": 2}[kind]
-        total = sum(f.abs().pow(power).sum() for f in self.factors(triples))
+        total = sum((f.abs().pow(power).sum() for f in self.factors(triples)), torch.zeros((), device=triples.device))
         return weight * total / triples.shape[0]

@@ -26,7 +26,8 @@ generated negative is a candidate state h~, scored by the read-out ``w^T h~``.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Optional
+from collections.abc import Callable
+from typing import Any, NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -59,7 +60,8 @@ class Blocks(NamedTuple):
 
 
 def local_index(keys: torch.Tensor, num_entities: int, num_queries: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Sorted node keys (b * N + e) -> (query of each node, its rank among that query's nodes, most nodes of a query)."""
+    """Sorted node keys (b * N + e) -> (query of each node, its rank among that query's nodes,
+    most nodes of a query)."""
     batch = keys // num_entities
     counts = torch.bincount(batch, minlength=num_queries)
     local = torch.arange(len(keys), device=keys.device) - (torch.cumsum(counts, 0) - counts)[batch]
@@ -80,7 +82,7 @@ class RedGNNLayer(nn.Module):
         self.act = act
 
     def forward(self, hidden: torch.Tensor, src_node: torch.Tensor, edge_rel: torch.Tensor, query_attn: torch.Tensor,
-                dst: torch.Tensor, num_dst: int, blocks: Optional[Blocks] = None) -> torch.Tensor:
+                dst: torch.Tensor, num_dst: int, blocks: Blocks | None = None) -> torch.Tensor:
         """Node states [K, d], each edge's source node [E], relation [E] and query term ``W_q h_{r_q} + b_q`` [E, a],
         destination node of each edge [E] -> hidden states of the ``num_dst`` destination nodes [num_dst, d].
 
@@ -137,13 +139,17 @@ class RedGNN(KGEModel):
         act = ACTIVATIONS[activation]
         self.layers = nn.ModuleList(RedGNNLayer(dim, attn_dim, 2 * num_relations + 1, act) for _ in range(gnn_layers))
         self.dropout = nn.Dropout(gnn_dropout)
-        self.gate: Optional[nn.GRUCell] = nn.GRUCell(dim, dim) if gnn_gate == "gru" else None
+        self.gate: nn.GRUCell | None = nn.GRUCell(dim, dim) if gnn_gate == "gru" else None
         self.readout = nn.Linear(dim, 1, bias=False)
-        self.block_aggregation: Optional[bool] = None  # how layers aggregate (same result): None = the cheaper way
+        self.block_aggregation: bool | None = None  # how layers aggregate (same result): None = the cheaper way
         # The propagation graph as CSR by source entity; data, not parameters, so never in a checkpoint.
         self.register_buffer("edge_ptr", torch.zeros(0, dtype=torch.long), persistent=False)
         self.register_buffer("edge_rel", torch.zeros(0, dtype=torch.long), persistent=False)
         self.register_buffer("edge_dst", torch.zeros(0, dtype=torch.long), persistent=False)
+
+    @property
+    def gnn_layers(self) -> list[RedGNNLayer]:
+        return cast(list[RedGNNLayer], list(self.layers))  # nn.ModuleList is not generic: its items are typed Module
 
     @property
     def identity_relation(self) -> int:
@@ -177,7 +183,7 @@ class RedGNN(KGEModel):
         return src_node, self.edge_rel[eid], batch[src_node] * n + self.edge_dst[eid]
 
     def _blocks(self, keys: torch.Tensor, new_keys: torch.Tensor, src_node: torch.Tensor, dst: torch.Tensor,
-                num_queries: int) -> Optional[Blocks]:
+                num_queries: int) -> Blocks | None:
         """Per-query blocks of one layer, or None where the dense attention blocks would be larger than the
         per-edge messages they replace (``block_aggregation``: None = that choice, True / False = forced)."""
         src_batch, src_local, m_src = local_index(keys, self.num_entities, num_queries)
@@ -200,7 +206,7 @@ class RedGNN(KGEModel):
         n, b = self.num_entities, anchors.shape[0]
         keys = torch.arange(b, device=anchors.device) * n + anchors  # sorted and unique: one node per query
         hidden = torch.zeros(b, self.dim, device=anchors.device)
-        for layer in self.layers:
+        for layer in self.gnn_layers:
             src_node, rel, dst_key = self._out_edges(keys)
             new_keys, dst = torch.unique(dst_key, sorted=True, return_inverse=True)
             query_attn = F.embedding(keys[src_node] // n, layer.query_term(query_rels))
@@ -236,7 +242,7 @@ class RedGNN(KGEModel):
         b, n = anchor.shape[0], self.num_entities
         states = hidden.new_zeros(b * n, self.dim).index_put((keys,), hidden).view(b, n, self.dim)
         rows = torch.arange(b, device=pos.device)
-        query = states[rows, anchor] + self.layers[-1].relation(rel)
+        query = states[rows, anchor] + self.gnn_layers[-1].relation(rel)
         return QuerySpace(query=query.detach(), target=states[rows, target].detach(), candidates=states)
 
     def score_tail_embeddings(self, h_idx: torch.Tensor, r_idx: torch.Tensor, t_emb: torch.Tensor) -> torch.Tensor:

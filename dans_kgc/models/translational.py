@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any
 
 import torch
-from torch import nn
 from torch.autograd.function import once_differentiable
 
 from dans_kgc.models.base import KGEModel
@@ -25,7 +24,7 @@ class _TransEL1(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, ent, rel, h_idx, r_idx, t_idx, rows, cand):  # type: ignore[override]
+    def forward(ctx, ent, rel, h_idx, r_idx, t_idx, rows, cand):
         h, r, t = ent.index_select(0, h_idx), rel.index_select(0, r_idx), ent.index_select(0, t_idx)
         q = torch.cat([h + r, t - r])
         d_pos = q[: h_idx.shape[0]] - t
@@ -37,7 +36,7 @@ class _TransEL1(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, g_pos, g_neg):  # type: ignore[override]
+    def backward(ctx, g_pos, g_neg):
         h_idx, r_idx, t_idx, rows, cand, d_pos, d_neg = ctx.saved_tensors
         b, width = h_idx.shape[0], d_pos.shape[1]
         gn = torch.sign(d_neg).mul_(g_neg.unsqueeze(-1))  # d loss / d e[cand]  (= -d loss / d q[rows])
@@ -83,7 +82,7 @@ class TransE(KGEModel):
     def similarity_all(self, q: torch.Tensor, entities: torch.Tensor) -> torch.Tensor:
         return self.gamma - torch.cdist(q, entities, p=self.p)
 
-    def _fused_l1(self, pos: torch.Tensor, neg: torch.Tensor) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
+    def _fused_l1(self, pos: torch.Tensor, neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(positive, negative) scores through ``_TransEL1``; None when it does not apply (p != 1 or a
         negative that changes the relation or both ends)."""
         layout = self.corruption_layout(pos, neg) if self.p == 1 else None
@@ -127,6 +126,7 @@ class RotatE(KGEModel):
     name = "rotate"
     label = "RotatE"
     epsilon = 2.0  # Sun et al.'s embedding-range margin
+    phase_scale: torch.Tensor  # a buffer (register_buffer), declared for the type checker
 
     def __init__(self, num_entities: int, num_relations: int, dim: int, gamma: float = 9.0,
                  init: str = "xavier_uniform", **kw: Any):

@@ -19,85 +19,33 @@ works too, as does an entry point in the ``dans_kgc.reports`` group).
 
 Built in: tables ``main``, ``ablation``, ``efficiency``, ``paper``, ``calibration``, ``diagnostics``
 (reads ``dans-kgc diagnose`` JSON files, not run folders), ``tuning`` (study folders of ``dans-kgc tune``
-and run folders), ``relations`` (test MRR and the anchor diagnostic per relation); figures ``sensitivity``, ``curves``, ``bands``,
-``calibration_curves``, ``tuning_history``.
+and run folders), ``relations`` (test MRR and the anchor diagnostic per relation); figures ``sensitivity``,
+``curves``, ``bands``, ``calibration_curves``, ``tuning_history``.
 """
 from __future__ import annotations
 
 import logging
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import Any
 
+# the built-in builders register themselves on import
+from dans_kgc.reports import calibration as _calibration  # noqa: F401
+from dans_kgc.reports import diagnostics as _diagnostics  # noqa: F401
+from dans_kgc.reports import figures as _figures  # noqa: F401
+from dans_kgc.reports import paper as _paper  # noqa: F401
+from dans_kgc.reports import relations as _relations  # noqa: F401
+from dans_kgc.reports import tables as _tables  # noqa: F401
+from dans_kgc.reports import tuning as _tuning  # noqa: F401
+from dans_kgc.reports.registry import REPORTS, ReportContext, ReportSpec, register
 from dans_kgc.reports.runs import RunRecord, load_runs, select
 
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "dans_kgc.reports"
-
-
-@dataclass
-class ReportContext:
-    """What a builder gets: the runs, where to write, and the user's options."""
-
-    runs: list[RunRecord]
-    out: Path
-    title: Optional[str] = None
-    options: dict[str, Any] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    notes: dict[str, Any] = field(default_factory=dict)  # extra facts for the provenance sidecar
-    inputs: list[Path] = field(default_factory=list)  # builders with inputs="files": the given paths, not run folders
-
-    def option(self, key: str, default: Any = None) -> Any:
-        v = self.options.get(key)
-        return default if v is None else v
-
-    def warn(self, msg: str) -> None:
-        log.warning("%s", msg)
-        self.warnings.append(msg)
-
-    def path(self, suffix: str) -> Path:
-        """``<out><suffix>``, e.g. ``ctx.path('.csv')``; the parent folder is created."""
-        p = Path(str(self.out) + suffix)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        return p
-
-
-Builder = Callable[[ReportContext], list[Path]]
-
-
-@dataclass(frozen=True)
-class ReportSpec:
-    name: str
-    build: Builder
-    kind: str = "table"  # table | figure
-    experiments: Optional[tuple[str, ...]] = None  # default tags.experiment filter; None = every run
-    help: str = ""
-    inputs: str = "runs"  # runs: --runs are run folders (loaded as RunRecords) | files: result files the builder reads
-
-
-REPORTS: dict[str, ReportSpec] = {}
-
-
-def register(name: str, *, kind: str = "table", experiments: Optional[Iterable[str]] = None,
-             help: str = "", inputs: str = "runs") -> Callable[[Builder], Builder]:
-    """Decorator: register ``fn`` as the report ``name`` (a later registration replaces it).
-
-    ``inputs="files"``: the builder reads the given paths itself (``ctx.inputs``; e.g. the
-    ``dans-kgc diagnose`` JSON files) instead of run folders (``ctx.runs`` stays empty).
-    """
-    if inputs not in ("runs", "files"):
-        raise ValueError(f"report {name}: inputs={inputs!r}; expected runs or files")
-
-    def deco(fn: Builder) -> Builder:
-        text = help or ((fn.__doc__ or "").strip().splitlines() or [""])[0]
-        REPORTS[name] = ReportSpec(name, fn, kind, tuple(experiments) if experiments is not None else None, text,
-                                   inputs)
-        return fn
-    return deco
 
 
 def load_plugins(plugins: Iterable[str] = ()) -> None:
@@ -144,8 +92,8 @@ def write_sidecar(ctx: ReportContext, spec: ReportSpec, outputs: Sequence[Path],
     return path
 
 
-def build_report(kind: str, runs: Iterable[str | Path], out: str | Path, *, title: Optional[str] = None,
-                 experiments: Optional[Iterable[str]] = None, plugins: Iterable[str] = (),
+def build_report(kind: str, runs: Iterable[str | Path], out: str | Path, *, title: str | None = None,
+                 experiments: Iterable[str] | None = None, plugins: Iterable[str] = (),
                  **options: Any) -> list[Path]:
     """Load the runs, run the builder ``kind``, write the provenance sidecar; returns all paths written."""
     load_plugins(plugins)
@@ -170,7 +118,7 @@ def build_report(kind: str, runs: Iterable[str | Path], out: str | Path, *, titl
     ctx = ReportContext(runs=chosen, out=Path(out), title=title, options={"split": split, **options,
                                                                               "experiments": list(wanted) if wanted else None})
     if not chosen:
-        ctx.warn(f"none of the {len(all_runs)} runs has tags.experiment in {list(wanted)}; "
+        ctx.warn(f"none of the {len(all_runs)} runs has tags.experiment in {list(wanted or ())}; "
                  f"pass --experiment to choose others (found: {sorted({str(r.experiment) for r in all_runs})})")
     commits = {c.removesuffix("-dirty") for c in (r.git_commit for r in chosen) if c}
     if len(commits) > 1:
@@ -182,14 +130,5 @@ def build_report(kind: str, runs: Iterable[str | Path], out: str | Path, *, titl
     outputs.append(write_sidecar(ctx, spec, outputs, all_runs))
     return outputs
 
-
-# built-in builders register themselves on import
-from dans_kgc.reports import figures as _figures  # noqa: E402,F401
-from dans_kgc.reports import paper as _paper  # noqa: E402,F401
-from dans_kgc.reports import tables as _tables  # noqa: E402,F401
-from dans_kgc.reports import calibration as _calibration  # noqa: E402,F401
-from dans_kgc.reports import diagnostics as _diagnostics  # noqa: E402,F401
-from dans_kgc.reports import tuning as _tuning  # noqa: E402,F401
-from dans_kgc.reports import relations as _relations  # noqa: E402,F401
 
 __all__ = ["REPORTS", "ReportContext", "ReportSpec", "RunRecord", "build_report", "load_plugins", "register"]

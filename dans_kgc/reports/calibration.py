@@ -13,18 +13,44 @@ published number is a missing cell with a note.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any
 
 from dans_kgc import baselines
-from dans_kgc.reports import ReportContext, register
-from dans_kgc.reports.labels import (BACKBONE_ORDER, MODE_SHORT, RECIPE_LABEL, TABLE_METRICS, backbone_label,
-                                     dataset_label, mode_label, recipe_label, variant_label)
-from dans_kgc.reports.paper import _signed, fmt_published, order_backbones_rank, order_datasets_rank, order_variants_rank
+from dans_kgc.reports.figures import _first_col, _grid, _legend, _panel_title, empty_figure, save, setup
+from dans_kgc.reports.labels import (
+    BACKBONE_ORDER,
+    MODE_SHORT,
+    RECIPE_LABEL,
+    TABLE_METRICS,
+    backbone_label,
+    dataset_label,
+    mode_label,
+    recipe_label,
+    variant_label,
+)
+from dans_kgc.reports.paper import (
+    _signed,
+    fmt_published,
+    order_backbones_rank,
+    order_datasets_rank,
+    order_variants_rank,
+)
+from dans_kgc.reports.registry import ReportContext, register
 from dans_kgc.reports.render import MISSING, Cell, Notes, Table, agg_cell, fmt_seconds, write_table
 from dans_kgc.reports.runs import Aggregate, RunRecord, aggregate, group, metric_aggregate
-from dans_kgc.reports.tables import (ANCHOR_KEY, BackboneKey, backbone_text, backbone_texts, evaluation_caption,
-                                     total_train_seconds)
+from dans_kgc.reports.tables import (
+    ANCHOR_KEY,
+    BackboneKey,
+    backbone_text,
+    backbone_texts,
+    evaluation_caption,
+    total_train_seconds,
+)
+
+if TYPE_CHECKING:  # matplotlib itself is imported when a figure is drawn
+    from matplotlib.artist import Artist
 
 NO_ROW = "no published row on these splits"
 SHORT = {"mrr": "MRR", "hits@1": "H@1", "hits@10": "H@10"}
@@ -43,7 +69,7 @@ def validation_curve(r: RunRecord):
     return [int(e) for e in v["epoch"]], [float(x) for x in v["valid_mrr"]]
 
 
-def curve_state(r: RunRecord) -> Optional[dict[str, Any]]:
+def curve_state(r: RunRecord) -> dict[str, Any] | None:
     """``rising`` when the best validation MRR is at the last validated epoch (a tie with an
     earlier epoch counts as ``flat``: the first epoch reaching the best is the best epoch);
     ``flat`` otherwise; None with fewer than two validations (nothing to tell)."""
@@ -56,7 +82,7 @@ def curve_state(r: RunRecord) -> Optional[dict[str, Any]]:
             "last_epoch": epochs[-1], "best": vals[best_i], "last": vals[-1]}
 
 
-def epochs_run(r: RunRecord) -> Optional[float]:
+def epochs_run(r: RunRecord) -> float | None:
     v = r.summary.get("epochs_run")
     if v is not None:
         return float(v)
@@ -74,11 +100,11 @@ def _row_keys(runs: Sequence[RunRecord]) -> list[tuple]:
     return sorted(keys, key=lambda k: (order_datasets_rank(k[0]), order_backbones_rank(k[1]), order_variants_rank(k[2])))
 
 
-def _published(bb: BackboneKey, ds: Optional[str], path: Optional[str]) -> Optional[dict[str, Any]]:
+def _published(bb: BackboneKey, ds: str | None, path: str | None) -> dict[str, Any] | None:
     return baselines.published_row(bb[0], ds, path=path) if bb[0] and ds else None
 
 
-def _curve_cell(members: Sequence[RunRecord], notes: Notes) -> tuple[Cell, list[Optional[dict]]]:
+def _curve_cell(members: Sequence[RunRecord], notes: Notes) -> tuple[Cell, list[dict | None]]:
     states = [curve_state(r) for r in members]
     known = [s for s in states if s is not None]
     rising = sum(s["state"] == "rising" for s in known)
@@ -112,7 +138,6 @@ def build_calibration(ctx: ReportContext) -> list[Path]:
     pub_protocol = baselines.protocol(src_path)
     metrics = list(TABLE_METRICS)
     runs = ctx.runs
-    texts = backbone_texts(runs)
     cells = group(runs, "dataset", "backbone_key", "variant")
     notes = Notes()
     rows: list[list[Cell]] = []
@@ -145,7 +170,7 @@ def build_calibration(ctx: ReportContext) -> list[Path]:
             elif reason is None and baselines.calibration_source(bb[0], path=src_path):
                 reason = f"{base} has published rows, none for {dataset_label(ds)}"
             mark = notes.mark(NO_ROW + (f" ({reason})" if reason else ""))
-            for m in metrics:
+            for _ in metrics:
                 c = Cell(MISSING)
                 c.marks.append(mark)
                 row.append(c)
@@ -174,7 +199,7 @@ def build_calibration(ctx: ReportContext) -> list[Path]:
         # budget
         ep = aggregate(members, epochs_run)
         secs = aggregate(members, total_train_seconds)
-        c_ep = Cell(MISSING if not ep.n else (f"{ep.mean:.0f}" if ep.mean == int(ep.mean) else f"{ep.mean:.1f}"),
+        c_ep = Cell(MISSING if ep.mean is None else (f"{ep.mean:.0f}" if ep.mean == int(ep.mean) else f"{ep.mean:.1f}"),
                     ep.mean)
         if not ep.n:
             c_ep.marks.append(notes.mark(f"no run.json summary or trace for {who}"))
@@ -199,7 +224,7 @@ def build_calibration(ctx: ReportContext) -> list[Path]:
             "n_rising": sum(1 for s in states if s and s["state"] == "rising"),
             "n_curves": sum(1 for s in states if s),
             "curve_runs": " ".join(f"seed{r.seed}:{s['state']}@{s['best_epoch']}/{s['last_epoch']}"
-                                   for r, s in zip(members, states) if s),
+                                   for r, s in zip(members, states, strict=True) if s),
             "anchor_outscores_answer_mean": aggregate(members, lambda r: r.diagnostic(ANCHOR_KEY)).mean,
             "mrr_anchor_removed_mean": aggregate(members, lambda r: r.diagnostic("mrr_anchor_removed")).mean,
             "protocol": " ".join(sorted(map(str, protos))) or None,
@@ -238,10 +263,10 @@ _BACKBONE_COLOUR = {"transe": 9, "distmult": 5, "complex": 4, "rotate": 3, "quat
                     "adaprop": 1, "nbfnet": 8}
 _BACKBONE_MARKER = {"transe": "o", "distmult": "v", "complex": "D", "rotate": "s", "quate": "^", "conve": "P"}
 _RECIPE_LINESTYLES = ["-", "-.", ":"]  # a backbone's recipes differ by line style; "--" is the published line
-PUBLISHED_STYLE = {"linestyle": (0, (5, 3)), "linewidth": 1.8}
+PUBLISHED_STYLE: dict[str, Any] = {"linestyle": (0, (5, 3)), "linewidth": 1.8}
 
 
-def backbone_colour(name: Optional[str]):
+def backbone_colour(name: str | None):
     import seaborn as sns
 
     palette = sns.color_palette("colorblind", 10)
@@ -275,7 +300,7 @@ def _label_published(ax: Any, pubs: dict[str, float], gap: float = 0.06) -> None
     lo, hi = ax.get_ylim()
     span = (hi - lo) or 1.0
     placed: list[float] = []
-    for name, v in sorted(pubs.items(), key=lambda kv: kv[1]):
+    for v in sorted(pubs.values()):
         y = (v - lo) / span
         if placed and y < placed[-1] + gap:
             y = placed[-1] + gap
@@ -283,13 +308,13 @@ def _label_published(ax: Any, pubs: dict[str, float], gap: float = 0.06) -> None
     top = placed[-1] if placed else 0.0
     if top > 1.0:  # shift the stack down so it stays beside the panel
         placed = [y - (top - 1.0) for y in placed]
-    for (name, v), y in zip(sorted(pubs.items(), key=lambda kv: kv[1]), placed):
+    for (name, v), y in zip(sorted(pubs.items(), key=lambda kv: kv[1]), placed, strict=True):
         ax.annotate(f"{v:.3f}", xy=(1.0, (v - lo) / span), xycoords="axes fraction", xytext=(1.015, y),
                     textcoords="axes fraction", va="center", ha="left", fontsize=10, color=backbone_colour(name),
                     fontweight="bold", annotation_clip=False)
 
 
-def _series_label(bb: BackboneKey, var: Optional[str], texts: dict) -> str:
+def _series_label(bb: BackboneKey, var: str | None, texts: dict) -> str:
     if var in RECIPE_LABEL:
         return recipe_label(var)
     return f"{backbone_text(bb, texts)}: {variant_label(var)}"
@@ -300,8 +325,6 @@ def _series_label(bb: BackboneKey, var: Optional[str], texts: dict) -> str:
 def build_calibration_curves(ctx: ReportContext) -> list[Path]:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
-
-    from dans_kgc.reports.figures import _first_col, _grid, _legend, _panel_title, empty_figure, save, setup
 
     src_path = ctx.option("baselines")
     src_path = str(src_path) if src_path else None
@@ -353,7 +376,8 @@ def build_calibration_curves(ctx: ReportContext) -> list[Path]:
             _label_published(ax, pubs_here)
         ax.set_xlabel("Epoch")
         ax.set_ylabel("Validation MRR" if _first_col(ax) else "")
-    handles, labels = [], []
+    handles: list[Artist] = []
+    labels: list[str] = []
     for bb, var in series:
         if (bb, var) in drawn:
             st = style[(bb, var)]

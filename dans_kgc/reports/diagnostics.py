@@ -8,11 +8,12 @@ diagnosis x item x measure).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any
 
-from dans_kgc.reports import ReportContext, register
 from dans_kgc.reports.labels import dataset_label, order_datasets
+from dans_kgc.reports.registry import ReportContext, register
 from dans_kgc.reports.render import MISSING, Cell, Table, fmt, to_markdown
 
 KIND = "dans_kgc_diagnostics"  # dans_kgc.diagnostics.KIND (not imported: it imports torch)
@@ -56,17 +57,17 @@ def label(rec: dict[str, Any]) -> str:
     return f"{name} seed {seed}" if seed is not None else name
 
 
-def _sort_key(rec: dict[str, Any], datasets: list[Optional[str]]) -> tuple:
+def _sort_key(rec: dict[str, Any], datasets: list[str | None]) -> tuple:
     subj = rec.get("subject") or {}
     ds = subj.get("dataset")
     return (datasets.index(ds) if ds in datasets else len(datasets), subj.get("target") != "warm_start", label(rec))
 
 
-def _joined(values: list[Optional[float]], digits: int = 3) -> str:
+def _joined(values: list[float | None], digits: int = 3) -> str:
     return " / ".join(fmt(v, digits) for v in values) if values else MISSING
 
 
-def _pct(v: Optional[float]) -> str:
+def _pct(v: float | None) -> str:
     return MISSING if v is None else f"{100 * v:.2f}%"
 
 
@@ -106,7 +107,7 @@ def tidy_rows(rec: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def predicted_target_ratio(denoiser: Mapping[str, Any]) -> tuple[Optional[float], str]:
+def predicted_target_ratio(denoiser: Mapping[str, Any]) -> tuple[float | None, str]:
     """Mean over steps of the MSE of what the denoiser predicts (noise or x0) over predicting zero, and which.
 
     The implied other error is no quality measure: noise implied from an x0 prediction is divided by
@@ -119,7 +120,7 @@ def predicted_target_ratio(denoiser: Mapping[str, Any]) -> tuple[Optional[float]
     return denoiser.get("mean_ratio"), "noise"
 
 
-def _denoiser_cell(d: Optional[Mapping[str, Any]], digits: int) -> str:
+def _denoiser_cell(d: Mapping[str, Any] | None, digits: int) -> str:
     """Mean MSE over predicting zero of what the denoiser predicts, named: '0.268 (x0)' or '0.911 (noise)'."""
     if not d:
         return MISSING
@@ -127,7 +128,7 @@ def _denoiser_cell(d: Optional[Mapping[str, Any]], digits: int) -> str:
     return MISSING if ratio is None else f"{fmt(ratio, digits)} ({what})"
 
 
-def _yardstick(bands: Optional[Mapping[str, Any]], digits: int) -> str:
+def _yardstick(bands: Mapping[str, Any] | None, digits: int) -> str:
     """The hardest non-answer entity's quantile on the diagnosed rows (diagnoses made before it: missing)."""
     value = ((bands or {}).get("reference") or {}).get("quantile_non_answer1")
     return MISSING if value is None else fmt(value, digits)

@@ -10,20 +10,33 @@ line styles (readable in greyscale), legends outside the plotting area.
 from __future__ import annotations
 
 import math
-from collections import Counter
 import re
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any
 
-from dans_kgc.reports import ReportContext, register
-from dans_kgc.reports.labels import (METRIC_LABEL, PARAM_LABEL, VARIANT_ORDER, dataset_label, order_datasets,
-                                     order_variants, param_label, variant_label)
-from dans_kgc.reports.labels import backbone_rank
+from dans_kgc.reports.labels import (
+    METRIC_LABEL,
+    PARAM_LABEL,
+    VARIANT_ORDER,
+    backbone_rank,
+    dataset_label,
+    order_datasets,
+    order_variants,
+    param_label,
+    variant_label,
+)
+from dans_kgc.reports.registry import ReportContext, register
 from dans_kgc.reports.runs import RunRecord, group
 from dans_kgc.reports.tables import backbone_keys, backbone_text, backbone_texts
 
+if TYPE_CHECKING:  # matplotlib itself is imported when a figure is drawn
+    from matplotlib.artist import Artist
+    from matplotlib.typing import LineStyleType
+
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "h", "<"]
-LINESTYLES = ["-", "--", "-.", ":"]
+LINESTYLES: list[LineStyleType] = ["-", "--", "-.", ":"]
 DPI = 300
 PANEL_W, PANEL_H = 4.6, 3.5
 
@@ -60,7 +73,7 @@ _COLOUR_INDEX = {"uniform": 0, "bernoulli": 1, "self_adversarial": 2, "dans": 3,
                  "full": 3, "wo_dam": 0, "wo_ccd": 2, "wo_dtm": 7, "reversed": 4}
 
 
-def style_for(variant: Optional[str], others: Sequence[Optional[str]] = ()) -> dict[str, Any]:
+def style_for(variant: str | None, others: Sequence[str | None] = ()) -> dict[str, Any]:
     """Fixed colour / marker / line style per variant, so a sampler looks the same in every figure."""
     import seaborn as sns
 
@@ -95,7 +108,7 @@ def empty_figure(ctx: ReportContext, message: str) -> list[Path]:
     return save(fig, ctx)
 
 
-def _panel_title(ds: Optional[str], missing: int) -> str:
+def _panel_title(ds: str | None, missing: int) -> str:
     return dataset_label(ds) + (f"  ({missing} run{'s' if missing != 1 else ''} missing)" if missing else "")
 
 
@@ -105,7 +118,7 @@ def _no_runs(ax: Any, text: str = "no runs") -> None:
     ax.set_yticks([])
 
 
-def _grid(plt: Any, nrows: int, ncols: int, title: Optional[str]):
+def _grid(plt: Any, nrows: int, ncols: int, title: str | None):
     """A logical ``nrows x ncols`` grid of panels (rows: parameter / variant, columns: dataset).
     With a single column the panels are laid side by side instead (at most 3 per row), so a
     one-dataset figure is not a tall strip. Returns (fig, axes) with ``axes[i][j]``."""
@@ -129,7 +142,7 @@ def _first_col(ax: Any) -> bool:
     return ax.get_subplotspec().is_first_col()
 
 
-def _legend(fig: Any, handles: list, labels: list, ncol: Optional[int] = None) -> None:
+def _legend(fig: Any, handles: list, labels: list, ncol: int | None = None) -> None:
     """One legend for the figure, outside every panel (below; right of a lone panel)."""
     if not handles:
         return
@@ -183,7 +196,7 @@ def swept_parameters(runs: Sequence[RunRecord]) -> dict[str, list[RunRecord]]:
         # a run belongs to key k's sweep when every other swept key sits at its base value
         base = {k: _base_value(k, [f.get(k) for f in flat]) for k in varying}
         for k in varying:
-            out.setdefault(k, []).extend(r for r, f in zip(members, flat)
+            out.setdefault(k, []).extend(r for r, f in zip(members, flat, strict=True)
                                          if all(f.get(o) == base[o] for o in varying if o != k))
     known = [k for k in PARAM_LABEL if k in out]
     return {k: out[k] for k in known + sorted(k for k in out if k not in PARAM_LABEL)}
@@ -198,7 +211,7 @@ def _base_value(key: str, values: Sequence[Any]) -> Any:
     return Counter(values).most_common(1)[0][0]
 
 
-def _default_value(key: str) -> Optional[float]:
+def _default_value(key: str) -> float | None:
     from dans_kgc.config import load_config
 
     try:
@@ -220,12 +233,13 @@ def sweep_points(runs: Sequence[RunRecord], key: str, metric: str = "mrr") -> di
     pts: dict[float, list[float]] = {}
     seen: set[tuple[float, Any]] = set()
     for r in runs:
-        if r.value(metric) is None or r.param(key) is None:
+        value, param = r.value(metric), r.param(key)
+        if value is None or param is None:
             continue
-        x = float(r.param(key))
+        x = float(param)
         if (x, r.seed) not in seen:
             seen.add((x, r.seed))
-            pts.setdefault(x, []).append(r.value(metric))
+            pts.setdefault(x, []).append(value)
     return pts
 
 
@@ -315,7 +329,8 @@ def build_sensitivity(ctx: ReportContext) -> list[Path]:
             if _first_col(ax):
                 ax.set_ylabel(f"Test {METRIC_LABEL.get(metric, metric)}")
             ax.margins(x=0.06)
-    handles, labels = [], []
+    handles: list[Artist] = []
+    labels: list[str] = []
     for v in series_all:
         st = style_for(v if multi_sampler else "dans", series_all)
         handles.append(Line2D([], [], color=st["color"], marker=st["marker"], linestyle="-" if multi_bb else st["linestyle"]))
@@ -402,7 +417,7 @@ def build_curves(ctx: ReportContext) -> list[Path]:
         axes[1][j].set_xlabel("Training time (s, validation excluded" + (", log scale)" if log_time else ")"))
         for i in range(2):
             axes[i][j].set_ylabel("Validation MRR" if _first_col(axes[i][j]) else "")
-    handles = []
+    handles: list[Artist] = []
     for v in variants:
         st = style_for(v, variants)
         handles.append(Line2D([], [], color=st["color"], linestyle="-" if multi_bb else st["linestyle"], marker=st["marker"]))
@@ -428,7 +443,7 @@ def band_columns(trace: Any) -> list[str]:
     return sorted(cols, key=lambda c: int(c[6:]))
 
 
-def _band_label(k: int, nb: int, steps: Optional[Sequence[float]]) -> str:
+def _band_label(k: int, nb: int, steps: Sequence[float] | None) -> str:
     where = ""
     if steps and len(steps) == nb:
         s = steps[k - 1]
@@ -511,7 +526,7 @@ def build_bands(ctx: ReportContext) -> list[Path]:
             mean_h = (w * hardness[: len(cols), None]).sum(axis=0) / np.where(sums > 0, sums, 1)
             ax.plot(df["epoch"], mean_h, color="black", linestyle="--", linewidth=2.0)
             ax.set_xlim(df["epoch"].min(), df["epoch"].max())
-    handles = [Patch(facecolor=colors[k], edgecolor="white") for k in range(nb)]
+    handles: list[Artist] = [Patch(facecolor=colors[k], edgecolor="white") for k in range(nb)]
     labels = [_band_label(k + 1, nb, steps) for k in range(nb)]
     handles.append(Line2D([], [], color="black", linestyle="--", linewidth=2.0))
     labels.append(r"mean hardness $\Sigma_k\, w_k h_k$" + "\n" + r"($h_1 = 0$ ... $h_{K_b} = 1$)")

@@ -2,7 +2,10 @@
 its name, position and colour across the whole report)."""
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from collections.abc import Iterable
+from typing import TypeVar
+
+Name = TypeVar("Name", bound="str | None")  # a name or None (unknown): the result keeps what was given
 
 DATASET_ORDER = ["family", "umls", "wn18rr", "fb15k-237", "nell-995", "yago3-10", "kinship", "nations"]
 DATASET_LABEL = {
@@ -68,26 +71,26 @@ PARAM_LABEL = {
 }
 
 
-def dataset_label(name: Optional[str]) -> str:
+def dataset_label(name: str | None) -> str:
     return DATASET_LABEL.get(name or "", name or "?")
 
 
-def variant_label(name: Optional[str]) -> str:
+def variant_label(name: str | None) -> str:
     return VARIANT_LABEL.get(name or "", (name or "?").replace("_", " "))
 
 
-def backbone_label(name: Optional[str], mode: Optional[str] = None, label: Optional[str] = None) -> str:
+def backbone_label(name: str | None, mode: str | None = None, label: str | None = None) -> str:
     """``RotatE (NS)``, ``ConvE (1-N)``; the bare name when the mode is unknown; ``unknown`` for no name."""
     base = label or BACKBONE_LABEL.get(name or "", name or "unknown")
     short = MODE_SHORT.get(mode or "", mode)
     return f"{base} ({short})" if short else base
 
 
-def mode_label(mode: Optional[str]) -> str:
+def mode_label(mode: str | None) -> str:
     return MODE_LABEL.get(mode or "", mode or "?")
 
 
-def recipe_label(name: Optional[str]) -> str:
+def recipe_label(name: str | None) -> str:
     return RECIPE_LABEL.get(name or "", variant_label(name))
 
 
@@ -95,21 +98,21 @@ def param_label(key: str) -> str:
     return PARAM_LABEL.get(key, key)
 
 
-def _ordered(items: Iterable[Optional[str]], order: list[str]) -> list[Optional[str]]:
-    items = list(dict.fromkeys(items))
-    rank = {n: i for i, n in enumerate(order)}
-    return sorted(items, key=lambda x: (x is None, rank.get(x or "", len(order)), x or ""))
+def _ordered(items: Iterable[Name], order: list[str]) -> list[Name]:
+    unique = list(dict.fromkeys(items))
+    rank: dict[str | None, int] = {n: i for i, n in enumerate(order)}
+    return sorted(unique, key=lambda x: (x is None, rank.get(x or "", len(order)), x or ""))
 
 
-def order_datasets(names: Iterable[Optional[str]]) -> list[Optional[str]]:
+def order_datasets(names: Iterable[Name]) -> list[Name]:
     return _ordered(names, DATASET_ORDER)
 
 
-def order_variants(names: Iterable[Optional[str]]) -> list[Optional[str]]:
+def order_variants(names: Iterable[Name]) -> list[Name]:
     return _ordered(names, VARIANT_ORDER)
 
 
-def backbone_rank(key: Optional[tuple]) -> tuple:
+def backbone_rank(key: tuple | None) -> tuple:
     """Sort key of a (name, mode[, recipe]) backbone: BACKBONE_ORDER, negative sampling before 1-N,
     then the recipe; None / unknown last."""
     name, mode, recipe = (tuple(key) + (None, None, None))[:3] if key else (None, None, None)

@@ -11,16 +11,31 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 
-from dans_kgc.reports import ReportContext, register
-from dans_kgc.reports.labels import METRIC_LABEL, TABLE_METRICS, dataset_label, order_datasets, variant_label
+from dans_kgc.reports.labels import (
+    DATASET_ORDER,
+    METRIC_LABEL,
+    TABLE_METRICS,
+    VARIANT_ORDER,
+    backbone_rank,
+    dataset_label,
+    order_datasets,
+    variant_label,
+)
+from dans_kgc.reports.registry import ReportContext, register
 from dans_kgc.reports.render import MISSING, Cell, Notes, Table, agg_cell, to_latex, to_markdown
 from dans_kgc.reports.runs import group, metric_aggregate
-from dans_kgc.reports.tables import (backbone_caption, backbone_fields, backbone_keys, backbone_text, backbone_texts,
-                                     evaluation_caption)
+from dans_kgc.reports.tables import (
+    backbone_caption,
+    backbone_fields,
+    backbone_keys,
+    backbone_text,
+    backbone_texts,
+    evaluation_caption,
+)
 
 NOT_REPORTED = "not reported"
 EXPERIMENT_ORDER = ["main", "ablation"]
@@ -31,7 +46,7 @@ def default_targets_path() -> Path:
     return Path(str(resources.files("dans_kgc.reports") / "paper_targets.yaml"))
 
 
-def load_targets(path: Optional[str | Path] = None) -> dict[str, Any]:
+def load_targets(path: str | Path | None = None) -> dict[str, Any]:
     """Read and check the targets file: every number needs a source and must be a fraction."""
     path = Path(path) if path else default_targets_path()
     data = yaml.safe_load(path.read_text()) or {}
@@ -64,21 +79,15 @@ def _signed(v: float, digits: int) -> str:
     return s.replace("-", "−")
 
 
-def order_datasets_rank(ds: Optional[str]) -> tuple:
-    from dans_kgc.reports.labels import DATASET_ORDER
-
+def order_datasets_rank(ds: str | None) -> tuple:
     return (ds not in DATASET_ORDER, DATASET_ORDER.index(ds) if ds in DATASET_ORDER else 0, ds or "")
 
 
-def order_backbones_rank(b: Optional[tuple]) -> tuple:
-    from dans_kgc.reports.labels import backbone_rank
-
+def order_backbones_rank(b: tuple | None) -> tuple:
     return backbone_rank(b)
 
 
-def order_variants_rank(v: Optional[str]) -> tuple:
-    from dans_kgc.reports.labels import VARIANT_ORDER
-
+def order_variants_rank(v: str | None) -> tuple:
     return (v not in VARIANT_ORDER, VARIANT_ORDER.index(v) if v in VARIANT_ORDER else 0, v or "")
 
 
@@ -132,7 +141,7 @@ def build_paper(ctx: ReportContext) -> list[Path]:
             c_ours = agg_cell(agg, notes, digits, what=f"our results for {who}")
             if agg.n:
                 c_ours.text += f" (n={agg.n})"
-            diff = agg.mean - float(t["value"]) if (t and agg.n) else None
+            diff = agg.mean - float(t["value"]) if (t and agg.mean is not None) else None
             c_diff = Cell(_signed(diff, digits) if diff is not None else MISSING, diff)
             if diff is not None and paper_protocol and protos and protos != {paper_protocol}:
                 c_diff.marks.append(notes.mark(f"our protocol ({', '.join(sorted(map(str, protos)))}) differs from "
@@ -163,8 +172,8 @@ def build_paper(ctx: ReportContext) -> list[Path]:
     rnotes = Notes()
     rrows: list[list[Cell]] = []
     ref_metrics = list(TABLE_METRICS)
-    paper_rows = {}
-    for (exp, ds, var, m), t in targets.items():
+    paper_rows: dict[str, dict[str, Any]] = {}
+    for (exp, ds, _variant, m), t in targets.items():
         if exp == "main":
             paper_rows.setdefault(ds, {})[m] = t
     refs = data.get("references") or []

@@ -10,16 +10,16 @@ breakdown existed have none and are left out, with a note naming them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
-from dans_kgc.reports import ReportContext, register
 from dans_kgc.reports.labels import RECIPE_LABEL, dataset_label, order_datasets, order_variants, variant_label
+from dans_kgc.reports.registry import ReportContext, register
 from dans_kgc.reports.render import MISSING, Cell, Table, fmt, write_table
 from dans_kgc.reports.runs import RunRecord, aggregate, group
 from dans_kgc.reports.tables import backbone_keys, backbone_text, backbone_texts
 
 
-def by_relation(r: RunRecord) -> Optional[dict[str, Any]]:
+def by_relation(r: RunRecord) -> dict[str, Any] | None:
     """The run's per-relation anchor diagnostic, or None when its evaluation predates it."""
     diag = (r.metrics or {}).get("anchor_diagnostic")
     rel = diag.get("by_relation") if isinstance(diag, dict) else None
@@ -44,13 +44,13 @@ def build_relations(ctx: ReportContext) -> list[Path]:
     tidy = []
     for d in order_datasets(r.dataset for r in runs):
         relations = sorted({name for (dd, _, _), members in cells.items() if dd == d
-                            for r in members for name in by_relation(r)})
+                            for r in members for name in (by_relation(r) or {})})
         midrules.add(len(rows))
         for i, rel in enumerate(relations):
             row = [Cell(dataset_label(d) if i == 0 else ""), Cell(rel)]
             for b, v in columns_of:
                 members = cells.get((d, b, v), [])
-                mrr, share, without = (aggregate(members, lambda r, k=k: (by_relation(r).get(rel) or {}).get(k))
+                mrr, share, without = (aggregate(members, lambda r, k=k, rel=rel: ((by_relation(r) or {}).get(rel) or {}).get(k))
                                        for k in ("mrr", "anchor_outscores_answer", "mrr_anchor_removed"))
                 if mrr.mean is None:
                     row.append(Cell(MISSING))
@@ -60,10 +60,10 @@ def build_relations(ctx: ReportContext) -> list[Path]:
                 tidy.append({"dataset": d, "relation": rel, "backbone": backbone_text(b, texts), "variant": v,
                              "n": mrr.n, "mrr": mrr.mean, "mrr_anchor_removed": without.mean,
                              "anchor_outscores_answer": share.mean,
-                             "rankings": (by_relation(members[0]).get(rel) or {}).get("rankings")})
+                             "rankings": ((by_relation(members[0]) or {}).get(rel) or {}).get("rankings")})
             rows.append(row)
     # a calibration run's variant is its recipe, whose label names the backbone already
-    columns = ["Dataset", "Relation"] + [RECIPE_LABEL.get(v) or f"{backbone_text(b, texts)}, {variant_label(v)}"
+    columns = ["Dataset", "Relation"] + [RECIPE_LABEL.get(v or "") or f"{backbone_text(b, texts)}, {variant_label(v)}"
                                          for b, v in columns_of]
     caption = ((ctx.title or "Test MRR per relation") + ". Each cell: MRR over both prediction directions "
                "(mean over seeds), in brackets the share of rankings in which the query's own anchor entity "

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
 
 from dans_kgc.reports.runs import Aggregate, RunRecord
 
@@ -20,7 +20,7 @@ MISSING = "—"
 @dataclass
 class Cell:
     text: str
-    value: Optional[float] = None  # what "best" compares; None = not a candidate
+    value: float | None = None  # what "best" compares; None = not a candidate
     bold: bool = False
     marks: list[str] = field(default_factory=list)
 
@@ -48,17 +48,17 @@ class Table:
     columns: list[str]
     rows: list[list[Cell]]
     label: str = "tab:report"
-    groups: Optional[list[tuple[str, int]]] = None  # spanning headers over the leaf columns
+    groups: list[tuple[str, int]] | None = None  # spanning headers over the leaf columns
     notes: Notes = field(default_factory=Notes)
     midrules: set[int] = field(default_factory=set)  # a rule before these row indices
-    align: Optional[str] = None
-    title: Optional[str] = None
+    align: str | None = None
+    title: str | None = None
 
 
 # ----------------------------------------------------------------------------------------
 # formatting
 # ----------------------------------------------------------------------------------------
-def fmt(v: Optional[float], digits: int = 3) -> str:
+def fmt(v: float | None, digits: int = 3) -> str:
     return MISSING if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
 
 
@@ -66,7 +66,7 @@ def _seconds_decimals(v: float) -> int:
     return 2 if abs(v) < 10 else (1 if abs(v) < 100 else 0)
 
 
-def fmt_seconds(v: Optional[float], decimals: Optional[int] = None) -> str:
+def fmt_seconds(v: float | None, decimals: int | None = None) -> str:
     """Seconds with precision by magnitude (0.15, 19.0, 1,234); ``decimals`` forces it."""
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return MISSING
@@ -76,16 +76,17 @@ def fmt_seconds(v: Optional[float], decimals: Optional[int] = None) -> str:
 
 def fmt_agg(agg: Aggregate, digits: int = 3, formatter=None) -> str:
     """``mean ± std``; with ``fmt_seconds`` the std uses the mean's precision."""
-    if agg.n == 0:
+    mean = agg.mean
+    if mean is None:  # no values
         return MISSING
     if formatter is fmt_seconds:
-        d = _seconds_decimals(agg.mean)
+        d = _seconds_decimals(mean)
         f = lambda x: fmt_seconds(x, d)  # noqa: E731
     else:
         f = formatter or (lambda x: fmt(x, digits))
     if agg.std is None:
-        return f(agg.mean)
-    return f"{f(agg.mean)} ± {f(agg.std)}"
+        return f(mean)
+    return f"{f(mean)} ± {f(agg.std)}"
 
 
 def _run_ref(r: RunRecord) -> str:
@@ -111,12 +112,12 @@ def agg_cell(agg: Aggregate, notes: Notes, digits: int = 3, formatter=None, what
 def bold_best(rows: Sequence[Sequence[Cell]], columns: Sequence[int], digits: int = 3, higher: bool = True) -> None:
     """Bold the best value of each column (ties at the printed precision all get bold)."""
     for c in columns:
-        vals = [round(r[c].value, digits) for r in rows if r[c].value is not None]
+        vals = [round(v, digits) for r in rows if (v := r[c].value) is not None]
         if len(vals) < 2:
             continue
         best = max(vals) if higher else min(vals)
         for r in rows:
-            if r[c].value is not None and round(r[c].value, digits) == best:
+            if (v := r[c].value) is not None and round(v, digits) == best:
                 r[c].bold = True
 
 
@@ -182,7 +183,7 @@ def _tex_cell(c: Cell) -> str:
     return text
 
 
-def to_latex(t: Table, provenance: Optional[str] = None) -> str:
+def to_latex(t: Table, provenance: str | None = None) -> str:
     ncol = len(t.columns)
     align = t.align or ("l" + "r" * (ncol - 1))
     env = "table*" if ncol > 7 else "table"

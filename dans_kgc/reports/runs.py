@@ -26,11 +26,14 @@ import json
 import logging
 import math
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any
 
 import yaml
+
+from dans_kgc.reports.labels import BACKBONE_LABEL, backbone_label
 
 log = logging.getLogger(__name__)
 
@@ -42,20 +45,20 @@ class RunRecord:
     """Everything the reports need from one run folder; any part may be missing."""
 
     path: Path
-    dataset: Optional[str] = None
-    experiment: Optional[str] = None
-    variant: Optional[str] = None
-    sampler: Optional[str] = None
-    seed: Optional[int] = None
-    backbone: Optional[str] = None  # KGE model name (rotate, conve, ...)
-    mode: Optional[str] = None  # training mode: negative_sampling | one_to_n
-    backbone_display: Optional[str] = None  # the run's own label for the backbone ("RotatE"), if it wrote one
-    calibration_source: Optional[str] = None
-    recipe: Optional[str] = None  # the backbone recipe (tags.backbone): rotate_nssa, conve_1n, ...
+    dataset: str | None = None
+    experiment: str | None = None
+    variant: str | None = None
+    sampler: str | None = None
+    seed: int | None = None
+    backbone: str | None = None  # KGE model name (rotate, conve, ...)
+    mode: str | None = None  # training mode: negative_sampling | one_to_n
+    backbone_display: str | None = None  # the run's own label for the backbone ("RotatE"), if it wrote one
+    calibration_source: str | None = None
+    recipe: str | None = None  # the backbone recipe (tags.backbone): rotate_nssa, conve_1n, ...
     backbone_inferred: bool = False  # taken from sibling runs or the variant name, not from the run's files
     config: dict[str, Any] = field(default_factory=dict)
     run_info: dict[str, Any] = field(default_factory=dict)
-    metrics: Optional[dict[str, Any]] = None
+    metrics: dict[str, Any] | None = None
     trace: Any = None  # pandas.DataFrame or None
     problems: list[str] = field(default_factory=list)
 
@@ -72,7 +75,7 @@ class RunRecord:
     def problem(self) -> str:
         return "; ".join(self.problems) if self.problems else ""
 
-    def value(self, metric: str) -> Optional[float]:
+    def value(self, metric: str) -> float | None:
         """A test metric (``mrr``, ``hits@1``, ...) or None when the run has no metrics; ``dam_spearman``: the
         held-out Spearman of the DAM fit the run read (a property of its Stage-1 input)."""
         if metric == "dam_spearman":
@@ -84,7 +87,7 @@ class RunRecord:
             v = (self.metrics.get("metrics") or {}).get(metric)
         return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
-    def dam_value(self, key: str) -> Optional[float]:
+    def dam_value(self, key: str) -> float | None:
         """A number of the DAM report (``dam_report.json``) of the DAM folder the run read (run.json ``stages.dam``,
         relative to the working directory as the DAG writes it, or absolute), or of a copy of it in the run
         folder; None when there is none."""
@@ -112,7 +115,7 @@ class RunRecord:
             node = node[part]
         return node
 
-    def diagnostic(self, key: str) -> Optional[float]:
+    def diagnostic(self, key: str) -> float | None:
         """A value of ``metrics_test.json``'s ``anchor_diagnostic`` (a diagnostic, never a headline)."""
         diag = (self.metrics or {}).get("anchor_diagnostic")
         v = diag.get(key) if isinstance(diag, dict) else None
@@ -122,30 +125,28 @@ class RunRecord:
         return None if math.isnan(v) else v
 
     @property
-    def backbone_key(self) -> tuple[Optional[str], Optional[str], Optional[str]]:
+    def backbone_key(self) -> tuple[str | None, str | None, str | None]:
         """(model name, training mode, recipe): the backbone part of a table cell's key (two
         recipes of one model and mode are two rows)."""
         return (self.backbone, self.mode, self.recipe)
 
     @property
     def backbone_text(self) -> str:
-        from dans_kgc.reports.labels import backbone_label
-
         return backbone_label(self.backbone, self.mode, self.backbone_display)
 
     @property
-    def protocol(self) -> Optional[str]:
+    def protocol(self) -> str | None:
         for src in (self.metrics or {}, self.run_info):
             if src.get("protocol"):
                 return src["protocol"]
         return self.config.get("protocol")
 
     @property
-    def tie_policy(self) -> Optional[str]:
+    def tie_policy(self) -> str | None:
         return (self.metrics or {}).get("tie_policy")
 
     @property
-    def num_ranked(self) -> Optional[int]:
+    def num_ranked(self) -> int | None:
         return (self.metrics or {}).get("num_ranked")
 
     @property
@@ -153,7 +154,7 @@ class RunRecord:
         return self.run_info.get("summary") or (self.metrics or {}).get("train_summary") or {}
 
     @property
-    def git_commit(self) -> Optional[str]:
+    def git_commit(self) -> str | None:
         for src in (self.metrics or {}, self.run_info):
             commit = (src.get("provenance") or {}).get("git_commit")
             if commit:
@@ -162,7 +163,8 @@ class RunRecord:
 
     @property
     def label(self) -> str:
-        return f"{self.dataset or '?'}/{self.experiment or '?'}/{self.variant or '?'}/seed{self.seed if self.seed is not None else '?'}"
+        seed = self.seed if self.seed is not None else "?"
+        return f"{self.dataset or '?'}/{self.experiment or '?'}/{self.variant or '?'}/seed{seed}"
 
     def describe(self) -> dict[str, Any]:
         """The provenance-sidecar entry of this input."""
@@ -208,7 +210,7 @@ def infer_from_path(path: Path) -> dict[str, Any]:
     return out
 
 
-def _read_json(path: Path, problems: list[str]) -> Optional[dict[str, Any]]:
+def _read_json(path: Path, problems: list[str]) -> dict[str, Any] | None:
     if not path.exists():
         return None
     try:
@@ -272,10 +274,10 @@ def _read_backbone(rec: RunRecord) -> None:
             record.update({k: v for k, v in src.items() if v is not None})
         elif isinstance(src, str) and src:
             record["name"] = src
-    model_cfg = cfg.get("model") if isinstance(cfg.get("model"), dict) else {}
-    train_cfg = cfg.get("train") if isinstance(cfg.get("train"), dict) else {}
+    model_cfg = m if isinstance(m := cfg.get("model"), dict) else {}
+    train_cfg = t if isinstance(t := cfg.get("train"), dict) else {}
 
-    def _name(v: Any) -> Optional[str]:
+    def _name(v: Any) -> str | None:
         if isinstance(v, dict):
             v = v.get("name")
         return str(v) if v else None
@@ -334,8 +336,6 @@ def fill_backbones(runs: Sequence[RunRecord]) -> None:
     experiment; a backbone named by the first word of the recipe or variant (``rotate_nssa`` ->
     rotate). Filled runs are marked ``backbone_inferred``; a run that stays unknown is shown
     under an unknown backbone."""
-    from dans_kgc.reports.labels import BACKBONE_LABEL
-
     by_cell: dict[tuple, set] = {}
     by_recipe: dict[str, set] = {}
     by_exp: dict[Any, set] = {}
@@ -372,7 +372,7 @@ def stands_for(rec: RunRecord) -> list[RunRecord]:
     """The run as each experiment/variant it stands for. The workflow trains one run per distinct setting
     (e.g. ablation ``full`` = main ``dans``) and tags it ``stands_for=main/dans,ablation/full``; every
     report then finds it under each of those labels. A run without that tag is itself only."""
-    tags = dict((rec.config.get("tags") or {}))
+    tags = dict(rec.config.get("tags") or {})
     tags.update(rec.run_info.get("tags") or {})
     tags.update((rec.metrics or {}).get("tags") or {})
     labels = [x for x in str(tags.get(STANDS_FOR) or "").split(",") if "/" in x]
@@ -399,7 +399,7 @@ def load_runs(paths: Iterable[str | Path], split: str = "test") -> list[RunRecor
 # ----------------------------------------------------------------------------------------
 # grouping and aggregation
 # ----------------------------------------------------------------------------------------
-def select(runs: Sequence[RunRecord], experiments: Optional[Iterable[str]]) -> list[RunRecord]:
+def select(runs: Sequence[RunRecord], experiments: Iterable[str] | None) -> list[RunRecord]:
     """Runs whose ``tags.experiment`` is one of ``experiments`` (None = all). Runs whose
     experiment is unknown (untagged, or failed with an uninformative path) are kept."""
     if experiments is None:
@@ -422,7 +422,7 @@ class Aggregate:
     """Mean and sample standard deviation (ddof = 1) of one cell over seeds."""
 
     values: list[float]
-    seeds: list[Optional[int]]
+    seeds: list[int | None]
     missing: list[RunRecord]
 
     @property
@@ -430,14 +430,14 @@ class Aggregate:
         return len(self.values)
 
     @property
-    def mean(self) -> Optional[float]:
+    def mean(self) -> float | None:
         return sum(self.values) / self.n if self.values else None
 
     @property
-    def std(self) -> Optional[float]:
+    def std(self) -> float | None:
         if self.n < 2:
             return None
-        m = self.mean
+        m = sum(self.values) / self.n
         return math.sqrt(sum((v - m) ** 2 for v in self.values) / (self.n - 1))
 
     @property

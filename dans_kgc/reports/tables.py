@@ -6,22 +6,43 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import Any
 
-from dans_kgc.reports import ReportContext, register
-from dans_kgc.reports.labels import (ABLATION_VARIANTS, METRIC_LABEL, MODE_SHORT, TABLE_METRICS, backbone_label,
-                                     dataset_label, mode_label, order_backbones, order_datasets, order_variants,
-                                     variant_label)
-from dans_kgc.reports.render import (MISSING, Cell, Notes, Table, agg_cell, bold_best, fmt, fmt_agg, fmt_seconds,
-                                     write_table)
+from dans_kgc.reports.labels import (
+    ABLATION_VARIANTS,
+    METRIC_LABEL,
+    MODE_SHORT,
+    TABLE_METRICS,
+    backbone_label,
+    dataset_label,
+    mode_label,
+    order_backbones,
+    order_datasets,
+    order_variants,
+    variant_label,
+)
+from dans_kgc.reports.registry import ReportContext, register
+from dans_kgc.reports.render import (
+    MISSING,
+    Cell,
+    Notes,
+    Table,
+    agg_cell,
+    bold_best,
+    fmt,
+    fmt_agg,
+    fmt_seconds,
+    write_table,
+)
 from dans_kgc.reports.runs import Aggregate, RunRecord, aggregate, group, metric_aggregate
 
 
 # ----------------------------------------------------------------------------------------
 # captions
 # ----------------------------------------------------------------------------------------
-def _join_by_dataset(values: dict[str, set]) -> str:
+def _join_by_dataset(values: dict[str | None, set]) -> str:
     distinct = {frozenset(v) for v in values.values()}
     if len(distinct) == 1:
         return ", ".join(sorted(next(iter(distinct)))) or "unknown"
@@ -32,13 +53,13 @@ def _join_by_dataset(values: dict[str, set]) -> str:
 def evaluation_caption(runs: Sequence[RunRecord], aggs: Iterable[Aggregate]) -> str:
     """Protocol, tie policy, filtering and seeds of the runs behind a table, in words."""
     ok = [r for r in runs if r.has_metrics]
-    protocols: dict[str, set] = {}
+    protocols: dict[str | None, set] = {}
     ties: set[str] = set()
     filters: set[str] = set()
     for r in ok:
         protocols.setdefault(r.dataset, set()).add(r.protocol or "unknown")
         ties.add(r.tie_policy or "unknown")
-        fw = (r.metrics.get("metrics") or {}).get("filtered_with")
+        fw = ((r.metrics or {}).get("metrics") or {}).get("filtered_with")
         if fw:
             filters.add("+".join(fw))
     aggs = list(aggs)
@@ -50,7 +71,7 @@ def evaluation_caption(runs: Sequence[RunRecord], aggs: Iterable[Aggregate]) -> 
     detail = []
     if filters:
         detail.append(f"Filtered with {'; '.join(sorted(filters))}")
-    split = "/".join(sorted({str(r.metrics.get("split") or "test") for r in ok})) or "test"
+    split = "/".join(sorted({str((r.metrics or {}).get("split") or "test") for r in ok})) or "test"
     detail.append(f"{split} metrics of the best-validation-MRR checkpoint" if filters
                   else f"{split.capitalize()} metrics of the best-validation-MRR checkpoint")
     if ns:
@@ -65,7 +86,7 @@ def evaluation_caption(runs: Sequence[RunRecord], aggs: Iterable[Aggregate]) -> 
     return ". ".join(sentences) + ". " + "; ".join(detail)
 
 
-def _tidy_row(dataset: Optional[str], variant: Optional[str], metric: str, agg: Aggregate, best: bool,
+def _tidy_row(dataset: str | None, variant: str | None, metric: str, agg: Aggregate, best: bool,
               **extra: Any) -> dict[str, Any]:
     return {"dataset": dataset, "variant": variant, "metric": metric, "mean": agg.mean, "std": agg.std, "n": agg.n,
             "n_expected": agg.expected, "seeds": " ".join(str(s) for s in agg.seeds),
@@ -76,7 +97,7 @@ def _tidy_row(dataset: Optional[str], variant: Optional[str], metric: str, agg: 
 # ----------------------------------------------------------------------------------------
 # backbones
 # ----------------------------------------------------------------------------------------
-BackboneKey = tuple[Optional[str], Optional[str], Optional[str]]  # (model name, mode, recipe)
+BackboneKey = tuple[str | None, str | None, str | None]  # (model name, mode, recipe)
 NO_BACKBONE: BackboneKey = (None, None, None)
 
 
@@ -125,7 +146,7 @@ ANCHOR_CAPTION = ("Diag.: anchor > answer is a diagnostic, not a result (never b
                   "the true answer")
 
 
-def results_table(ctx: ReportContext, variants_for: Callable[[Sequence[RunRecord]], Sequence[Optional[str]]],
+def results_table(ctx: ReportContext, variants_for: Callable[[Sequence[RunRecord]], Sequence[str | None]],
                   what: str, default_title: str, label: str) -> list[Path]:
     """Rows: (backbone, variant), the variants of each backbone given by ``variants_for(its runs)``;
     columns: datasets x metrics (plus the anchor diagnostic per dataset when any run has it)."""
@@ -142,7 +163,7 @@ def results_table(ctx: ReportContext, variants_for: Callable[[Sequence[RunRecord
     per_ds = len(metrics) + (1 if diag else 0)
     notes = Notes()
     rows: list[list[Cell]] = []
-    row_keys: list[tuple[BackboneKey, Optional[str]]] = []
+    row_keys: list[tuple[BackboneKey, str | None]] = []
     aggs: dict[tuple, Aggregate] = {}
     diag_aggs: dict[tuple, Aggregate] = {}
     blocks: list[list[int]] = []
@@ -204,7 +225,7 @@ def build_main(ctx: ReportContext) -> list[Path]:
 @register("ablation", kind="table", experiments=("ablation",),
           help="full / w/o DAM / w/o CCD / w/o DTM (paper Table 5), per backbone")
 def build_ablation(ctx: ReportContext) -> list[Path]:
-    def variants_for(runs: Sequence[RunRecord]) -> list[Optional[str]]:
+    def variants_for(runs: Sequence[RunRecord]) -> list[str | None]:
         extra = [v for v in order_variants(r.variant for r in runs) if v not in ABLATION_VARIANTS]
         return ABLATION_VARIANTS + extra
 
@@ -239,12 +260,12 @@ def _col(trace, name: str) -> list[float]:
     return [float(x) for x in trace[name] if x == x]  # drop NaN
 
 
-def sec_per_epoch(r: RunRecord) -> Optional[float]:
+def sec_per_epoch(r: RunRecord) -> float | None:
     vals = _col(r.trace, "seconds")
     return statistics.median(vals) if vals else None
 
 
-def total_train_seconds(r: RunRecord) -> Optional[float]:
+def total_train_seconds(r: RunRecord) -> float | None:
     v = r.summary.get("train_seconds")
     if v is not None:
         return float(v)
@@ -252,7 +273,7 @@ def total_train_seconds(r: RunRecord) -> Optional[float]:
     return vals[-1] if vals else None
 
 
-def best_valid_mrr(r: RunRecord) -> Optional[float]:
+def best_valid_mrr(r: RunRecord) -> float | None:
     v = r.summary.get("best_valid_mrr")
     if v is not None and not (isinstance(v, float) and math.isnan(v)):
         return float(v)
@@ -260,7 +281,7 @@ def best_valid_mrr(r: RunRecord) -> Optional[float]:
     return max(vals) if vals else None
 
 
-def time_to_target(r: RunRecord, target: float) -> Optional[tuple[float, int]]:
+def time_to_target(r: RunRecord, target: float) -> tuple[float, int] | None:
     """(train seconds, epoch) of the first validation at or above ``target``; None = never."""
     t = r.trace
     if t is None or "valid_mrr" not in t:
@@ -288,7 +309,7 @@ def build_efficiency(ctx: ReportContext) -> list[Path]:
     absolute = ctx.option("target_mrr")
     notes = Notes()
     # the target and the uniform baseline are per (dataset, backbone): samplers compete on one backbone
-    targets: dict[tuple, Optional[float]] = {}
+    targets: dict[tuple, float | None] = {}
     target_src: dict[tuple, str] = {}
     blocks = [(d, b) for d in datasets for b in keys if any(cells.get((d, b, v)) for v in variants)]
     for d, b in blocks:
@@ -296,11 +317,11 @@ def build_efficiency(ctx: ReportContext) -> list[Path]:
             targets[(d, b)], target_src[(d, b)] = float(absolute), "given (--target-mrr)"
             continue
         base = aggregate(cells.get((d, b, "uniform"), []), best_valid_mrr)
-        if base.n:
+        if base.mean is not None:
             targets[(d, b)], target_src[(d, b)] = fraction * base.mean, f"{fraction:g} × uniform's best valid MRR"
         else:
             best = [aggregate(cells.get((d, b, v), []), best_valid_mrr) for v in variants]
-            means = [a.mean for a in best if a.n]
+            means = [a.mean for a in best if a.mean is not None]
             targets[(d, b)] = fraction * max(means) if means else None
             target_src[(d, b)] = f"{fraction:g} × the best sampler's best valid MRR (no uniform run)"
     rows: list[list[Cell]] = []
@@ -321,7 +342,7 @@ def build_efficiency(ctx: ReportContext) -> list[Path]:
             what = f"training trace for {variant_label(v)} on {backbone_text(b, texts)}, {dataset_label(d)}"
             c_spe = agg_cell(spe, notes, formatter=fmt_seconds, what=what)
             c_tot = agg_cell(tot, notes, formatter=fmt_seconds, what=what)
-            ratio = spe.mean / base.mean if spe.n and base.n and base.mean > 0 else None
+            ratio = spe.mean / base.mean if spe.mean is not None and base.mean is not None and base.mean > 0 else None
             c_ratio = Cell(f"{ratio:.2f}×" if ratio is not None else MISSING, ratio)
             if ratio is None and spe.n:
                 c_ratio.marks.append(notes.mark(f"no uniform run with a trace on {dataset_label(d)} with "
@@ -330,7 +351,7 @@ def build_efficiency(ctx: ReportContext) -> list[Path]:
             reach = [time_to_target(r, target) if target is not None and r.has_trace else None for r in members]
             have_trace = [r for r in members if r.has_trace]
             reached = [x for x in reach if x is not None]
-            t_agg = Aggregate([x[0] for x in reached], [r.seed for r, x in zip(members, reach) if x], [])
+            t_agg = Aggregate([x[0] for x in reached], [r.seed for r, x in zip(members, reach, strict=True) if x], [])
             e_agg = Aggregate([float(x[1]) for x in reached], t_agg.seeds, [])
             if not have_trace:
                 c_time, c_ep = Cell(MISSING), Cell(MISSING)
@@ -372,7 +393,7 @@ def build_efficiency(ctx: ReportContext) -> list[Path]:
                "Time to target (s)", "Epochs to target"]
     table = Table(caption=caption, columns=columns, rows=rows, notes=notes, midrules=midrules,
                   label="tab:efficiency", align="lllrrrrrr")
-    summary: dict[str, Any] = {}
+    summary: dict[str | None, Any] = {}
     for d in datasets:
         mine = [(b, targets[(d, b)], target_src[(d, b)]) for dd, b in blocks if dd == d]
         one = mine[0] if len(mine) == 1 else None
@@ -391,7 +412,7 @@ HARDNESS_STATS = (("quantile", "quantile"), ("active", "active"), ("outscore", "
 HARDNESS_YARDSTICKS = (("answer_quantile", "answer"), ("hardest_non_answer_quantile", "hardest non-answer"))
 
 
-def final_band_value(r: RunRecord, column: str) -> Optional[float]:
+def final_band_value(r: RunRecord, column: str) -> float | None:
     """``column`` at the run's last validation that measured it (NaN rows skipped); None if never."""
     vals = _col(r.trace, column)
     return vals[-1] if vals else None

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
-from dans_kgc.reports import ReportContext, register
+from dans_kgc.reports.figures import _grid, _legend, empty_figure, save, setup, style_for
 from dans_kgc.reports.labels import dataset_label, order_datasets, order_variants, variant_label
+from dans_kgc.reports.registry import ReportContext, register
 from dans_kgc.reports.render import MISSING, Cell, Notes, Table, agg_cell, fmt, fmt_seconds, write_table
 from dans_kgc.reports.runs import RunRecord, load_runs, metric_aggregate
 
@@ -49,7 +50,7 @@ def split_inputs(ctx: ReportContext) -> tuple[list[dict[str, Any]], list[RunReco
     return studies, runs
 
 
-def _study_of(r: RunRecord) -> Optional[str]:
+def _study_of(r: RunRecord) -> str | None:
     return r.param("tuned.study")
 
 
@@ -57,7 +58,7 @@ def _row_key(r: RunRecord) -> tuple:
     return (r.dataset, r.backbone_key, r.variant)
 
 
-def _budget_text(study: Optional[dict[str, Any]]) -> str:
+def _budget_text(study: dict[str, Any] | None) -> str:
     if not study:
         return MISSING
     b = study["budget"]
@@ -90,7 +91,7 @@ def build_tuning(ctx: ReportContext) -> list[Path]:
     for k in keys:
         d_runs = [r for r in default if _row_key(r) == k]
         t_runs = [r for r in tuned if _row_key(r) == k]
-        names = {_study_of(r) for r in t_runs if _study_of(r)}
+        names = {name for r in t_runs if (name := _study_of(r))}
         study = by_name.get((k[0], next(iter(names)))) if len(names) == 1 else None
         if len(names) > 1:
             ctx.warn(f"{variant_label(k[2])} on {dataset_label(k[0])}: tuned runs from {len(names)} studies "
@@ -99,7 +100,7 @@ def build_tuning(ctx: ReportContext) -> list[Path]:
             used.add((study["dataset"], study["study"]))
         d_agg, t_agg = metric_aggregate(d_runs, metric), metric_aggregate(t_runs, metric)
         who = f"{variant_label(k[2])}, {dataset_label(k[0])}"
-        delta = t_agg.mean - d_agg.mean if d_agg.n and t_agg.n else None
+        delta = t_agg.mean - d_agg.mean if d_agg.mean is not None and t_agg.mean is not None else None
         best = study.get("best") if study else None
         b = study["budget"] if study else {}
         label = t_runs[0].backbone_text if t_runs else d_runs[0].backbone_text
@@ -141,7 +142,7 @@ def build_tuning(ctx: ReportContext) -> list[Path]:
     return write_table(table, ctx.out, pd.DataFrame(tidy))
 
 
-def history(study: dict[str, Any]) -> tuple[list[int], list[Optional[float]]]:
+def history(study: dict[str, Any]) -> tuple[list[int], list[float | None]]:
     """(trial numbers, best validation MRR so far): a pruned or failed trial keeps the best before it."""
     xs, ys, best = [], [], None
     for t in sorted(study.get("trials") or [], key=lambda t: t["number"]):
@@ -156,8 +157,6 @@ def history(study: dict[str, Any]) -> tuple[list[int], list[Optional[float]]]:
 @register("tuning_history", kind="figure", inputs="files",
           help="best validation MRR so far vs trial number, one line per study (sampler), a panel per dataset")
 def build_tuning_history(ctx: ReportContext) -> list[Path]:
-    from dans_kgc.reports.figures import _grid, _legend, empty_figure, save, setup, style_for
-
     studies, _ = split_inputs(ctx)
     if not studies:
         return empty_figure(ctx, "tuning_history: no study folder (study.json) among the inputs")

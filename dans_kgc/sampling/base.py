@@ -11,8 +11,9 @@ checkpoints, so resuming restores them exactly.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping, Optional
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -32,7 +33,7 @@ class StepContext:
     model: KGEModel
     progress: float            # training progress tau in [0, 1]
     step: int
-    pos_scores_head: Optional[torch.Tensor] = None  # [B] head-side score of the positives where it differs
+    pos_scores_head: torch.Tensor | None = None  # [B] head-side score of the positives where it differs
     # (1-N mode: S(t, r^-1, h) for models with reciprocal head queries); None = pos_scores
     loss_family: str = "margin"  # how L_rand pushes a negative: margin | softplus (softplus, NSSA) | softmax (1-N)
     loss_reduction: str = "mean"  # how L_rand reduces over the batch (train.loss_reduction); extra terms follow it
@@ -56,7 +57,7 @@ class NegativeSampler(nn.Module):
         self.cfg = cfg
         # Sorted keys (h * R + r) * E + t of the training graph's triples, when random negatives must not be
         # known true triples. Derived from the data, so kept outside the checkpointed buffers.
-        self.true_keys: Optional[torch.Tensor] = None
+        self.true_keys: torch.Tensor | None = None
         if bool(cfg["train"].get("filter_negatives", False)):
             self.true_keys = torch.unique(torch.from_numpy(self.triple_keys(np.asarray(kg.train, dtype=np.int64))))
 
@@ -66,6 +67,8 @@ class NegativeSampler(nn.Module):
 
     def known_true(self, neg: torch.Tensor) -> torch.Tensor:
         """Boolean [...] mask of the triples [..., 3] that are in the training graph (needs ``true_keys``)."""
+        if self.true_keys is None:
+            raise RuntimeError(f"sampler {self.name}: known_true needs train.filter_negatives = true")
         _, found = find_sorted(self.true_keys, self.triple_keys(neg.to(self.true_keys.device)))
         return found.to(neg.device)
 
@@ -99,7 +102,7 @@ class NegativeSampler(nn.Module):
             heads[bad] = torch.where(on_head, ents, heads[bad])
             tails[bad] = torch.where(on_head, tails[bad], ents)
 
-    def negative_weights(self, neg_scores: torch.Tensor) -> Optional[torch.Tensor]:
+    def negative_weights(self, neg_scores: torch.Tensor) -> torch.Tensor | None:
         return None
 
     def total_loss(self, loss_rand: torch.Tensor, ctx: StepContext) -> tuple[torch.Tensor, dict[str, float]]:

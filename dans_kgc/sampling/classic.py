@@ -1,7 +1,8 @@
 """Classic samplers: uniform (Bordes et al. 2013), Bernoulli (Wang et al. 2014), self-adversarial (Sun et al. 2019)."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
@@ -38,5 +39,5 @@ class SelfAdversarialSampler(NegativeSampler):
         super().__init__(kg, cfg, num_negatives, generator)
         self.temperature = float(cfg["train"]["adversarial_temperature"])
 
-    def negative_weights(self, neg_scores: torch.Tensor) -> Optional[torch.Tensor]:
+    def negative_weights(self, neg_scores: torch.Tensor) -> torch.Tensor | None:
         return torch.softmax(self.temperature * neg_scores.detach(), dim=-1)

@@ -20,15 +20,26 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from itertools import pairwise
+from typing import Any
 
 import numpy as np
 import torch
 
+from dans_kgc import band_probe
+from dans_kgc.band_probe import STREAM_PLACEMENT
 from dans_kgc.curriculum import curriculum_centre, dtm_margins, dtm_weights
 from dans_kgc.datasets.loading import KnowledgeGraph
+from dans_kgc.diffusion import (
+    DIFFUSION_FILE,
+    ConditionalDiffusion,
+    band_checkpoints,
+    entity_width,
+    reverse_steps,
+    snap_to_entities,
+)
 from dans_kgc.losses import band_loss
-from dans_kgc.diffusion import DIFFUSION_FILE, ConditionalDiffusion, band_checkpoints, entity_width, snap_to_entities
 from dans_kgc.models.base import KGEModel, QuerySpace
 from dans_kgc.sampling.base import NegativeSampler, StepContext, score_side_vectors
 from dans_kgc.stages import backbone_of, check_record
@@ -116,11 +127,15 @@ class DiffusionSampler(NegativeSampler):
 
     name = "diffusion_base"
     hard_loss_name = "l_hard"
+    # buffers (register_buffer), declared for the type checker: nn.Module types attributes it looks up as Module too
+    band_keep: torch.Tensor
+    cache_states: torch.Tensor
+    cache_step: torch.Tensor
 
     def __init__(self, kg: KnowledgeGraph, cfg: Mapping[str, Any], num_negatives: int, generator: torch.Generator,
                  ans: ConditionalDiffusion, keep: Sequence[int], eta: float, base_sampler: str = "uniform",
                  negatives: str = "continuous", reverse: str = "ddpm", chain_start: str = "noise",
-                 band_quantiles: Optional[Sequence[float]] = None):
+                 band_quantiles: Sequence[float] | None = None):
         super().__init__(kg, cfg, num_negatives, generator)
         self.ans = ans
         self.keep = [int(k) for k in keep]
@@ -129,7 +144,7 @@ class DiffusionSampler(NegativeSampler):
         self.band_quantiles = None if band_quantiles is None else [float(q) for q in band_quantiles]
         if self.band_quantiles is not None:
             q = self.band_quantiles
-            if len(q) != self.num_bands or not all(0.0 <= a < b <= 1.0 for a, b in zip(q, q[1:])) \
+            if len(q) != self.num_bands or not all(0.0 <= a < b <= 1.0 for a, b in pairwise(q)) \
                     or not 0.0 <= q[0] <= 1.0:
                 raise ValueError(f"diffusion.band_quantiles = {q}: expected {self.num_bands} increasing entity "
                                  "quantiles in [0, 1], one per band (as many as diffusion.band_steps)")
@@ -217,7 +232,7 @@ class DiffusionSampler(NegativeSampler):
         return self._negatives(neg, pos, head_side, target, space, self.snap)
 
     # --- random negatives for L_rand -------------------------------------------------------
-    def negative_weights(self, neg_scores: torch.Tensor) -> Optional[torch.Tensor]:
+    def negative_weights(self, neg_scores: torch.Tensor) -> torch.Tensor | None:
         if self.base_sampler == "self_adversarial":
             return torch.softmax(self.temperature * neg_scores.detach(), dim=-1)
         return None
@@ -244,8 +259,8 @@ class DiffusionSampler(NegativeSampler):
             self._filter = FilterIndex(self._kg.all_true(splits), self._kg.num_entities, self._kg.num_relations)
         return self._filter
 
-    def generate(self, pos: torch.Tensor, model: KGEModel, head_side: Optional[torch.Tensor] = None,
-                 snap: Optional[bool] = None, generator: Optional[torch.Generator] = None) -> dict[str, Any]:
+    def generate(self, pos: torch.Tensor, model: KGEModel, head_side: torch.Tensor | None = None,
+                 snap: bool | None = None, generator: torch.Generator | None = None) -> dict[str, Any]:
         """Negatives for positives ``pos`` [B, 3]: ``neg`` [B, K_b, w] (continuous, or the snapped
         entities' embeddings), ``ids`` [B, K_b] (snapped ids, -1 = none) and ``neg_continuous`` (the
         chain's states) only when snapping (``snap``; None = the configured form), ``target``,
@@ -287,8 +302,6 @@ class DiffusionSampler(NegativeSampler):
     def placement_candidates(self) -> list[int]:
         """The reverse-chain states a band may sit on: those the run's chain visits anyway (all T + 1
         states, or the respaced grid of ``diffusion.sampling_steps``), so placing bands adds no chain step."""
-        from dans_kgc.diffusion import reverse_steps
-
         return sorted(reverse_steps(self.ans.steps, [], self.sampling_steps), reverse=True)
 
     @torch.no_grad()
@@ -300,18 +313,17 @@ class DiffusionSampler(NegativeSampler):
         with fixed bands."""
         if self.band_quantiles is None:
             return {}
-        from dans_kgc.diagnostics import STREAM_PLACEMENT, diagnostics_generator, sample_triples, scored_bands
-
-        pos, head_side = sample_triples(self._kg, self._placement_rows,
-                                        diagnostics_generator(self._placement_seed, STREAM_PLACEMENT))
+        pos, head_side = band_probe.sample_triples(
+            self._kg, self._placement_rows, band_probe.diagnostics_generator(self._placement_seed, STREAM_PLACEMENT))
         dev = model.device
         candidates = self.placement_candidates()
         fixed, self.band_quantiles = self.band_quantiles, None  # generate over every candidate state
         own_keep, self.keep = self.keep, candidates
         try:
-            scored = scored_bands(self, model, pos.to(dev), head_side.to(dev),
-                                   diagnostics_generator(self._placement_seed, STREAM_PLACEMENT + 1),
-                                   margins=torch.zeros(len(candidates)))
+            # looked up on the module, so a test can stand in a known measurement
+            scored = band_probe.scored_bands(self, model, pos.to(dev), head_side.to(dev),
+                                             band_probe.diagnostics_generator(self._placement_seed, STREAM_PLACEMENT + 1),
+                                             margins=torch.zeros(len(candidates)))
         finally:
             self.band_quantiles, self.keep = fixed, own_keep
         measured = scored["hard"]["quantile"].cpu().tolist()
@@ -371,9 +383,8 @@ class DiffusionSampler(NegativeSampler):
         mean_w = w.detach().mean(0)
         if mean_w.shape[0] != self.num_bands:  # mixed: report each band's total weight
             mean_w = mean_w.view(-1, self.num_bands).sum(0)
-        mean_w = mean_w.cpu().tolist()
         logs = {"l_rand": float(loss_rand.detach()), self.hard_loss_name: float(hard.detach()),
-                "l_diff": float(l_diff.detach()), **{f"band_w{k + 1}": v for k, v in enumerate(mean_w)}}
+                "l_diff": float(l_diff.detach()), **{f"band_w{k + 1}": v for k, v in enumerate(mean_w.cpu().tolist())}}
         logs.update(self.extra_logs(tau, gen["target"]))
         return loss, logs
 
@@ -391,8 +402,8 @@ class DANSSampler(DiffusionSampler):
     hard_loss_name = "l_dans"
 
     def __init__(self, kg: KnowledgeGraph, cfg: Mapping[str, Any], num_negatives: int, generator: torch.Generator,
-                 dam_dir: Optional[str] = None, diffusion_dir: Optional[str] = None,
-                 zeta: Optional[np.ndarray] = None, clusters: Optional[np.ndarray] = None, **_: Any):
+                 dam_dir: str | None = None, diffusion_dir: str | None = None,
+                 zeta: np.ndarray | None = None, clusters: np.ndarray | None = None, **_: Any):
         n = kg.num_entities
         use_dam = bool(cfg["dans"]["use_dam"])
         dam_zeta, dam_clusters = None, None

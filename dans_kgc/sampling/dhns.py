@@ -12,7 +12,8 @@ sampler differs between the two.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
@@ -36,9 +37,11 @@ class DHNSSampler(DiffusionSampler):
 
     name = "dhns"
     hard_loss_name = "l_dhns"
+    level_weights: torch.Tensor  # buffers (register_buffer), declared for the type checker
+    level_margins: torch.Tensor
 
     def __init__(self, kg: KnowledgeGraph, cfg: Mapping[str, Any], num_negatives: int, generator: torch.Generator,
-                 diffusion_dir: Optional[str] = None, **_: Any):
+                 diffusion_dir: str | None = None, **_: Any):
         s = cfg["samplers"]["dhns"]
         if not (len(s["steps"]) == len(s["weights"]) == len(s["margin_scales"])):
             raise ValueError("samplers.dhns.steps, weights and margin_scales must have the same length")

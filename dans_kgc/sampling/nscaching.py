@@ -13,7 +13,8 @@ from ``self.generator``, so a resumed run repeats the uninterrupted one.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
@@ -29,6 +30,11 @@ class NSCachingSampler(NegativeSampler):
     """Cache-based hard negatives; see the module docstring."""
 
     name = "nscaching"
+    # buffers f"{side}_keys" / f"{side}_cache" (register_buffer), declared for the type checker
+    head_keys: torch.Tensor
+    tail_keys: torch.Tensor
+    head_cache: torch.Tensor
+    tail_cache: torch.Tensor
 
     def __init__(self, kg: KnowledgeGraph, cfg: Mapping[str, Any], num_negatives: int, generator: torch.Generator):
         super().__init__(kg, cfg, num_negatives, generator)

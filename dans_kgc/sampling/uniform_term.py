@@ -8,7 +8,8 @@ backbone it is the row that separates "DANS-KGC's negatives help" from "a second
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
