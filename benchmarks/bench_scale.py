@@ -15,12 +15,12 @@ the process's peak RSS (``wait4``). Per stage it fits ``log seconds = a + b log 
 
 Output: benchmarks/results/bench_scale.{json,md} (``--out`` to change).
 """
+
 from __future__ import annotations
 
 import argparse
 import csv
 import json
-import math
 import os
 import platform
 import subprocess
@@ -35,18 +35,34 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from dans_kgc.datasets.custom import materialize_synthetic  # noqa: E402
 from dans_kgc.datasets.registry import get_dataset  # noqa: E402
-from dans_kgc.datasets.synthetic import SyntheticShape, materialize  # noqa: E402
+from dans_kgc.datasets.synthetic import SyntheticShape  # noqa: E402
 
 TWIN = "yago3-10-twin"
-FRACTIONS = {"x0.025": 0.025, "x0.1": 0.1, "x0.3": 0.3, "x1": 1.0}   # x0.025 ~ Family's size (3k entities)
+FRACTIONS = {"x0.025": 0.025, "x0.1": 0.1, "x0.3": 0.3, "x1": 1.0}  # x0.025 ~ Family's size (3k entities)
 REAL = {"wn18rr": "kge", "fb15k-237": "kge", "nell-995": "kge"}
 SAMPLERS = ("uniform", "bernoulli", "self_adversarial", "nscaching", "dhns", "dans")
-STAGES = ("fetch", "stats", "pretrain", "dam", "diffusion", "diffusion_dhns",
-          *(f"train_{s}" for s in SAMPLERS), "evaluate", "diagnose", "report")
+STAGES = (
+    "fetch",
+    "stats",
+    "pretrain",
+    "dam",
+    "diffusion",
+    "diffusion_dhns",
+    *(f"train_{s}" for s in SAMPLERS),
+    "evaluate",
+    "diagnose",
+    "report",
+)
 EPOCH_STAGES = {"pretrain", "diffusion", "diffusion_dhns", *(f"train_{s}" for s in SAMPLERS)}
-ONE_EPOCH = ["pretrain.epochs=1", "train.epochs=1", "train.eval_every=1", "train.checkpoint_every=1",
-             "diffusion.warmstart_epochs=1"]
+ONE_EPOCH = [
+    "pretrain.epochs=1",
+    "train.epochs=1",
+    "train.eval_every=1",
+    "train.checkpoint_every=1",
+    "diffusion.warmstart_epochs=1",
+]
 
 
 def scaled_shape(fraction: float) -> SyntheticShape:
@@ -57,11 +73,20 @@ def scaled_shape(fraction: float) -> SyntheticShape:
         return full
     held = max(200, round(full.valid * fraction))
     hubs = {h.name: {"triples": max(1, round(h.triples * fraction)), "tails": h.tails} for h in full.hubs}
-    return SyntheticShape.from_mapping({
-        "entities": round(full.entities * fraction), "relations": full.relations,
-        "train": round(full.train * fraction), "valid": held, "test": held, "hubs": hubs,
-        "degree_exponent": full.degree_exponent, "relation_exponent": full.relation_exponent, "seed": full.seed,
-    }, f"fraction {fraction}")
+    return SyntheticShape.from_mapping(
+        {
+            "entities": round(full.entities * fraction),
+            "relations": full.relations,
+            "train": round(full.train * fraction),
+            "valid": held,
+            "test": held,
+            "hubs": hubs,
+            "degree_exponent": full.degree_exponent,
+            "relation_exponent": full.relation_exponent,
+            "seed": full.seed,
+        },
+        f"fraction {fraction}",
+    )
 
 
 def peak_rss_run(cmd: list[str], log: Path, env: dict[str, str]) -> tuple[int, float, float]:
@@ -112,30 +137,83 @@ def stage_commands(graph: str, stage: str, work: Path, cfg_file: Path) -> tuple[
     if stage == "fetch":
         return base + ["data", "fetch", graph, "--config", str(cfg_file)], g / "fetch"
     if stage == "stats":
-        return base + ["data", "stats", graph, "--out", str(g / "stats" / "table1"), "--config", str(cfg_file)], g / "stats"
+        return base + [
+            "data",
+            "stats",
+            graph,
+            "--out",
+            str(g / "stats" / "table1"),
+            "--config",
+            str(cfg_file),
+        ], g / "stats"
     if stage == "pretrain":
         return base + ["pretrain", "--dataset", graph, "--out", str(pre)] + common, pre
     if stage == "dam":
         return base + ["dam", "fit", "--dataset", graph, "--pretrained", str(pre), "--out", str(dam)] + common, dam
     if stage == "diffusion":
-        return base + ["diffusion", "fit", "--dataset", graph, "--pretrained", str(pre), "--dam", str(dam),
-                       "--out", str(diff)] + common, diff
+        return base + [
+            "diffusion",
+            "fit",
+            "--dataset",
+            graph,
+            "--pretrained",
+            str(pre),
+            "--dam",
+            str(dam),
+            "--out",
+            str(diff),
+        ] + common, diff
     if stage == "diffusion_dhns":
-        return base + ["diffusion", "fit", "--kind", "dhns", "--dataset", graph, "--pretrained", str(pre),
-                       "--out", str(dhns)] + common, dhns
+        return base + [
+            "diffusion",
+            "fit",
+            "--kind",
+            "dhns",
+            "--dataset",
+            graph,
+            "--pretrained",
+            str(pre),
+            "--out",
+            str(dhns),
+        ] + common, dhns
     if stage.startswith("train_"):
-        sampler = stage[len("train_"):]
+        sampler = stage[len("train_") :]
         out = g / "runs" / "main" / sampler / "seed0"
-        extra = {"dans": ["--dam", str(dam), "--diffusion", str(diff)], "dhns": ["--diffusion", str(dhns)]}.get(sampler, [])
-        return base + ["train", "--dataset", graph, "--out", str(out), "--pretrained", str(pre), *extra,
-                       "--set", f"train.sampler={sampler}", "--tag", "experiment=main", "--tag", f"variant={sampler}",
-                       "--tag", "backbone=transe"] + common, out
+        extra = {"dans": ["--dam", str(dam), "--diffusion", str(diff)], "dhns": ["--diffusion", str(dhns)]}.get(
+            sampler, []
+        )
+        return base + [
+            "train",
+            "--dataset",
+            graph,
+            "--out",
+            str(out),
+            "--pretrained",
+            str(pre),
+            *extra,
+            "--set",
+            f"train.sampler={sampler}",
+            "--tag",
+            "experiment=main",
+            "--tag",
+            f"variant={sampler}",
+            "--tag",
+            "backbone=transe",
+        ] + common, out
     if stage == "evaluate":
         run = g / "runs" / "main" / "uniform" / "seed0"
-        return base + ["evaluate", "--run", str(run)], run   # the run's recorded config
+        return base + ["evaluate", "--run", str(run)], run  # the run's recorded config
     if stage == "diagnose":
         run = g / "runs" / "main" / "dans" / "seed0"
-        return base + ["diagnose", "--run", str(run), "--out", str(g / "diagnose"), "--config", str(cfg_file)], g / "diagnose"
+        return base + [
+            "diagnose",
+            "--run",
+            str(run),
+            "--out",
+            str(g / "diagnose"),
+            "--config",
+            str(cfg_file),
+        ], g / "diagnose"
     if stage == "report":
         return base + ["report", "main", "--runs", str(g / "runs"), "--out", str(g / "report" / "main")], g / "report"
     raise KeyError(stage)
@@ -156,7 +234,7 @@ def write_config(work: Path, graphs: list[str]) -> Path:
     for graph in graphs:
         if graph in FRACTIONS and FRACTIONS[graph] != 1.0:
             name = f"yago3-10-{graph}"
-            materialize(name, scaled_shape(FRACTIONS[graph]), work / "sources")
+            materialize_synthetic(name, scaled_shape(FRACTIONS[graph]), work / "sources")
             custom[name] = {"path": str(work / "sources" / name / "kge"), "protocol": "kge"}
     cfg = {"threads": THREADS, "device": "cpu", "data": {"root": str(work / "data"), "custom": custom}}
     path = work / "bench.yaml"
@@ -173,8 +251,12 @@ def dataset_name(graph: str) -> str:
 def fit(points: list[tuple[float, float, float]]) -> dict[str, float | None]:
     """Least squares of log seconds on log triples and log entities; plus the one-variable slope on triples."""
     pts = [(t, e, s) for t, e, s in points if t > 0 and e > 0 and s and s > 0]
-    out: dict[str, float | None] = {"exponent_triples": None, "exponent_entities": None, "exponent_diagonal": None,
-                                    "points": len(pts)}
+    out: dict[str, float | None] = {
+        "exponent_triples": None,
+        "exponent_entities": None,
+        "exponent_diagonal": None,
+        "points": len(pts),
+    }
     if len(pts) >= 2:
         x = np.log([p[0] for p in pts])
         y = np.log([p[2] for p in pts])
@@ -188,15 +270,25 @@ def fit(points: list[tuple[float, float, float]]) -> dict[str, float | None]:
 
 def write_markdown(results: dict[str, Any], out: Path) -> None:
     cells, graphs = results["cells"], results["graphs"]
-    lines = ["# bench_scale: cost of each stage from Family size to YAGO3-10 size", "",
-             f"{results['machine']}; {results['threads']} torch thread(s) per process; package defaults (the paper "
-             "preset) with one epoch where a stage has epochs. Seconds: the epoch alone for epoch stages "
-             "(`/ep`), else the whole process; RSS: the process's peak. Command: `python benchmarks/bench_scale.py`.",
-             "", "| graph | triples | entities |", "|---|---:|---:|"]
+    lines = [
+        "# bench_scale: cost of each stage from Family size to YAGO3-10 size",
+        "",
+        f"{results['machine']}; {results['threads']} torch thread(s) per process; package defaults (the paper "
+        "preset) with one epoch where a stage has epochs. Seconds: the epoch alone for epoch stages "
+        "(`/ep`), else the whole process; RSS: the process's peak. Command: `python benchmarks/bench_scale.py`.",
+        "",
+        "| graph | triples | entities |",
+        "|---|---:|---:|",
+    ]
     for g in graphs:
         lines.append(f"| {dataset_name(g)} | {graphs[g]['triples']:,} | {graphs[g]['entities']:,} |")
-    lines += ["", "## Seconds (peak RSS, MiB)", "", "| stage | " + " | ".join(graphs) + " |",
-              "|---|" + "---:|" * len(graphs)]
+    lines += [
+        "",
+        "## Seconds (peak RSS, MiB)",
+        "",
+        "| stage | " + " | ".join(graphs) + " |",
+        "|---|" + "---:|" * len(graphs),
+    ]
     for stage in STAGES:
         row = []
         for g in graphs:
@@ -210,23 +302,33 @@ def write_markdown(results: dict[str, Any], out: Path) -> None:
                 unit = "/ep" if stage in EPOCH_STAGES and c.get("epoch_seconds") else ""
                 row.append(f"{sec:,.1f}{unit} ({c['peak_rss_mib']:,.0f})")
         lines.append(f"| {stage} | " + " | ".join(row) + " |")
-    lines += ["", "## Growth exponents", "",
-              "`seconds ~ triples^b x entities^c` fitted over every graph measured (synthetic and real; the real "
-              "graphs vary the entities-to-triples ratio), and the one-variable exponent along the synthetic sizes "
-              "(entities and triples grow together there).", "",
-              "| stage | b (triples) | c (entities) | along the synthetic sizes | peak RSS exponent | points |",
-              "|---|---:|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        "## Growth exponents",
+        "",
+        "`seconds ~ triples^b x entities^c` fitted over every graph measured (synthetic and real; the real "
+        "graphs vary the entities-to-triples ratio), and the one-variable exponent along the synthetic sizes "
+        "(entities and triples grow together there).",
+        "",
+        "| stage | b (triples) | c (entities) | along the synthetic sizes | peak RSS exponent | points |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
 
     def fmt(v: Any) -> str:
         return "-" if v is None else f"{v:.2f}"
 
     for stage, f in results["fits"].items():
-        lines.append(f"| {stage} | {fmt(f['exponent_triples'])} | {fmt(f['exponent_entities'])} | "
-                     f"{fmt(f['exponent_diagonal'])} | {fmt(f.get('rss_exponent_diagonal'))} | {f['points']} |")
+        lines.append(
+            f"| {stage} | {fmt(f['exponent_triples'])} | {fmt(f['exponent_entities'])} | "
+            f"{fmt(f['exponent_diagonal'])} | {fmt(f.get('rss_exponent_diagonal'))} | {f['points']} |"
+        )
     if results.get("dominant"):
         d = results["dominant"]
-        lines += ["", f"At YAGO3-10 size the costliest stage per epoch is **{d['stage']}** ({d['seconds']:,.0f} s "
-                  f"per epoch); the largest peak RSS is {d['max_rss_stage']} ({d['max_rss_mib']:,.0f} MiB)."]
+        lines += [
+            "",
+            f"At YAGO3-10 size the costliest stage per epoch is **{d['stage']}** ({d['seconds']:,.0f} s "
+            f"per epoch); the largest peak RSS is {d['max_rss_stage']} ({d['max_rss_mib']:,.0f} MiB).",
+        ]
     out.write_text("\n".join(lines) + "\n")
 
 
@@ -247,10 +349,16 @@ def refit(results: dict[str, Any]) -> None:
         f["rss_exponent_diagonal"] = fit(rss)["exponent_diagonal"]
         fits[stage] = f
     results["fits"] = fits
-    big = [(results["cells"][f"x1/{s}"].get("epoch_seconds") or results["cells"][f"x1/{s}"]["seconds"], s)
-           for s in STAGES if results["cells"].get(f"x1/{s}", {}).get("status") == "ok"]
-    rss = [(results["cells"][f"x1/{s}"]["peak_rss_mib"], s) for s in STAGES
-           if results["cells"].get(f"x1/{s}", {}).get("status") == "ok"]
+    big = [
+        (results["cells"][f"x1/{s}"].get("epoch_seconds") or results["cells"][f"x1/{s}"]["seconds"], s)
+        for s in STAGES
+        if results["cells"].get(f"x1/{s}", {}).get("status") == "ok"
+    ]
+    rss = [
+        (results["cells"][f"x1/{s}"]["peak_rss_mib"], s)
+        for s in STAGES
+        if results["cells"].get(f"x1/{s}", {}).get("status") == "ok"
+    ]
     if big:
         sec, stage = max(big)
         mx, mx_stage = max(rss)
@@ -263,12 +371,19 @@ THREADS = 1
 def main() -> int:
     global THREADS
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--graphs", nargs="+", default=[*FRACTIONS, *REAL],
-                    help=f"synthetic fractions ({', '.join(FRACTIONS)}) and real datasets ({', '.join(REAL)})")
+    ap.add_argument(
+        "--graphs",
+        nargs="+",
+        default=[*FRACTIONS, *REAL],
+        help=f"synthetic fractions ({', '.join(FRACTIONS)}) and real datasets ({', '.join(REAL)})",
+    )
     ap.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
     ap.add_argument("--work", default="/tmp/dans_kgc_bench_scale", help="scratch folder (data and run folders)")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "bench_scale"),
-                    help="output path without extension (.json, .md)")
+    ap.add_argument(
+        "--out",
+        default=str(ROOT / "benchmarks" / "results" / "bench_scale"),
+        help="output path without extension (.json, .md)",
+    )
     ap.add_argument("--threads", type=int, default=1, help="torch threads per stage process")
     ap.add_argument("--redo", action="store_true", help="measure cells already in the JSON again")
     ap.add_argument("--report-only", action="store_true", help="refit and rewrite the Markdown from the JSON")
@@ -278,8 +393,9 @@ def main() -> int:
     results: dict[str, Any] = {"cells": {}, "graphs": {}}
     if out.with_suffix(".json").is_file():
         results = json.loads(out.with_suffix(".json").read_text())
-    results.update({"machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",
-                    "threads": THREADS})
+    results.update(
+        {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}", "threads": THREADS}
+    )
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -287,7 +403,7 @@ def main() -> int:
         cfg_file = write_config(work, [g for g in args.graphs])
         for graph in args.graphs:
             name = dataset_name(graph)
-            for stage in ("fetch", "stats"):   # sizes come from the stats table
+            for stage in ("fetch", "stats"):  # sizes come from the stats table
                 if stage not in args.stages and not (work / name / "stats" / "table1.csv").is_file():
                     cmd, _ = stage_commands(name, stage, work, cfg_file)
                     peak_rss_run(cmd, work / name / "logs" / f"{stage}.log", env)
@@ -298,8 +414,12 @@ def main() -> int:
                 cmd, folder = stage_commands(name, stage, work, cfg_file)
                 print(f"[{time.strftime('%H:%M:%S')}] {key}: {' '.join(cmd[3:])}", flush=True)
                 code, wall, rss = peak_rss_run(cmd, work / name / "logs" / f"{stage}.log", env)
-                cell = {"status": "ok" if code == 0 else f"exit {code}", "seconds": round(wall, 2),
-                        "peak_rss_mib": round(rss, 1), "command": "dans-kgc " + " ".join(cmd[3:])}
+                cell = {
+                    "status": "ok" if code == 0 else f"exit {code}",
+                    "seconds": round(wall, 2),
+                    "peak_rss_mib": round(rss, 1),
+                    "command": "dans-kgc " + " ".join(cmd[3:]),
+                }
                 if stage in EPOCH_STAGES and code == 0:
                     ep = epoch_seconds(stage, folder)
                     cell["epoch_seconds"] = round(ep, 2) if ep is not None else None

@@ -6,9 +6,12 @@ Fetching it copies those files into ``<data.root>/mykg/<protocol>/`` after takin
 and writes ``<data.root>/mykg/dataset.yaml`` (the manifest): later commands given ``--dataset mykg``
 without the config entry (the DAG's jobs after the fetch) find the copy there and verify every file
 against the manifest, so a file changed after the fetch is never read silently.
+
+A synthetic registry entry (``synthetic.py``) is fetched the same way, its files generated in place first.
 """
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +23,8 @@ from dans_kgc.datasets.checksums import MANIFEST, git_blob_of, sha256_of
 from dans_kgc.datasets.fetch import fetch_dataset
 from dans_kgc.datasets.loading import load_dataset
 from dans_kgc.datasets.registry import DATASETS, DatasetSpec, FileSpec, get_dataset
+from dans_kgc.datasets.synthetic import GENERATION_RECORD, SPLIT_NAME, SyntheticShape, generate
+from dans_kgc.utils import atomic_path, write_json
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +89,45 @@ def fetched_dataset(name: str, root: Path) -> DatasetSpec | None:
     return DatasetSpec(name=name, paper=False, default_variant=variant, variants={variant: files}, custom=True)
 
 
+def _write_lines(path: Path, lines: list[str]) -> str:
+    data = ("\n".join(lines) + "\n").encode()
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return sha256_of(data)
+
+
+def materialize_synthetic(name: str, shape: SyntheticShape, root: str | Path) -> dict[str, str]:
+    """Generate ``name``'s files into ``<root>/<name>/kge/`` unless an intact copy of this shape is there.
+
+    Returns the SHA-256 of each file (keyed by file key: entities, relations, train, valid, test). The
+    generation record (shape + checksums) is written last, so an interrupted generation is redone.
+    """
+    folder = Path(root) / name / SPLIT_NAME
+    record_path = folder / GENERATION_RECORD
+    if record_path.is_file():
+        try:
+            record = json.loads(record_path.read_text())
+            sums = dict(record["sha256"])
+            if record["shape"] == shape.as_record() and all(
+                    (folder / f"{k}.txt").is_file() and sha256_of((folder / f"{k}.txt").read_bytes()) == v
+                    for k, v in sums.items()):
+                return sums
+        except (ValueError, KeyError, TypeError):
+            pass  # unreadable record: generate again
+    entities, relations, splits = generate(shape)
+    sums = {"entities": _write_lines(folder / "entities.txt", entities),
+            "relations": _write_lines(folder / "relations.txt", relations)}
+    for split, triples in splits.items():
+        sums[split] = _write_lines(folder / f"{split}.txt",
+                                   [f"{entities[h]}\t{relations[r]}\t{entities[t]}" for h, r, t in triples.tolist()])
+    write_json(record_path, {"name": name, "shape": shape.as_record(), "sha256": sums})
+    return sums
+
+
 def synthetic_dataset(spec: DatasetSpec, root: Path) -> DatasetSpec:
     """A synthetic registry entry with its files generated under ``root`` (once; verified by checksum after)."""
-    from dans_kgc.datasets.synthetic import SPLIT_NAME, materialize
-
     assert spec.synthetic is not None
-    sums = materialize(spec.name, spec.synthetic, root)
+    sums = materialize_synthetic(spec.name, spec.synthetic, root)
     folder = (root / spec.name / SPLIT_NAME).resolve()
     files = {key: FileSpec(key=key, mirror_path=str(folder / f"{key}.txt"), url=(folder / f"{key}.txt").as_uri(),
                            sha256=sha, git_blob="", source=str(folder / f"{key}.txt")) for key, sha in sums.items()}

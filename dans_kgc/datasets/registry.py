@@ -31,7 +31,7 @@ class DatasetSpec:
     default_variant: str
     variants: dict[str, dict[str, FileSpec]]
     custom: bool = False          # a user's folder (data.custom), not a registry entry
-    synthetic: Optional[SyntheticShape] = None  # generated to this shape on fetch (synthetic.py)
+    synthetic: SyntheticShape | None = None  # generated to this shape on fetch (synthetic.py)
 
     def files(self, variant: str | None = None) -> dict[str, FileSpec]:
         variant = variant or self.default_variant

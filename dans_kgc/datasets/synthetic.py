@@ -3,8 +3,8 @@
 A registry entry with a ``synthetic:`` block (``registry.yaml``; e.g. ``yago3-10-twin``, the shape of YAGO3-10:
 123,182 entities, 37 relations, 1,079,040 / 5,000 / 5,000 triples and a ``hasGender`` hub of about 59k edges
 into two entities) is a dataset name like any other. Fetching it generates its files into
-``<data.root>/<name>/kge/`` (train / valid / test, the kge protocol) and records their SHA-256 in the dataset manifest, so every later stage reads
-and verifies them exactly as it does a downloaded dataset.
+``<data.root>/<name>/kge/`` (train / valid / test, the kge protocol) and records their SHA-256 in the dataset
+manifest, so every later stage reads and verifies them exactly as it does a downloaded dataset.
 
 The generator:
 
@@ -18,12 +18,11 @@ The generator:
   made first and kept in train), and valid / test are drawn from the other triples, so no evaluation triple
   holds an entity or relation unseen in training.
 """
+
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -73,14 +72,24 @@ class SyntheticShape:
             raise ValueError(f"{where}.hubs: expected NAME: {{triples: INT, tails: INT}}, got {hubs_raw!r}")
         hubs = []
         for name, h in hubs_raw.items():
-            if not isinstance(h, Mapping) or set(h) != {"triples", "tails"} or not all(
-                    isinstance(h[k], int) and h[k] >= 1 for k in ("triples", "tails")):
+            if (
+                not isinstance(h, Mapping)
+                or set(h) != {"triples", "tails"}
+                or not all(isinstance(h[k], int) and h[k] >= 1 for k in ("triples", "tails"))
+            ):
                 raise ValueError(f"{where}.hubs.{name}: expected {{triples: INT >= 1, tails: INT >= 1}}, got {h!r}")
             hubs.append(HubRelation(str(name), int(h["triples"]), int(h["tails"])))
-        shape = cls(entities=raw["entities"], relations=raw["relations"], train=raw["train"], valid=raw["valid"],
-                    test=raw["test"], degree_exponent=float(raw.get("degree_exponent", 1.0)),
-                    relation_exponent=float(raw.get("relation_exponent", 1.0)), hubs=tuple(hubs),
-                    seed=int(raw.get("seed", 0)))
+        shape = cls(
+            entities=raw["entities"],
+            relations=raw["relations"],
+            train=raw["train"],
+            valid=raw["valid"],
+            test=raw["test"],
+            degree_exponent=float(raw.get("degree_exponent", 1.0)),
+            relation_exponent=float(raw.get("relation_exponent", 1.0)),
+            hubs=tuple(hubs),
+            seed=int(raw.get("seed", 0)),
+        )
         shape.check(where)
         return shape
 
@@ -90,18 +99,26 @@ class SyntheticShape:
 
     def check(self, where: str) -> None:
         if len(self.hubs) >= self.relations:
-            raise ValueError(f"{where}.hubs: {len(self.hubs)} hub relations leave none of the {self.relations} "
-                             "relations for the other triples")
+            raise ValueError(
+                f"{where}.hubs: {len(self.hubs)} hub relations leave none of the {self.relations} "
+                "relations for the other triples"
+            )
         for hub in self.hubs:
             if hub.triples > self.entities - hub.tails:
-                raise ValueError(f"{where}.hubs.{hub.name}.triples: {hub.triples} distinct heads needed, only "
-                                 f"{self.entities - hub.tails} entities are not hub tails")
+                raise ValueError(
+                    f"{where}.hubs.{hub.name}.triples: {hub.triples} distinct heads needed, only "
+                    f"{self.entities - hub.tails} entities are not hub tails"
+                )
         if self.train < self.entities:
-            raise ValueError(f"{where}.train: {self.train} training triples cannot cover {self.entities} entities "
-                             "(every entity needs one)")
-        if self.total > 0.5 * self.entities ** 2 * self.relations:
-            raise ValueError(f"{where}: {self.total} triples is too dense for {self.entities} entities and "
-                             f"{self.relations} relations")
+            raise ValueError(
+                f"{where}.train: {self.train} training triples cannot cover {self.entities} entities "
+                "(every entity needs one)"
+            )
+        if self.total > 0.5 * self.entities**2 * self.relations:
+            raise ValueError(
+                f"{where}: {self.total} triples is too dense for {self.entities} entities and "
+                f"{self.relations} relations"
+            )
 
     def as_record(self) -> dict[str, Any]:
         out = asdict(self)
@@ -109,8 +126,9 @@ class SyntheticShape:
         return out
 
 
-def _weighted_sample_without_replacement(rng: np.random.Generator, weights: np.ndarray, k: int,
-                                         exclude: np.ndarray | None = None) -> np.ndarray:
+def _weighted_sample_without_replacement(
+    rng: np.random.Generator, weights: np.ndarray, k: int, exclude: np.ndarray | None = None
+) -> np.ndarray:
     """k distinct indices drawn with probability proportional to ``weights`` (Gumbel top-k: O(n) memory)."""
     keys = np.log(weights) + rng.gumbel(size=len(weights))
     if exclude is not None:
@@ -145,7 +163,7 @@ def generate(shape: SyntheticShape) -> tuple[list[str], list[str], dict[str, np.
     # 2. hub relations: distinct heads, tails among the most popular entities
     hub_parts = []
     for i, hub in enumerate(shape.hubs):
-        tails = by_popularity[:hub.tails]
+        tails = by_popularity[: hub.tails]
         heads = _weighted_sample_without_replacement(rng, popularity, hub.triples, exclude=tails)
         hub_tail = tails[rng.choice(hub.tails, size=hub.triples, p=p_entity[tails] / p_entity[tails].sum())]
         hub_parts.append(np.stack([heads, np.full(hub.triples, i), hub_tail], axis=1))
@@ -172,54 +190,16 @@ def generate(shape: SyntheticShape) -> tuple[list[str], list[str], dict[str, np.
     # 4. split: valid / test from the non-covering triples
     rest = keys[~np.isin(keys, cover_keys, assume_unique=True)]
     rest = rng.permutation(rest)
-    held = rest[:shape.valid + shape.test]
-    train_keys = np.concatenate([cover_keys, rest[shape.valid + shape.test:]])
+    held = rest[: shape.valid + shape.test]
+    train_keys = np.concatenate([cover_keys, rest[shape.valid + shape.test :]])
 
     def to_triples(k: np.ndarray) -> np.ndarray:
         k = np.asarray(k, dtype=np.int64)
         return np.stack([k // (nr * n), (k // n) % nr, k % n], axis=1)
 
-    splits = {"train": to_triples(rng.permutation(train_keys)), "valid": to_triples(held[:shape.valid]),
-              "test": to_triples(held[shape.valid:])}
+    splits = {
+        "train": to_triples(rng.permutation(train_keys)),
+        "valid": to_triples(held[: shape.valid]),
+        "test": to_triples(held[shape.valid :]),
+    }
     return entity_names, relation_names, splits
-
-
-def _write_lines(path: Path, lines: list[str]) -> str:
-    from dans_kgc.datasets.fetch import sha256_of
-    from dans_kgc.utils import atomic_path
-
-    data = ("\n".join(lines) + "\n").encode()
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-    return sha256_of(data)
-
-
-def materialize(name: str, shape: SyntheticShape, root: str | Path) -> dict[str, str]:
-    """Generate ``name``'s files into ``<root>/<name>/kge/`` unless an intact copy of this shape is there.
-
-    Returns the SHA-256 of each file (keyed by file key: entities, relations, train, valid, test). The
-    generation record (shape + checksums) is written last, so an interrupted generation is redone.
-    """
-    from dans_kgc.datasets.fetch import sha256_of
-    from dans_kgc.utils import write_json
-
-    folder = Path(root) / name / SPLIT_NAME
-    record_path = folder / GENERATION_RECORD
-    if record_path.is_file():
-        try:
-            record = json.loads(record_path.read_text())
-            sums = dict(record["sha256"])
-            if record["shape"] == shape.as_record() and all(
-                    (folder / f"{k}.txt").is_file() and sha256_of((folder / f"{k}.txt").read_bytes()) == v
-                    for k, v in sums.items()):
-                return sums
-        except (ValueError, KeyError, TypeError):
-            pass  # unreadable record: generate again
-    entities, relations, splits = generate(shape)
-    sums = {"entities": _write_lines(folder / "entities.txt", entities),
-            "relations": _write_lines(folder / "relations.txt", relations)}
-    for split, triples in splits.items():
-        sums[split] = _write_lines(folder / f"{split}.txt",
-                                   [f"{entities[h]}\t{relations[r]}\t{entities[t]}" for h, r, t in triples.tolist()])
-    write_json(record_path, {"name": name, "shape": shape.as_record(), "sha256": sums})
-    return sums
