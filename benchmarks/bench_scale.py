@@ -89,16 +89,24 @@ def scaled_shape(fraction: float) -> SyntheticShape:
     )
 
 
+# A small launcher process runs each stage and reports its peak RSS: measured from this (larger) process, the
+# child's peak would start at this process's size, which a fork copies into the child's accounting.
+LAUNCHER = (
+    "import resource, subprocess, sys; code = subprocess.call(sys.argv[2:]); "
+    "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); sys.exit(code)"
+)
+
+
 def peak_rss_run(cmd: list[str], log: Path, env: dict[str, str]) -> tuple[int, float, float]:
     """Run ``cmd`` -> (exit code, wall seconds, peak RSS in MiB of that process)."""
     log.parent.mkdir(parents=True, exist_ok=True)
+    rss_file = log.with_suffix(".maxrss")
     with open(log, "w") as fh:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-        _, status, usage = os.wait4(proc.pid, 0)
+        code = subprocess.call([sys.executable, "-c", LAUNCHER, str(rss_file), *cmd], stdout=fh,
+                               stderr=subprocess.STDOUT, env=env, cwd=ROOT)
         wall = time.perf_counter() - t0
-    code = os.waitstatus_to_exitcode(status)
-    return code, wall, usage.ru_maxrss / 1024.0
+    return code, wall, int(rss_file.read_text()) / 1024.0
 
 
 def epoch_seconds(stage: str, out: Path) -> float | None:
