@@ -146,8 +146,10 @@ def describe_job(job: Any) -> list[str]:
             continue
         for item in _named(files):
             lines.append(f"  {what}: {item}")
+    # a params function of input or output files is no rerun trigger for Snakemake: say which are
+    derived = {name for name, item in job.rule.params.items() if job.rule._is_deriving_function(item)}
     for name, value in job.params.items():
-        lines.append(f"  params.{name}: {_fmt_value(value)}")
+        lines.append(f"  params.{name}{' (from files)' if name in derived else ''}: {_fmt_value(value)}")
     if job.shellcmd:
         lines.append("  shell: " + " ".join(job.shellcmd.split()))
     if job.rule.script:
