@@ -1,0 +1,375 @@
+"""Every job the DAG runs for a preset's targets (`snakemake --config preset=P`: all tables and figures), as
+PlannedJob records, without Snakemake."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from dans_kgc.planning.overrides import Flat, value
+from dans_kgc.planning.planner import (
+    DIAGNOSE_EXTS,
+    FIGURES,
+    TABLES,
+    Planner,
+    Run,
+    dam_dir,
+    diagnose_run_prefix,
+    diagnose_warm_start_prefix,
+    diffusion_dir,
+    fetch_record,
+    pretrain_dir,
+    run_dir,
+    tune_dir,
+    variant_tags,
+)
+from dans_kgc.stages import stage_keys
+
+# rule -> its resource group (config presets.P.resources); the torch-using rules also ask for a GPU with device: cuda
+RESOURCE_GROUPS = {
+    "fetch_dataset": "light",
+    "dataset_stats": "light",
+    "pretrain": "pretrain",
+    "dam": "dam",
+    "diffusion": "diffusion",
+    "tune": "tune",
+    "train": "train",
+    "diagnose": "diagnose",
+    "diagnose_warm_start": "diagnose",
+    "report_table": "light",
+    "report_figure": "light",
+    "report_diagnostics": "light",
+}
+TORCH_RULES = (
+    "pretrain",
+    "dam",
+    "diffusion",
+    "tune",
+    "train",
+    "diagnose",
+    "diagnose_warm_start",
+)
+# the rules whose job script (workflow/scripts/dans_kgc_job.py) runs the arguments: it adds --resume, and a train
+# job evaluates the run afterwards (`dans-kgc evaluate --run DIR`)
+SCRIPT_RULES = ("pretrain", "train")
+
+
+def pkey_model(pkey: str) -> str:
+    """The backbone model a pretraining trains: its folder key is <model>-<hash>."""
+    return pkey.rsplit("-", 1)[0]
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    """One job of the DAG. See the ``dans_kgc.planning`` docstring for the meaning of each field."""
+
+    rule: str
+    preset: str
+    args: list[str]
+    inputs: dict[str, str] | list[str]
+    outputs: list[str]
+    out: str
+    log: str
+    benchmark: str
+    resources: dict[str, int]
+    dataset: str | None = None
+    experiment: str | None = None
+    variant: str | None = None
+    seed: int | None = None
+    backbone: str | None = None
+    model: str | None = None
+    key: str | None = None
+    overrides: Flat = field(default_factory=dict)
+    stands_for: list[str] = field(default_factory=list)
+
+    @property
+    def command(self) -> list[str]:
+        """The dans-kgc command line as the job runs it with ``threads`` threads (torch-using rules), less the
+        job script's --resume."""
+        threads = ["--set", "threads=1"] if self.rule in TORCH_RULES else []
+        return ["dans-kgc", *self.args, *threads]
+
+
+def plan_jobs(
+    workflow_config: Mapping[str, Any], preset: str, planner: Planner | None = None
+) -> list[PlannedJob]:
+    """Every job of a preset's targets (all tables and figures), in stage order: fetch, stats, pretrain, dam,
+    diffusion, tune, train, diagnose, diagnose_warm_start, report_table, report_figure, report_diagnostics.
+
+    ``workflow_config``: config.yaml as a dict (after its schema check); ``planner``: one already built from it
+    (saves the config checks)."""
+    plan = planner or Planner(workflow_config)
+    plan.check_preset(preset)
+    return JobLister(plan, preset).jobs()
+
+
+class JobLister:
+    """The jobs of one preset (its targets and everything they need)."""
+
+    def __init__(self, plan: Planner, preset: str) -> None:
+        self.plan, self.preset = plan, preset
+        self.gpu = 1 if plan.config["device"] == "cuda" else 0
+
+    def job(self, rule: str, where: str, **fields: Any) -> PlannedJob:
+        """A job with the log and benchmark paths of its rule (``where``: the wildcards' part of their paths)."""
+        resources = dict(self.plan.resources(self.preset, RESOURCE_GROUPS[rule]))
+        if rule in TORCH_RULES:
+            resources["gpu"] = self.gpu
+        return PlannedJob(
+            rule=rule,
+            preset=self.preset,
+            log=f"logs/{rule}/{where}.log",
+            benchmark=f"results/benchmarks/{rule}/{where}.tsv",
+            resources=resources,
+            **fields,
+        )
+
+    def jobs(self) -> list[PlannedJob]:
+        p, preset = self.plan, self.preset
+        datasets = p.preset_datasets(preset)
+        out = [self.fetch(ds) for ds in datasets] + [self.stats(datasets)]
+        out += [
+            self.pretrain(ds, k) for ds in datasets for k in p.pretrainings(preset, ds)
+        ]
+        out += [self.dam(ds, k) for ds in datasets for k in p.dam_fits(preset, ds)]
+        out += [
+            self.diffusion(ds, k) for ds in datasets for k in p.warm_starts(preset, ds)
+        ]
+        out += [self.tune(ds, v) for ds, v in p.tune_jobs(preset)]
+        out += [self.train(r) for r in p.run_groups(preset)]
+        out += [self.diagnose(r) for r in p.diagnosed_runs(preset)]
+        out += [
+            self.diagnose_warm_start(ds, k) for ds, k in p.diagnosed_warm_starts(preset)
+        ]
+        out += [
+            self.report(name, "table") for name in TABLES if p.report_runs(preset, name)
+        ]
+        out += [
+            self.report(name, "figure")
+            for name in FIGURES
+            if p.report_runs(preset, name)
+        ]
+        if p.diagnose_files(preset, "tables"):
+            out.append(self.report_diagnostics())
+        return out
+
+    # one job per rule ------------------------------------------------------------------------
+    def fetch(self, ds: str) -> PlannedJob:
+        sets = stage_keys(self.plan.preset_overrides(self.preset), "fetch")
+        if ds in self.plan.custom_datasets:
+            sets["data.custom"] = {ds: self.plan.custom_datasets[ds]}
+        record = fetch_record(self.preset, ds)
+        return self.job(
+            "fetch_dataset",
+            f"{self.preset}/{ds}",
+            dataset=ds,
+            args=["data", "fetch", ds, *self.plan.fetch_args(self.preset, ds)],
+            inputs={},
+            outputs=[record],
+            out=record,
+            overrides=sets,
+        )
+
+    def stats(self, datasets: list[str]) -> PlannedJob:
+        prefix = f"results/{self.preset}/tables/table1_datasets"
+        return self.job(
+            "dataset_stats",
+            self.preset,
+            args=[
+                "data",
+                "stats",
+                *datasets,
+                "--out",
+                prefix,
+                *self.plan.stats_args(self.preset),
+            ],
+            inputs=self.plan.stats_inputs(self.preset),
+            outputs=[prefix + ".csv", prefix + ".md"],
+            out=prefix,
+            overrides=stage_keys(self.plan.preset_overrides(self.preset), "stats"),
+        )
+
+    def pretrain(self, ds: str, pkey: str) -> PlannedJob:
+        _, flat = self.plan.pretraining(self.preset, ds, pkey)
+        folder = pretrain_dir(self.preset, ds, pkey)
+        return self.job(
+            "pretrain",
+            f"{self.preset}/{ds}/{pkey}",
+            dataset=ds,
+            key=pkey,
+            model=pkey_model(pkey),
+            args=self.plan.pretrain_args(self.preset, ds, pkey),
+            inputs={"data": fetch_record(self.preset, ds)},
+            outputs=[f"{folder}/run.json"],
+            out=folder,
+            overrides=flat,
+        )
+
+    def dam(self, ds: str, dam_key: str) -> PlannedJob:
+        _, _, flat = self.plan.dam_fit(self.preset, ds, dam_key)
+        folder = dam_dir(self.preset, ds, dam_key)
+        return self.job(
+            "dam",
+            f"{self.preset}/{ds}/{dam_key}",
+            dataset=ds,
+            key=dam_key,
+            args=[
+                "dam",
+                "fit",
+                "--dataset",
+                ds,
+                "--out",
+                folder,
+                *self.plan.dam_args(self.preset, ds, dam_key),
+            ],
+            inputs=self.plan.dam_inputs(self.preset, ds, dam_key),
+            outputs=[f"{folder}/entities.csv", f"{folder}/dam_report.json"],
+            out=folder,
+            overrides=flat,
+        )
+
+    def diffusion(self, ds: str, dkey: str) -> PlannedJob:
+        _, flat, pkey, _ = self.plan.warm_start(self.preset, ds, dkey)
+        folder = diffusion_dir(self.preset, ds, dkey)
+        return self.job(
+            "diffusion",
+            f"{self.preset}/{ds}/{dkey}",
+            dataset=ds,
+            key=dkey,
+            model=pkey_model(pkey),
+            args=[
+                "diffusion",
+                "fit",
+                "--dataset",
+                ds,
+                "--pretrained",
+                pretrain_dir(self.preset, ds, pkey),
+                "--out",
+                folder,
+                *self.plan.diffusion_args(self.preset, ds, dkey),
+            ],
+            inputs=self.plan.diffusion_inputs(self.preset, ds, dkey),
+            outputs=[f"{folder}/diffusion.pt", f"{folder}/diffusion_report.json"],
+            out=folder,
+            overrides=flat,
+        )
+
+    def tune(self, ds: str, variant: str) -> PlannedJob:
+        folder = tune_dir(self.preset, ds, variant)
+        flat = self.plan.tune_overrides(self.preset, ds, variant)
+        seed = self.plan.experiment_seeds(self.preset, "tuned")[0]
+        return self.job(
+            "tune",
+            f"{self.preset}/{ds}/{variant}",
+            dataset=ds,
+            experiment="tuned",
+            variant=variant,
+            seed=seed,
+            backbone=variant_tags("tuned", variant)[1],
+            model=value(flat, "model.name"),
+            args=self.plan.tune_args(self.preset, ds, variant),
+            inputs=self.plan.tune_inputs(self.preset, ds, variant),
+            outputs=[f"{folder}/best.yaml", f"{folder}/study.json"],
+            out=folder,
+            overrides={**flat, "seed": seed},
+        )
+
+    def train(self, run: Run) -> PlannedJob:
+        folder = run_dir(run)
+        flat = self.plan.train_overrides(run)
+        model = value(
+            self.plan.effective(run.preset, self.plan.run_overrides(run)), "model.name"
+        )
+        return self.job(
+            "train",
+            f"{self.preset}/{run.dataset}/{run.experiment}/{run.variant}/seed{run.seed}",
+            dataset=run.dataset,
+            experiment=run.experiment,
+            variant=run.variant,
+            seed=run.seed,
+            backbone=variant_tags(run.experiment, run.variant)[1],
+            model=model,
+            args=self.plan.train_args(run),
+            inputs=self.plan.train_inputs(run),
+            outputs=[f"{folder}/run.json", f"{folder}/metrics_test.json"],
+            out=folder,
+            overrides={**flat, "seed": run.seed},
+            stands_for=self.plan.stands_for(run),
+        )
+
+    def diagnose(self, run: Run) -> PlannedJob:
+        prefix = diagnose_run_prefix(run)
+        model = value(
+            self.plan.effective(run.preset, self.plan.run_overrides(run)), "model.name"
+        )
+        return self.job(
+            "diagnose",
+            f"{self.preset}/{run.dataset}/{run.experiment}/{run.variant}/seed{run.seed}",
+            dataset=run.dataset,
+            experiment=run.experiment,
+            variant=run.variant,
+            seed=run.seed,
+            backbone=variant_tags(run.experiment, run.variant)[1],
+            model=model,
+            args=[
+                "diagnose",
+                "--run",
+                run_dir(run),
+                "--out",
+                prefix,
+                *self.plan.diagnose_args(self.preset),
+            ],
+            inputs={"run": f"{run_dir(run)}/run.json"},
+            outputs=[prefix + e for e in DIAGNOSE_EXTS],
+            out=prefix,
+        )
+
+    def diagnose_warm_start(self, ds: str, dkey: str) -> PlannedJob:
+        prefix = diagnose_warm_start_prefix(self.preset, ds, dkey)
+        _, _, pkey, _ = self.plan.warm_start(self.preset, ds, dkey)
+        return self.job(
+            "diagnose_warm_start",
+            f"{self.preset}/{ds}/{dkey}",
+            dataset=ds,
+            key=dkey,
+            model=pkey_model(pkey),
+            args=[
+                "diagnose",
+                "--out",
+                prefix,
+                *self.plan.diagnose_warm_start_args(self.preset, ds, dkey),
+            ],
+            inputs=self.plan.diagnose_warm_start_inputs(self.preset, ds, dkey),
+            outputs=[prefix + e for e in DIAGNOSE_EXTS],
+            out=prefix,
+        )
+
+    def report(self, name: str, kind: str) -> PlannedJob:
+        prefix = (
+            f"results/{self.preset}/tables/{name}"
+            if kind == "table"
+            else f"figures/{self.preset}/{name}"
+        )
+        exts = (".csv", ".md", ".tex") if kind == "table" else (".png", ".pdf")
+        return self.job(
+            f"report_{kind}",
+            f"{self.preset}/{name}",
+            key=name,
+            args=["report", *self.plan.report_args(self.preset, name), "--out", prefix],
+            inputs=self.plan.report_inputs(self.preset, name),
+            outputs=[prefix + e for e in (*exts, ".provenance.json")],
+            out=prefix,
+        )
+
+    def report_diagnostics(self) -> PlannedJob:
+        prefix = f"results/{self.preset}/tables/diagnostics"
+        inputs = self.plan.report_diagnostics_inputs(self.preset)
+        return self.job(
+            "report_diagnostics",
+            self.preset,
+            args=["report", "diagnostics", "--runs", *inputs, "--out", prefix],
+            inputs=inputs,
+            outputs=[prefix + e for e in (".csv", ".md", ".provenance.json")],
+            out=prefix,
+        )
