@@ -278,6 +278,38 @@ def plan(case: str, workdir: Path) -> str:
     )
 
 
+def parse_snapshot(text: str) -> list[dict[str, Any]]:
+    """The jobs of a snapshot: {"rule", "wildcards": {..}, "input": [..], "output": [..], "log": [..],
+    "params": {name: text}, and "threads", "resources", "benchmark", "shell" or "script" as text}."""
+    jobs: list[dict[str, Any]] = []
+    for line in text.splitlines():
+        if line.startswith("rule "):
+            jobs.append(
+                {
+                    "rule": line[5:],
+                    "wildcards": {},
+                    "input": [],
+                    "output": [],
+                    "log": [],
+                    "params": {},
+                }
+            )
+            continue
+        key, _, value = line.strip().partition(": ")
+        job = jobs[-1]
+        if key == "wildcards":
+            job["wildcards"] = dict(item.split("=", 1) for item in value.split())
+        elif key in ("input", "output", "log"):
+            job[key].append(value)
+        elif key.startswith("params."):
+            job["params"][key.removeprefix("params.").removesuffix(" (from files)")] = (
+                value
+            )
+        else:
+            job[key] = value
+    return jobs
+
+
 def plan_in_subprocess(case: str, tmp_root: Path, timeout: float = 300) -> str:
     """Plan one case in a fresh copy of the workflow, in its own Python process."""
     workdir = copy_workflow(tmp_root / case.replace("+", "_"))

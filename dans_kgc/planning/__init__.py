@@ -44,6 +44,11 @@ Public API
     the *_args and *_inputs of each rule, table_targets / figure_targets(preset). Construct once per config:
     it checks the config and memoises what it computes.
 
+``load_workflow_config(path, *updates)``
+    config.yaml updated by further configs (as --configfile / --config: e.g. {"preset": "quick"}), checked
+    against workflow/schemas/config.schema.yaml with its defaults filled in: the dict the Snakefile plans with.
+    ``plan_jobs(load_workflow_config("config.yaml"), "quick")`` lists what `--config preset=quick` runs.
+
 ``backbone_recipes(workflow_config)``
     The named backbone recipes; every reader of them goes through this one function.
 
@@ -70,6 +75,7 @@ from dans_kgc.planning.planner import (
     Run,
     backbone_recipes,
 )
+from dans_kgc.planning.workflow_config import load_workflow_config
 
 __all__ = [
     "EXPERIMENTS",
@@ -81,6 +87,7 @@ __all__ = [
     "Planner",
     "Run",
     "backbone_recipes",
+    "load_workflow_config",
     "plan_jobs",
     "resolved",
     "shell_join",

@@ -55,6 +55,10 @@ TORCH_RULES = (
 SCRIPT_RULES = ("pretrain", "train")
 
 
+def _files(inputs: dict[str, str] | list[str]) -> list[str]:
+    return list(inputs.values()) if isinstance(inputs, dict) else list(inputs)
+
+
 def pkey_model(pkey: str) -> str:
     """The backbone model a pretraining trains: its folder key is <model>-<hash>."""
     return pkey.rsplit("-", 1)[0]
@@ -126,6 +130,25 @@ class JobLister:
         )
 
     def jobs(self) -> list[PlannedJob]:
+        """The jobs the targets need, as Snakemake finds them: from the targets' files back to the jobs
+        that write them. The stage tables list every variant's stage, also one only a run that is not
+        trained reads (e.g. sensitivity mu1.0 spelt out at its default: main dans trains it)."""
+        candidates = self.candidates()
+        writer = {f: job for job in candidates for f in job.outputs}
+        wanted = [
+            *self.plan.table_targets(self.preset),
+            *self.plan.figure_targets(self.preset),
+        ]
+        needed: set[int] = set()
+        while wanted:
+            job = writer[wanted.pop()]
+            if id(job) not in needed:
+                needed.add(id(job))
+                wanted += _files(job.inputs)
+        return [job for job in candidates if id(job) in needed]
+
+    def candidates(self) -> list[PlannedJob]:
+        """Every job the preset's plan has, in stage order."""
         p, preset = self.plan, self.preset
         datasets = p.preset_datasets(preset)
         out = [self.fetch(ds) for ds in datasets] + [self.stats(datasets)]

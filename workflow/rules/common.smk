@@ -21,19 +21,16 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from dans_kgc.planning import EXPERIMENTS, FIGURES, TABLES, PlanError, Planner, Run, shell_join
+from dans_kgc.planning.workflow_config import SCHEMA, schema_problem
 
 try:
     validate(config, schema="../schemas/config.schema.yaml")
 except WorkflowError:
     # say where: snakemake's message gives the schema's words but not the config key's path
-    import jsonschema
-
-    _schema = yaml.safe_load((Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml").read_text())
-    _err = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(_schema).iter_errors(config))
-    if _err is None:
+    _problem = schema_problem(config, yaml.safe_load((Path(workflow.basedir) / SCHEMA).read_text()))
+    if _problem is None:
         raise
-    _where = ".".join(str(p) for p in _err.absolute_path) or "(top level)"
-    raise WorkflowError(f"invalid config (config.yaml, --configfile or --config) at '{_where}': {_err.message}") from None
+    raise WorkflowError(_problem) from None
 
 # the config checks beyond the schema (datasets, backbones, presets, variants, plugins) happen here
 try:
