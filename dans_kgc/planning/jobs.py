@@ -141,7 +141,12 @@ class JobLister:
         ]
         needed: set[int] = set()
         while wanted:
-            job = writer[wanted.pop()]
+            path = wanted.pop()
+            if path not in writer:  # the planner's own inconsistency, not the config's
+                raise RuntimeError(
+                    f"preset {self.preset}: no planned job writes {path}"
+                )
+            job = writer[path]
             if id(job) not in needed:
                 needed.add(id(job))
                 wanted += _files(job.inputs)
