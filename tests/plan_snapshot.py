@@ -34,11 +34,8 @@ from workflow_helpers import REPO, copy_workflow, env, write_yaml
 
 SNAPSHOT_DIR = REPO / "tests" / "data" / "plan_snapshot"
 TARGETS = ("all", "all_tables", "all_figures")
-RESOURCES = (
-    "mem_mb",
-    "runtime",
-    "gpu",
-)  # the ones the workflow sets (common.smk); the rest are Snakemake's
+# the resources the workflow sets (common.smk); the rest are Snakemake's
+RESOURCES = ("mem_mb", "runtime", "gpu")
 
 
 def _make_kg(workdir: Path) -> str:
@@ -261,9 +258,8 @@ def plan(case: str, workdir: Path) -> str:
             workdir=workdir,
         )
         wf_api.dag(DAGSettings(targets=set(TARGETS), forceall=True))
-        workflow = (
-            wf_api._workflow
-        )  # the API has no job listing: build the DAG as `snakemake --dag` does
+        # the API has no job listing: build the DAG as `snakemake --dag` does
+        workflow = wf_api._workflow
         workflow._prepare_dag(
             forceall=True, ignore_incomplete=True, lock_warn_only=True, nolock=True
         )

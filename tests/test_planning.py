@@ -356,9 +356,8 @@ def test_hand_config_jobs(hand):
     ablation full and sensitivity mu1.0 (mu's default) are main dans, so 7 training runs; one TransE
     pretraining and DAM fit; warm starts: mu 1 with DAM, mu 1 without, mu 2; every dans run diagnosed."""
     config, jobs = hand
-    assert (
-        config["data_root"] == "data" and config["on_divergence"] == "record"
-    )  # the schema's defaults
+    # the schema's defaults
+    assert config["data_root"] == "data" and config["on_divergence"] == "record"
     assert Counter(rule for rule, _ in jobs) == {
         "fetch_dataset": 1,
         "dataset_stats": 1,

@@ -80,62 +80,37 @@ STAGE_FLAGS = {"pretrain": "--pretrained", "dam": "--dam", "diffusion": "--diffu
 # report output name -> (dans-kgc report KIND, experiments whose runs it reads, sampler filter)
 TABLES = {
     "calibration": ("calibration", ["calibration"], None),
-    "relations": (
-        "relations",
-        ["calibration"],
-        None,
-    ),  # each backbone's MRR and anchor diagnostic per relation
+    # each backbone's MRR and anchor diagnostic per relation
+    "relations": ("relations", ["calibration"], None),
     "main": ("main", ["main"], None),
     "ablation": ("ablation", ["ablation"], None),
     "efficiency": ("efficiency", ["main"], None),
     "paper_vs_ours": ("paper", ["main", "ablation"], None),
-    "hardness": (
-        "hardness",
-        ["main", "ablation"],
-        None,
-    ),  # band hardness at the end of training (diffusion runs)
-    "curriculum": (
-        "curriculum",
-        ["curriculum"],
-        None,
-    ),  # the curriculum's order and speed
-    "dam_inputs": (
-        "dam_inputs",
-        ["dam_inputs"],
-        None,
-    ),  # DAM fitted on features of other quality
-    "tuning": (
-        "tuning",
-        ["main", "tuned"],
-        None,
-    ),  # default vs tuned (+ the studies); presets with `tuned` only
-    "efficiency_tuned": (
-        "efficiency",
-        ["tuned"],
-        None,
-    ),  # the training cost of the tuned runs
+    # band hardness at the end of training (diffusion runs)
+    "hardness": ("hardness", ["main", "ablation"], None),
+    # the curriculum's order and speed
+    "curriculum": ("curriculum", ["curriculum"], None),
+    # DAM fitted on features of other quality
+    "dam_inputs": ("dam_inputs", ["dam_inputs"], None),
+    # default vs tuned (+ the studies); presets with `tuned` only
+    "tuning": ("tuning", ["main", "tuned"], None),
+    # the training cost of the tuned runs
+    "efficiency_tuned": ("efficiency", ["tuned"], None),
 }
 FIGURES = {
     "calibration_curves": ("calibration_curves", ["calibration"], None),
     "sensitivity": ("sensitivity", ["sensitivity"], None),
     "curves": ("curves", ["main"], None),
     "bands": ("bands", ["main", "ablation"], "dans"),
-    "curriculum_bands": (
-        "bands",
-        ["curriculum"],
-        "dans",
-    ),  # the band weights each curriculum applied
-    "tuning_history": ("tuning_history", ["tuned"], None),  # reads the studies only
-    "curves_tuned": (
-        "curves",
-        ["tuned"],
-        None,
-    ),  # validation MRR against wall time, tuned runs
+    # the band weights each curriculum applied
+    "curriculum_bands": ("bands", ["curriculum"], "dans"),
+    # reads the studies only
+    "tuning_history": ("tuning_history", ["tuned"], None),
+    # validation MRR against wall time, tuned runs
+    "curves_tuned": ("curves", ["tuned"], None),
 }
-TUNING_REPORTS = (
-    "tuning",
-    "tuning_history",
-)  # built where a preset runs the `tuned` experiment
+# built where a preset runs the `tuned` experiment
+TUNING_REPORTS = ("tuning", "tuning_history")
 
 DIAGNOSE_DEFAULTS = {
     "triples": 500,
@@ -921,7 +896,7 @@ class Planner:
         """The pretraining (and DAM fit) a warm start is fitted on (its diagnosis reads the same)."""
         kind, _, pkey, dam_key = self.warm_start(preset, dataset, dkey)
         out = {"pretrain": f"{pretrain_dir(preset, dataset, pkey)}/run.json"}
-        if kind == "dans":
+        if kind == "dans" and dam_key is not None:  # a dans warm start always has one
             out["dam"] = f"{dam_dir(preset, dataset, dam_key)}/entities.csv"
         return out
 
@@ -929,7 +904,7 @@ class Planner:
         """--kind, --dam and --set arguments of `dans-kgc diffusion fit`."""
         kind, flat, _, dam_key = self.warm_start(preset, dataset, dkey)
         args = ["--kind", kind]
-        if kind == "dans":
+        if kind == "dans" and dam_key is not None:
             args += ["--dam", dam_dir(preset, dataset, dam_key)]
         return args + self.set_args(flat)
 
@@ -1088,9 +1063,8 @@ class Planner:
     def report_args(self, preset: str, name: str) -> list[str]:
         """`dans-kgc report` arguments (less --out) of a table or figure."""
         kind, exps, _ = {**TABLES, **FIGURES}[name]
-        experiments = [
-            a for e in exps for a in ("--experiment", e)
-        ]  # a builder may serve several experiments
+        # a builder may serve several experiments
+        experiments = [a for e in exps for a in ("--experiment", e)]
         runs = [str(Path(p).parent) for p in self.report_inputs(preset, name)]
         return [kind, *self.plugin_args, *experiments, "--runs", *runs]
 
@@ -1211,7 +1185,7 @@ class Planner:
             "--dataset",
             dataset,
         ]
-        if kind == "dans":
+        if kind == "dans" and dam_key is not None:
             args += ["--dam", dam_dir(preset, dataset, dam_key)]
         return args + self.diagnose_args(preset)
 

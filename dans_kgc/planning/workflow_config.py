@@ -11,9 +11,8 @@ import yaml
 
 from dans_kgc.planning.planner import PlanError
 
-SCHEMA = (
-    Path("workflow") / "schemas" / "config.schema.yaml"
-)  # relative to the folder of config.yaml
+# relative to the folder of config.yaml
+SCHEMA = Path("workflow") / "schemas" / "config.schema.yaml"
 
 
 def update_config(config: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
