@@ -51,32 +51,20 @@ def _example_plugin(workdir: Path) -> str:
     return str(dest)
 
 
+CROSSED_TINY = {
+    "backbones": ["redgnn", "transe"],
+    "experiments": {"main": {"variants": ["uniform", "uniform_term", "dhns", "dans"]}},
+}
 # case -> function(workdir) -> extra config (written as a --configfile); the presets of config.yaml are added
 VARIATIONS: dict[str, Callable[[Path], dict]] = {
     # a preset's backbone list: every main variant on RED-GNN and TransE (the diffusion samplers too)
-    "tiny+backbones": lambda wd: {
-        "presets": {
-            "tiny": {
-                "backbones": ["redgnn", "transe"],
-                "experiments": {
-                    "main": {"variants": ["uniform", "uniform_term", "dhns", "dans"]}
-                },
-            }
-        }
-    },
+    "tiny+backbones": lambda wd: {"presets": {"tiny": CROSSED_TINY}},
     # samplers a backbone cannot run leave its (variant, backbone) pairs out
     "tiny+unsupported_samplers": lambda wd: {
         "unsupported_samplers": {
             "redgnn": {"samplers": ["dans", "dhns"], "reason": "a test"}
         },
-        "presets": {
-            "tiny": {
-                "backbones": ["redgnn", "transe"],
-                "experiments": {
-                    "main": {"variants": ["uniform", "uniform_term", "dhns", "dans"]}
-                },
-            }
-        },
+        "presets": {"tiny": CROSSED_TINY},
     },
     # a recipe's per_dataset entry: its own Stage 0 and warm start per dataset; calibration on two datasets
     "tiny+per_dataset_recipe": lambda wd: {

@@ -218,68 +218,81 @@ class JobLister:
             overrides=stage_keys(self.plan.preset_overrides(self.preset), "stats"),
         )
 
+    def stage_job(
+        self,
+        rule: str,
+        ds: str,
+        key: str,
+        folder: str,
+        files: tuple[str, ...],
+        **fields: Any,
+    ) -> PlannedJob:
+        """A job of a shared stage (pretrain, dam, diffusion): one per dataset and folder key."""
+        outputs = [f"{folder}/{f}" for f in files]
+        return self.job(
+            rule,
+            f"{self.preset}/{ds}/{key}",
+            dataset=ds,
+            key=key,
+            outputs=outputs,
+            out=folder,
+            **fields,
+        )
+
     def pretrain(self, ds: str, pkey: str) -> PlannedJob:
         _, flat = self.plan.pretraining(self.preset, ds, pkey)
-        folder = pretrain_dir(self.preset, ds, pkey)
-        return self.job(
+        return self.stage_job(
             "pretrain",
-            f"{self.preset}/{ds}/{pkey}",
-            dataset=ds,
-            key=pkey,
+            ds,
+            pkey,
+            pretrain_dir(self.preset, ds, pkey),
+            ("run.json",),
             model=pkey_model(pkey),
             args=self.plan.pretrain_args(self.preset, ds, pkey),
             inputs={"data": fetch_record(self.preset, ds)},
-            outputs=[f"{folder}/run.json"],
-            out=folder,
             overrides=flat,
         )
 
     def dam(self, ds: str, dam_key: str) -> PlannedJob:
         _, _, flat = self.plan.dam_fit(self.preset, ds, dam_key)
         folder = dam_dir(self.preset, ds, dam_key)
-        return self.job(
+        cli = ["dam", "fit", "--dataset", ds, "--out", folder]
+        return self.stage_job(
             "dam",
-            f"{self.preset}/{ds}/{dam_key}",
-            dataset=ds,
-            key=dam_key,
-            args=[
-                "dam",
-                "fit",
-                "--dataset",
-                ds,
-                "--out",
-                folder,
-                *self.plan.dam_args(self.preset, ds, dam_key),
-            ],
+            ds,
+            dam_key,
+            folder,
+            ("entities.csv", "dam_report.json"),
+            args=[*cli, *self.plan.dam_args(self.preset, ds, dam_key)],
             inputs=self.plan.dam_inputs(self.preset, ds, dam_key),
-            outputs=[f"{folder}/entities.csv", f"{folder}/dam_report.json"],
-            out=folder,
             overrides=flat,
         )
 
     def diffusion(self, ds: str, dkey: str) -> PlannedJob:
         _, flat, pkey, _ = self.plan.warm_start(self.preset, ds, dkey)
         folder = diffusion_dir(self.preset, ds, dkey)
-        return self.job(
+        cli = [
             "diffusion",
-            f"{self.preset}/{ds}/{dkey}",
-            dataset=ds,
-            key=dkey,
+            "fit",
+            "--dataset",
+            ds,
+            "--pretrained",
+            pretrain_dir(self.preset, ds, pkey),
+        ]
+        return self.stage_job(
+            "diffusion",
+            ds,
+            dkey,
+            folder,
+            ("diffusion.pt", "diffusion_report.json"),
             model=pkey_model(pkey),
             args=[
-                "diffusion",
-                "fit",
-                "--dataset",
-                ds,
-                "--pretrained",
-                pretrain_dir(self.preset, ds, pkey),
+                *cli,
                 "--out",
                 folder,
                 *self.plan.diffusion_args(self.preset, ds, dkey),
             ],
             inputs=self.plan.diffusion_inputs(self.preset, ds, dkey),
-            outputs=[f"{folder}/diffusion.pt", f"{folder}/diffusion_report.json"],
-            out=folder,
             overrides=flat,
         )
 
@@ -303,51 +316,44 @@ class JobLister:
             overrides={**flat, "seed": seed},
         )
 
-    def train(self, run: Run) -> PlannedJob:
-        folder = run_dir(run)
-        flat = self.plan.train_overrides(run)
-        model = value(
-            self.plan.effective(run.preset, self.plan.run_overrides(run)), "model.name"
+    def run_job(self, rule: str, run: Run, **fields: Any) -> PlannedJob:
+        """A job of one run (train, diagnose): its labels and the model it trains."""
+        flat = self.plan.effective(run.preset, self.plan.run_overrides(run))
+        where = (
+            f"{self.preset}/{run.dataset}/{run.experiment}/{run.variant}/seed{run.seed}"
         )
         return self.job(
-            "train",
-            f"{self.preset}/{run.dataset}/{run.experiment}/{run.variant}/seed{run.seed}",
+            rule,
+            where,
             dataset=run.dataset,
             experiment=run.experiment,
             variant=run.variant,
             seed=run.seed,
             backbone=variant_tags(run.experiment, run.variant)[1],
-            model=model,
+            model=value(flat, "model.name"),
+            **fields,
+        )
+
+    def train(self, run: Run) -> PlannedJob:
+        folder = run_dir(run)
+        return self.run_job(
+            "train",
+            run,
             args=self.plan.train_args(run),
             inputs=self.plan.train_inputs(run),
             outputs=[f"{folder}/run.json", f"{folder}/metrics_test.json"],
             out=folder,
-            overrides={**flat, "seed": run.seed},
+            overrides={**self.plan.train_overrides(run), "seed": run.seed},
             stands_for=self.plan.stands_for(run),
         )
 
     def diagnose(self, run: Run) -> PlannedJob:
         prefix = diagnose_run_prefix(run)
-        model = value(
-            self.plan.effective(run.preset, self.plan.run_overrides(run)), "model.name"
-        )
-        return self.job(
+        args = ["diagnose", "--run", run_dir(run), "--out", prefix]
+        return self.run_job(
             "diagnose",
-            f"{self.preset}/{run.dataset}/{run.experiment}/{run.variant}/seed{run.seed}",
-            dataset=run.dataset,
-            experiment=run.experiment,
-            variant=run.variant,
-            seed=run.seed,
-            backbone=variant_tags(run.experiment, run.variant)[1],
-            model=model,
-            args=[
-                "diagnose",
-                "--run",
-                run_dir(run),
-                "--out",
-                prefix,
-                *self.plan.diagnose_args(self.preset),
-            ],
+            run,
+            args=[*args, *self.plan.diagnose_args(self.preset)],
             inputs={"run": f"{run_dir(run)}/run.json"},
             outputs=[prefix + e for e in DIAGNOSE_EXTS],
             out=prefix,
