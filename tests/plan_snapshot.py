@@ -61,9 +61,7 @@ VARIATIONS: dict[str, Callable[[Path], dict]] = {
     "tiny+backbones": lambda wd: {"presets": {"tiny": CROSSED_TINY}},
     # samplers a backbone cannot run leave its (variant, backbone) pairs out
     "tiny+unsupported_samplers": lambda wd: {
-        "unsupported_samplers": {
-            "redgnn": {"samplers": ["dans", "dhns"], "reason": "a test"}
-        },
+        "unsupported_samplers": {"redgnn": {"samplers": ["dans", "dhns"], "reason": "a test"}},
         "presets": {"tiny": CROSSED_TINY},
     },
     # a recipe's per_dataset entry: its own Stage 0 and warm start per dataset; calibration on two datasets
@@ -73,9 +71,7 @@ VARIATIONS: dict[str, Callable[[Path], dict]] = {
                 "model.dim": 8,
                 "model.gnn_layers": 2,
                 "train.batch_size": 300,
-                "per_dataset": {
-                    "nations": {"model.dim": 4, "model.activation": "relu"}
-                },
+                "per_dataset": {"nations": {"model.dim": 4, "model.activation": "relu"}},
             }
         },
         "presets": {
@@ -93,9 +89,7 @@ VARIATIONS: dict[str, Callable[[Path], dict]] = {
     "tiny+every_backbone": lambda wd: {
         "presets": {
             "tiny": {
-                "backbones": list(
-                    yaml.safe_load((wd / "config.yaml").read_text())["backbones"]
-                ),
+                "backbones": list(yaml.safe_load((wd / "config.yaml").read_text())["backbones"]),
                 "experiments": {
                     "main": {"variants": ["uniform", "bernoulli", "dhns", "dans"]},
                     "calibration": {},
@@ -114,9 +108,7 @@ VARIATIONS: dict[str, Callable[[Path], dict]] = {
     "tiny+plugin": lambda wd: {
         "plugins": [_example_plugin(wd)],
         "datasets": {"mykg": {"path": _make_kg(wd)}},
-        "experiments": {
-            "main": {"variants": {"hardest_of_k": {"train.sampler": "hardest_of_k"}}}
-        },
+        "experiments": {"main": {"variants": {"hardest_of_k": {"train.sampler": "hardest_of_k"}}}},
         "presets": {
             "tiny": {
                 "datasets": ["mykg"],
@@ -155,9 +147,7 @@ def _fmt_value(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return shlex.join(str(v) for v in value)
     if isinstance(value, dict):
-        return yaml.safe_dump(
-            value, default_flow_style=True, sort_keys=True, width=10**6
-        ).strip()
+        return yaml.safe_dump(value, default_flow_style=True, sort_keys=True, width=10**6).strip()
     return str(value)
 
 
@@ -172,14 +162,8 @@ def _named(files: Any) -> list[str]:
         text = f"{names[i]}={f}" if i in names else str(f)
         report = getattr(f, "flags", {}).get("report")
         if report:  # the caption, category and labels of `snakemake --report` (common.smk `reported`)
-            fields = (
-                report._asdict() if hasattr(report, "_asdict") else {"value": report}
-            )
-            shown = {
-                k: v if isinstance(v, dict) else str(v)
-                for k, v in fields.items()
-                if v not in (None, [], {})
-            }
+            fields = report._asdict() if hasattr(report, "_asdict") else {"value": report}
+            shown = {k: v if isinstance(v, dict) else str(v) for k, v in fields.items() if v not in (None, [], {})}
             text += f" [report {_fmt_value(shown)}]"
         out.append(text)
     return out
@@ -188,10 +172,7 @@ def _named(files: Any) -> list[str]:
 def describe_job(job: Any) -> list[str]:
     lines = [f"rule {job.rule.name}"]
     if job.wildcards_dict:
-        lines.append(
-            "  wildcards: "
-            + " ".join(f"{k}={v}" for k, v in sorted(job.wildcards_dict.items()))
-        )
+        lines.append("  wildcards: " + " ".join(f"{k}={v}" for k, v in sorted(job.wildcards_dict.items())))
     lines.append(f"  threads: {job.threads}")
     res = {k: job.resources[k] for k in RESOURCES if k in job.resources.keys()}  # noqa: SIM118 - a Namedlist
     if res:
@@ -205,15 +186,9 @@ def describe_job(job: Any) -> list[str]:
         for item in _named(files):
             lines.append(f"  {what}: {item}")
     # a params function of input or output files is no rerun trigger for Snakemake: say which are
-    derived = {
-        name
-        for name, item in job.rule.params.items()
-        if job.rule._is_deriving_function(item)
-    }
+    derived = {name for name, item in job.rule.params.items() if job.rule._is_deriving_function(item)}
     for name, value in job.params.items():
-        lines.append(
-            f"  params.{name}{' (from files)' if name in derived else ''}: {_fmt_value(value)}"
-        )
+        lines.append(f"  params.{name}{' (from files)' if name in derived else ''}: {_fmt_value(value)}")
     if job.shellcmd:
         lines.append("  shell: " + " ".join(job.shellcmd.split()))
     if job.rule.script:
@@ -234,9 +209,7 @@ def plan(case: str, workdir: Path) -> str:
 
     configfiles = [workdir / "config.yaml"]
     if case in VARIATIONS:
-        configfiles.append(
-            write_yaml(workdir / "variation.yaml", VARIATIONS[case](workdir))
-        )
+        configfiles.append(write_yaml(workdir / "variation.yaml", VARIATIONS[case](workdir)))
     config = ConfigSettings(configfiles=configfiles, config={"preset": preset_of(case)})
     with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
         wf_api = api.workflow(
@@ -248,18 +221,11 @@ def plan(case: str, workdir: Path) -> str:
         wf_api.dag(DAGSettings(targets=set(TARGETS), forceall=True))
         # the API has no job listing: build the DAG as `snakemake --dag` does
         workflow = wf_api._workflow
-        workflow._prepare_dag(
-            forceall=True, ignore_incomplete=True, lock_warn_only=True, nolock=True
-        )
+        workflow._prepare_dag(forceall=True, ignore_incomplete=True, lock_warn_only=True, nolock=True)
         workflow._build_dag()
-        blocks = sorted(
-            (job.rule.name, [str(f) for f in job.output], describe_job(job))
-            for job in workflow.dag.jobs
-        )
+        blocks = sorted((job.rule.name, [str(f) for f in job.output], describe_job(job)) for job in workflow.dag.jobs)
     text = "\n".join(line for _, _, block in blocks for line in block) + "\n"
-    return text.replace(str(workdir.resolve()), "<WORKDIR>").replace(
-        str(workdir), "<WORKDIR>"
-    )
+    return text.replace(str(workdir.resolve()), "<WORKDIR>").replace(str(workdir), "<WORKDIR>")
 
 
 def parse_snapshot(text: str) -> list[dict[str, Any]]:
@@ -286,9 +252,7 @@ def parse_snapshot(text: str) -> list[dict[str, Any]]:
         elif key in ("input", "output", "log"):
             job[key].append(value)
         elif key.startswith("params."):
-            job["params"][key.removeprefix("params.").removesuffix(" (from files)")] = (
-                value
-            )
+            job["params"][key.removeprefix("params.").removesuffix(" (from files)")] = value
         else:
             job[key] = value
     return jobs
@@ -307,25 +271,19 @@ def plan_in_subprocess(case: str, tmp_root: Path, timeout: float = 300) -> str:
         check=False,
     )
     if proc.returncode != 0:
-        raise RuntimeError(
-            f"planning case {case} failed ({proc.returncode}):\n{proc.stderr[-6000:]}"
-        )
+        raise RuntimeError(f"planning case {case} failed ({proc.returncode}):\n{proc.stderr[-6000:]}")
     return (workdir / "plan.txt").read_text()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--plan", nargs=2, metavar=("CASE", "WORKDIR"), help=argparse.SUPPRESS
-    )
+    parser.add_argument("--plan", nargs=2, metavar=("CASE", "WORKDIR"), help=argparse.SUPPRESS)
     parser.add_argument(
         "--write",
         action="store_true",
         help="write the snapshots (else: print which differ)",
     )
-    parser.add_argument(
-        "cases", nargs="*", help=f"cases (default: all of {', '.join(cases())})"
-    )
+    parser.add_argument("cases", nargs="*", help=f"cases (default: all of {', '.join(cases())})")
     args = parser.parse_args(argv)
     if args.plan:
         case, workdir = args.plan
@@ -334,9 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     unknown = [c for c in args.cases if c not in cases()]
     if unknown:
-        parser.error(
-            f"unknown case(s) {', '.join(unknown)} (known: {', '.join(cases())})"
-        )
+        parser.error(f"unknown case(s) {', '.join(unknown)} (known: {', '.join(cases())})")
     differ = []
     with tempfile.TemporaryDirectory() as tmp:
         for case in args.cases or cases():

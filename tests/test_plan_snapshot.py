@@ -16,9 +16,7 @@ from plan_snapshot import (
     snapshot_path,
 )
 
-REWRITE = (
-    "PYTHONPATH=. DANS_KGC_DATA_MIRROR=... python tests/plan_snapshot.py --write {case}"
-)
+REWRITE = "PYTHONPATH=. DANS_KGC_DATA_MIRROR=... python tests/plan_snapshot.py --write {case}"
 
 
 # 1-5 s each (one Snakemake planning in its own process); these largest plans and the plugin case (a torch
@@ -28,16 +26,11 @@ SLOW_CASES = {"method", "fidelity", "tuned", "tiny+every_backbone", "tiny+plugin
 
 @pytest.mark.parametrize(
     "case",
-    [
-        pytest.param(c, marks=pytest.mark.slow) if c in SLOW_CASES else c
-        for c in cases()
-    ],
+    [pytest.param(c, marks=pytest.mark.slow) if c in SLOW_CASES else c for c in cases()],
 )
 def test_plan_matches_snapshot(case, tmp_path):
     path = snapshot_path(case)
-    assert path.exists(), (
-        f"no snapshot of case {case}; write it with: {REWRITE.format(case=case)}"
-    )
+    assert path.exists(), f"no snapshot of case {case}; write it with: {REWRITE.format(case=case)}"
     expected, planned = path.read_text(), plan_in_subprocess(case, tmp_path)
     if planned != expected:
         diff = list(
@@ -52,8 +45,7 @@ def test_plan_matches_snapshot(case, tmp_path):
         )
         pytest.fail(
             f"the plan of {case} differs from {path} in {sum(d.startswith(('+', '-')) for d in diff) - 2} "
-            f"lines; if intended, write it again with: {REWRITE.format(case=case)}\n"
-            + "\n".join(diff[:120])
+            f"lines; if intended, write it again with: {REWRITE.format(case=case)}\n" + "\n".join(diff[:120])
         )
 
 

@@ -54,19 +54,14 @@ def _case_config(case: str, workdir: Path) -> dict:
     """The config Snakemake plans the case with: config.yaml, the case's variation, --config preset=..."""
     copy_workflow(workdir)
     updates = [VARIATIONS[case](workdir)] if case in VARIATIONS else []
-    return load_workflow_config(
-        workdir / "config.yaml", *updates, {"preset": preset_of(case)}
-    )
+    return load_workflow_config(workdir / "config.yaml", *updates, {"preset": preset_of(case)})
 
 
 def _jobs_as_dicts(config: dict, preset: str) -> list[dict]:
     """plan_jobs as plain dicts; a config with plugins is planned in a child process (importing a plugin
     registers its sampler or backbone for the rest of this process)."""
     if not config.get("plugins"):
-        return [
-            dataclasses.asdict(j) | {"command": j.command}
-            for j in plan_jobs(config, preset)
-        ]
+        return [dataclasses.asdict(j) | {"command": j.command} for j in plan_jobs(config, preset)]
     code = (
         "import dataclasses, json, sys; from dans_kgc.planning import plan_jobs; "
         "print(json.dumps([dataclasses.asdict(j) | {'command': j.command} "
@@ -107,11 +102,7 @@ def planned(tmp_path_factory):
 
 
 def _named(files: dict | list) -> list[str]:
-    return (
-        [f"{k}={v}" for k, v in files.items()]
-        if isinstance(files, dict)
-        else list(files)
-    )
+    return [f"{k}={v}" for k, v in files.items()] if isinstance(files, dict) else list(files)
 
 
 # ------------------------------------------------------------------------------------------
@@ -140,13 +131,8 @@ def test_planned_jobs_are_those_snakemake_plans(case, planned):
     for key, job in mine.items():
         want = dag[key]
         assert _named(job["inputs"]) == want["input"], key
-        assert [job["log"]] == want["log"] and job["benchmark"] == want["benchmark"], (
-            key
-        )
-        assert (
-            " ".join(f"{k}={v}" for k, v in job["resources"].items())
-            == want["resources"]
-        ), key
+        assert [job["log"]] == want["log"] and job["benchmark"] == want["benchmark"], key
+        assert " ".join(f"{k}={v}" for k, v in job["resources"].items()) == want["resources"], key
         for field in ("dataset", "experiment", "variant", "seed"):
             if field in want["wildcards"]:
                 assert str(job[field]) == want["wildcards"][field], (key, field)
@@ -168,11 +154,7 @@ def test_every_input_is_planned_and_every_output_written_once(preset, planned):
     _, jobs = planned(preset)
     outputs = [f for j in jobs for f in j["outputs"]]
     assert len(outputs) == len(set(outputs))
-    assert (
-        len({j["log"] for j in jobs})
-        == len({j["benchmark"] for j in jobs})
-        == len(jobs)
-    )
+    assert len({j["log"] for j in jobs}) == len({j["benchmark"] for j in jobs}) == len(jobs)
     missing = {f for j in jobs for f in _inputs(j)} - set(outputs)
     assert not missing, sorted(missing)[:5]
     # each job's --out is where its outputs go
@@ -185,11 +167,7 @@ def test_every_input_is_planned_and_every_output_written_once(preset, planned):
 
 
 def _inputs(job: dict) -> list[str]:
-    return (
-        list(job["inputs"].values())
-        if isinstance(job["inputs"], dict)
-        else job["inputs"]
-    )
+    return list(job["inputs"].values()) if isinstance(job["inputs"], dict) else job["inputs"]
 
 
 @pytest.mark.parametrize("preset", presets())
@@ -233,24 +211,14 @@ def _expected_runs(config: dict, preset: str) -> set[tuple[str, str, str, int]]:
             for name, grid in spec["grid"].items():
                 if chosen.get("grid") and name not in chosen["grid"]:
                     continue
-                values = (
-                    (chosen.get("grid") or {}).get(name)
-                    or grid.get("points")
-                    or grid["values"]
-                )
+                values = (chosen.get("grid") or {}).get(name) or grid.get("points") or grid["values"]
                 for v in values:
                     variants[f"{name}{v}"] = {
                         **spec["base"],
-                        **(
-                            grid["points"][str(v)]
-                            if "points" in grid
-                            else {grid["key"]: v}
-                        ),
+                        **(grid["points"][str(v)] if "points" in grid else {grid["key"]: v}),
                     }
         else:
-            variants = dict(
-                config["experiments"]["main" if exp == "tuned" else exp]["variants"]
-            )
+            variants = dict(config["experiments"]["main" if exp == "tuned" else exp]["variants"])
         if chosen.get("variants"):
             variants = {v: variants[v] for v in chosen["variants"]}
         if p.get("backbones") and exp != "calibration":
@@ -263,9 +231,7 @@ def _expected_runs(config: dict, preset: str) -> set[tuple[str, str, str, int]]:
                         **ov,
                     }
                     sampler = get(flat, "train.sampler")
-                    unsupported = (config.get("unsupported_samplers") or {}).get(
-                        get(flat, "model.name")
-                    ) or {}
+                    unsupported = (config.get("unsupported_samplers") or {}).get(get(flat, "model.name")) or {}
                     if not (
                         (get(flat, "train.mode") == "one_to_n" and sampler in DRAW_ONLY)
                         or sampler in unsupported.get("samplers", [])
@@ -279,9 +245,7 @@ def _expected_runs(config: dict, preset: str) -> set[tuple[str, str, str, int]]:
 
 
 @pytest.mark.parametrize("case", cases())
-def test_training_jobs_stand_for_every_run_once_first_in_experiment_order(
-    case, planned
-):
+def test_training_jobs_stand_for_every_run_once_first_in_experiment_order(case, planned):
     """Every run of the matrix is trained in exactly one train job's folder, that job being the first of the
     runs it stands for in the order calibration > main > ablation > sensitivity > curriculum > dam_inputs >
     tuned (so ablation `full` is trained as main `dans`, never the other way round)."""
@@ -392,12 +356,10 @@ def test_hand_config_jobs(hand):
         "ablation/full",
     ]
     (pkey,) = [j.key for (rule, _), j in jobs.items() if rule == "pretrain"]
-    assert pkey.startswith("transe-") and jobs[
-        ("dam", f"{root}/dam/{pkey}")
-    ].inputs == {"pretrain": f"{root}/pretrain/{pkey}/run.json"}
-    warm = sorted(
-        j.key.rsplit("-", 1)[0] for (rule, _), j in jobs.items() if rule == "diffusion"
-    )
+    assert pkey.startswith("transe-") and jobs[("dam", f"{root}/dam/{pkey}")].inputs == {
+        "pretrain": f"{root}/pretrain/{pkey}/run.json"
+    }
+    warm = sorted(j.key.rsplit("-", 1)[0] for (rule, _), j in jobs.items() if rule == "diffusion")
     assert warm == ["dans-mu1.0-ccd-dam", "dans-mu1.0-ccd-nodam", "dans-mu2.0-ccd-dam"]
 
 
@@ -405,11 +367,7 @@ def test_hand_config_commands(hand):
     _, jobs = hand
     root = "results/hand/umls"
     (pkey,) = [j.key for (rule, _), j in jobs.items() if rule == "pretrain"]
-    dkey = {
-        j.key.rsplit("-", 1)[0]: j.key
-        for (rule, _), j in jobs.items()
-        if rule == "diffusion"
-    }
+    dkey = {j.key.rsplit("-", 1)[0]: j.key for (rule, _), j in jobs.items() if rule == "diffusion"}
     base = "--set device=cpu --set data.root=data"
     uniform = jobs[("train", f"{root}/main/uniform/seed1")]
     # a uniform run reads no DAM or diffusion key and no other sampler's: only train.epochs of the overrides
@@ -427,10 +385,7 @@ def test_hand_config_commands(hand):
         "train.sampler": "uniform",
         "seed": 1,
     }
-    assert (
-        uniform.resources == {"mem_mb": 900, "runtime": 7, "gpu": 0}
-        and uniform.model == "transe"
-    )
+    assert uniform.resources == {"mem_mb": 900, "runtime": 7, "gpu": 0} and uniform.model == "transe"
     assert uniform.command[-2:] == ["--set", "threads=1"] and (
         uniform.experiment,
         uniform.seed,
@@ -443,10 +398,7 @@ def test_hand_config_commands(hand):
         f"{base} --set dam.epochs=4 --set train.epochs=3 --set train.sampler=dans --set seed=0"
     )
     wo_dam = jobs[("train", f"{root}/ablation/wo_dam/seed1")]
-    assert (
-        wo_dam.inputs["diffusion"]
-        == f"{root}/diffusion/{dkey['dans-mu1.0-ccd-nodam']}/diffusion.pt"
-    )
+    assert wo_dam.inputs["diffusion"] == f"{root}/diffusion/{dkey['dans-mu1.0-ccd-nodam']}/diffusion.pt"
     assert "dans.use_dam=false" in wo_dam.args and wo_dam.backbone is None
     fetch = jobs[("fetch_dataset", f"{root}/data/fetch.txt")]
     assert shlex.join(fetch.command) == f"dans-kgc data fetch umls {base}"
@@ -540,13 +492,10 @@ def test_requested_folder_outside_the_plan_is_a_plan_error(hand):
     plan = Planner(config)
     with pytest.raises(
         PlanError,
-        match="is not trained: it has the same effective settings as "
-        "results/hand/umls/main/dans/seed0",
+        match="is not trained: it has the same effective settings as results/hand/umls/main/dans/seed0",
     ):
         plan.train_args(plan.runs("hand", ["ablation"])[0])
-    with pytest.raises(
-        PlanError, match="no pretraining 'transe-00000000' in preset 'hand'"
-    ):
+    with pytest.raises(PlanError, match="no pretraining 'transe-00000000' in preset 'hand'"):
         plan.pretrain_args("hand", "umls", "transe-00000000")
 
 
@@ -556,10 +505,7 @@ def test_recipes_are_read_through_one_function(monkeypatch, tmp_path):
     import dans_kgc.planning.planner as planner_module
 
     config = _case_config("fidelity", tmp_path)
-    expected = {
-        p: [dataclasses.asdict(j) for j in plan_jobs(config, p)]
-        for p in ("fidelity", "calibration")
-    }
+    expected = {p: [dataclasses.asdict(j) for j in plan_jobs(config, p)] for p in ("fidelity", "calibration")}
     recipes = config.pop("backbones")
     with pytest.raises(PlanError, match="presets.fidelity.backbones: unknown backbone"):
         Planner(config)

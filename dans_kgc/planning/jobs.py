@@ -95,9 +95,7 @@ class PlannedJob:
         return ["dans-kgc", *self.args, *threads]
 
 
-def plan_jobs(
-    workflow_config: Mapping[str, Any], preset: str, planner: Planner | None = None
-) -> list[PlannedJob]:
+def plan_jobs(workflow_config: Mapping[str, Any], preset: str, planner: Planner | None = None) -> list[PlannedJob]:
     """Every job of a preset's targets (all tables and figures), in stage order: fetch, stats, pretrain, dam,
     diffusion, tune, train, diagnose, diagnose_warm_start, report_table, report_figure, report_diagnostics.
 
@@ -143,9 +141,7 @@ class JobLister:
         while wanted:
             path = wanted.pop()
             if path not in writer:  # the planner's own inconsistency, not the config's
-                raise RuntimeError(
-                    f"preset {self.preset}: no planned job writes {path}"
-                )
+                raise RuntimeError(f"preset {self.preset}: no planned job writes {path}")
             job = writer[path]
             if id(job) not in needed:
                 needed.add(id(job))
@@ -157,27 +153,15 @@ class JobLister:
         p, preset = self.plan, self.preset
         datasets = p.preset_datasets(preset)
         out = [self.fetch(ds) for ds in datasets] + [self.stats(datasets)]
-        out += [
-            self.pretrain(ds, k) for ds in datasets for k in p.pretrainings(preset, ds)
-        ]
+        out += [self.pretrain(ds, k) for ds in datasets for k in p.pretrainings(preset, ds)]
         out += [self.dam(ds, k) for ds in datasets for k in p.dam_fits(preset, ds)]
-        out += [
-            self.diffusion(ds, k) for ds in datasets for k in p.warm_starts(preset, ds)
-        ]
+        out += [self.diffusion(ds, k) for ds in datasets for k in p.warm_starts(preset, ds)]
         out += [self.tune(ds, v) for ds, v in p.tune_jobs(preset)]
         out += [self.train(r) for r in p.run_groups(preset)]
         out += [self.diagnose(r) for r in p.diagnosed_runs(preset)]
-        out += [
-            self.diagnose_warm_start(ds, k) for ds, k in p.diagnosed_warm_starts(preset)
-        ]
-        out += [
-            self.report(name, "table") for name in TABLES if p.report_runs(preset, name)
-        ]
-        out += [
-            self.report(name, "figure")
-            for name in FIGURES
-            if p.report_runs(preset, name)
-        ]
+        out += [self.diagnose_warm_start(ds, k) for ds, k in p.diagnosed_warm_starts(preset)]
+        out += [self.report(name, "table") for name in TABLES if p.report_runs(preset, name)]
+        out += [self.report(name, "figure") for name in FIGURES if p.report_runs(preset, name)]
         if p.diagnose_files(preset, "tables"):
             out.append(self.report_diagnostics())
         return out
@@ -319,9 +303,7 @@ class JobLister:
     def run_job(self, rule: str, run: Run, **fields: Any) -> PlannedJob:
         """A job of one run (train, diagnose): its labels and the model it trains."""
         flat = self.plan.effective(run.preset, self.plan.run_overrides(run))
-        where = (
-            f"{self.preset}/{run.dataset}/{run.experiment}/{run.variant}/seed{run.seed}"
-        )
+        where = f"{self.preset}/{run.dataset}/{run.experiment}/{run.variant}/seed{run.seed}"
         return self.job(
             rule,
             where,
@@ -380,11 +362,7 @@ class JobLister:
         )
 
     def report(self, name: str, kind: str) -> PlannedJob:
-        prefix = (
-            f"results/{self.preset}/tables/{name}"
-            if kind == "table"
-            else f"figures/{self.preset}/{name}"
-        )
+        prefix = f"results/{self.preset}/tables/{name}" if kind == "table" else f"figures/{self.preset}/{name}"
         exts = (".csv", ".md", ".tex") if kind == "table" else (".png", ".pdf")
         return self.job(
             f"report_{kind}",

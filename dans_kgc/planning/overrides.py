@@ -47,9 +47,7 @@ def fmt(value: Any) -> str:
 
 def name_part(value: Any) -> str:
     """A grid value as part of a variant or folder name (mu0.5, eta0.3)."""
-    text = (
-        fmt(value).replace(" ", "").replace("[", "").replace("]", "").replace(",", "-")
-    )
+    text = fmt(value).replace(" ", "").replace("[", "").replace("]", "").replace(",", "-")
     return text.strip("'\"")
 
 
@@ -106,9 +104,7 @@ def train_filter(flat: Mapping[str, Any], sampler: str) -> Flat:
             continue
         if key.startswith("samplers.") and not key.startswith(f"samplers.{sampler}."):
             continue
-        if sampler not in ("dans", "dhns") and key.startswith(
-            ("dam.", "diffusion.", "dtm.", "dans.", "diagnostics.")
-        ):
+        if sampler not in ("dans", "dhns") and key.startswith(("dam.", "diffusion.", "dtm.", "dans.", "diagnostics.")):
             continue
         if sampler == "dhns" and key.startswith(("dam.", "dtm.")):
             continue

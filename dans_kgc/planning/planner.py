@@ -158,9 +158,7 @@ def _memo(method: M) -> M:
     def wrapper(self: Planner, *args: Any) -> Any:
         memoised = self._memos.get(method.__name__)
         if memoised is None:
-            memoised = self._memos[method.__name__] = json_memo(
-                functools.partial(method, self)
-            )
+            memoised = self._memos[method.__name__] = json_memo(functools.partial(method, self))
         return memoised(*args)
 
     return wrapper  # type: ignore[return-value]
@@ -217,10 +215,7 @@ def diagnose_warm_start_prefix(preset: str, dataset: str, dkey: str) -> str:
 def stage_args(inputs: Mapping[str, str]) -> list[str]:
     """--pretrained / --dam / --diffusion DIR of the stage outputs among a job's inputs."""
     return [
-        a
-        for name, path in inputs.items()
-        if name in STAGE_FLAGS
-        for a in (STAGE_FLAGS[name], str(Path(path).parent))
+        a for name, path in inputs.items() if name in STAGE_FLAGS for a in (STAGE_FLAGS[name], str(Path(path).parent))
     ]
 
 
@@ -245,13 +240,9 @@ class Planner:
         }
         for ds, entry in self.custom_datasets.items():
             if ds.lower() in self.datasets:
-                raise PlanError(
-                    f"config datasets.{ds}: '{ds}' is a registered dataset; give yours another name"
-                )
+                raise PlanError(f"config datasets.{ds}: '{ds}' is a registered dataset; give yours another name")
             missing = [
-                f
-                for f in ("train.txt", "valid.txt", "test.txt")
-                if not os.path.isfile(os.path.join(entry["path"], f))
+                f for f in ("train.txt", "valid.txt", "test.txt") if not os.path.isfile(os.path.join(entry["path"], f))
             ]
             if missing:
                 raise PlanError(
@@ -262,8 +253,7 @@ class Planner:
         # plugins (config `plugins`): every job imports them first (--plugin); files made absolute, since jobs may
         # run elsewhere. Part of every job's arguments, so adding or removing a plugin reruns the jobs.
         self.plugins = [
-            os.path.abspath(p) if p.endswith(".py") or os.path.isfile(p) else p
-            for p in config.get("plugins") or []
+            os.path.abspath(p) if p.endswith(".py") or os.path.isfile(p) else p for p in config.get("plugins") or []
         ]
         self.plugin_args = [a for p in self.plugins for a in ("--plugin", p)]
         if self.plugins and load_plugins:
@@ -308,9 +298,7 @@ class Planner:
         entry of `per_dataset` (dataset None: the shared keys only)."""
         return recipe_overrides(backbone_recipes(self.config)[backbone], dataset)
 
-    def effective(
-        self, preset: str, variant_ov: Mapping[str, Any] | None = None
-    ) -> Flat:
+    def effective(self, preset: str, variant_ov: Mapping[str, Any] | None = None) -> Flat:
         """preset overrides, then variant overrides (flat dict)."""
         return {**self.preset_overrides(preset), **(variant_ov or {})}
 
@@ -320,42 +308,30 @@ class Planner:
         the same form (sensitivity mu1.0, when diffusion.mu defaults to 1.0, and main dans). Only for comparing
         runs: a job's own `--set` list stays as configured (so no finished run's params change)."""
         given = self.preset_overrides(preset)
-        return {
-            k: v
-            for k, v in self.effective(preset, variant_ov).items()
-            if k in given or not is_default(k, v)
-        }
+        return {k: v for k, v in self.effective(preset, variant_ov).items() if k in given or not is_default(k, v)}
 
     def run_sampler(self, preset: str, variant_ov: Mapping[str, Any]) -> str:
         return value(self.effective(preset, variant_ov), "train.sampler")
 
     def needs(self, preset: str, variant_ov: Mapping[str, Any], stage: str) -> bool:
-        return stage in (self.config.get("sampler_stages") or {}).get(
-            self.run_sampler(preset, variant_ov), []
-        )
+        return stage in (self.config.get("sampler_stages") or {}).get(self.run_sampler(preset, variant_ov), [])
 
     def needs_pretrain(self, preset: str, variant_ov: Mapping[str, Any]) -> bool:
         """A run reads its backbone's pretraining when it starts from it (train.init_from_pretrained)."""
-        return bool(
-            value(self.effective(preset, variant_ov), "train.init_from_pretrained")
-        )
+        return bool(value(self.effective(preset, variant_ov), "train.init_from_pretrained"))
 
     # --------------------------------------------------------------------------------------
     # the run matrix
     # --------------------------------------------------------------------------------------
     @_memo
-    def experiment_variants(
-        self, preset: str, experiment: str, dataset: str | None = None
-    ) -> dict[str, Flat]:
+    def experiment_variants(self, preset: str, experiment: str, dataset: str | None = None) -> dict[str, Flat]:
         """variant name -> dans-kgc overrides (flat, dotted keys) of one experiment in one preset, on one dataset
         (None: without any backbone recipe's dataset-specific keys; the same variants, the same sampler and mode)."""
         chosen = self.selection(preset, experiment)
         if chosen is None:
             return {}
         spec = self.config["experiments"][experiment]
-        if (
-            experiment == "calibration"
-        ):  # each backbone on its own, with its native loss and recipe
+        if experiment == "calibration":  # each backbone on its own, with its native loss and recipe
             variants = {
                 name: {**(spec.get("base") or {}), **self.recipe(name, dataset)}
                 for name in backbone_recipes(self.config)
@@ -385,9 +361,7 @@ class Planner:
             }
         return variants
 
-    def _sensitivity_variants(
-        self, preset: str, chosen: Mapping[str, Any], spec: Mapping[str, Any]
-    ) -> dict[str, Flat]:
+    def _sensitivity_variants(self, preset: str, chosen: Mapping[str, Any], spec: Mapping[str, Any]) -> dict[str, Flat]:
         grids = chosen.get("grid") or {}
         unknown = set(grids) - set(spec["grid"])
         if unknown:
@@ -399,9 +373,7 @@ class Planner:
         for name, g in spec["grid"].items():
             if grids and name not in grids:  # a preset that lists grids runs those only
                 continue
-            if (
-                "points" in g
-            ):  # named points, each a set of overrides (K_b moves band_steps and margin_scales)
+            if "points" in g:  # named points, each a set of overrides (K_b moves band_steps and margin_scales)
                 for point in map(str, grids.get(name, list(g["points"]))):
                     if point not in g["points"]:
                         raise PlanError(
@@ -426,9 +398,7 @@ class Planner:
         scores every entity, so the sampler would mean nothing), or a sampler the backbone's model cannot run
         (config `unsupported_samplers`, with its reason)."""
         flat = self.effective(preset, variant_ov)
-        unsupported = (self.config.get("unsupported_samplers") or {}).get(
-            value(flat, "model.name")
-        ) or {}
+        unsupported = (self.config.get("unsupported_samplers") or {}).get(value(flat, "model.name")) or {}
         sampler = value(flat, "train.sampler")
         return (
             value(flat, "train.mode") == "one_to_n" and sampler in DRAW_ONLY_SAMPLERS
@@ -465,14 +435,10 @@ class Planner:
         seen = list(self.preset_cfg(preset)["datasets"])
         for exp in EXPERIMENTS:
             if self.selection(preset, exp) is not None:
-                seen += [
-                    d for d in self.experiment_datasets(preset, exp) if d not in seen
-                ]
+                seen += [d for d in self.experiment_datasets(preset, exp) if d not in seen]
         return seen
 
-    def variant_overrides(
-        self, preset: str, experiment: str, variant: str, dataset: str | None = None
-    ) -> Flat:
+    def variant_overrides(self, preset: str, experiment: str, variant: str, dataset: str | None = None) -> Flat:
         variants = self.experiment_variants(preset, experiment, dataset)
         if variant not in variants:
             raise PlanError(
@@ -482,18 +448,12 @@ class Planner:
         return variants[variant]
 
     def run_overrides(self, run: Run) -> Flat:
-        return self.variant_overrides(
-            run.preset, run.experiment, run.variant, run.dataset
-        )
+        return self.variant_overrides(run.preset, run.experiment, run.variant, run.dataset)
 
-    def _all_variants(
-        self, preset: str, dataset: str
-    ) -> Iterator[tuple[str, str, Flat]]:
+    def _all_variants(self, preset: str, dataset: str) -> Iterator[tuple[str, str, Flat]]:
         for exp in EXPERIMENTS:
             if dataset in self.experiment_datasets(preset, exp):
-                for variant, ov in self.experiment_variants(
-                    preset, exp, dataset
-                ).items():
+                for variant, ov in self.experiment_variants(preset, exp, dataset).items():
                     yield exp, variant, ov
 
     # --------------------------------------------------------------------------------------
@@ -507,9 +467,7 @@ class Planner:
             for ds, own in (spec.get(PER_DATASET) or {}).items():
                 where = f"backbones.{name}.{PER_DATASET}.{ds}"
                 if ds not in self.datasets:
-                    raise PlanError(
-                        f"config {where}: unknown dataset '{ds}' (registered: {', '.join(self.datasets)})"
-                    )
+                    raise PlanError(f"config {where}: unknown dataset '{ds}' (registered: {', '.join(self.datasets)})")
                 fixed = [k for k in own if k in BACKBONE_IDENTITY_KEYS]
                 if fixed:
                     raise PlanError(
@@ -525,32 +483,24 @@ class Planner:
                     f"config presets.{preset}.backbones: unknown backbone(s) {', '.join(unknown)} "
                     f"(defined under `backbones`: {', '.join(recipes) or 'none'})"
                 )
-            self._check_overrides(
-                f"presets.{preset}.overrides", p.get("overrides") or {}
-            )
+            self._check_overrides(f"presets.{preset}.overrides", p.get("overrides") or {})
             for ds in p["datasets"]:
                 if ds not in self.datasets:
                     raise PlanError(
                         f"config presets.{preset}.datasets: unknown dataset '{ds}' "
                         f"(registered: {', '.join(self.datasets)})"
                     )
-            self._check_dans_config(
-                f"presets.{preset}.overrides", self.preset_overrides(preset)
-            )
+            self._check_dans_config(f"presets.{preset}.overrides", self.preset_overrides(preset))
             for exp in EXPERIMENTS:
                 self._validate_experiment(preset, exp)
         for sampler, stages in (self.config.get("sampler_stages") or {}).items():
             if "diffusion" in stages and sampler not in ("dans", "dhns"):
-                raise PlanError(
-                    f"config sampler_stages.{sampler}: only dans and dhns have a diffusion warm start"
-                )
+                raise PlanError(f"config sampler_stages.{sampler}: only dans and dhns have a diffusion warm start")
 
     def _validate_experiment(self, preset: str, exp: str) -> None:
         for ds in self.experiment_datasets(preset, exp):
             if ds not in self.datasets:
-                raise PlanError(
-                    f"config presets.{preset}.experiments.{exp}.datasets: unknown dataset '{ds}'"
-                )
+                raise PlanError(f"config presets.{preset}.experiments.{exp}.datasets: unknown dataset '{ds}'")
         for variant, ov in [
             kv
             for ds in [None, *self.experiment_datasets(preset, exp)]
@@ -559,10 +509,7 @@ class Planner:
             where = f"experiments.{exp} variant '{variant}' (preset '{preset}')"
             self._check_overrides(where, ov)
             for key in ov:
-                if (
-                    key.startswith(("pretrain.", "dam."))
-                    and key not in VARIANT_DAM_KEYS
-                ):
+                if key.startswith(("pretrain.", "dam.")) and key not in VARIANT_DAM_KEYS:
                     raise PlanError(
                         f"config {where}: key '{key}' belongs to a per-dataset stage; "
                         f"set it in presets.{preset}.overrides"
@@ -573,9 +520,7 @@ class Planner:
     def _check_overrides(where: str, overrides: Mapping[str, Any]) -> None:
         for key in overrides:
             if key in MANAGED_KEYS:
-                raise PlanError(
-                    f"config {where}: key '{key}' is set by the workflow from {MANAGED_KEYS[key]}"
-                )
+                raise PlanError(f"config {where}: key '{key}' is set by the workflow from {MANAGED_KEYS[key]}")
 
     @staticmethod
     def _check_dans_config(where: str, flat: Mapping[str, Any]) -> None:
@@ -589,9 +534,7 @@ class Planner:
     # stage outputs shared by runs: pretrainings, DAM fits, diffusion warm starts
     # --------------------------------------------------------------------------------------
     @_memo
-    def pkey_of(
-        self, preset: str, variant_ov: Mapping[str, Any], source: str
-    ) -> tuple[str, str, Flat]:
+    def pkey_of(self, preset: str, variant_ov: Mapping[str, Any], source: str) -> tuple[str, str, Flat]:
         """(pkey, source, overrides) of the Stage-0 pretraining a run reads; pkey = <backbone>-<hash of what it
         trains with>.
 
@@ -604,9 +547,7 @@ class Planner:
         if source in TRANSE_SOURCES:
             flat = {
                 **self.preset_overrides(preset),
-                **{
-                    k: v for k, v in (variant_ov or {}).items() if k in VARIANT_DAM_KEYS
-                },
+                **{k: v for k, v in (variant_ov or {}).items() if k in VARIANT_DAM_KEYS},
             }
         else:
             flat = self.effective(preset, variant_ov)
@@ -621,9 +562,7 @@ class Planner:
         return f"{pcfg['model']['name']}-{fingerprint(trained)[:8]}", source, passed
 
     @_memo
-    def semantic_pkey(
-        self, preset: str, variant_ov: Mapping[str, Any]
-    ) -> tuple[str, str, Flat]:
+    def semantic_pkey(self, preset: str, variant_ov: Mapping[str, Any]) -> tuple[str, str, Flat]:
         return self.pkey_of(
             preset,
             variant_ov,
@@ -631,9 +570,7 @@ class Planner:
         )
 
     @_memo
-    def target_pkey(
-        self, preset: str, variant_ov: Mapping[str, Any]
-    ) -> tuple[str, str, Flat] | None:
+    def target_pkey(self, preset: str, variant_ov: Mapping[str, Any]) -> tuple[str, str, Flat] | None:
         """The pretraining whose ranks are DAM's target when dam.target_source names another source than the
         semantic one (then `dam fit` takes it as --target-pretrained, even where both sources train the same
         model); else None."""
@@ -650,16 +587,10 @@ class Planner:
         pretrainings are the same run (e.g. semantic and target sources both TransE) share the plain folder."""
         target = self.target_pkey(preset, variant_ov)
         semantic = self.semantic_pkey(preset, variant_ov)[0]
-        return (
-            semantic
-            if target is None or target[0] == semantic
-            else f"{semantic}_by_{target[0]}"
-        )
+        return semantic if target is None or target[0] == semantic else f"{semantic}_by_{target[0]}"
 
     @_memo
-    def dkey_of(
-        self, preset: str, variant_ov: Mapping[str, Any]
-    ) -> tuple[str, str, Flat]:
+    def dkey_of(self, preset: str, variant_ov: Mapping[str, Any]) -> tuple[str, str, Flat]:
         """(dkey, kind, overrides) of the warm start a run uses.
 
         dans: dans-mu<mu>-<condition>-<dam|nodam>-<hash>; dhns: dhns-<hash>. The hash covers the other
@@ -703,9 +634,7 @@ class Planner:
                 out.setdefault(key, (source, flat))
         return out
 
-    def dam_fits(
-        self, preset: str, dataset: str
-    ) -> dict[str, tuple[str, str | None, Flat]]:
+    def dam_fits(self, preset: str, dataset: str) -> dict[str, tuple[str, str | None, Flat]]:
         """DAM key -> (semantic pkey, target pkey or None, overrides) of each DAM fit a preset's runs read on one
         dataset."""
         out: dict[str, tuple[str, str | None, Flat]] = {}
@@ -722,9 +651,7 @@ class Planner:
                 )
         return out
 
-    def warm_starts(
-        self, preset: str, dataset: str
-    ) -> dict[str, tuple[str, Flat, str, str | None]]:
+    def warm_starts(self, preset: str, dataset: str) -> dict[str, tuple[str, Flat, str, str | None]]:
         """dkey -> (kind, overrides, backbone pkey, DAM key or None) over every run of a preset that needs one,
         on one dataset."""
         out = {}
@@ -740,31 +667,19 @@ class Planner:
                 )
         return out
 
-    def _lookup(
-        self, table: Mapping[str, Any], key: str, what: str, preset: str
-    ) -> Any:
+    def _lookup(self, table: Mapping[str, Any], key: str, what: str, preset: str) -> Any:
         if key not in table:
-            raise PlanError(
-                f"no {what} '{key}' in preset '{preset}' (defined: {', '.join(table) or 'none'})"
-            )
+            raise PlanError(f"no {what} '{key}' in preset '{preset}' (defined: {', '.join(table) or 'none'})")
         return table[key]
 
     def pretraining(self, preset: str, dataset: str, pkey: str) -> tuple[str, Flat]:
-        return self._lookup(
-            self.pretrainings(preset, dataset), pkey, "pretraining", preset
-        )
+        return self._lookup(self.pretrainings(preset, dataset), pkey, "pretraining", preset)
 
-    def dam_fit(
-        self, preset: str, dataset: str, dam_key: str
-    ) -> tuple[str, str | None, Flat]:
+    def dam_fit(self, preset: str, dataset: str, dam_key: str) -> tuple[str, str | None, Flat]:
         return self._lookup(self.dam_fits(preset, dataset), dam_key, "DAM fit", preset)
 
-    def warm_start(
-        self, preset: str, dataset: str, dkey: str
-    ) -> tuple[str, Flat, str, str | None]:
-        return self._lookup(
-            self.warm_starts(preset, dataset), dkey, "diffusion warm start", preset
-        )
+    def warm_start(self, preset: str, dataset: str, dkey: str) -> tuple[str, Flat, str, str | None]:
+        return self._lookup(self.warm_starts(preset, dataset), dkey, "diffusion warm start", preset)
 
     # --------------------------------------------------------------------------------------
     # one run per distinct setting: runs of a preset whose training would be the same (same dataset, seed,
@@ -776,9 +691,7 @@ class Planner:
     def train_settings(self, run: Run) -> dict[str, Any]:
         """What a training run computes, without where it goes or how it is labelled."""
         ov = self.normalized_overrides(run.preset, self.run_overrides(run))
-        flat = train_filter(
-            self.effective(run.preset, ov), self.run_sampler(run.preset, ov)
-        )
+        flat = train_filter(self.effective(run.preset, ov), self.run_sampler(run.preset, ov))
         return {
             "dataset": run.dataset,
             "seed": run.seed,
@@ -801,18 +714,13 @@ class Planner:
         """The run whose folder holds this run's results (itself unless an earlier run has its settings)."""
         if run.preset not in self._canonical:
             self._canonical[run.preset] = {
-                member: canon
-                for canon, members in self.run_groups(run.preset).items()
-                for member in members
+                member: canon for canon, members in self.run_groups(run.preset).items() for member in members
             }
         return self._canonical[run.preset].get(run, run)
 
     def stands_for(self, run: Run) -> list[str]:
         """experiment/variant labels of every run a canonical run stands for."""
-        return [
-            f"{m.experiment}/{m.variant}"
-            for m in self.run_groups(run.preset).get(self.canonical(run), [run])
-        ]
+        return [f"{m.experiment}/{m.variant}" for m in self.run_groups(run.preset).get(self.canonical(run), [run])]
 
     def run_metrics(self, run: Run) -> str:
         """The metrics of a run: those of its canonical run folder (one run per distinct setting)."""
@@ -833,9 +741,7 @@ class Planner:
     def fetch_args(self, preset: str, dataset: str) -> list[str]:
         """The --set arguments of `dans-kgc data fetch DATASET`."""
         args = self.set_args(stage_keys(self.preset_overrides(preset), "fetch"))
-        if (
-            dataset in self.custom_datasets
-        ):  # only the fetch needs the entry: later jobs read its manifest
+        if dataset in self.custom_datasets:  # only the fetch needs the entry: later jobs read its manifest
             args += [
                 "--set",
                 f"data.custom={fmt({dataset: self.custom_datasets[dataset]})}",
@@ -908,23 +814,15 @@ class Planner:
             args += ["--dam", dam_dir(preset, dataset, dam_key)]
         return args + self.set_args(flat)
 
-    def stage_inputs(
-        self, preset: str, dataset: str, ov: Mapping[str, Any]
-    ) -> dict[str, str]:
+    def stage_inputs(self, preset: str, dataset: str, ov: Mapping[str, Any]) -> dict[str, str]:
         """The data record and the stage outputs a training run (or a tune job: its trials) of a variant reads."""
         out = {"data": fetch_record(preset, dataset)}
         if self.needs_pretrain(preset, ov):
-            out["pretrain"] = (
-                f"{pretrain_dir(preset, dataset, self.pkey_of(preset, ov, 'backbone')[0])}/run.json"
-            )
+            out["pretrain"] = f"{pretrain_dir(preset, dataset, self.pkey_of(preset, ov, 'backbone')[0])}/run.json"
         if self.needs(preset, ov, "dam"):
-            out["dam"] = (
-                f"{dam_dir(preset, dataset, self.dam_key_of(preset, ov))}/entities.csv"
-            )
+            out["dam"] = f"{dam_dir(preset, dataset, self.dam_key_of(preset, ov))}/entities.csv"
         if self.needs(preset, ov, "diffusion"):
-            out["diffusion"] = (
-                f"{diffusion_dir(preset, dataset, self.dkey_of(preset, ov)[0])}/diffusion.pt"
-            )
+            out["diffusion"] = f"{diffusion_dir(preset, dataset, self.dkey_of(preset, ov)[0])}/diffusion.pt"
         return out
 
     def run_inputs(self, run: Run, ov: Mapping[str, Any]) -> dict[str, str]:
@@ -945,9 +843,7 @@ class Planner:
     def train_overrides(self, run: Run) -> Flat:
         """The --set overrides of a training run (less device, data.root and seed, which every run gets)."""
         ov = self.run_overrides(run)
-        flat = train_filter(
-            self.effective(run.preset, ov), self.run_sampler(run.preset, ov)
-        )
+        flat = train_filter(self.effective(run.preset, ov), self.run_sampler(run.preset, ov))
         if run.experiment == "tuned":
             # best.yaml (--config) sets the searched keys; --set would override it, so those keys are left out
             searched = self.tuned_keys(run.preset, ov, self.train_inputs(run))
@@ -965,9 +861,7 @@ class Planner:
         if backbone:
             tags += ["--tag", f"backbone={backbone}"]
         labels = self.stands_for(run)
-        if (
-            len(labels) > 1
-        ):  # the other experiments/variants this run is (a label: the job script resumes)
+        if len(labels) > 1:  # the other experiments/variants this run is (a label: the job script resumes)
             tags += ["--tag", f"{STANDS_FOR}={','.join(labels)}"]
         return [
             "train",
@@ -990,23 +884,15 @@ class Planner:
         """(dataset, variant) of every study a preset runs: one per variant of its `tuned` experiment."""
         return sorted({(r.dataset, r.variant) for r in self.runs(preset, ["tuned"])})
 
-    def tuned_keys(
-        self, preset: str, ov: Mapping[str, Any], inputs: Mapping[str, str]
-    ) -> set[str]:
+    def tuned_keys(self, preset: str, ov: Mapping[str, Any], inputs: Mapping[str, str]) -> set[str]:
         """The keys a variant's study searches (its best.yaml sets them): dans_kgc.tuning resolves the space."""
         from dans_kgc.tuning import space_keys
 
-        given = [
-            {"pretrain": "pretrained"}.get(name, name)
-            for name in inputs
-            if name in STAGE_FLAGS
-        ]
+        given = [{"pretrain": "pretrained"}.get(name, name) for name in inputs if name in STAGE_FLAGS]
         return set(space_keys(resolved(self.effective(preset, ov)), given))
 
     def tune_inputs(self, preset: str, dataset: str, variant: str) -> dict[str, str]:
-        return self.stage_inputs(
-            preset, dataset, self.variant_overrides(preset, "tuned", variant, dataset)
-        )
+        return self.stage_inputs(preset, dataset, self.variant_overrides(preset, "tuned", variant, dataset))
 
     def tune_overrides(self, preset: str, dataset: str, variant: str) -> Flat:
         """The run's overrides + the preset's tune.* budget (the same for every sampler)."""
@@ -1046,18 +932,9 @@ class Planner:
 
     def report_inputs(self, preset: str, name: str) -> list[str]:
         """The metrics a table or figure reads (and the study.json of each tuned variant for the tuning ones)."""
-        out = (
-            []
-            if name == "tuning_history"
-            else unique(self.run_metrics(r) for r in self.report_runs(preset, name))
-        )
-        if (
-            name in TUNING_REPORTS
-        ):  # the study folders; report_args passes their folders
-            out += [
-                f"{tune_dir(preset, ds, v)}/study.json"
-                for ds, v in self.tune_jobs(preset)
-            ]
+        out = [] if name == "tuning_history" else unique(self.run_metrics(r) for r in self.report_runs(preset, name))
+        if name in TUNING_REPORTS:  # the study folders; report_args passes their folders
+            out += [f"{tune_dir(preset, ds, v)}/study.json" for ds, v in self.tune_jobs(preset)]
         return out
 
     def report_args(self, preset: str, name: str) -> list[str]:
@@ -1069,15 +946,10 @@ class Planner:
         return [kind, *self.plugin_args, *experiments, "--runs", *runs]
 
     def table_targets(self, preset: str) -> list[str]:
-        out = [
-            f"results/{preset}/tables/table1_datasets.{ext}" for ext in ("csv", "md")
-        ]
+        out = [f"results/{preset}/tables/table1_datasets.{ext}" for ext in ("csv", "md")]
         for name in TABLES:
             if self.report_runs(preset, name):
-                out += [
-                    f"results/{preset}/tables/{name}.{ext}"
-                    for ext in ("csv", "md", "tex")
-                ]
+                out += [f"results/{preset}/tables/{name}.{ext}" for ext in ("csv", "md", "tex")]
         return out + self.diagnose_targets(preset, "tables")
 
     def figure_targets(self, preset: str) -> list[str]:
@@ -1099,9 +971,7 @@ class Planner:
     def diagnosed_runs(self, preset: str, group: str | None = None) -> list[Run]:
         """Every diffusion-using training run (sampler dans or dhns) of the experiments `diagnose.experiments`
         lists (and of one target group: tables | figures)."""
-        wanted = [
-            e for e in self.diagnose_cfg(preset)["experiments"] if e in EXPERIMENTS
-        ]
+        wanted = [e for e in self.diagnose_cfg(preset)["experiments"] if e in EXPERIMENTS]
         chosen = unique(
             self.canonical(r)
             for r in self.runs(preset, wanted)
@@ -1113,16 +983,12 @@ class Planner:
         # a shared run folder (one run per distinct setting) is diagnosed once, with the tables when any run it
         # stands for belongs to them
         def group_of(c: Run) -> str:
-            members = {m.experiment for m in self.run_groups(preset).get(c, [c])} & set(
-                wanted
-            )
+            members = {m.experiment for m in self.run_groups(preset).get(c, [c])} & set(wanted)
             return "tables" if members & set(DIAGNOSE_GROUPS["tables"]) else "figures"
 
         return [c for c in chosen if group_of(c) == group]
 
-    def diagnosed_warm_starts(
-        self, preset: str, group: str | None = None
-    ) -> list[tuple[str, str]]:
+    def diagnosed_warm_starts(self, preset: str, group: str | None = None) -> list[tuple[str, str]]:
         """(dataset, dkey) of every warm start those runs read (none when `diagnose.warm_starts` is false);
         a warm start shared by both groups belongs to the tables."""
         if not self.diagnose_cfg(preset)["warm_starts"]:
@@ -1133,17 +999,14 @@ class Planner:
             if key not in out:
                 out.append(key)
         if group == "figures":
-            out = [
-                k for k in out if k not in self.diagnosed_warm_starts(preset, "tables")
-            ]
+            out = [k for k in out if k not in self.diagnosed_warm_starts(preset, "tables")]
         return out
 
     def diagnose_files(self, preset: str, group: str) -> list[str]:
         """The diagnose outputs of one target group (JSON, Markdown, PNG per diagnosis)."""
         prefixes = [diagnose_run_prefix(r) for r in self.diagnosed_runs(preset, group)]
         prefixes += [
-            diagnose_warm_start_prefix(preset, ds, dkey)
-            for ds, dkey in self.diagnosed_warm_starts(preset, group)
+            diagnose_warm_start_prefix(preset, ds, dkey) for ds, dkey in self.diagnosed_warm_starts(preset, group)
         ]
         return [p + ext for p in prefixes for ext in DIAGNOSE_EXTS]
 
@@ -1152,9 +1015,7 @@ class Planner:
         all_figures: the sensitivity runs' diagnoses."""
         files = self.diagnose_files(preset, group)
         if group == "tables" and files:
-            files += [
-                f"results/{preset}/tables/diagnostics.{ext}" for ext in ("csv", "md")
-            ]
+            files += [f"results/{preset}/tables/diagnostics.{ext}" for ext in ("csv", "md")]
         return files
 
     def report_diagnostics_inputs(self, preset: str) -> list[str]:
@@ -1172,9 +1033,7 @@ class Planner:
             *self.set_args({}),
         ]
 
-    def diagnose_warm_start_args(
-        self, preset: str, dataset: str, dkey: str
-    ) -> list[str]:
+    def diagnose_warm_start_args(self, preset: str, dataset: str, dkey: str) -> list[str]:
         """Arguments of `dans-kgc diagnose --warm-start` (less --out)."""
         kind, _, pkey, dam_key = self.warm_start(preset, dataset, dkey)
         args = [
@@ -1189,9 +1048,7 @@ class Planner:
             args += ["--dam", dam_dir(preset, dataset, dam_key)]
         return args + self.diagnose_args(preset)
 
-    def diagnose_warm_start_inputs(
-        self, preset: str, dataset: str, dkey: str
-    ) -> dict[str, str]:
+    def diagnose_warm_start_inputs(self, preset: str, dataset: str, dkey: str) -> dict[str, str]:
         return {
             "diffusion": f"{diffusion_dir(preset, dataset, dkey)}/diffusion.pt",
             **self.diffusion_inputs(preset, dataset, dkey),

@@ -31,9 +31,7 @@ def schema_problem(config: Mapping[str, Any], schema: Mapping[str, Any]) -> str 
     """The config's most relevant schema violation as one line naming the key's path, or None."""
     import jsonschema
 
-    err = jsonschema.exceptions.best_match(
-        jsonschema.Draft202012Validator(schema).iter_errors(config)
-    )
+    err = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
     if err is None:
         return None
     where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
@@ -46,9 +44,7 @@ def _with_defaults(validator_class: Any) -> Any:
 
     check_properties = validator_class.VALIDATORS["properties"]
 
-    def set_defaults(
-        validator: Any, properties: Mapping[str, Any], instance: Any, schema: Any
-    ) -> Any:
+    def set_defaults(validator: Any, properties: Mapping[str, Any], instance: Any, schema: Any) -> Any:
         for name, subschema in properties.items():
             if "default" in subschema and isinstance(instance, dict):
                 instance.setdefault(name, subschema["default"])
@@ -57,9 +53,7 @@ def _with_defaults(validator_class: Any) -> Any:
     return validators.extend(validator_class, {"properties": set_defaults})
 
 
-def load_workflow_config(
-    path: str | Path, *updates: Mapping[str, Any], schema: str | Path | None = None
-) -> dict:
+def load_workflow_config(path: str | Path, *updates: Mapping[str, Any], schema: str | Path | None = None) -> dict:
     """config.yaml at ``path``, updated by each of ``updates`` in turn (e.g. {"preset": "quick"}), checked against
     the schema (default: workflow/schemas/config.schema.yaml beside config.yaml) with its defaults filled in: the
     dict the Snakefile plans with. A schema violation raises PlanError naming the key."""
