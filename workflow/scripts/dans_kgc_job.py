@@ -26,7 +26,7 @@ DIVERGED = 3  # dans-kgc's exit code for TrainingDivergedError
 CHECKPOINT = "checkpoint.pt"
 ARGS_RECORD = "workflow_args.json"
 METRIC_KEYS = ("mrr", "hits@1", "hits@3", "hits@10")
-STANDS_FOR = "stands_for"  # the planner's tag of a shared run folder (dans_kgc/planning)
+STANDS_FOR = "stands_for"  # common.smk's tag of a shared run folder
 
 
 def log_line(text: str) -> None:
