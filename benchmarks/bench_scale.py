@@ -427,6 +427,8 @@ def main() -> int:
                     "seconds": round(wall, 2),
                     "peak_rss_mib": round(rss, 1),
                     "command": "dans-kgc " + " ".join(cmd[3:]),
+                    # other work on the machine inflates the seconds; the 1-minute load average says how much
+                    "load_average": round(os.getloadavg()[0], 2),
                 }
                 if stage in EPOCH_STAGES and code == 0:
                     ep = epoch_seconds(stage, folder)

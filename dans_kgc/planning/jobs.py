@@ -12,6 +12,7 @@ from dans_kgc.planning.planner import (
     DIAGNOSE_EXTS,
     FIGURES,
     TABLES,
+    PlanError,
     Planner,
     Run,
     dam_dir,
@@ -95,15 +96,22 @@ class PlannedJob:
         return ["dans-kgc", *self.args, *threads]
 
 
-def plan_jobs(workflow_config: Mapping[str, Any], preset: str, planner: Planner | None = None) -> list[PlannedJob]:
+TARGETS = ("all", "tables", "figures")  # the Snakefile's all, all_tables and all_figures
+
+
+def plan_jobs(
+    workflow_config: Mapping[str, Any], preset: str, planner: Planner | None = None, targets: str = "all"
+) -> list[PlannedJob]:
     """Every job of a preset's targets (all tables and figures), in stage order: fetch, stats, pretrain, dam,
     diffusion, tune, train, diagnose, diagnose_warm_start, report_table, report_figure, report_diagnostics.
 
     ``workflow_config``: config.yaml as a dict (after its schema check); ``planner``: one already built from it
     (saves the config checks)."""
+    if targets not in TARGETS:
+        raise PlanError(f"targets: expected one of {', '.join(TARGETS)}, got {targets!r}")
     plan = planner or Planner(workflow_config)
     plan.check_preset(preset)
-    return JobLister(plan, preset).jobs()
+    return JobLister(plan, preset).jobs(targets)
 
 
 class JobLister:
@@ -127,15 +135,15 @@ class JobLister:
             **fields,
         )
 
-    def jobs(self) -> list[PlannedJob]:
+    def jobs(self, targets: str = "all") -> list[PlannedJob]:
         """The jobs the targets need, as Snakemake finds them: from the targets' files back to the jobs
         that write them. The stage tables list every variant's stage, also one only a run that is not
         trained reads (e.g. sensitivity mu1.0 spelt out at its default: main dans trains it)."""
         candidates = self.candidates()
         writer = {f: job for job in candidates for f in job.outputs}
         wanted = [
-            *self.plan.table_targets(self.preset),
-            *self.plan.figure_targets(self.preset),
+            *(self.plan.table_targets(self.preset) if targets in ("all", "tables") else []),
+            *(self.plan.figure_targets(self.preset) if targets in ("all", "figures") else []),
         ]
         needed: set[int] = set()
         while wanted:
