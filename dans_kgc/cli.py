@@ -26,7 +26,8 @@ def command(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callab
 
 
 def _config(args: argparse.Namespace) -> dict[str, Any]:
-    return load_config(args.config or [], args.set or [], dataset=getattr(args, "dataset", None))
+    tracker = [f"tracker.name={args.tracker}"] if getattr(args, "tracker", None) else []  # --tracker: a shortcut
+    return load_config(args.config or [], [*(args.set or []), *tracker], dataset=getattr(args, "dataset", None))
 
 
 def _add_plugin_arg(p: argparse.ArgumentParser) -> None:
@@ -38,6 +39,12 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     _add_plugin_arg(p)
     p.add_argument("--config", action="append", metavar="YAML", help="config file(s) merged over the defaults, in order")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one key, e.g. --set train.epochs=50")
+
+
+def _add_tracker_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tracker", metavar="NAME",
+                   help="log parameters and per-epoch metrics to an experiment tracker (same as --set tracker.name="
+                        "NAME; other tracker.* keys: dir, experiment, uri)")
 
 
 # ----------------------------------------------------------------------------------------
@@ -115,6 +122,7 @@ def run_training(cfg: dict[str, Any], dataset: str, out: Path, *, stage: str = "
     sees the Trainer before it starts (tune writes a pruned trial's trace with it)."""
     from dans_kgc.provenance import provenance
     from dans_kgc.stages import backbone_of, stage_record
+    from dans_kgc.trackers import RunTracking
     from dans_kgc.training import Trainer, build_run
     from dans_kgc.utils import write_json
 
@@ -123,15 +131,16 @@ def run_training(cfg: dict[str, Any], dataset: str, out: Path, *, stage: str = "
     kg, protocol = load_kg(cfg, dataset)
     model, sampler = build_run(cfg, kg, pretrained, **resources)  # checks the stage outputs before writing anything
     save_run_config(out, cfg, dataset)
+    tracking = RunTracking(cfg, out, dataset=dataset, resume=resume, tags=tags)  # tracker.name: none -> no-op
     trainer = Trainer(cfg, kg, model, sampler, out, device, protocol, show_progress=not quiet,
-                      on_validation=on_validation)
+                      on_validation=on_validation, on_epoch=[tracking.log_epoch])
     if trainer_hook is not None:
         trainer_hook(trainer)
     record = None
     if stage == "pretrain":
         record = stage_record("pretrain", cfg, kg, backbone_of(cfg["model"], cfg["train"]["mode"]), source=source)
         trainer.stage_record = record
-    summary = trainer.fit(resume=resume)
+    summary = tracking.track(trainer.fit, resume=resume)
     tuned = (cfg.get("tuned") or {}) if stage == "train" else {}  # pretraining reads no tuned configuration
     write_json(out / "run.json", {
         "stage": stage, "dataset": kg.name, "split_variant": kg.variant, "protocol": protocol,
@@ -227,6 +236,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from dans_kgc.checkpoints import BEST_MODEL, load_trained_model, read_checkpoint
     from dans_kgc.evaluation import evaluate
     from dans_kgc.provenance import provenance
+    from dans_kgc.trackers import log_evaluation
     from dans_kgc.utils import write_json
 
     start = time.perf_counter()
@@ -256,6 +266,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     }
     out = Path(args.out) if args.out else run / f"metrics_{args.split}.json"
     write_json(out, result)
+    # a tracked run (tracker.json) gets these metrics too, at its last epoch
+    log_evaluation(run, args.split, metrics, step=int((run_info.get("summary") or {}).get("epochs_run") or 0))
     if args.ranks:
         import numpy as np
 
@@ -538,6 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--tag", action="append", metavar="KEY=VALUE",
                        help="label stored in run.json and metrics (e.g. experiment=main, variant=dans)")
         _add_config_args(p)
+        _add_tracker_arg(p)
         if name == "pretrain":
             p.add_argument("--source", default="backbone", choices=("backbone", "transe", "transe_short", "random"),
                            help="backbone: the configured backbone with its own recipe (TransE: METHOD.md's Stage 0); "
@@ -562,6 +575,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--diffusion", help="diffusion warm-start folder (samplers dans, dhns)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_config_args(p)
+    _add_tracker_arg(p)
 
     dam = sub.add_parser("dam", help="Stage 1: Difficulty Assessment Module").add_subparsers(dest="dam_cmd", required=True)
     p = dam.add_parser("fit", help="fit zeta per entity from graph features and pretrained embeddings")
