@@ -9,7 +9,8 @@ provenance sidecar ``<out>.provenance.json``. Adding a report is one file::
     # my_report.py
     from dans_kgc.reports import register
 
-    @register("loss_table", kind="table", experiments=("main",), help="final training loss")
+    @register("loss_table", kind="table", experiments=("main",), help="final training loss",
+              options={"digits": "decimals"})
     def build(ctx):
         ...
         return [path]
@@ -77,14 +78,18 @@ class ReportSpec:
     experiments: Optional[tuple[str, ...]] = None  # default tags.experiment filter; None = every run
     help: str = ""
     inputs: str = "runs"  # runs: --runs are run folders (loaded as RunRecords) | files: result files the builder reads
+    options: dict[str, str] = field(default_factory=dict)  # option -> what it sets (ctx.option keys; dans-kgc report --help)
 
 
 REPORTS: dict[str, ReportSpec] = {}
 
 
 def register(name: str, *, kind: str = "table", experiments: Optional[Iterable[str]] = None,
-             help: str = "", inputs: str = "runs") -> Callable[[Builder], Builder]:
+             help: str = "", inputs: str = "runs", options: Optional[dict[str, str]] = None) -> Callable[[Builder], Builder]:
     """Decorator: register ``fn`` as the report ``name`` (a later registration replaces it).
+
+    ``options``: the ``ctx.option`` keys the builder reads, with what each sets (``dans-kgc report --help``
+    lists them: ``digits``, ``split``, ``target_mrr``, ``target_fraction`` are flags, the others ``--option``).
 
     ``inputs="files"``: the builder reads the given paths itself (``ctx.inputs``; e.g. the
     ``dans-kgc diagnose`` JSON files) instead of run folders (``ctx.runs`` stays empty).
@@ -95,7 +100,7 @@ def register(name: str, *, kind: str = "table", experiments: Optional[Iterable[s
     def deco(fn: Builder) -> Builder:
         text = help or ((fn.__doc__ or "").strip().splitlines() or [""])[0]
         REPORTS[name] = ReportSpec(name, fn, kind, tuple(experiments) if experiments is not None else None, text,
-                                   inputs)
+                                   inputs, dict(options or {}))
         return fn
     return deco
 

@@ -134,7 +134,8 @@ def _yardstick(bands: Optional[Mapping[str, Any]], digits: int) -> str:
 
 
 @register("diagnostics", kind="table", inputs="files",
-          help="dans-kgc diagnose outputs gathered: band hardness, denoiser quality, false negatives across samplers")
+          help="dans-kgc diagnose outputs gathered: band hardness, denoiser quality, false negatives across samplers",
+          options={"digits": "decimals"})
 def build_diagnostics(ctx: ReportContext) -> list[Path]:
     import pandas as pd
 
