@@ -2,9 +2,9 @@
 
 A tracker receives what a training run writes anyway: the flattened config as parameters, each
 trace.csv row as metrics at step = epoch (training loss, validation MRR / Hits when validated, epoch
-seconds, the sampler's columns), the training summary (``summary/best_valid_mrr``, ``summary/best_epoch``,
-``summary/train_seconds``, ``summary/steps``) at the last epoch, and later the metrics of ``dans-kgc evaluate`` (``test/mrr``, ``test/hits@10``, ...)
-at that same step. Built in: ``tensorboard`` (event files, read with TensorBoard) and ``mlflow`` (any
+seconds, the sampler's columns), the training summary (``summary/best_valid_mrr``,
+``summary/best_epoch``, ``summary/train_seconds``, ``summary/steps``) at the last epoch, and later the
+metrics of ``dans-kgc evaluate`` (``test/mrr``, ``test/hits@10``, ...) at that same step. Built in: ``tensorboard`` (event files, read with TensorBoard) and ``mlflow`` (any
 MLflow tracking URI: a SQLite database ``sqlite:///mlflow.db``, a file store, a server); both come with
 ``pip install 'dans-kgc[tracking]'``.
 
@@ -27,6 +27,7 @@ evaluation add to the same tracked run. Adding a tracker is one file (loaded wit
 and ``--set tracker.name=print`` (or ``--tracker print``). No torch import here: the config check reads
 the registry.
 """
+
 from __future__ import annotations
 
 import json
@@ -55,8 +56,14 @@ class ResultTracker:
 
     name: ClassVar[str] = ""
 
-    def __init__(self, settings: Mapping[str, Any], run_dir: Path, run_name: str,
-                 tags: Optional[Mapping[str, str]] = None, reference: Optional[Mapping[str, Any]] = None):
+    def __init__(
+        self,
+        settings: Mapping[str, Any],
+        run_dir: Path,
+        run_name: str,
+        tags: Optional[Mapping[str, str]] = None,
+        reference: Optional[Mapping[str, Any]] = None,
+    ):
         self.settings = dict(settings)
         self.run_dir = Path(run_dir)
         self.run_name = run_name
@@ -90,8 +97,10 @@ def register(cls: type[ResultTracker]) -> type[ResultTracker]:
 
 
 def _missing(library: str, err: ImportError) -> TrackerError:
-    return TrackerError(f"config key 'tracker.name': the {library} tracker needs the {library} package "
-                        f"({err}); install it with {INSTALL_HINT}")
+    return TrackerError(
+        f"config key 'tracker.name': the {library} tracker needs the {library} package "
+        f"({err}); install it with {INSTALL_HINT}"
+    )
 
 
 @register
@@ -148,9 +157,9 @@ class TensorBoardTracker(ResultTracker):
 def _absolute_uri(uri: str) -> str:
     """A local store's URI with an absolute path, so evaluating from another folder finds the same store."""
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        return "sqlite:///" + str(Path(uri[len("sqlite:///"):]).resolve())
+        return "sqlite:///" + str(Path(uri[len("sqlite:///") :]).resolve())
     if uri.startswith("file:") and not uri.startswith("file:/"):
-        return Path(uri[len("file:"):]).resolve().as_uri()
+        return Path(uri[len("file:") :]).resolve().as_uri()
     if "://" not in uri and not uri.startswith("file:"):
         return Path(uri).resolve().as_uri()  # a bare folder: MLflow's file store
     return uri
@@ -192,12 +201,14 @@ class MLflowTracker(ResultTracker):
                 run = mlflow.start_run(run_id=self.reference["run_id"])
             else:
                 experiment = mlflow.set_experiment(str(self.settings.get("experiment") or "dans-kgc"))
-                run = mlflow.start_run(experiment_id=experiment.experiment_id, run_name=self.run_name,
-                                       tags=self.tags or None)
+                run = mlflow.start_run(
+                    experiment_id=experiment.experiment_id, run_name=self.run_name, tags=self.tags or None
+                )
                 mlflow.log_params({k: str(v) for k, v in params.items()})
         except MlflowException as err:
-            raise TrackerError(f"config key 'tracker.uri' = {uri!r}: MLflow refused it: "
-                               f"{str(err.message).splitlines()[0]}") from None
+            raise TrackerError(
+                f"config key 'tracker.uri' = {uri!r}: MLflow refused it: {str(err.message).splitlines()[0]}"
+            ) from None
         return {"uri": uri, "experiment_id": run.info.experiment_id, "run_id": run.info.run_id}
 
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
@@ -216,8 +227,11 @@ class MLflowTracker(ResultTracker):
 # ----------------------------------------------------------------------------------------
 def numeric_metrics(row: Mapping[str, Any], skip: tuple[str, ...] = ()) -> dict[str, float]:
     """The finite numbers of a trace row or metrics record (strings, lists and NaN are left out)."""
-    return {k: float(v) for k, v in row.items() if k not in skip and isinstance(v, (int, float))
-            and not isinstance(v, bool) and math.isfinite(v)}
+    return {
+        k: float(v)
+        for k, v in row.items()
+        if k not in skip and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    }
 
 
 def run_name(out: Path) -> str:
@@ -233,8 +247,9 @@ def tracker_class(name: str) -> type[ResultTracker]:
     if name not in TRACKERS:
         from dans_kgc.plugins import loaded_note
 
-        raise TrackerError(f"config key 'tracker.name' = {name!r}; expected one of {', '.join(sorted(TRACKERS))} "
-                           f"({loaded_note()})")
+        raise TrackerError(
+            f"config key 'tracker.name' = {name!r}; expected one of {', '.join(sorted(TRACKERS))} ({loaded_note()})"
+        )
     return TRACKERS[name]
 
 
@@ -243,8 +258,15 @@ class RunTracking:
     ``track(fit)`` opens the run, runs ``fit``, logs its summary and closes the run (FAILED / KILLED when
     ``fit`` raises). With ``resume``, the run recorded in ``out/tracker.json`` is continued."""
 
-    def __init__(self, cfg: Mapping[str, Any], out: Path, *, dataset: str, resume: bool = False,
-                 tags: Optional[Mapping[str, str]] = None):
+    def __init__(
+        self,
+        cfg: Mapping[str, Any],
+        out: Path,
+        *,
+        dataset: str,
+        resume: bool = False,
+        tags: Optional[Mapping[str, str]] = None,
+    ):
         settings = cfg.get("tracker") or {"name": "none"}
         self.cls = tracker_class(str(settings["name"]))
         self.cls.check_available()  # a missing library stops the run before it trains
@@ -253,8 +275,9 @@ class RunTracking:
         recorded = read_reference(self.out) if resume else None
         if recorded is not None and recorded.get("name") != self.cls.name:
             recorded = None  # resumed under another tracker: a new tracked run
-        self.tracker = self.cls(settings, self.out, run_name(self.out), tags,
-                                recorded.get("reference") if recorded else None)
+        self.tracker = self.cls(
+            settings, self.out, run_name(self.out), tags, recorded.get("reference") if recorded else None
+        )
         self.started = False
 
     @property

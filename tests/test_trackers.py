@@ -1,6 +1,7 @@
 """Experiment trackers (dans_kgc/trackers.py): what `train`, `tune` and `evaluate` log, read back through each
 library's own reader (TensorBoard's EventAccumulator, MLflow's MlflowClient) and compared with the files the
 run wrote itself (trace.csv, config.yaml, metrics_test.json, study.json)."""
+
 from __future__ import annotations
 
 import csv
@@ -16,8 +17,18 @@ import yaml
 
 from dans_kgc.cli import main
 
-TINY = ["--set", "threads=1", "--set", "model.dim=16", "--set", "train.epochs=3", "--set", "train.eval_every=2",
-        "--set", "data.max_eval_triples=200"]
+TINY = [
+    "--set",
+    "threads=1",
+    "--set",
+    "model.dim=16",
+    "--set",
+    "train.epochs=3",
+    "--set",
+    "train.eval_every=2",
+    "--set",
+    "data.max_eval_triples=200",
+]
 TEST_KEYS = ("mrr", "hits@1", "hits@3", "hits@10")
 
 
@@ -108,8 +119,17 @@ def mlflow_name(column: str) -> str:
 
 
 def test_mlflow_params_metric_history_and_test_metrics(in_tmp, mlflow_uri):
-    run = train_and_evaluate("runs/ml", "--tracker", "mlflow", "--set", f"tracker.uri={mlflow_uri}",
-                             "--set", "tracker.experiment=umls-checks", "--tag", "experiment=main")
+    run = train_and_evaluate(
+        "runs/ml",
+        "--tracker",
+        "mlflow",
+        "--set",
+        f"tracker.uri={mlflow_uri}",
+        "--set",
+        "tracker.experiment=umls-checks",
+        "--tag",
+        "experiment=main",
+    )
     client, tracked = mlflow_run(run)
     assert tracked.info.status == "FINISHED" and tracked.info.run_name == "runs/ml"
     assert client.get_experiment(tracked.info.experiment_id).name == "umls-checks"
@@ -130,8 +150,10 @@ def test_mlflow_resume_continues_the_same_run(in_tmp, mlflow_uri):
     sets = ["--tracker", "mlflow", "--set", f"tracker.uri={mlflow_uri}", "--set", "tracker.experiment=resume", *TINY]
     assert main(["train", "--dataset", "umls", "--out", "runs/r", "--quiet", *sets, "--set", "train.epochs=2"]) == 0
     first = json.loads(Path("runs/r/tracker.json").read_text())["reference"]["run_id"]
-    assert main(["train", "--dataset", "umls", "--out", "runs/r", "--quiet", "--resume", *sets,
-                 "--set", "train.epochs=4"]) == 0
+    assert (
+        main(["train", "--dataset", "umls", "--out", "runs/r", "--quiet", "--resume", *sets, "--set", "train.epochs=4"])
+        == 0
+    )
     client, tracked = mlflow_run(Path("runs/r"))
     assert tracked.info.run_id == first and tracked.info.status == "FINISHED"
     assert len(client.search_runs([tracked.info.experiment_id])) == 1
@@ -144,11 +166,25 @@ def test_tune_logs_one_run_per_trial(in_tmp, mlflow_uri):
 
     space = in_tmp / "space.yaml"
     space.write_text(yaml.safe_dump({"shared": {"train.lr": {"type": "float", "low": 1.0e-3, "high": 5.0e-2}}}))
-    sets = [a for s in ("model.dim=16", "train.epochs=2", "train.eval_every=1", "data.max_eval_triples=200",
-                        "threads=1", "tune.startup_trials=2", f"tune.space={space}",
-                        f"tracker.uri={mlflow_uri}", "tracker.experiment=tune") for a in ("--set", s)]
-    assert main(["tune", "--dataset", "umls", "--out", "study", "--quiet", "--trials", "2", "--tracker", "mlflow",
-                 *sets]) == 0
+    sets = [
+        a
+        for s in (
+            "model.dim=16",
+            "train.epochs=2",
+            "train.eval_every=1",
+            "data.max_eval_triples=200",
+            "threads=1",
+            "tune.startup_trials=2",
+            f"tune.space={space}",
+            f"tracker.uri={mlflow_uri}",
+            "tracker.experiment=tune",
+        )
+        for a in ("--set", s)
+    ]
+    assert (
+        main(["tune", "--dataset", "umls", "--out", "study", "--quiet", "--trials", "2", "--tracker", "mlflow", *sets])
+        == 0
+    )
     study = json.loads(Path("study/study.json").read_text())
     client = MlflowClient(mlflow_uri)
     runs = {r.info.run_name: r for r in client.search_runs([client.get_experiment_by_name("tune").experiment_id])}
@@ -220,7 +256,7 @@ def test_off_by_default_writes_nothing(in_tmp):
     assert not list(Path(".").glob("mlflow.db")) and not Path("mlruns").exists()
 
 
-PLUGIN = '''
+PLUGIN = """
 import json
 from pathlib import Path
 from dans_kgc.trackers import ResultTracker, register
@@ -238,7 +274,7 @@ class JsonLinesTracker(ResultTracker):
     def log_metrics(self, metrics, step):
         with self.path.open("a") as fh:
             fh.write(json.dumps({"step": step, "metrics": dict(metrics)}) + "\\n")
-'''
+"""
 
 
 def test_a_tracker_added_in_one_file(in_tmp):
