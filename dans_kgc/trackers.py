@@ -4,9 +4,9 @@ A tracker receives what a training run writes anyway: the flattened config as pa
 trace.csv row as metrics at step = epoch (training loss, validation MRR / Hits when validated, epoch
 seconds, the sampler's columns), the training summary (``summary/best_valid_mrr``,
 ``summary/best_epoch``, ``summary/train_seconds``, ``summary/steps``) at the last epoch, and later the
-metrics of ``dans-kgc evaluate`` (``test/mrr``, ``test/hits@10``, ...) at that same step. Built in: ``tensorboard`` (event files, read with TensorBoard) and ``mlflow`` (any
-MLflow tracking URI: a SQLite database ``sqlite:///mlflow.db``, a file store, a server); both come with
-``pip install 'dans-kgc[tracking]'``.
+metrics of ``dans-kgc evaluate`` (``test/mrr``, ``test/hits@10``, ...) at that same step. Built in:
+``tensorboard`` (event files, read with TensorBoard) and ``mlflow`` (any MLflow tracking URI: a SQLite
+database ``sqlite:///mlflow.db``, a file store, a server); both come with ``pip install 'dans-kgc[tracking]'``.
 
 Which run a tracker wrote goes into the run folder (``tracker.json``), so a resumed training and the
 evaluation add to the same tracked run. Adding a tracker is one file (loaded with ``--plugin``)::
@@ -30,6 +30,7 @@ the registry.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import math
@@ -55,6 +56,8 @@ class ResultTracker:
     ``start_run`` returned (from the run folder's tracker.json): given, ``start_run`` continues that run."""
 
     name: ClassVar[str] = ""
+    # (module to import, package that provides it): a missing one stops the run before it trains
+    requires: ClassVar[Optional[tuple[str, str]]] = None
 
     def __init__(
         self,
@@ -72,7 +75,17 @@ class ResultTracker:
 
     @classmethod
     def check_available(cls) -> None:
-        """Raise TrackerError when the tracker's library is missing (before any training starts)."""
+        """Raise TrackerError when the tracker's library (``requires``) is missing."""
+        if cls.requires is None:
+            return
+        module, package = cls.requires
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise TrackerError(
+                f"config key 'tracker.name': the {cls.name} tracker needs the {package} package ({err}); "
+                f"install it with {INSTALL_HINT}"
+            ) from None
 
     def start_run(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Open (or continue) the run, log ``params`` when it is new; returns what continues it later."""
@@ -96,13 +109,6 @@ def register(cls: type[ResultTracker]) -> type[ResultTracker]:
     return cls
 
 
-def _missing(library: str, err: ImportError) -> TrackerError:
-    return TrackerError(
-        f"config key 'tracker.name': the {library} tracker needs the {library} package "
-        f"({err}); install it with {INSTALL_HINT}"
-    )
-
-
 @register
 class NoTracker(ResultTracker):
     """Tracking off: nothing is logged and no tracker.json is written."""
@@ -123,13 +129,7 @@ class TensorBoardTracker(ResultTracker):
     stored as 32-bit floats (TensorBoard's scalar format)."""
 
     name = "tensorboard"
-
-    @classmethod
-    def check_available(cls) -> None:
-        try:
-            from torch.utils.tensorboard import SummaryWriter  # noqa: F401 - needs the tensorboard package
-        except ImportError as err:
-            raise _missing("tensorboard", err) from None
+    requires = ("torch.utils.tensorboard", "tensorboard")  # torch's writer needs the tensorboard package
 
     def start_run(self, params: Mapping[str, Any]) -> dict[str, Any]:
         from torch.utils.tensorboard import SummaryWriter
@@ -179,13 +179,7 @@ class MLflowTracker(ResultTracker):
     ``valid_hits_at_10``)."""
 
     name = "mlflow"
-
-    @classmethod
-    def check_available(cls) -> None:
-        try:
-            import mlflow  # noqa: F401
-        except ImportError as err:
-            raise _missing("mlflow", err) from None
+    requires = ("mlflow", "mlflow")
 
     def start_run(self, params: Mapping[str, Any]) -> dict[str, Any]:
         import mlflow
