@@ -192,13 +192,18 @@ _CHOICES: dict[tuple[str, ...], set[Any]] = {
     ("diffusion", "chain_start"): {"noise", "forward"},
     ("diffusion", "negatives"): {"continuous", "snapped", "mixed"},
     ("diffusion", "snap_filter"): {"train", "all"},
+    # the built-in trackers (dans_kgc.trackers.TRACKERS; tests/test_trackers.py checks the two agree)
+    ("tracker", "name"): {"none", "tensorboard", "mlflow"},
 }
 
 
 def _registered(path: tuple[str, ...]) -> set[Any]:
     """Names plugins added to a registry this process has imported (a plugin imports it to register;
     without plugins the registry need not be imported, so the DAG validates without torch)."""
-    registries: dict[tuple[str, ...], tuple[str, str]] = {("model", "name"): ("dans_kgc.models", "MODELS")}
+    registries: dict[tuple[str, ...], tuple[str, str]] = {
+        ("model", "name"): ("dans_kgc.models", "MODELS"),
+        ("tracker", "name"): ("dans_kgc.trackers", "TRACKERS"),
+    }
     registry = registries.get(path)
     module = sys.modules.get(registry[0]) if registry else None
     if registry is None or module is None:
@@ -214,7 +219,7 @@ def validate_values(cfg: Mapping[str, Any]) -> None:
         if node not in allowed and node not in _registered(path):
             from dans_kgc.plugins import loaded_note
 
-            extra = f"; {loaded_note()}" if path == ("model", "name") else ""
+            extra = f"; {loaded_note()}" if path in (("model", "name"), ("tracker", "name")) else ""
             raise ConfigError(f"config key '{'.'.join(path)}' = {node!r}; expected one of "
                               f"{sorted(map(str, allowed | _registered(path)))}{extra}")
     if cfg["train"]["epochs"] < 0 or cfg["train"]["batch_size"] <= 0:

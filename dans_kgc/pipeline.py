@@ -33,6 +33,7 @@ from dans_kgc.sampling import build_sampler
 from dans_kgc.sampling.dans import DiffusionSampler
 from dans_kgc.sampling.dhns import dhns_diffusion
 from dans_kgc.stages import backbone_of, check_record, stage_record
+from dans_kgc.trackers import RunTracking, log_evaluation
 from dans_kgc.training import CHECKPOINT, Trainer, build_run
 from dans_kgc.utils import resolve_device, seed_everything, set_threads, write_json, write_text
 
@@ -103,8 +104,18 @@ def run_training(
     kg, protocol = load_kg(cfg, dataset)
     model, sampler = build_run(cfg, kg, pretrained, **resources)  # checks the stage outputs before writing anything
     save_run_config(out, cfg, dataset)
+    tracking = RunTracking(cfg, out, dataset=dataset, resume=resume, tags=tags)  # tracker.name: none -> no-op
     trainer = Trainer(
-        cfg, kg, model, sampler, out, device, protocol, show_progress=not quiet, on_validation=on_validation
+        cfg,
+        kg,
+        model,
+        sampler,
+        out,
+        device,
+        protocol,
+        show_progress=not quiet,
+        on_validation=on_validation,
+        on_epoch=[tracking.log_epoch],
     )
     if trainer_hook is not None:
         trainer_hook(trainer)
@@ -112,7 +123,7 @@ def run_training(
     if stage == "pretrain":
         record = stage_record("pretrain", cfg, kg, backbone_of(cfg["model"], cfg["train"]["mode"]), source=source)
         trainer.stage_record = record
-    summary = trainer.fit(resume=resume)
+    summary = tracking.track(trainer.fit, resume=resume)
     tuned = (cfg.get("tuned") or {}) if stage == "train" else {}  # pretraining reads no tuned configuration
     write_json(
         out / "run.json",
@@ -210,6 +221,8 @@ def evaluate_run(
     }
     out = Path(out) if out else run / f"metrics_{split}.json"
     write_json(out, result)
+    # a tracked run (tracker.json) gets these metrics too, at its last epoch
+    log_evaluation(run, split, metrics, step=int((run_info.get("summary") or {}).get("epochs_run") or 0))
     if save_ranks:
         # typed Any: numpy's stub lets a **mapping fill savez's allow_pickle: bool too
         arrays: dict[str, Any] = {

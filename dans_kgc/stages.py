@@ -28,8 +28,8 @@ from typing import Any
 # The Trainer refuses the pair; the DAG leaves such pairs out of a preset's backbone crossing.
 DRAW_ONLY_SAMPLERS = ("bernoulli", "self_adversarial", "nscaching")
 
-# Keys no stage output depends on: where and how fast it runs, where files come from.
-RUNTIME_KEYS = ("threads", "device", "data.mirror")
+# Keys no stage output depends on: where and how fast it runs, where files come from, where it is tracked.
+RUNTIME_KEYS = ("threads", "device", "data.mirror", "tracker.name", "tracker.dir", "tracker.experiment", "tracker.uri")
 
 # Patterns: an exact dotted key, or a prefix ending in ".". A stage reads a key when it
 # matches an `include` pattern and no `exclude` pattern.

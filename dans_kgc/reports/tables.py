@@ -216,14 +216,15 @@ def results_table(ctx: ReportContext, variants_for: Callable[[Sequence[RunRecord
 
 
 @register("main", kind="table", experiments=("main",),
-          help="(backbone, sampler) x datasets: test MRR / Hits@1 / Hits@10, mean ± std over seeds")
+          help="(backbone, sampler) x datasets: test MRR / Hits@1 / Hits@10, mean ± std over seeds",
+          options={"digits": "decimals"})
 def build_main(ctx: ReportContext) -> list[Path]:
     return results_table(ctx, lambda runs: order_variants(r.variant for r in runs), "Sampler",
                          "Link prediction with each negative sampler", "tab:main")
 
 
 @register("ablation", kind="table", experiments=("ablation",),
-          help="full / w/o DAM / w/o CCD / w/o DTM (paper Table 5), per backbone")
+          help="full / w/o DAM / w/o CCD / w/o DTM (paper Table 5), per backbone", options={"digits": "decimals"})
 def build_ablation(ctx: ReportContext) -> list[Path]:
     def variants_for(runs: Sequence[RunRecord]) -> list[str | None]:
         extra = [v for v in order_variants(r.variant for r in runs) if v not in ABLATION_VARIANTS]
@@ -233,7 +234,8 @@ def build_ablation(ctx: ReportContext) -> list[Path]:
 
 
 @register("curriculum", kind="table", experiments=("curriculum",),
-          help="curriculum robustness: default, reversed, gradual / abrupt (dtm.lambda 2, 32), none, per backbone")
+          help="curriculum robustness: default, reversed, gradual / abrupt (dtm.lambda 2, 32), none, per backbone",
+          options={"digits": "decimals"})
 def build_curriculum(ctx: ReportContext) -> list[Path]:
     return results_table(ctx, lambda runs: order_variants(r.variant for r in runs), "Curriculum",
                          "DANS-KGC under other curricula (the order and speed of the hardness schedule)",
@@ -242,7 +244,8 @@ def build_curriculum(ctx: ReportContext) -> list[Path]:
 
 @register("dam_inputs", kind="table", experiments=("dam_inputs",),
           help="DAM's semantic features from an untrained, a short, the full TransE or the backbone: zeta's "
-               "held-out Spearman with the observed difficulty, and DANS-KGC's test metrics")
+               "held-out Spearman with the observed difficulty, and DANS-KGC's test metrics",
+          options={"digits": "decimals"})
 def build_dam_inputs(ctx: ReportContext) -> list[Path]:
     ctx.options.setdefault("metrics", ["dam_spearman", *TABLE_METRICS])
     return results_table(ctx, lambda runs: order_variants(r.variant for r in runs), "DAM input",
@@ -295,7 +298,9 @@ def time_to_target(r: RunRecord, target: float) -> tuple[float, int] | None:
 
 
 @register("efficiency", kind="table", experiments=("main",),
-          help="seconds/epoch, train time, time to a target validation MRR, ratio vs uniform (per backbone)")
+          help="seconds/epoch, train time, time to a target validation MRR, ratio vs uniform (per backbone)",
+          options={"target_mrr": "absolute target validation MRR of time-to-target",
+                   "target_fraction": "without target_mrr: this fraction of uniform's best validation MRR (0.9)"})
 def build_efficiency(ctx: ReportContext) -> list[Path]:
     import pandas as pd
 
