@@ -26,16 +26,22 @@ def command(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callab
 
 
 def _config(args: argparse.Namespace) -> dict[str, Any]:
-    return load_config(args.config or [], args.set or [], dataset=getattr(args, "dataset", None))
+    return load_config(args.config or [], args.set or [], dataset=getattr(args, "dataset", None),
+                       backbone=getattr(args, "backbone", None))
 
 
 def _add_plugin_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plugin", action="append", metavar="MODULE_OR_FILE",
-                   help="import a module or .py file first (registers samplers, backbones, report builders); repeatable")
+                   help="import a module or .py file first (registers samplers, backbones, report builders), or "
+                        "read a .yaml file of backbone recipes; repeatable")
 
 
-def _add_config_args(p: argparse.ArgumentParser) -> None:
+def _add_config_args(p: argparse.ArgumentParser, backbone: bool = False) -> None:
     _add_plugin_arg(p)
+    if backbone:
+        p.add_argument("--backbone", metavar="RECIPE",
+                       help="backbone recipe (dans_kgc/recipes.yaml: transe, rotate_nssa, complex_n3_1n, redgnn, ...; "
+                            "yours via --plugin FILE.yaml) applied before --config and --set, which win")
     p.add_argument("--config", action="append", metavar="YAML", help="config file(s) merged over the defaults, in order")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one key, e.g. --set train.epochs=50")
 
@@ -133,10 +139,11 @@ def run_training(cfg: dict[str, Any], dataset: str, out: Path, *, stage: str = "
         trainer.stage_record = record
     summary = trainer.fit(resume=resume)
     tuned = (cfg.get("tuned") or {}) if stage == "train" else {}  # pretraining reads no tuned configuration
+    recipe = dict(cfg.get("recipe") or {})  # where the backbone keys came from (--backbone): a record, not a setting
     write_json(out / "run.json", {
         "stage": stage, "dataset": kg.name, "split_variant": kg.variant, "protocol": protocol,
         "model": cfg["model"]["name"], "backbone": backbone_info(cfg), "sampler": cfg["train"]["sampler"],
-        "seed": cfg["seed"], "stage_record": record,
+        "seed": cfg["seed"], "stage_record": record, "recipe": recipe if recipe.get("name") else None,
         # the stage folders this run read (dans-kgc diagnose and provenance find them here)
         "stages": {"pretrained": str(pretrained) if pretrained else None, "dam": resources.get("dam_dir"),
                    "diffusion": resources.get("diffusion_dir")},
@@ -161,7 +168,7 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
     from dans_kgc.datasets.fetch import file_checksums
 
     cfg = _config(args)
-    spec = resolve_dataset(args.name, cfg["data"])
+    spec = resolve_dataset(args.name, cfg)
     variant = args.variant or spec.variant_for(cfg["protocol"])
     out = fetch_dataset(args.name, cfg["data"]["root"], variant, cfg["data"]["mirror"], spec=spec)
     # the fetch record (the DAG's fetch.txt): the folder, then "SHA-256  file" of every file
@@ -335,16 +342,17 @@ def cmd_diffusion_fit(args: argparse.Namespace) -> int:
 
 def _merge_recorded(cfg: dict[str, Any], recorded: Mapping[str, Any], source: str, prefix: str = "") -> dict[str, Any]:
     """``recorded`` (a config saved with a run or warm start) merged over ``cfg``; keys this version no
-    longer has are dropped with a warning instead of stopping the command."""
-    from dans_kgc.config import OPEN_MAPPINGS
+    longer has are dropped with a warning instead of stopping the command (renamed ones are read under their new
+    names)."""
+    from dans_kgc.config import OPEN_MAPPINGS, migrate_keys
 
     out = dict(cfg)
-    for key, value in recorded.items():
+    for key, value in (recorded if prefix else migrate_keys(recorded, source)).items():
         if key not in out:
             log.warning("%s: config key '%s' is unknown to this version of dans-kgc; ignored", source, prefix + key)
         elif isinstance(out[key], dict) and isinstance(value, Mapping) and prefix + key not in OPEN_MAPPINGS:
             out[key] = _merge_recorded(out[key], value, source, f"{prefix}{key}.")
-        else:  # a value, or a mapping of the user's names (data.custom), taken whole
+        else:  # a value, or a mapping of the user's names (datasets), taken whole
             out[key] = merge({key: out[key]}, {key: value}, source, prefix)[key]
     return out
 
@@ -537,7 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--quiet", action="store_true", help="no progress bar")
         p.add_argument("--tag", action="append", metavar="KEY=VALUE",
                        help="label stored in run.json and metrics (e.g. experiment=main, variant=dans)")
-        _add_config_args(p)
+        _add_config_args(p, backbone=True)
         if name == "pretrain":
             p.add_argument("--source", default="backbone", choices=("backbone", "transe", "transe_short", "random"),
                            help="backbone: the configured backbone with its own recipe (TransE: METHOD.md's Stage 0); "
@@ -561,7 +569,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dam", help="DAM output folder (sampler dans)")
     p.add_argument("--diffusion", help="diffusion warm-start folder (samplers dans, dhns)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_config_args(p)
+    _add_config_args(p, backbone=True)
 
     dam = sub.add_parser("dam", help="Stage 1: Difficulty Assessment Module").add_subparsers(dest="dam_cmd", required=True)
     p = dam.add_parser("fit", help="fit zeta per entity from graph features and pretrained embeddings")
@@ -571,7 +579,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-pretrained", help="Stage-0 run folder whose ranks give the observed-difficulty target "
                                                "(required when dam.target_source is not 'semantic')")
     p.add_argument("--out", required=True, help="output folder (entities.csv, dam_report.json)")
-    _add_config_args(p)
+    _add_config_args(p, backbone=True)
 
     diff = sub.add_parser("diffusion", help="Stage 2: diffusion warm start").add_subparsers(dest="diffusion_cmd", required=True)
     p = diff.add_parser("fit", help="train the conditional denoiser on the backbone's pretrained embeddings")
@@ -580,7 +588,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dam", help="DAM output folder (zeta, K-means types); required unless dans.use_dam=false")
     p.add_argument("--kind", default="dans", choices=("dans", "dhns"), help="which sampler's denoiser to fit")
     p.add_argument("--out", required=True, help="output folder (diffusion.pt, diffusion_report.json)")
-    _add_config_args(p)
+    _add_config_args(p, backbone=True)
 
     p = sub.add_parser("evaluate", help="filtered link-prediction metrics of a trained run")
     p.add_argument("--run", required=True)

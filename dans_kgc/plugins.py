@@ -1,8 +1,10 @@
 """Plugins: modules or ``.py`` files imported before the registries are used (``--plugin``, repeatable).
 
 A plugin registers what it defines when imported: a sampler (``dans_kgc.sampling.register``), a backbone
-(``dans_kgc.models.MODELS``), a report builder (``dans_kgc.reports.register``). Kept free of torch, so the
-CLI can load plugins before any command imports the heavy modules.
+(``dans_kgc.models.MODELS``), a report builder (``dans_kgc.reports.register``), a backbone recipe
+(``dans_kgc.recipes.register``). A ``.yaml`` file is a file of backbone recipes, laid out like
+dans_kgc/recipes.yaml. Kept free of torch, so the CLI can load plugins before any command imports the heavy
+modules.
 """
 from __future__ import annotations
 
@@ -21,10 +23,15 @@ class PluginError(ValueError):
 
 
 def load_plugin(plugin: str) -> None:
-    """Import ``plugin``: a path to a ``.py`` file, or a dotted module name; once per process."""
+    """Import ``plugin``: a path to a ``.py`` file, a ``.yaml`` file of recipes, or a dotted module name; once
+    per process."""
     if plugin in LOADED:
         return
-    if plugin.endswith(".py") or Path(plugin).is_file():
+    if plugin.endswith((".yaml", ".yml")):
+        from dans_kgc.recipes import load_recipe_file
+
+        load_recipe_file(plugin)
+    elif plugin.endswith(".py") or Path(plugin).is_file():
         path = Path(plugin)
         if not path.is_file():
             raise PluginError(f"plugin {path}: no such file (expected a .py file or an importable module name)")

@@ -29,7 +29,7 @@ class DatasetSpec:
     paper: bool
     default_variant: str
     variants: dict[str, dict[str, FileSpec]]
-    custom: bool = False          # a user's folder (data.custom), not a registry entry
+    custom: bool = False          # a user's folder (config datasets), not a registry entry
 
     def files(self, variant: str | None = None) -> dict[str, FileSpec]:
         variant = variant or self.default_variant
