@@ -14,6 +14,7 @@ recipes.yaml, or a Python module that calls ``register``::
 
 No torch import: the workflow plans with this module.
 """
+
 from __future__ import annotations
 
 import re
@@ -25,7 +26,8 @@ from typing import Any, Mapping, Optional
 
 import yaml
 
-from dans_kgc.config import PER_DATASET, ConfigError, load_defaults, merge, nest_dotted, recipe_overrides as _apply
+from dans_kgc.config import PER_DATASET, ConfigError, load_defaults, merge, nest_dotted
+from dans_kgc.config import recipe_overrides as _apply
 
 PACKAGE_FILE = "recipes.yaml"
 PACKAGE_SOURCE = f"package data (dans_kgc/{PACKAGE_FILE})"
@@ -60,7 +62,9 @@ def _check_keys(keys: Any, where: str) -> dict[str, Any]:
         raise RecipeError(f"{where}: expected a mapping of dotted config keys (model.dim: 256), got {keys!r}")
     nested = [k for k, v in keys.items() if isinstance(v, Mapping)]
     if nested:
-        raise RecipeError(f"{where}: key '{nested[0]}' holds a mapping; a recipe uses flat dotted keys (model.dim: 256)")
+        raise RecipeError(
+            f"{where}: key '{nested[0]}' holds a mapping; a recipe uses flat dotted keys (model.dim: 256)"
+        )
     merge(load_defaults(), nest_dotted(keys), where)  # unknown key or wrong type: ConfigError naming it
     return {str(k): v for k, v in keys.items()}
 
@@ -84,13 +88,19 @@ def make_recipe(name: str, entry: Any, source: str) -> Recipe:
         own[str(dataset)] = _check_keys(keys, here)
         fixed = [k for k in own[str(dataset)] if k in IDENTITY_KEYS]
         if fixed:
-            raise RecipeError(f"{here}: key '{fixed[0]}' says what the backbone is, the same on every dataset; "
-                              "set it in the shared keys (or define another recipe)")
+            raise RecipeError(
+                f"{here}: key '{fixed[0]}' says what the backbone is, the same on every dataset; "
+                "set it in the shared keys (or define another recipe)"
+            )
     return Recipe(str(name), shared, own, source)
 
 
-def register(name: str, overrides: Mapping[str, Any], per_dataset: Optional[Mapping[str, Any]] = None,
-             source: Optional[str] = None) -> Recipe:
+def register(
+    name: str,
+    overrides: Mapping[str, Any],
+    per_dataset: Optional[Mapping[str, Any]] = None,
+    source: Optional[str] = None,
+) -> Recipe:
     """Add (or replace) recipe ``name``; ``source`` defaults to the calling module's file."""
     entry = {**overrides, **({PER_DATASET: per_dataset} if per_dataset else {})}
     recipe = make_recipe(name, entry, source or sys._getframe(1).f_code.co_filename)
@@ -138,5 +148,6 @@ def recipe_overrides(name: str, dataset: Optional[str] = None) -> dict[str, Any]
     return get_recipe(name).on(dataset)
 
 
-RECIPES.update({r.name: r for r in _read_file(resources.files("dans_kgc").joinpath(PACKAGE_FILE).read_text(),
-                                              PACKAGE_SOURCE)})
+RECIPES.update(
+    {r.name: r for r in _read_file(resources.files("dans_kgc").joinpath(PACKAGE_FILE).read_text(), PACKAGE_SOURCE)}
+)

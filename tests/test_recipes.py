@@ -1,6 +1,7 @@
 """Backbone recipes from the CLI (dans_kgc/recipes.py): `--backbone NAME` applies exactly the keys its YAML entry
 gives on the dataset (read here from the file itself), explicit --config / --set keys win, run.json records the
 recipe, unknown names are one line, and user recipes come from a YAML file or a Python plugin."""
+
 from __future__ import annotations
 
 import json
@@ -73,12 +74,15 @@ def test_workflow_backbones_block_matches_the_package_recipes():
     assert yaml.safe_load((REPO / "config.yaml").read_text())["backbones"] == FILE
 
 
-@pytest.mark.parametrize("argv", [
-    ["pretrain", "--dataset", "family", "--out", "o"],
-    ["tune", "--dataset", "family", "--out", "o"],
-    ["dam", "fit", "--dataset", "family", "--pretrained", "p", "--out", "o"],
-    ["diffusion", "fit", "--dataset", "family", "--pretrained", "p", "--out", "o"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["pretrain", "--dataset", "family", "--out", "o"],
+        ["tune", "--dataset", "family", "--out", "o"],
+        ["dam", "fit", "--dataset", "family", "--pretrained", "p", "--out", "o"],
+        ["diffusion", "fit", "--dataset", "family", "--pretrained", "p", "--out", "o"],
+    ],
+)
 def test_every_command_that_builds_a_backbone_takes_a_recipe(argv):
     cfg = _cli_config(*argv, "--backbone", "redgnn")
     assert (cfg["model"]["name"], cfg["model"]["dim"], cfg["train"]["lr"]) == ("redgnn", 48, 0.0036)  # Family's entry
@@ -87,8 +91,19 @@ def test_every_command_that_builds_a_backbone_takes_a_recipe(argv):
 def test_config_files_and_set_win_over_the_recipe(tmp_path):
     own = tmp_path / "own.yaml"
     own.write_text("model:\n  dim: 32\n")
-    cfg = _cli_config("train", "--dataset", "umls", "--out", "o", "--backbone", "rotate_nssa", "--config", str(own),
-                      "--set", "train.lr=0.05")
+    cfg = _cli_config(
+        "train",
+        "--dataset",
+        "umls",
+        "--out",
+        "o",
+        "--backbone",
+        "rotate_nssa",
+        "--config",
+        str(own),
+        "--set",
+        "train.lr=0.05",
+    )
     assert (cfg["model"]["dim"], cfg["train"]["lr"]) == (32, 0.05)
     assert (cfg["model"]["name"], cfg["train"]["loss"], cfg["train"]["num_negatives"]) == ("rotate", "nssa", 64)
     assert cfg["recipe"]["replaced"] == ["model.dim", "train.lr"]
@@ -96,16 +111,43 @@ def test_config_files_and_set_win_over_the_recipe(tmp_path):
 
 
 def test_unknown_recipe_is_one_line_naming_every_recipe(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "dans_kgc.cli", "train", "--dataset", "umls", "--out",
-                           str(tmp_path / "o"), "--backbone", "rotatee"], capture_output=True, text=True, cwd=REPO)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dans_kgc.cli",
+            "train",
+            "--dataset",
+            "umls",
+            "--out",
+            str(tmp_path / "o"),
+            "--backbone",
+            "rotatee",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
     assert proc.returncode == 2
     lines = (proc.stdout + proc.stderr).strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in lines[0], lines
     assert "unknown backbone recipe 'rotatee'" in lines[0] and all(name in lines[0] for name in FILE), lines
 
 
-SIZES = ["--set", "threads=1", "--set", "model.dim=8", "--set", "train.epochs=1", "--set", "train.eval_every=1",
-         "--set", "data.max_eval_triples=50", "--quiet"]
+SIZES = [
+    "--set",
+    "threads=1",
+    "--set",
+    "model.dim=8",
+    "--set",
+    "train.epochs=1",
+    "--set",
+    "train.eval_every=1",
+    "--set",
+    "data.max_eval_triples=50",
+    "--quiet",
+]
 
 
 @pytest.mark.parametrize("name", ["rotate_nssa", "complex_n3_1n"])  # negative sampling; 1-N cross-entropy
@@ -122,8 +164,11 @@ def test_a_recipe_trains_one_epoch_and_run_json_records_it(in_tmp, name):
 
 def test_a_user_recipe_file_given_as_plugin(tmp_path, own_registry):
     mine = tmp_path / "mine.yaml"
-    mine.write_text(yaml.safe_dump({"transe_wide": {"model.name": "transe", "model.dim": 24,
-                                                    "per_dataset": {"umls": {"train.lr": 0.02}}}}))
+    mine.write_text(
+        yaml.safe_dump(
+            {"transe_wide": {"model.name": "transe", "model.dim": 24, "per_dataset": {"umls": {"train.lr": 0.02}}}}
+        )
+    )
     plugins.load_plugins([str(mine)])
     cfg = _cli_config("train", "--dataset", "umls", "--out", "o", "--backbone", "transe_wide")
     assert (cfg["model"]["dim"], cfg["train"]["lr"]) == (24, 0.02)
@@ -133,26 +178,48 @@ def test_a_user_recipe_file_given_as_plugin(tmp_path, own_registry):
 
 def test_a_python_plugin_registers_a_recipe(tmp_path, own_registry):
     mod = tmp_path / "my_recipes.py"
-    mod.write_text("from dans_kgc.recipes import register\n"
-                   "register('distmult_small', {'model.name': 'distmult', 'model.dim': 12})\n")
+    mod.write_text(
+        "from dans_kgc.recipes import register\n"
+        "register('distmult_small', {'model.name': 'distmult', 'model.dim': 12})\n"
+    )
     plugins.load_plugins([str(mod)])
     assert recipes.get_recipe("distmult_small").source == str(mod)
     assert _cli_config("train", "--dataset", "umls", "--out", "o", "--backbone", "distmult_small")["model"]["dim"] == 12
 
 
-@pytest.mark.parametrize("entry, expected", [
-    ({"model.name": "transe", "model.dimm": 8}, "recipe 'bad': unknown config key 'model.dimm'"),
-    ({"model.dim": 8}, "recipe 'bad': no model.name"),
-    ({"model.name": "transe", "model": {"dim": 8}}, "key 'model' holds a mapping"),
-    ({"model.name": "transe", "per_dataset": {"umls": {"train.mode": "one_to_n"}}},
-     "recipe 'bad', per_dataset.umls: key 'train.mode' says what the backbone is"),
-    ({"model.name": "transe", "model.dim": "wide"}, "config key 'model.dim' expects int"),
-])
+@pytest.mark.parametrize(
+    "entry, expected",
+    [
+        ({"model.name": "transe", "model.dimm": 8}, "recipe 'bad': unknown config key 'model.dimm'"),
+        ({"model.dim": 8}, "recipe 'bad': no model.name"),
+        ({"model.name": "transe", "model": {"dim": 8}}, "key 'model' holds a mapping"),
+        (
+            {"model.name": "transe", "per_dataset": {"umls": {"train.mode": "one_to_n"}}},
+            "recipe 'bad', per_dataset.umls: key 'train.mode' says what the backbone is",
+        ),
+        ({"model.name": "transe", "model.dim": "wide"}, "config key 'model.dim' expects int"),
+    ],
+)
 def test_a_bad_user_recipe_is_one_line_naming_file_recipe_and_key(tmp_path, own_registry, caplog, entry, expected):
     mine = tmp_path / "mine.yaml"
     mine.write_text(yaml.safe_dump({"bad": entry}))
-    assert main(["train", "--dataset", "umls", "--out", str(tmp_path / "o"), "--plugin", str(mine),
-                 "--backbone", "bad", *SIZES]) == 2  # SIZES: a check that let it through trains briefly
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "umls",
+                "--out",
+                str(tmp_path / "o"),
+                "--plugin",
+                str(mine),
+                "--backbone",
+                "bad",
+                *SIZES,
+            ]
+        )
+        == 2
+    )  # SIZES: a check that let it through trains briefly
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert len(errors) == 1 and "\n" not in errors[0] and str(mine) in errors[0] and expected in errors[0], errors
     assert "bad" not in recipes.RECIPES

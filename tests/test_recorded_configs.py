@@ -1,6 +1,7 @@
 """Every committed run config replays: each config.yaml and best.yaml under benchmarks/results is accepted by
 `dans-kgc train --config` today, and what it recorded is what the loaded config holds (a renamed key under its
 new name)."""
+
 from __future__ import annotations
 
 import logging
@@ -39,7 +40,7 @@ def _expected(recorded: dict) -> dict:
             key, value = RENAMED[key][0], RENAMED[key][1][value]
         for old, new in RENAMED_PREFIXES.items():
             if key.startswith(old):
-                key = new + key[len(old):]
+                key = new + key[len(old) :]
         out[key] = value
     return out
 
@@ -64,8 +65,11 @@ def test_every_committed_run_config_is_accepted_by_train_and_reads_as_recorded(c
             failures.append(str(err))
             continue
         migrated += any(r.levelno == logging.WARNING for r in caplog.records)
-        wrong = {k: (v, loaded.get(k, "<missing>")) for k, v in _expected(recorded).items()
-                 if k != "dataset" and loaded.get(k, "<missing>") != v}
+        wrong = {
+            k: (v, loaded.get(k, "<missing>"))
+            for k, v in _expected(recorded).items()
+            if k != "dataset" and loaded.get(k, "<missing>") != v
+        }
         if wrong:
             failures.append(f"{path}: recorded -> loaded {wrong}")
     assert not failures, f"{len(failures)} of {len(RECORDED)}:\n" + "\n".join(failures[:10])
