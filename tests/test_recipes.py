@@ -15,21 +15,12 @@ import yaml
 from dans_kgc import cli, plugins, recipes
 from dans_kgc.cli import main
 from dans_kgc.config import load_defaults
+from dans_kgc.stages import flatten
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE_FILE = REPO / "dans_kgc" / "recipes.yaml"
 FILE = yaml.safe_load(RECIPE_FILE.read_text())
 PACKAGE_SOURCE = "package data (dans_kgc/recipes.yaml)"
-
-
-def _flat(cfg, prefix=""):
-    out = {}
-    for key, value in cfg.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def _yaml_keys(name: str, dataset: str) -> dict:
@@ -57,7 +48,7 @@ CASES = [(name, ds) for name in FILE for ds in ["umls", *(FILE[name].get("per_da
 def test_backbone_option_sets_exactly_the_recipes_yaml_keys(name, dataset):
     want = _yaml_keys(name, dataset)
     cfg = _cli_config("train", "--dataset", dataset, "--out", "unused", "--backbone", name)
-    flat, defaults = _flat(cfg), _flat(load_defaults())
+    flat, defaults = flatten(cfg), flatten(load_defaults())
     assert {k: flat[k] for k in want} == want
     changed = {k for k, v in flat.items() if not k.startswith("recipe.") and v != defaults[k]}
     assert changed == {k for k, v in want.items() if v != defaults[k]}  # nothing besides the recipe's keys
@@ -157,7 +148,7 @@ def test_a_recipe_trains_one_epoch_and_run_json_records_it(in_tmp, name):
     want = _yaml_keys(name, "umls")
     assert info["recipe"] == {"name": name, "source": PACKAGE_SOURCE, "overrides": want, "replaced": ["model.dim"]}
     assert info["summary"]["epochs_run"] == 1
-    recorded = _flat(yaml.safe_load((in_tmp / "run/config.yaml").read_text()))
+    recorded = flatten(yaml.safe_load((in_tmp / "run/config.yaml").read_text()))
     assert {k: recorded[k] for k in want if k != "model.dim"} == {k: v for k, v in want.items() if k != "model.dim"}
     assert info["backbone"]["mode"] == want.get("train.mode", "negative_sampling")
 

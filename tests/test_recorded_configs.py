@@ -11,6 +11,7 @@ import yaml
 
 from dans_kgc import cli
 from dans_kgc.config import ConfigError
+from dans_kgc.stages import flatten
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -22,20 +23,10 @@ RENAMED = {"diffusion.snap": ("diffusion.negatives", {True: "snapped", False: "c
 RENAMED_PREFIXES = {"data.custom.": "datasets."}
 
 
-def _flat(cfg, prefix=""):
-    out = {}
-    for key, value in cfg.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def _expected(recorded: dict) -> dict:
     """The recorded leaves under today's names."""
     out = {}
-    for key, value in _flat(recorded).items():
+    for key, value in flatten(recorded).items():
         if key in RENAMED:
             key, value = RENAMED[key][0], RENAMED[key][1][value]
         for old, new in RENAMED_PREFIXES.items():
@@ -60,7 +51,7 @@ def test_every_committed_run_config_is_accepted_by_train_and_reads_as_recorded(c
         args = parser.parse_args(["train", "--dataset", dataset, "--out", "unused", "--config", str(path)])
         caplog.clear()
         try:
-            loaded = _flat(cli._config(args))  # what `dans-kgc train --config` builds, before any training
+            loaded = flatten(cli._config(args))  # what `dans-kgc train --config` builds, before any training
         except ConfigError as err:
             failures.append(str(err))
             continue
