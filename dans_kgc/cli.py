@@ -24,16 +24,26 @@ def command(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callab
 
 def _config(args: argparse.Namespace) -> dict[str, Any]:
     tracker = [f"tracker.name={args.tracker}"] if getattr(args, "tracker", None) else []  # --tracker: a shortcut
-    return load_config(args.config or [], [*(args.set or []), *tracker], dataset=getattr(args, "dataset", None))
+    dataset, recipe = getattr(args, "dataset", None), None
+    if getattr(args, "backbone", None):
+        from dans_kgc.recipes import recipe_record
+
+        recipe = recipe_record(args.backbone, dataset)
+    return load_config(args.config or [], [*(args.set or []), *tracker], dataset=dataset, recipe=recipe)
 
 
 def _add_plugin_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plugin", action="append", metavar="MODULE_OR_FILE",
-                   help="import a module or .py file first (registers samplers, backbones, report builders); repeatable")
+                   help="import a module or .py file first (registers samplers, backbones, report builders), or "
+                        "read a .yaml file of backbone recipes; repeatable")
 
 
-def _add_config_args(p: argparse.ArgumentParser) -> None:
+def _add_config_args(p: argparse.ArgumentParser, backbone: bool = False) -> None:
     _add_plugin_arg(p)
+    if backbone:
+        p.add_argument("--backbone", metavar="RECIPE",
+                       help="backbone recipe: {recipes} (dans_kgc/recipes.yaml; yours via --plugin FILE.yaml), "
+                            "applied before --config and --set, which win")
     p.add_argument("--config", action="append", metavar="YAML", help="config file(s) merged over the defaults, in order")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one key, e.g. --set train.epochs=50")
 
@@ -78,7 +88,7 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
     from dans_kgc.datasets.custom import resolve_dataset
 
     cfg = _config(args)
-    spec = resolve_dataset(args.name, cfg["data"])
+    spec = resolve_dataset(args.name, cfg)
     variant = args.variant or spec.variant_for(cfg["protocol"])
     out = fetch_dataset(args.name, cfg["data"]["root"], variant, cfg["data"]["mirror"], spec=spec)
     # the fetch record (the DAG's fetch.txt): the folder, then "SHA-256  file" of every file
@@ -206,7 +216,7 @@ def _names(names: Any) -> str:
 def _dataset_names() -> str:
     from dans_kgc.datasets.registry import DATASETS
 
-    return _names(DATASETS) + ", or a data.custom entry of the config"
+    return _names(DATASETS) + ", or a name under the config's datasets key"
 
 
 def _sampler_names() -> str:
@@ -219,6 +229,12 @@ def _backbone_names() -> str:
     from dans_kgc.models import MODELS
 
     return _names(MODELS)
+
+
+def _recipe_names() -> str:
+    from dans_kgc.recipes import recipe_names
+
+    return _names(recipe_names())
 
 
 def _tracker_names() -> str:
@@ -260,7 +276,7 @@ def _report_builders() -> str:
 
 NAME_LISTS: dict[str, Callable[[], str]] = {
     "datasets": _dataset_names, "samplers": _sampler_names, "backbones": _backbone_names,
-    "trackers": _tracker_names, "reports": _report_names, "report_builders": _report_builders,
+    "recipes": _recipe_names, "trackers": _tracker_names, "reports": _report_names, "report_builders": _report_builders,
 }
 
 
@@ -274,7 +290,7 @@ def _fill_names(text: str) -> str:
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Keeps descriptions and epilogs as written (examples) and fills in {datasets}, {samplers}, {backbones},
-    {trackers}, {reports} and {report_builders} from the registries."""
+    {recipes}, {trackers}, {reports} and {report_builders} from the registries."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         return _fill_names(super()._get_help_string(action) or "")
@@ -295,6 +311,7 @@ def _parser(sub: Any, name: str, helptext: str, epilog: str) -> argparse.Argumen
 DATASET_HELP = "dataset name: {datasets}"
 NAMES_EPILOG = ("samplers (--set train.sampler=NAME): {samplers}\n"
                 "backbones (--set model.name=NAME): {backbones}\n"
+                "backbone recipes (--backbone NAME): {recipes}\n"
                 "datasets (--dataset NAME): {datasets}")
 
 
@@ -346,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--quiet", action="store_true", help="no progress bar")
         p.add_argument("--tag", action="append", metavar="KEY=VALUE",
                        help="label stored in run.json and metrics (e.g. experiment=main, variant=dans)")
-        _add_config_args(p)
+        _add_config_args(p, backbone=True)
         _add_tracker_arg(p)
         if name == "pretrain":
             p.add_argument("--source", default="backbone", choices=("backbone", "transe", "transe_short", "random"),
@@ -376,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dam", help="DAM output folder (sampler dans)")
     p.add_argument("--diffusion", help="diffusion warm-start folder (samplers dans, dhns)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_config_args(p)
+    _add_config_args(p, backbone=True)
     _add_tracker_arg(p)
 
     dam_parser = _parser(sub, "dam", "Stage 1: Difficulty Assessment Module",
@@ -391,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-pretrained", help="Stage-0 run folder whose ranks give the observed-difficulty target "
                                                "(required when dam.target_source is not 'semantic')")
     p.add_argument("--out", required=True, help="output folder (entities.csv, dam_report.json)")
-    _add_config_args(p)
+    _add_config_args(p, backbone=True)
 
     diff_parser = _parser(sub, "diffusion", "Stage 2: diffusion warm start",
                           _examples("dans-kgc diffusion fit --dataset umls --pretrained runs/umls/pretrain "
@@ -407,7 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dam", help="DAM output folder (zeta, K-means types); required unless dans.use_dam=false")
     p.add_argument("--kind", default="dans", choices=("dans", "dhns"), help="which sampler's denoiser to fit")
     p.add_argument("--out", required=True, help="output folder (diffusion.pt, diffusion_report.json)")
-    _add_config_args(p)
+    _add_config_args(p, backbone=True)
 
     p = _parser(sub, "evaluate", "filtered link-prediction metrics of a trained run",
                 _examples("dans-kgc evaluate --run runs/umls/uniform",

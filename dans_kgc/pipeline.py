@@ -21,7 +21,7 @@ from dans_kgc import diagnostics as dg
 from dans_kgc.band_probe import STREAM_SAMPLERS, diagnostics_generator
 from dans_kgc.baselines import calibration_source
 from dans_kgc.checkpoints import BEST_MODEL, load_trained_model, read_checkpoint, stage_record_of
-from dans_kgc.config import OPEN_MAPPINGS, load_config, load_defaults, merge
+from dans_kgc.config import OPEN_MAPPINGS, load_config, load_defaults, merge, migrate_keys
 from dans_kgc.dam import check_dam, fit_dam_from_run, load_clusters, load_zeta, save_dam
 from dans_kgc.datasets.custom import open_dataset
 from dans_kgc.datasets.loading import KnowledgeGraph
@@ -125,6 +125,7 @@ def run_training(
         trainer.stage_record = record
     summary = tracking.track(trainer.fit, resume=resume)
     tuned = (cfg.get("tuned") or {}) if stage == "train" else {}  # pretraining reads no tuned configuration
+    recipe = dict(cfg.get("recipe") or {})  # where the backbone keys came from (--backbone): a record, not a setting
     write_json(
         out / "run.json",
         {
@@ -137,6 +138,7 @@ def run_training(
             "sampler": cfg["train"]["sampler"],
             "seed": cfg["seed"],
             "stage_record": record,
+            "recipe": recipe if recipe.get("name") else None,
             # the stage folders this run read (dans-kgc diagnose and provenance find them here)
             "stages": {
                 "pretrained": str(pretrained) if pretrained else None,
@@ -329,14 +331,15 @@ def fit_diffusion_stage(
 
 def _merge_recorded(cfg: dict[str, Any], recorded: Mapping[str, Any], source: str, prefix: str = "") -> dict[str, Any]:
     """``recorded`` (a config saved with a run or warm start) merged over ``cfg``; keys this version no
-    longer has are dropped with a warning instead of stopping the command."""
+    longer has are dropped with a warning instead of stopping the command (renamed ones are read under their new
+    names)."""
     out = dict(cfg)
-    for key, value in recorded.items():
+    for key, value in (recorded if prefix else migrate_keys(recorded, source)).items():
         if key not in out:
             log.warning("%s: config key '%s' is unknown to this version of dans-kgc; ignored", source, prefix + key)
         elif isinstance(out[key], dict) and isinstance(value, Mapping) and prefix + key not in OPEN_MAPPINGS:
             out[key] = _merge_recorded(out[key], value, source, f"{prefix}{key}.")
-        else:  # a value, or a mapping of the user's names (data.custom), taken whole
+        else:  # a value, or a mapping of the user's names (datasets), taken whole
             out[key] = merge({key: out[key]}, {key: value}, source, prefix)[key]
     return out
 

@@ -240,7 +240,7 @@ def run_name(out: Path) -> str:
 
 def tracker_class(name: str) -> type[ResultTracker]:
     if name not in TRACKERS:
-        from dans_kgc.plugins import loaded_note
+        from dans_kgc.plugin_record import loaded_note
 
         raise TrackerError(
             f"config key 'tracker.name' = {name!r}; expected one of {', '.join(sorted(TRACKERS))} ({loaded_note()})"

@@ -358,7 +358,7 @@ class Tuner:
     def _identity(self) -> dict[str, Any]:
         """What a study is: dataset and the full trial base config (budget included), minus runtime keys."""
         runtime = ("threads", "device", "data.mirror", "tune.trials", "tune.space", "tune.heartbeat_seconds",
-                   "tracker.")
+                   "tracker.", "recipe.")  # recipe.*: where the backbone keys came from, not what they are
         flat = {k: v for k, v in flatten(self.base).items() if not any(_matches(k, p) for p in runtime)}
         return {"dataset": self.dataset, "config": json.loads(json.dumps(flat, default=str)), "space": self.space}
 

@@ -92,7 +92,7 @@ def test_every_argument_has_help_and_every_command_an_example():
             assert action.help and action.help.strip() and action.help != argparse.SUPPRESS, (path, action.dest)
         assert "dans-kgc" in (parser.epilog or ""), path
         text = parser.format_help()
-        assert not re.search(r"\{(datasets|samplers|backbones|trackers|reports|report_builders)\}", text), path
+        assert not re.search(r"\{(datasets|samplers|backbones|recipes|trackers|reports|report_builders)\}", text), path
 
 
 def test_every_example_parses():
@@ -127,6 +127,9 @@ def test_name_arguments_list_the_registered_names():
         for names in (SAMPLERS, MODELS):
             assert all(name in text for name in names), command
     assert all(name in " ".join(help_of("train").split()) for name in TRACKERS)
+    recipes = yaml.safe_load((Path(__file__).parents[1] / "dans_kgc/recipes.yaml").read_text())
+    for command in (("train",), ("pretrain",), ("tune",), ("dam", "fit"), ("diffusion", "fit")):
+        assert all(name in " ".join(help_of(*command).split()) for name in recipes), command
 
 
 def test_report_help_lists_every_registered_builder_with_its_options():

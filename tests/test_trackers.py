@@ -48,7 +48,7 @@ def trace_series(run: Path) -> dict[str, dict[int, float]]:
 
 
 def flat(node: dict, prefix: str = "") -> dict[str, object]:
-    """Leaves by dotted key (an empty mapping such as data.custom: {} has none)."""
+    """Leaves by dotted key (an empty mapping such as datasets: {} has none)."""
     out: dict[str, object] = {}
     for k, v in node.items():
         if isinstance(v, dict):

@@ -30,7 +30,7 @@ class DatasetSpec:
     paper: bool
     default_variant: str
     variants: dict[str, dict[str, FileSpec]]
-    custom: bool = False          # a user's folder (data.custom), not a registry entry
+    custom: bool = False          # a user's folder (config datasets), not a registry entry
     synthetic: SyntheticShape | None = None  # generated to this shape on fetch (synthetic.py)
 
     def files(self, variant: str | None = None) -> dict[str, FileSpec]:
