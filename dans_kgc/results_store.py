@@ -30,10 +30,11 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 MANIFEST = "MANIFEST.json"
 MANIFEST_FORMAT = 1
@@ -172,20 +173,28 @@ class _HashingWriter:
         return self.out.write(block)
 
 
-def copy_atomic(src: Path, dest: Path) -> tuple[str, int]:
-    """Copy src to dest through a temporary file in dest's folder renamed into place (no half file under dest's
-    name, whatever interrupts it); returns the SHA-256 and size of the bytes written."""
+@contextmanager
+def _replacing(dest: Path, mode: str) -> Iterator[IO[Any]]:
+    """A temporary file in dest's folder, renamed onto dest when the block ends, removed when anything (an error, an
+    interrupt) ends it early: dest never holds a half-written file."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     try:
-        with os.fdopen(fd, "wb") as out, src.open("rb") as inp:
-            writer = _HashingWriter(out)
-            shutil.copyfileobj(inp, writer)
+        with os.fdopen(fd, mode) as out:
+            yield out
         os.chmod(tmp, 0o644)
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def copy_atomic(src: Path, dest: Path) -> tuple[str, int]:
+    """Copy src to dest through a temporary file renamed into place; returns the SHA-256 and size of the bytes
+    written."""
+    with _replacing(dest, "wb") as out, src.open("rb") as inp:
+        writer = _HashingWriter(out)
+        shutil.copyfileobj(inp, writer)
     return writer.hash.hexdigest(), writer.size
 
 
@@ -199,16 +208,8 @@ def manifest_text(manifest: dict[str, Any]) -> str:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as out:
-            out.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with _replacing(path, "w") as out:
+        out.write(text)
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:

@@ -285,3 +285,37 @@ def test_cli_keeps_and_reports_bad_input_in_one_line(tmp_path, monkeypatch, capl
     assert "results/nope: no such folder" in errors[0]
     assert "size 'big'" in errors[1]
     assert "MANIFEST.json: not valid JSON" in errors[2]
+
+
+@pytest.mark.slow
+def test_keep_results_rule_keeps_the_tiny_preset(tmp_path_factory, tmp_path):
+    """`snakemake keep_results` after the tiny preset: every finished run's small files and every table and figure
+    are in reference/tiny/ byte for byte, no weights, and the rule leaves its record, log and benchmark."""
+    import shutil
+
+    from workflow_helpers import run_snakemake, tiny_reference
+
+    tiny, _ = tiny_reference(tmp_path_factory.getbasetemp())
+    wf = tmp_path / "wf"
+    shutil.copytree(tiny, wf, symlinks=True)
+    run_snakemake(wf, "keep_results", "--cores", "1", "--config", "preset=tiny")
+    res, ref = wf / "results/tiny", wf / "reference/tiny"
+    expected = {}
+    for info in res.glob("*/*/*/seed*/run.json"):
+        for name in ("run.json", "trace.csv", "metrics_test.json", "config.yaml"):
+            if (info.parent / name).exists():
+                expected[f"runs/{info.parent.relative_to(res).as_posix()}/{name}"] = info.parent / name
+    expected.update({f"tables/{p.name}": p for p in (res / "tables").iterdir()})
+    expected.update({f"figures/{p.name}": p for p in (wf / "figures/tiny").iterdir()})
+    assert len(expected) > 20
+    for target, source in expected.items():
+        assert (ref / target).read_bytes() == source.read_bytes(), target
+    assert not list(ref.rglob("*.pt"))
+    manifest = json.loads((ref / "MANIFEST.json").read_text())
+    assert set(expected) <= set(manifest["files"])
+    for target, entry in manifest["files"].items():
+        assert entry["sha256"] == hashlib.sha256((ref / target).read_bytes()).hexdigest(), target
+    record = json.loads((res / "kept.json").read_text())
+    assert len(record["new"]) == len(manifest["files"]) and not record["foreign"]
+    assert (wf / "logs/keep_results/tiny.log").exists()
+    assert (wf / "results/benchmarks/keep_results/tiny.tsv").exists()
