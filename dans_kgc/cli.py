@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Callable
@@ -202,6 +203,19 @@ def cmd_report(args: argparse.Namespace) -> int:
                            plugins=args.plugin or (), **options)
     for path in written:
         print(path)
+    return 0
+
+
+@command("results keep")
+def cmd_results_keep(args: argparse.Namespace) -> int:
+    from dans_kgc.results_store import keep, parse_size
+
+    outcome = keep(args.preset, results_root=args.results_root, figures_root=args.figures, into=args.into,
+                   name=args.name, only=args.only or (), max_bytes=parse_size(args.max_size), dry_run=args.dry_run)
+    print(outcome.summary())
+    if args.report:
+        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.report).write_text(json.dumps(outcome.as_dict(), indent=1) + "\n")
     return 0
 
 
@@ -485,6 +499,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--option", action="append", metavar="KEY=VALUE",
                    help="builder option, e.g. metric=hits@10, params=diffusion.mu, style=lines, targets=FILE "
                         "(each builder's options: see the list below)")
+
+    results_parser = _parser(sub, "results", "committed reference results",
+                             _examples("dans-kgc results keep --preset fidelity"))
+    results = results_parser.add_subparsers(dest="results_cmd", required=True, metavar="ACTION", help="keep")
+    p = _parser(results, "keep", "copy a preset's run files (small ones), tables and figures into INTO/NAME with a "
+                                 "MANIFEST.json; replaces only what it kept itself",
+                _examples("dans-kgc results keep --preset fidelity",
+                          "dans-kgc results keep --preset quick --only umls/main --only tables --dry-run",
+                          more="Reads results/PRESET (the DAG's run folders and tables) and figures/PRESET; the "
+                               "snakemake target\nkeep_results runs it after the preset's tables and figures."))
+    p.add_argument("--preset", required=True, help="the workflow preset whose results to keep")
+    p.add_argument("--from", dest="results_root", default="results", help="the DAG's results root (default results)")
+    p.add_argument("--figures", default="figures", help="the DAG's figures root (default figures)")
+    p.add_argument("--into", default="reference", help="reference root (default reference)")
+    p.add_argument("--name", help="folder below --into (default: the preset)")
+    p.add_argument("--only", action="append", metavar="PATH",
+                   help="keep only DATASET[/EXPERIMENT[/VARIANT...]], tables or figures (shell wildcards; repeatable)")
+    p.add_argument("--max-size", default="1MB", help="larger files are skipped and listed (default 1MB)")
+    p.add_argument("--dry-run", action="store_true", help="print what it would copy, write nothing")
+    p.add_argument("--report", help="also write the outcome as JSON to this file")
+    p.set_defaults(plugin=None)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""Every committed run config replays: each config.yaml and best.yaml under benchmarks/results is accepted by
+"""Every committed run config replays: each config.yaml and best.yaml under reference/ is accepted by
 `dans-kgc train --config` today, and what it recorded is what the loaded config holds (a renamed key under its
 new name)."""
 
@@ -14,7 +14,7 @@ from dans_kgc.config import ConfigError
 from dans_kgc.stages import flatten
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results"
+RESULTS = REPO / "reference"
 RECORDED = sorted([*RESULTS.glob("**/config.yaml"), *RESULTS.glob("**/best.yaml")])
 
 # Renames in the package's history, written out here on their own (git log -S snap -- dans_kgc/defaults.yaml):
