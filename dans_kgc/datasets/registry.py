@@ -11,7 +11,7 @@ import yaml
 @dataclass(frozen=True)
 class FileSpec:
     key: str                      # entities | relations | facts | train | valid | test
-    mirror_path: str              # path relative to a mirror folder (shared/datasets layout)
+    mirror_path: str              # path relative to a mirror folder (redgnn/<name>/..., kge/<NAME>/...)
     url: str                      # canonical public URL (raw file, or an archive holding it)
     sha256: Optional[str]         # None when the file could not be mirrored; git_blob then verifies it
     git_blob: str                 # upstream git object id (full 40 hex, or a prefix)
