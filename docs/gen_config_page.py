@@ -5,6 +5,7 @@ that are indented further than the key. ``yaml.safe_load`` gives the keys and de
 are read line by line (PyYAML drops them). The MkDocs hook (``docs/hooks.py``) puts the tables into
 ``docs/configuration.md`` at build time; ``python docs/gen_config_page.py`` prints them.
 """
+
 from __future__ import annotations
 
 import re
@@ -40,7 +41,7 @@ def split_comment(text: str) -> tuple[str, str]:
         elif ch in "'\"":
             quote = ch
         elif ch == "#" and (i == 0 or text[i - 1] in " \t"):
-            return text[:i].rstrip(), text[i + 1:].strip()
+            return text[:i].rstrip(), text[i + 1 :].strip()
     return text.rstrip(), ""
 
 
@@ -114,8 +115,7 @@ def _markdown_text(text: str) -> str:
 def format_default(value: Any) -> str:
     """A default as YAML flow text in a code span (``null``, ``[0.5, 0.8]``, ``cosine``)."""
     flow = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
-    if flow.endswith("\n..."):
-        flow = flow[: -len("\n...")]
+    flow = flow.removesuffix("\n...")
     flow = flow.removesuffix("...").strip()
     return "`" + flow.replace("|", "\\|") + "`"
 
@@ -144,8 +144,10 @@ def main() -> int:
     docs = key_docs(DEFAULTS.read_text())
     missing = undocumented(docs)
     if missing:
-        print(f"{DEFAULTS}: keys without a description (a comment on the key's line): {', '.join(missing)}",
-              file=sys.stderr)
+        print(
+            f"{DEFAULTS}: keys without a description (a comment on the key's line): {', '.join(missing)}",
+            file=sys.stderr,
+        )
         return 1
     print(render_tables(docs))
     return 0

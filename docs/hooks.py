@@ -9,6 +9,7 @@ Markers in a page (an HTML comment on a line of its own) are replaced before the
 
 A marker whose source is missing, or an undocumented key, stops the build with a message naming it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,9 +26,9 @@ REPO = DOCS.parent
 sys.path.insert(0, str(DOCS))
 sys.path.insert(0, str(REPO))  # the checkout's dans_kgc, also when the package is not installed
 
-import gen_config_page  # noqa: E402
+import gen_config_page
 
-_MARKER = re.compile(r"^<!-- (generated|include|include-code): (.+?) -->$", re.M)
+_MARKER = re.compile(r"^<!-- (generated|include|include-code): (.+?) -->$", re.MULTILINE)
 
 
 def configuration_tables() -> str:
@@ -82,12 +83,14 @@ GENERATORS = {"configuration": configuration_tables, "cli": cli_reference}
 
 def expand(markdown: str, page: str) -> str:
     """The page with every marker replaced by what it names."""
+
     def replace(match: re.Match[str]) -> str:
         kind, argument = match.group(1), match.group(2).strip()
         if kind == "generated":
             if argument not in GENERATORS:
-                raise PluginError(f"docs/{page}: unknown generated section '{argument}' "
-                                  f"(known: {', '.join(GENERATORS)})")
+                raise PluginError(
+                    f"docs/{page}: unknown generated section '{argument}' (known: {', '.join(GENERATORS)})"
+                )
             return GENERATORS[argument]()
         if kind == "include":
             return include_markdown(argument, page)

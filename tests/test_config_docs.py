@@ -1,5 +1,6 @@
 """The configuration reference is generated from dans_kgc/defaults.yaml: every key needs a description there,
 and the comment reader gets hand-made YAML right."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -71,8 +72,10 @@ def test_every_key_of_the_defaults_has_a_description():
     # the line reader must see exactly the keys the YAML parser sees, or a description could sit on the wrong key
     assert set(gen.read_key_comments(text)) == _flatten(yaml.safe_load(text))
     missing = gen.undocumented(docs)
-    assert not missing, (f"dans_kgc/defaults.yaml: keys without a description (write it as a comment on the "
-                         f"key's line): {', '.join(missing)}")
+    assert not missing, (
+        f"dans_kgc/defaults.yaml: keys without a description (write it as a comment on the "
+        f"key's line): {', '.join(missing)}"
+    )
 
 
 def test_rendered_page_lists_every_key_with_its_default():
@@ -83,7 +86,7 @@ def test_rendered_page_lists_every_key_with_its_default():
     defaults = yaml.safe_load(text)
     sections = {key for key, value in defaults.items() if isinstance(value, dict) and value}
     assert listed == _flatten(defaults) - sections  # a top-level group is a heading, not a row
-    assert {line[len("## `"):-1] for line in page.splitlines() if line.startswith("## `")} == sections
+    assert {line[len("## `") : -1] for line in page.splitlines() if line.startswith("## `")} == sections
     assert "| `diffusion.band_quantiles` | `[0.5, 0.8, 0.93, 0.98]` |" in page
     assert "| `protocol` | `null` |" in page
     # '<' would start an HTML tag and '|' a new cell in Markdown: both are escaped in descriptions

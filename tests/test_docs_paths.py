@@ -3,6 +3,7 @@
 Links are checked by `mkdocs build --strict` and tests/test_readme_links.py; a path written as code is not a link,
 so a moved folder would leave the pages pointing at nothing without this check.
 """
+
 from __future__ import annotations
 
 import re
@@ -15,7 +16,7 @@ _TOP = r"(?:benchmarks|dans_kgc|docs|examples|profiles|reference|tests|workflow)
 _SPAN_PATH = re.compile(rf"`({_TOP}/[\w@./-]*)`")
 # a file named in a command: a path with an extension, anywhere in a code block
 _BLOCK_FILE = re.compile(rf"(?<![\w/.-])({_TOP}/[\w@./-]*\.(?:py|sh|yaml|md|json|csv))\b")
-_FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.S | re.M)
+_FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 
 def named_paths(markdown: str) -> list[str]:
@@ -35,11 +36,17 @@ def test_path_reader_known_answer(tmp_path):
     (tmp_path / "benchmarks" / "results").mkdir(parents=True)
     (tmp_path / "benchmarks" / "run.sh").write_text("")
     page = tmp_path / "p.md"
-    page.write_text("Folder: `benchmarks/results/`, gone: `benchmarks/old/`, a key `train.lr`, a pattern\n"
-                    "`benchmarks/results/<name>.md`, a placeholder `benchmarks/RESULTS_DIR/x`.\n\n"
-                    "```bash\nbash benchmarks/run.sh && python benchmarks/nope.py --out benchmarks/results/x\n```\n")
-    assert named_paths(page.read_text()) == ["benchmarks/results/", "benchmarks/old/", "benchmarks/run.sh",
-                                             "benchmarks/nope.py"]
+    page.write_text(
+        "Folder: `benchmarks/results/`, gone: `benchmarks/old/`, a key `train.lr`, a pattern\n"
+        "`benchmarks/results/<name>.md`, a placeholder `benchmarks/RESULTS_DIR/x`.\n\n"
+        "```bash\nbash benchmarks/run.sh && python benchmarks/nope.py --out benchmarks/results/x\n```\n"
+    )
+    assert named_paths(page.read_text()) == [
+        "benchmarks/results/",
+        "benchmarks/old/",
+        "benchmarks/run.sh",
+        "benchmarks/nope.py",
+    ]
     assert missing_paths(page, tmp_path) == ["benchmarks/old/", "benchmarks/nope.py"]
 
 

@@ -2,6 +2,7 @@
 
 README.md is not part of the documentation site (whose links `mkdocs build --strict` checks), so it is checked here.
 """
+
 from __future__ import annotations
 
 import re
@@ -9,7 +10,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
-_FENCE = re.compile(r"^(```|~~~).*?^\1", re.S | re.M)
+_FENCE = re.compile(r"^(```|~~~).*?^\1", re.DOTALL | re.MULTILINE)
 _CODE_SPAN = re.compile(r"`[^`\n]*`")
 _MD_LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 _HTML_LINK = re.compile(r"""(?:href|src)\s*=\s*["']([^"']+)["']""")
@@ -38,7 +39,7 @@ def anchors(markdown: str) -> set[str]:
     """Anchors of a Markdown page's headings (a repeated heading gets -1, -2, ... as on GitHub)."""
     seen: dict[str, int] = {}
     found = set()
-    for match in re.finditer(r"^#{1,6}\s+(.+?)\s*#*\s*$", _FENCE.sub("", markdown), re.M):
+    for match in re.finditer(r"^#{1,6}\s+(.+?)\s*#*\s*$", _FENCE.sub("", markdown), re.MULTILINE):
         slug = github_slug(match.group(1))
         count = seen.get(slug, 0)
         found.add(slug if count == 0 else f"{slug}-{count}")
@@ -73,15 +74,29 @@ def test_link_reader_known_answer(tmp_path):
         "# Intro\n\n"
         "[ok](docs/a.md) [anchor ok](docs/a.md#open-questions-q1--q2) [second](docs/a.md#setup-1)\n"
         "[bad anchor](docs/a.md#nope) [missing](docs/b.md) ![img](examples/x.py) [web](https://example.org/x)\n"
-        "[self](#intro) [self bad](#outro) [outside](../outside.md) <a href=\"docs/c.md\">c</a>\n"
-        "`[in code](docs/zzz.md)`\n\n```\n[in a block](docs/yyy.md)\n```\n")
+        '[self](#intro) [self bad](#outro) [outside](../outside.md) <a href="docs/c.md">c</a>\n'
+        "`[in code](docs/zzz.md)`\n\n```\n[in a block](docs/yyy.md)\n```\n"
+    )
     assert markdown_links(readme.read_text()) == [
-        "docs/a.md", "docs/a.md#open-questions-q1--q2", "docs/a.md#setup-1", "docs/a.md#nope", "docs/b.md",
-        "examples/x.py", "https://example.org/x", "#intro", "#outro", "../outside.md", "docs/c.md"]
+        "docs/a.md",
+        "docs/a.md#open-questions-q1--q2",
+        "docs/a.md#setup-1",
+        "docs/a.md#nope",
+        "docs/b.md",
+        "examples/x.py",
+        "https://example.org/x",
+        "#intro",
+        "#outro",
+        "../outside.md",
+        "docs/c.md",
+    ]
     assert broken_links(readme, repo) == [
-        "docs/a.md#nope (no heading with anchor #nope)", "docs/b.md (no such file in the repository)",
-        "#outro (no heading with anchor #outro)", "../outside.md (no such file in the repository)",
-        "docs/c.md (no such file in the repository)"]
+        "docs/a.md#nope (no heading with anchor #nope)",
+        "docs/b.md (no such file in the repository)",
+        "#outro (no heading with anchor #outro)",
+        "../outside.md (no such file in the repository)",
+        "docs/c.md (no such file in the repository)",
+    ]
 
 
 def test_every_relative_link_of_the_readme_resolves():
