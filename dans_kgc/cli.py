@@ -381,9 +381,10 @@ def build_parser() -> argparse.ArgumentParser:
         _add_tracker_arg(p)
         if name == "pretrain":
             p.add_argument("--source", default="backbone", choices=("backbone", "transe", "transe_short", "random"),
-                           help="backbone: the configured backbone with its own recipe (TransE: METHOD.md's Stage 0); "
-                                "transe: METHOD.md's TransE whatever the backbone (DAM's semantic source); "
-                                "transe_short: that TransE for dam.short_epochs epochs; random: untrained (0 epochs)")
+                           help="backbone: the configured backbone with its own recipe (TransE: the base reading's "
+                                "Stage 0); transe: the base reading's TransE whatever the backbone (DAM's semantic "
+                                "source); transe_short: that TransE for dam.short_epochs epochs; random: untrained "
+                                "(0 epochs)")
         if name == "train":
             p.add_argument("--pretrained", help="Stage-0 run folder of this backbone (initialisation, "
                                                 "train.init_from_pretrained)")

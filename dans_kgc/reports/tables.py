@@ -431,7 +431,8 @@ def band_numbers(r: RunRecord) -> list[int]:
 
 
 @register("hardness", kind="table", experiments=("main", "ablation"),
-          help="per band at the last validation: entity quantile, share active, P(outscore) (issue 10's targets)")
+          help="per band at the last validation: entity quantile, share active, P(outscore), against the hardness "
+               "targets")
 def build_hardness(ctx: ReportContext) -> list[Path]:
     import pandas as pd
 
@@ -479,7 +480,7 @@ def build_hardness(ctx: ReportContext) -> list[Path]:
                "active = share of negatives inside their band margin (they still give a gradient); P(outscore) = "
                "share that outscore the true answer. Yardsticks on the same rows: the quantile of the true answer and "
                "of the hardest entity that is no known answer (train+valid+test): a band above the latter outscores "
-               "every real negative. Mean ± sample std over seeds. Issue-10 targets: quantile "
+               "every real negative. Mean ± sample std over seeds. Targets: quantile "
                "strictly increasing over bands, band 4 quantile >= 0.95 and band 4 active >= 0.10.")
     table = Table(caption=caption, columns=columns, rows=rows, notes=notes, midrules=midrules, groups=groups,
                   label="tab:hardness", align="lll" + "r" * (len(columns) - 3))

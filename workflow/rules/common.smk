@@ -449,9 +449,9 @@ def pkey_of(preset, variant_ov, source):
     """Folder key of the Stage-0 pretraining a run reads: <backbone>-<hash of what it trains with>.
 
     source: backbone (the run's own backbone, for initialisation and the warm start) | transe
-    (METHOD.md's TransE, DAM's default semantic source). Runs whose pretraining would be the same
+    (the base reading's TransE, DAM's default semantic source). Runs whose pretraining would be the same
     share one folder; the hash covers every key the pretrain stage reads (dans_kgc/stages.py).
-    METHOD.md's TransE is a per-dataset stage: only the preset's overrides shape it, never a
+    The base reading's TransE is a per-dataset stage: only the preset's overrides shape it, never a
     variant's or a backbone recipe's (variants cannot set pretrain.* or dam.* keys).
     """
     if source in TRANSE_SOURCES:
@@ -865,10 +865,10 @@ TABLES = {
     "efficiency": ("efficiency", ["main"], None),
     "paper_vs_ours": ("paper", ["main", "ablation"], None),
     "hardness": ("hardness", ["main", "ablation"], None),  # band hardness at the end of training (diffusion runs)
-    "curriculum": ("curriculum", ["curriculum"], None),  # issue 12: the curriculum's order and speed
-    "dam_inputs": ("dam_inputs", ["dam_inputs"], None),  # issue 12, Q2: DAM fitted on features of other quality
+    "curriculum": ("curriculum", ["curriculum"], None),  # open question: the curriculum's order and speed
+    "dam_inputs": ("dam_inputs", ["dam_inputs"], None),  # open question Q2: DAM fitted on features of other quality
     "tuning": ("tuning", ["main", "tuned"], None),  # default vs tuned (+ the studies); presets with `tuned` only
-    "efficiency_tuned": ("efficiency", ["tuned"], None),  # issue 12, Q1: the training cost of the tuned runs
+    "efficiency_tuned": ("efficiency", ["tuned"], None),  # open question Q1: the training cost of the tuned runs
 }
 FIGURES = {
     "calibration_curves": ("calibration_curves", ["calibration"], None),
@@ -877,7 +877,7 @@ FIGURES = {
     "bands": ("bands", ["main", "ablation"], "dans"),
     "curriculum_bands": ("bands", ["curriculum"], "dans"),  # the band weights each curriculum applied
     "tuning_history": ("tuning_history", ["tuned"], None),  # reads the studies only
-    "curves_tuned": ("curves", ["tuned"], None),  # issue 12, Q1: validation MRR against wall time, tuned runs
+    "curves_tuned": ("curves", ["tuned"], None),  # open question Q1: validation MRR against wall time, tuned runs
 }
 TUNING_REPORTS = ("tuning", "tuning_history")  # built where a preset runs the `tuned` experiment
 
