@@ -1,7 +1,8 @@
 # DANS-KGC reproduction DAG. Stages: fetch data -> TransE pretraining -> DAM -> diffusion
 # warm start -> [equal-budget tuning ->] training runs (+ evaluation) -> diagnostics of the negatives -> tables and
 # figures. Every job calls the
-# `dans-kgc` CLI; helpers live in workflow/rules/common.smk, the settings in config.yaml
+# `dans-kgc` CLI; what each job does is planned by dans_kgc/planning (workflow/rules/common.smk calls it),
+# the settings in config.yaml
 # (layout of results/, figures/, logs/ documented there).
 #
 #   snakemake --profile profiles/local                        # preset paper (default)

@@ -89,16 +89,24 @@ def scaled_shape(fraction: float) -> SyntheticShape:
     )
 
 
+# A small launcher process runs each stage and reports its peak RSS: measured from this (larger) process, the
+# child's peak would start at this process's size, which a fork copies into the child's accounting.
+LAUNCHER = (
+    "import resource, subprocess, sys; code = subprocess.call(sys.argv[2:]); "
+    "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); sys.exit(code)"
+)
+
+
 def peak_rss_run(cmd: list[str], log: Path, env: dict[str, str]) -> tuple[int, float, float]:
     """Run ``cmd`` -> (exit code, wall seconds, peak RSS in MiB of that process)."""
     log.parent.mkdir(parents=True, exist_ok=True)
+    rss_file = log.with_suffix(".maxrss")
     with open(log, "w") as fh:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-        _, status, usage = os.wait4(proc.pid, 0)
+        code = subprocess.call([sys.executable, "-c", LAUNCHER, str(rss_file), *cmd], stdout=fh,
+                               stderr=subprocess.STDOUT, env=env, cwd=ROOT)
         wall = time.perf_counter() - t0
-    code = os.waitstatus_to_exitcode(status)
-    return code, wall, usage.ru_maxrss / 1024.0
+    return code, wall, int(rss_file.read_text()) / 1024.0
 
 
 def epoch_seconds(stage: str, out: Path) -> float | None:
@@ -419,6 +427,8 @@ def main() -> int:
                     "seconds": round(wall, 2),
                     "peak_rss_mib": round(rss, 1),
                     "command": "dans-kgc " + " ".join(cmd[3:]),
+                    # other work on the machine inflates the seconds; the 1-minute load average says how much
+                    "load_average": round(os.getloadavg()[0], 2),
                 }
                 if stage in EPOCH_STAGES and code == 0:
                     ep = epoch_seconds(stage, folder)

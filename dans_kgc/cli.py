@@ -206,6 +206,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("plan")
+def cmd_plan(args: argparse.Namespace) -> int:
+    from dans_kgc.costs import load_cost_model, preset_cost
+    from dans_kgc.planning import load_workflow_config, plan_jobs
+
+    workflow_config = load_workflow_config(args.workflow_config, {"preset": args.preset})
+    jobs = plan_jobs(workflow_config, args.preset, targets=args.targets)
+    cost = preset_cost(jobs, load_cost_model(args.costs), data_root=workflow_config.get("data_root", "data"))
+    print(cost.markdown(f"{args.preset}` (target `{'all' if args.targets == 'all' else 'all_' + args.targets}",
+                        args.cores), end="")
+    return 0
+
+
 @command("results keep")
 def cmd_results_keep(args: argparse.Namespace) -> int:
     from dans_kgc.results_store import keep, parse_size
@@ -475,6 +488,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="samplers of the false-negative table (comma-separated; diffusion ones only where built; "
                         "default %(default)s); registered: {samplers}")
     _add_config_args(p)
+
+    p = _parser(sub, "plan", "a preset's jobs per dataset and stage and their predicted CPU hours, before it runs",
+                _examples("dans-kgc plan --preset quick",
+                          "dans-kgc plan --preset paper --targets tables --cores 32",
+                          more="Prices the planner's jobs with the per-stage fits of benchmarks/bench_scale.py "
+                               "(--costs); jobs\nthe benchmark cannot price are listed as not modelled."))
+    p.add_argument("--preset", required=True, help="a preset of the workflow config (paper, quick, ...)")
+    p.add_argument("--workflow-config", default="config.yaml", help="the workflow config (default config.yaml)")
+    p.add_argument("--costs", default="benchmarks/results/bench_scale.json",
+                   help="per-stage fits from benchmarks/bench_scale.py (run it on your machine for your numbers)")
+    p.add_argument("--cores", type=int, default=8, help="jobs at a time, for the wall-time bound (default 8)")
+    p.add_argument("--targets", default="all", choices=("all", "tables", "figures"),
+                   help="the Snakefile target priced: all (default), tables (all_tables) or figures (all_figures)")
+    _add_plugin_arg(p)
 
     p = _parser(sub, "report", "a table or figure from run folders, made by a registered report builder (KIND)",
                 _examples("dans-kgc report main --runs results/tiny/runs --out tables/main",

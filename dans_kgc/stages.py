@@ -2,7 +2,7 @@
 
 One declaration, two users:
 
-* the DAG (``workflow/rules/common.smk``) passes a stage only the overrides of keys it reads,
+* the DAG's planner (``dans_kgc/planning``) passes a stage only the overrides of keys it reads,
   as ``--set`` and as ``params:`` (Snakemake's rerun trigger), so changing a key reruns exactly
   the stages that read it;
 * the CLI writes a *stage record* into every stage output (pretrain, DAM, diffusion warm start):

@@ -96,9 +96,14 @@ def test_published_rows_known_values():
 
 
 def test_backbones_without_a_published_row_say_so():
-    for name in ("transe", "distmult", "complex"):
+    for name in ("transe", "distmult"):
         assert baselines.published_row(name, "umls") is None and baselines.calibration_source(name) is None
         assert "not in the AdaProp / RED-GNN tables" in baselines.no_row_reason(name)
+    assert baselines.published_row("complex", "umls") is None and "not in the AdaProp" in baselines.no_row_reason("complex")
+    assert baselines.published_row("complex", "wn18rr") == {"mrr": 0.48, "hits@1": None, "hits@10": 0.57,
+                                                             "source": baselines.calibration_source("complex"),
+                                                             "table": "lacroix_icml2018"}
+    assert "Lacroix" in baselines.calibration_source("complex")
     assert baselines.calibration_source("rotate").startswith("RotatE, as reported in AdaProp")
     assert baselines.calibration_source("nope") is None
 
@@ -113,7 +118,10 @@ def test_baselines_file_is_complete_and_sourced():
         for vals in row["results"].values():
             assert set(vals) == {"mrr", "hits@1", "hits@10"} and all(0 < v <= 1 for v in vals.values())
     assert set(data["tables"]["readme"]["rows"]) == {"redgnn", "adaprop"}
-    assert not any(k in t["rows"] for t in data["tables"].values() for k in ("transe", "distmult", "complex"))
+    assert not any(k in t["rows"] for t in data["tables"].values() for k in ("transe", "distmult"))
+    # ComplEx-N3's own rows (kge splits, no Hits@1 published), only where its paper measured
+    lacroix = data["tables"]["lacroix_icml2018"]["rows"]
+    assert set(lacroix) == {"complex"} and set(lacroix["complex"]["results"]) == {"wn18rr", "fb15k-237", "yago3-10"}
 
 
 def test_baselines_import_does_not_pull_torch():

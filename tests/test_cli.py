@@ -84,7 +84,7 @@ def help_of(*command: str) -> str:
 
 def test_every_argument_has_help_and_every_command_an_example():
     commands = list(walk(build_parser()))
-    assert len(commands) == 16  # the root, 10 commands, data fetch / stats, dam fit, diffusion fit, results keep
+    assert len(commands) == 17  # the root, 11 commands, data fetch / stats, dam fit, diffusion fit, results keep
     for path, parser in commands:
         for action in parser._actions:
             if isinstance(action, argparse._HelpAction):

@@ -32,6 +32,7 @@ class DatasetSpec:
     variants: dict[str, dict[str, FileSpec]]
     custom: bool = False          # a user's folder (config datasets), not a registry entry
     synthetic: SyntheticShape | None = None  # generated to this shape on fetch (synthetic.py)
+    size: tuple[int, int] | None = None  # (training-graph triples, entities) of the default split: cost estimates
 
     def files(self, variant: str | None = None) -> dict[str, FileSpec]:
         variant = variant or self.default_variant
@@ -56,7 +57,9 @@ def _load() -> dict[str, DatasetSpec]:
         variants = {
             v: {k: FileSpec(key=k, **spec) for k, spec in files.items()} for v, files in d["variants"].items()
         }
-        out[name] = DatasetSpec(name=name, paper=d["paper"], default_variant=d["default_variant"], variants=variants)
+        size = (int(d["size"]["triples"]), int(d["size"]["entities"])) if "size" in d else None
+        out[name] = DatasetSpec(name=name, paper=d["paper"], default_variant=d["default_variant"], variants=variants,
+                                size=size)
     return out
 
 

@@ -1,6 +1,6 @@
 # Stage 1: Difficulty Assessment Module, once per dataset and per DAM key {damkey} (zeta per entity,
 # K-means types): the semantic-source pretraining's pkey, plus _by_<pkey> of the pretraining that gives the
-# observed-difficulty target when dam.target_source names one (common.smk dam_key_of).
+# observed-difficulty target when dam.target_source names one (dans_kgc/planning dam_key_of).
 
 
 rule dam:

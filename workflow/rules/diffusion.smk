@@ -1,5 +1,5 @@
 # Stage 2 warm start: the conditional denoiser trained on the pretrained embeddings, once
-# per dataset and per distinct diffusion-relevant setting {dkey} (common.smk: dkey_of), so
+# per dataset and per distinct diffusion-relevant setting {dkey} (dans_kgc/planning: dkey_of), so
 # e.g. the mu sweep fits one warm start per mu and every other DANS run shares one.
 
 

@@ -1,6 +1,6 @@
 # Equal-budget hyper-parameter search, one job per study: results/{preset}/{dataset}/tune/{variant}/ (study.db,
 # study.json, best.yaml, trials/NNNN/), for every variant of a preset's `tuned` experiment (dataset x backbone x
-# sampler). The trials read the same stage outputs as the variant's training runs (common.smk stage_inputs) and
+# sampler). The trials read the same stage outputs as the variant's training runs (dans_kgc/planning stage_inputs) and
 # get the preset's tune.* budget (the same for every sampler). An interrupted job resumes its study (the SQLite
 # file is no declared output, so Snakemake keeps it); the `tuned` runs read best.yaml (train.smk).
 
