@@ -75,3 +75,6 @@ rule all_tables:
 rule all_figures:
     input:
         reported(figure_targets(PRESET)),
+
+
+include: "workflow/rules/keep.smk"

@@ -1,6 +1,6 @@
 """How fast our ConvE training step can be at all: the share of it spent in the model's own kernels.
 
-Issue 9 asks ConvE to train at least 2x as fast as PyKEEN at identical settings; bench_backbones.py measured
+The target is ConvE training at least 2x as fast as PyKEEN at identical settings; bench_backbones.py measured
 1.59x (no-gc PyKEEN). Any ConvE implementation runs the same convolution, fully connected layer and batch norms
 on the same shapes; those kernels bound every implementation's step from below. This script times our shipped
 step (``Trainer._random_loss`` + backward + fused Adam, the bench_backbones ConvE setting: config.yaml's

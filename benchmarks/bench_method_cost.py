@@ -74,7 +74,7 @@ def build_trainer(backbone: str, name: str, extra: list[str], stages: dict[str, 
 
 
 def build_stages(dataset: str, backbone: str, work: Path, common: list[str]) -> dict[str, str]:
-    """Pretrain the backbone (TransE: METHOD.md's Stage 0), fit DAM on it and the warm start."""
+    """Pretrain the backbone (TransE: the base reading's Stage 0), fit DAM on it and the warm start."""
     sets = [a for kv in common for a in ("--set", kv)]
     pre, dam, diff = work / "pretrain", work / "dam", work / "diffusion"
     source = "transe" if backbone == "transe" else "backbone"

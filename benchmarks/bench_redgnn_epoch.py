@@ -1,4 +1,4 @@
-"""Projected cost of a RED-GNN run on a dataset too large to train here (issue 11: WN18RR on this CPU).
+"""Projected cost of a RED-GNN run on a dataset too large to train here (WN18RR on a CPU).
 
 Builds RED-GNN with its recipe on the dataset (config.yaml's ``backbones.redgnn``, its ``per_dataset`` entry for
 the dataset: the published setting there; then any ``--set`` overrides), attaches one epoch's propagation graph

@@ -244,7 +244,7 @@ def write_config(work: Path, graphs: list[str]) -> Path:
             name = f"yago3-10-{graph}"
             materialize_synthetic(name, scaled_shape(FRACTIONS[graph]), work / "sources")
             custom[name] = {"path": str(work / "sources" / name / "kge"), "protocol": "kge"}
-    cfg = {"threads": THREADS, "device": "cpu", "data": {"root": str(work / "data"), "custom": custom}}
+    cfg = {"threads": THREADS, "device": "cpu", "data": {"root": str(work / "data")}, "datasets": custom}
     path = work / "bench.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path

@@ -6,6 +6,8 @@ does not match the default's, is rejected with a message naming the key.
 from __future__ import annotations
 
 import copy
+import functools
+import logging
 import sys
 from collections.abc import Iterable, Mapping
 from importlib import resources
@@ -14,6 +16,8 @@ from typing import Any
 
 import yaml
 
+log = logging.getLogger(__name__)
+
 DEFAULTS_FILE = "defaults.yaml"
 
 
@@ -21,9 +25,14 @@ class ConfigError(ValueError):
     """A configuration key or value is invalid."""
 
 
+@functools.lru_cache(maxsize=1)
+def _parsed_defaults() -> dict[str, Any]:
+    return yaml.safe_load(resources.files("dans_kgc").joinpath(DEFAULTS_FILE).read_text())
+
+
 def load_defaults() -> dict[str, Any]:
-    text = resources.files("dans_kgc").joinpath(DEFAULTS_FILE).read_text()
-    return yaml.safe_load(text)
+    """A fresh copy of the package defaults (parsed once per process: every config load starts here)."""
+    return copy.deepcopy(_parsed_defaults())
 
 
 def _type_ok(default: Any, value: Any) -> bool:
@@ -42,19 +51,66 @@ def _type_ok(default: Any, value: Any) -> bool:
 
 # Mappings whose keys are the user's names (dataset names), not config keys: merged without the
 # unknown-key check; their entries are checked by validate_values.
-OPEN_MAPPINGS = ("data.custom",)
+OPEN_MAPPINGS = ("datasets",)
 
-# Keys an earlier version of the harness had, with what replaces them: a run's recorded config.yaml from before a
-# rename names its replacement instead of failing as an unknown key (no silent translation: the reading changed).
-RENAMED_KEYS = {
-    "diffusion.snap": "diffusion.negatives (snap: true -> negatives: snapped, snap: false -> negatives: continuous; "
-                      "diffusion.snap_filter now defaults to train)",
+# Keys an earlier version of the harness had: old dotted key -> (new dotted key, old value -> new value or None
+# when the value carries over as it is, how the old setting reads now). A config that still uses an old key (a
+# run's recorded config.yaml, an old --config file) is read under the new key, with one warning line per key.
+MIGRATIONS: dict[str, tuple[str, dict[Any, Any] | None, str]] = {
+    "diffusion.snap": ("diffusion.negatives", {True: "snapped", False: "continuous"},
+                       "diffusion.snap_filter now defaults to train, was all"),
+    "data.custom": ("datasets", None, "the key the workflow config uses too"),
 }
 
 
+def _pop_path(data: dict[str, Any], dotted: str) -> tuple[bool, Any]:
+    """Remove ``dotted`` from the nested mapping ``data`` (in place): (found, value)."""
+    *parents, leaf = dotted.split(".")
+    node: Any = data
+    for part in parents:
+        node = node.get(part) if isinstance(node, dict) else None
+    if not isinstance(node, dict) or leaf not in node:
+        return False, None
+    return True, node.pop(leaf)
+
+
+def migrate_keys(data: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """A copy of the nested config ``data`` with every old key of ``MIGRATIONS`` moved to its new key (value
+    translated), warning once per moved key with both names; an old key next to its new one is an error."""
+    out = copy.deepcopy(dict(data))
+    for old, (new, values, note) in MIGRATIONS.items():
+        found, value = _pop_path(out, old)
+        if not found:
+            continue
+        if values is not None:
+            if value not in values:
+                raise ConfigError(f"{source}: config key '{old}' = {value!r} (renamed '{new}'); expected one of "
+                                  f"{', '.join(map(repr, values))}")
+            value = values[value]
+        *parents, leaf = new.split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+        if leaf in node:
+            raise ConfigError(f"{source}: config keys '{old}' and '{new}' both given; '{old}' is the old name of "
+                              f"'{new}': keep '{new}' only")
+        node[leaf] = value
+        log.warning("%s: config key '%s' was renamed '%s'; read as %s: %s (%s)", source, old, new, new,
+                    _one_line(value), note)
+    return out
+
+
+def _one_line(value: Any) -> str:
+    """A value as YAML flow text on one line (``{mykg: {path: x}}``, ``snapped``), for messages."""
+    return yaml.safe_dump(value, default_flow_style=True, width=10**6).strip().removesuffix("...").strip()
+
+
 def merge(base: dict[str, Any], override: Mapping[str, Any], source: str, prefix: str = "") -> dict[str, Any]:
-    """Deep-merge ``override`` into a copy of ``base``; unknown keys raise ``ConfigError``."""
+    """Deep-merge ``override`` into a copy of ``base``; unknown keys raise ``ConfigError``. At the top level
+    (``prefix`` empty) renamed keys are first moved to their new names (``migrate_keys``)."""
     out = copy.deepcopy(base)
+    if not prefix:
+        override = migrate_keys(override, source)
     for key, value in override.items():
         path = f"{prefix}{key}"
         if path in OPEN_MAPPINGS and key in out:
@@ -62,8 +118,6 @@ def merge(base: dict[str, Any], override: Mapping[str, Any], source: str, prefix
                 raise ConfigError(f"{source}: config key '{path}' must be a mapping of names, got {value!r}")
             out[key] = {**out[key], **copy.deepcopy(dict(value))}
             continue
-        if key not in out and path in RENAMED_KEYS:
-            raise ConfigError(f"{source}: config key '{path}' was renamed: use {RENAMED_KEYS[path]}")
         if key not in out:
             known = ", ".join(sorted(out))
             raise ConfigError(f"{source}: unknown config key '{path}' (known at this level: {known})")
@@ -141,11 +195,16 @@ def _parse_value(raw: str) -> Any:
 
 
 def load_config(files: Iterable[str | Path] = (), overrides: Iterable[str] = (),
-                base: Mapping[str, Any] | None = None, dataset: str | None = None) -> dict[str, Any]:
-    """Defaults (or ``base``, a full config such as a run's recorded one), then each YAML file in
-    order, then ``--set`` overrides. A file may name its ``dataset`` (a run's recorded config.yaml does, so a
-    run can be re-made from it): it must then be the command's ``dataset``."""
+                base: Mapping[str, Any] | None = None, dataset: str | None = None,
+                recipe: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Defaults (or ``base``, a full config such as a run's recorded one), then a backbone recipe's overrides on
+    ``dataset`` (``recipe``: its name, source and flat overrides there, as ``dans_kgc.recipes.recipe_record`` gives
+    them), then each YAML file in order, then ``--set`` overrides. A file may name its ``dataset`` (a run's recorded
+    config.yaml does, so a run can be re-made from it): it must then be the command's ``dataset``. The recipe's
+    name, source and keys land in ``recipe.*``, with the keys a file or ``--set`` replaced."""
     cfg = load_defaults() if base is None else dict(base)
+    if recipe is not None:
+        cfg = merge(cfg, nest_dotted(recipe["overrides"]), f"{recipe['source']}: recipe '{recipe['name']}'")
     for f in files:
         path = Path(f)
         try:
@@ -162,8 +221,20 @@ def load_config(files: Iterable[str | Path] = (), overrides: Iterable[str] = (),
             data = {k: v for k, v in data.items() if k != "dataset"}
         cfg = merge(cfg, nest_dotted(data), str(path))
     cfg = merge(cfg, parse_set(overrides), "--set")
+    if recipe is not None:  # after the files: a replayed run config's own record does not hide this command's recipe
+        applied = dict(recipe["overrides"])
+        cfg["recipe"] = {"name": recipe["name"], "source": recipe["source"], "overrides": applied,
+                         "replaced": sorted(k for k, v in applied.items() if dotted_value(cfg, k) != v)}
     validate_values(cfg)
     return cfg
+
+
+def dotted_value(cfg: Mapping[str, Any], key: str) -> Any:
+    """``cfg``'s value at the dotted ``key`` (``model.dim``)."""
+    node: Any = cfg
+    for part in key.split("."):
+        node = node[part]
+    return node
 
 
 _CHOICES: dict[tuple[str, ...], set[Any]] = {
@@ -192,13 +263,18 @@ _CHOICES: dict[tuple[str, ...], set[Any]] = {
     ("diffusion", "chain_start"): {"noise", "forward"},
     ("diffusion", "negatives"): {"continuous", "snapped", "mixed"},
     ("diffusion", "snap_filter"): {"train", "all"},
+    # the built-in trackers (dans_kgc.trackers.TRACKERS; tests/test_trackers.py checks the two agree)
+    ("tracker", "name"): {"none", "tensorboard", "mlflow"},
 }
 
 
 def _registered(path: tuple[str, ...]) -> set[Any]:
     """Names plugins added to a registry this process has imported (a plugin imports it to register;
     without plugins the registry need not be imported, so the DAG validates without torch)."""
-    registries: dict[tuple[str, ...], tuple[str, str]] = {("model", "name"): ("dans_kgc.models", "MODELS")}
+    registries: dict[tuple[str, ...], tuple[str, str]] = {
+        ("model", "name"): ("dans_kgc.models", "MODELS"),
+        ("tracker", "name"): ("dans_kgc.trackers", "TRACKERS"),
+    }
     registry = registries.get(path)
     module = sys.modules.get(registry[0]) if registry else None
     if registry is None or module is None:
@@ -212,9 +288,9 @@ def validate_values(cfg: Mapping[str, Any]) -> None:
         for p in path:
             node = node[p]
         if node not in allowed and node not in _registered(path):
-            from dans_kgc.plugins import loaded_note
+            from dans_kgc.plugin_record import loaded_note
 
-            extra = f"; {loaded_note()}" if path == ("model", "name") else ""
+            extra = f"; {loaded_note()}" if path in (("model", "name"), ("tracker", "name")) else ""
             raise ConfigError(f"config key '{'.'.join(path)}' = {node!r}; expected one of "
                               f"{sorted(map(str, allowed | _registered(path)))}{extra}")
     if cfg["train"]["epochs"] < 0 or cfg["train"]["batch_size"] <= 0:
@@ -238,11 +314,11 @@ def validate_values(cfg: Mapping[str, Any]) -> None:
                           "integer >= 0")
     if cfg["diagnostics"]["triples"] < 0:
         raise ConfigError(f"config key 'diagnostics.triples' = {cfg['diagnostics']['triples']}; expected >= 0 (0 = off)")
-    for name, entry in (cfg["data"].get("custom") or {}).items():
+    for name, entry in (cfg.get("datasets") or {}).items():
         from dans_kgc.datasets.custom import check_entry  # no torch: datasets/__init__ imports numpy only
 
         try:
-            check_entry(str(name), entry, f"data.custom.{name}")
+            check_entry(str(name), entry, f"datasets.{name}")
         except ValueError as err:
             raise ConfigError(f"config key {err}") from None
     if len(cfg["dtm"]["margin_scales"]) != len(cfg["diffusion"]["band_steps"]):

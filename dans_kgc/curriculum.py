@@ -1,6 +1,6 @@
 """Stage 3 (DTM): the dynamic training mechanism, as pure tensor functions.
 
-METHOD.md "Stage 3". Training progress ``tau`` in [0, 1]; band ``k`` (1 = easiest, K_b =
+docs/method.md, "Stage 3". Training progress ``tau`` in [0, 1]; band ``k`` (1 = easiest, K_b =
 hardest) has hardness ``h_k = (k-1)/(K_b-1)``. Each entity's curriculum centre
 ``c_e(tau) = sigmoid(lambda (tau - 0.5 - alpha (zeta_e - 0.5)))`` moves from easy to hard as
 training proceeds, later for harder entities (higher zeta); the band weights are a softmax of

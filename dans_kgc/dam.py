@@ -1,4 +1,4 @@
-"""Stage 1: the Difficulty Assessment Module (DAM), as ../shared/METHOD.md reads it.
+"""Stage 1: the Difficulty Assessment Module (DAM), as docs/method.md reads it.
 
 Each entity gets a feature vector (structural features of the training graph, semantic
 features of the pretrained TransE embeddings), z-scored per column. An MLP maps it to

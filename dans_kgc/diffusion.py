@@ -1,6 +1,6 @@
 """Stage 2 (ANS): the conditional diffusion model that generates negative entity embeddings.
 
-METHOD.md "Stage 2". A DDPM over the backbone's entity embeddings with
+docs/method.md, "Stage 2". A DDPM over the backbone's entity embeddings with
 
 * a difficulty-adaptive linear schedule per entity (``beta_max`` grows with DAM's zeta, so
   harder entities get stronger perturbation; ``mu = 0`` gives one schedule for everyone, the
@@ -16,7 +16,7 @@ Design points:
   uninterrupted one bit for bit.
 * Everything taken from the backbone is detached: ``L_diff`` never moves KGE embeddings
   (DHNS let the diffusion loss push gradients into the embeddings).
-* ``L_diff`` is the MSE of METHOD.md, not DHNS's L1 (``loss='l1'`` is available for the baseline).
+* ``L_diff`` is the MSE of the base reading, not DHNS's L1 (``loss='l1'`` is available for the baseline).
 * ``normalize`` (config ``diffusion.normalize``): embeddings and queries are divided by one
   scalar ``data_scale`` (the std of the entity-embedding coordinates) before diffusion and
   multiplied back after sampling. DDPM assumes unit-scale data: TransE's unit-norm rows have
@@ -74,7 +74,7 @@ def cosine_alpha_bars(zeta: torch.Tensor, steps: int, mu: float, offset: float =
 
     Nichol & Dhariwal (2021): ``abar(s) = f(s) / f(0)``, ``f(s) = cos^2((s/T + o) / (1 + o) * pi/2)``,
     so ``abar_T`` = 0 (the chain starts from the forward marginal at T, unlike the linear schedule
-    with beta <= 0.02). Our reading of METHOD.md's "harder entities get stronger perturbation" for
+    with beta <= 0.02). Our reading of the paper's "harder entities get stronger perturbation" for
     it: ``abar_e(s) = abar(s) ** m_e`` with ``m_e = max(1 + mu (zeta - 0.5), 0.05)``.
     """
     s = torch.arange(0, steps + 1, device=zeta.device, dtype=torch.float64) / steps
@@ -88,7 +88,7 @@ def schedule(zeta: torch.Tensor, steps: int, beta_low: float, beta_global: float
              kind: str = "linear") -> dict[str, torch.Tensor]:
     """Betas, alphas and cumulative alpha-bars [..., T] for entities of difficulty ``zeta``.
 
-    ``kind``: ``linear`` (METHOD.md: beta_low .. beta_max(e)) or ``cosine`` (``cosine_alpha_bars``;
+    ``kind``: ``linear`` (the base reading: beta_low .. beta_max(e)) or ``cosine`` (``cosine_alpha_bars``;
     beta_low / beta_global unused). Betas are capped at 0.999 (DDPM's clip), alpha-bars follow.
     """
     if kind == "linear":
@@ -370,7 +370,7 @@ class ConditionalDiffusion(nn.Module):
             abar, abar_prev = abars_all[:, s:s + 1], abars_all[:, s_prev:s_prev + 1]
             beta = 1.0 - abar / abar_prev                                  # the jump's effective beta
             net = self.denoiser.forward_parts(x, pre_cond + step_parts[j])
-            if exact_eps:  # METHOD.md's chain, in its eps form
+            if exact_eps:  # the base reading's chain, in its eps form
                 x = (x - beta / (1.0 - abar).sqrt() * net) / (1.0 - beta).sqrt()
             else:
                 eps, x0 = self._both(net, x, abar)

@@ -88,7 +88,7 @@ def band_loss(family: str, pos: Tensor, neg: Tensor, weights: Tensor, margins: T
               reduction: str = "mean") -> Tensor:
     """L_dans over generated negatives [B, K] with band weights [B, K], each pushed as a random one is.
 
-    margin (margin-loss training): ``sum_k w_k relu(gamma_k - S(pos) + S(neg_k))`` (METHOD.md);
+    margin (margin-loss training): ``sum_k w_k relu(gamma_k - S(pos) + S(neg_k))`` (docs/method.md);
     softplus (softplus / NSSA training): ``sum_k w_k softplus(S(neg_k))``, the negative half of the
       logistic loss (its positive half is in L_rand); stage margins do not enter;
     softmax (1-N cross-entropy): ``sum_k w_k softplus(gamma_k - S(pos) + S(neg_k))``, the

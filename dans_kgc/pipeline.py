@@ -21,7 +21,7 @@ from dans_kgc import diagnostics as dg
 from dans_kgc.band_probe import STREAM_SAMPLERS, diagnostics_generator
 from dans_kgc.baselines import calibration_source
 from dans_kgc.checkpoints import BEST_MODEL, load_trained_model, read_checkpoint, stage_record_of
-from dans_kgc.config import OPEN_MAPPINGS, load_config, load_defaults, merge
+from dans_kgc.config import OPEN_MAPPINGS, load_config, load_defaults, merge, migrate_keys
 from dans_kgc.dam import check_dam, fit_dam_from_run, load_clusters, load_zeta, save_dam
 from dans_kgc.datasets.custom import open_dataset
 from dans_kgc.datasets.loading import KnowledgeGraph
@@ -33,6 +33,7 @@ from dans_kgc.sampling import build_sampler
 from dans_kgc.sampling.dans import DiffusionSampler
 from dans_kgc.sampling.dhns import dhns_diffusion
 from dans_kgc.stages import backbone_of, check_record, stage_record
+from dans_kgc.trackers import RunTracking, log_evaluation
 from dans_kgc.training import CHECKPOINT, Trainer, build_run
 from dans_kgc.utils import resolve_device, seed_everything, set_threads, write_json, write_text
 
@@ -103,8 +104,18 @@ def run_training(
     kg, protocol = load_kg(cfg, dataset)
     model, sampler = build_run(cfg, kg, pretrained, **resources)  # checks the stage outputs before writing anything
     save_run_config(out, cfg, dataset)
+    tracking = RunTracking(cfg, out, dataset=dataset, resume=resume, tags=tags)  # tracker.name: none -> no-op
     trainer = Trainer(
-        cfg, kg, model, sampler, out, device, protocol, show_progress=not quiet, on_validation=on_validation
+        cfg,
+        kg,
+        model,
+        sampler,
+        out,
+        device,
+        protocol,
+        show_progress=not quiet,
+        on_validation=on_validation,
+        on_epoch=[tracking.log_epoch],
     )
     if trainer_hook is not None:
         trainer_hook(trainer)
@@ -112,8 +123,9 @@ def run_training(
     if stage == "pretrain":
         record = stage_record("pretrain", cfg, kg, backbone_of(cfg["model"], cfg["train"]["mode"]), source=source)
         trainer.stage_record = record
-    summary = trainer.fit(resume=resume)
+    summary = tracking.track(trainer.fit, resume=resume)
     tuned = (cfg.get("tuned") or {}) if stage == "train" else {}  # pretraining reads no tuned configuration
+    recipe = dict(cfg.get("recipe") or {})  # where the backbone keys came from (--backbone): a record, not a setting
     write_json(
         out / "run.json",
         {
@@ -126,6 +138,7 @@ def run_training(
             "sampler": cfg["train"]["sampler"],
             "seed": cfg["seed"],
             "stage_record": record,
+            "recipe": recipe if recipe.get("name") else None,
             # the stage folders this run read (dans-kgc diagnose and provenance find them here)
             "stages": {
                 "pretrained": str(pretrained) if pretrained else None,
@@ -210,6 +223,8 @@ def evaluate_run(
     }
     out = Path(out) if out else run / f"metrics_{split}.json"
     write_json(out, result)
+    # a tracked run (tracker.json) gets these metrics too, at its last epoch
+    log_evaluation(run, split, metrics, step=int((run_info.get("summary") or {}).get("epochs_run") or 0))
     if save_ranks:
         # typed Any: numpy's stub lets a **mapping fill savez's allow_pickle: bool too
         arrays: dict[str, Any] = {
@@ -316,14 +331,15 @@ def fit_diffusion_stage(
 
 def _merge_recorded(cfg: dict[str, Any], recorded: Mapping[str, Any], source: str, prefix: str = "") -> dict[str, Any]:
     """``recorded`` (a config saved with a run or warm start) merged over ``cfg``; keys this version no
-    longer has are dropped with a warning instead of stopping the command."""
+    longer has are dropped with a warning instead of stopping the command (renamed ones are read under their new
+    names)."""
     out = dict(cfg)
-    for key, value in recorded.items():
+    for key, value in (recorded if prefix else migrate_keys(recorded, source)).items():
         if key not in out:
             log.warning("%s: config key '%s' is unknown to this version of dans-kgc; ignored", source, prefix + key)
         elif isinstance(out[key], dict) and isinstance(value, Mapping) and prefix + key not in OPEN_MAPPINGS:
             out[key] = _merge_recorded(out[key], value, source, f"{prefix}{key}.")
-        else:  # a value, or a mapping of the user's names (data.custom), taken whole
+        else:  # a value, or a mapping of the user's names (datasets), taken whole
             out[key] = merge({key: out[key]}, {key: value}, source, prefix)[key]
     return out
 

@@ -1,8 +1,10 @@
 """Plugins: modules or ``.py`` files imported before the registries are used (``--plugin``, repeatable).
 
 A plugin registers what it defines when imported: a sampler (``dans_kgc.sampling.register``), a backbone
-(``dans_kgc.models.MODELS``), a report builder (``dans_kgc.reports.register``). Kept free of torch, so the
-CLI can load plugins before any command imports the heavy modules.
+(``dans_kgc.models.MODELS``), a report builder (``dans_kgc.reports.register``), a backbone recipe
+(``dans_kgc.recipes.register``). A ``.yaml`` file is a file of backbone recipes, laid out like
+dans_kgc/recipes.yaml. Kept free of torch, so the CLI can load plugins before any command imports the heavy
+modules.
 """
 from __future__ import annotations
 
@@ -12,8 +14,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-# what has been imported in this process, in order (named by unknown-name errors)
-LOADED: list[str] = []
+from dans_kgc import plugin_record
 
 
 class PluginError(ValueError):
@@ -21,10 +22,15 @@ class PluginError(ValueError):
 
 
 def load_plugin(plugin: str) -> None:
-    """Import ``plugin``: a path to a ``.py`` file, or a dotted module name; once per process."""
-    if plugin in LOADED:
+    """Import ``plugin``: a path to a ``.py`` file, a ``.yaml`` file of recipes, or a dotted module name; once
+    per process."""
+    if plugin in plugin_record.LOADED:
         return
-    if plugin.endswith(".py") or Path(plugin).is_file():
+    if plugin.endswith((".yaml", ".yml")):
+        from dans_kgc.recipes import load_recipe_file
+
+        load_recipe_file(plugin)
+    elif plugin.endswith(".py") or Path(plugin).is_file():
         path = Path(plugin)
         if not path.is_file():
             raise PluginError(f"plugin {path}: no such file (expected a .py file or an importable module name)")
@@ -43,15 +49,10 @@ def load_plugin(plugin: str) -> None:
             importlib.import_module(plugin)
         except ImportError as err:
             raise PluginError(f"plugin {plugin}: cannot import it ({err}); give a .py file or an installed module") from None
-    LOADED.append(plugin)
+    plugin_record.LOADED.append(plugin)
 
 
 def load_plugins(plugins: Iterable[str] = ()) -> None:
     for plugin in plugins:
         load_plugin(plugin)
 
-
-def loaded_note() -> str:
-    """For unknown-name errors: which plugins are loaded, or how to load one."""
-    return (f"plugins loaded: {', '.join(LOADED)}" if LOADED
-            else "no plugins loaded (add yours with --plugin MODULE_OR_FILE)")

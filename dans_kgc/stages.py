@@ -28,8 +28,8 @@ from typing import Any
 # The Trainer refuses the pair; the DAG leaves such pairs out of a preset's backbone crossing.
 DRAW_ONLY_SAMPLERS = ("bernoulli", "self_adversarial", "nscaching")
 
-# Keys no stage output depends on: where and how fast it runs, where files come from.
-RUNTIME_KEYS = ("threads", "device", "data.mirror")
+# Keys no stage output depends on: where and how fast it runs, where files come from, where it is tracked.
+RUNTIME_KEYS = ("threads", "device", "data.mirror", "tracker.name", "tracker.dir", "tracker.experiment", "tracker.uri")
 
 # Patterns: an exact dotted key, or a prefix ending in ".". A stage reads a key when it
 # matches an `include` pattern and no `exclude` pattern.
@@ -37,7 +37,7 @@ TRAIN_LOOP = ["train."]
 STAGE_KEYS: dict[str, dict[str, list[str]]] = {
     "fetch": {"include": ["data.root", "protocol"]},
     "stats": {"include": ["data.root", "data.unseen_policy", "protocol"]},
-    # Stage 0 trains a backbone (TransE of METHOD.md, or the configured backbone with its own recipe)
+    # Stage 0 trains a backbone (the base reading's TransE, or the configured backbone with its own recipe)
     "pretrain": {"include": ["seed", "protocol", "data.", "model.", "pretrain.", "train."],
                  "exclude": ["train.sampler", "train.init_from_pretrained"]},
     # pretrain.dim / model.*: which pretraining it expects (dam.semantic_source, checked by its stage record)
@@ -153,7 +153,7 @@ def differing_keys(record: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[st
 # Stage 0: which backbone is pretrained
 # ----------------------------------------------------------------------------------------
 PRETRAIN_SOURCES = ("backbone", "transe", "transe_short", "random")
-# METHOD.md's TransE at three budgets (the paper's open question on DAM's inputs): the full pretraining,
+# The base reading's TransE at three budgets (the paper's open question on DAM's inputs): the full pretraining,
 # a short one (dam.short_epochs) and none at all (its random initialisation)
 TRANSE_SOURCES = ("transe", "transe_short", "random")
 
@@ -161,7 +161,7 @@ TRANSE_SOURCES = ("transe", "transe_short", "random")
 def pretrain_config(cfg: Mapping[str, Any], source: str = "backbone") -> dict[str, Any]:
     """Stage 0's run config: which backbone is pretrained, with which recipe.
 
-    ``transe`` (and ``backbone`` when the backbone is TransE): METHOD.md's Stage 0, TransE of
+    ``transe`` (and ``backbone`` when the backbone is TransE): the base reading's Stage 0, TransE of
     dimension ``pretrain.dim`` with uniform negatives and margin loss, ``pretrain.*`` settings.
     ``backbone`` for any other model: the configured backbone with its own recipe (``model.*``,
     ``train.*``: mode, loss, lr, batch, negatives, regularisation) and uniform negatives for

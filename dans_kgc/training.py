@@ -14,7 +14,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"
 TRACE = "trace.csv"
 MODES = ("negative_sampling", "one_to_n")
+VALID_HITS = ("hits@1", "hits@3", "hits@10")  # trace columns valid_hits@k beside valid_mrr
 
 
 class TrainingDivergedError(RuntimeError):
@@ -62,10 +63,11 @@ def _set_rng_state(gen: torch.Generator, state: Mapping[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-# Keys that may differ between a run and its resumption: budgets and where/how fast it runs, and
-# the diagnostics, which only add trace columns (their own generator; the run itself is unchanged).
+# Keys that may differ between a run and its resumption: budgets and where/how fast it runs, the
+# diagnostics, which only add trace columns (their own generator; the run itself is unchanged), and
+# where the run is tracked.
 RESUMABLE_CHANGES = {"train.epochs", "train.max_seconds", "train.patience", "threads", "device"}
-RESUMABLE_PREFIXES = ("diagnostics",)
+RESUMABLE_PREFIXES = ("diagnostics", "tracker")
 
 
 def _config_changes(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
@@ -92,7 +94,8 @@ def fact_split(triples: torch.Tensor, fact_ratio: float, generator: torch.Genera
 class Trainer:
     def __init__(self, cfg: Mapping[str, Any], kg: KnowledgeGraph, model: KGEModel, sampler: NegativeSampler,
                  out_dir: str | Path, device: torch.device, protocol: str, show_progress: bool = True,
-                 on_validation: Callable[[int, float], None] | None = None):
+                 on_validation: Callable[[int, float], None] | None = None,
+                 on_epoch: Sequence[Callable[[Mapping[str, Any]], None]] = ()):
         self.cfg = cfg
         self.tcfg = cfg["train"]
         self.kg = kg
@@ -156,6 +159,8 @@ class Trainer:
         # called with (epoch, valid MRR) after every validation; it may raise to stop the run (dans-kgc tune's
         # pruner raises optuna.TrialPruned), so it runs before that epoch's checkpoint is written
         self.on_validation = on_validation
+        # called with each epoch's trace row as it joins the trace (experiment trackers, dans_kgc/trackers.py)
+        self.on_epoch = list(on_epoch)
 
     def _hardness_probe(self) -> Any:
         """Band hardness measured at every validation (trace columns band{k}_active / _outscore / _quantile)
@@ -289,10 +294,13 @@ class Trainer:
                             row_weights=None if self.subsampling is None else self.subsampling(pos))
         return loss, pos_scores, None, pos
 
-    def validate(self) -> float:
+    def validation_metrics(self) -> dict[str, Any]:
         metrics, _ = evaluate(self.model, self.kg, "valid", self.protocol, self.tcfg["eval_batch_size"], self.device,
                               self.cfg["data"]["max_eval_triples"], self.valid_filter)
-        return metrics["mrr"]
+        return metrics
+
+    def validate(self) -> float:
+        return self.validation_metrics()["mrr"]
 
     def fit(self, resume: bool = False) -> dict[str, Any]:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -313,8 +321,9 @@ class Trainer:
             row = {"epoch": self.epoch, "seconds": round(epoch_s, 4), "train_seconds": round(self.train_seconds, 4), **row}
             row["triples_per_s"] = round(len(self.train_triples) / max(epoch_s, 1e-9), 1)
             if self.epoch % self.tcfg["eval_every"] == 0 or self.epoch == epochs:
-                mrr = self.validate()
-                row["valid_mrr"] = mrr
+                valid = self.validation_metrics()
+                mrr = valid["mrr"]
+                row.update({"valid_mrr": mrr, **{f"valid_{k}": valid[k] for k in VALID_HITS}})
                 if self.hardness_probe is not None:  # the bands the epoch trained with, before a refresh moves them
                     row.update(self.hardness_probe(self.sampler, self.model))
                 row.update(self.sampler.refresh(self.model))
@@ -324,6 +333,8 @@ class Trainer:
                 else:
                     self.bad_evals += 1
             self.history.append(row)
+            for callback in self.on_epoch:
+                callback(row)
             if self.on_validation is not None and "valid_mrr" in row:
                 self.on_validation(self.epoch, row["valid_mrr"])
             bar.update(1)

@@ -46,9 +46,9 @@ OBJECTIVE = "valid_mrr"
 SECTIONS = ("shared", "samplers", "backbones", "ignored")
 DIST_FIELDS = {"float": {"type", "low", "high", "log"}, "int": {"type", "low", "high", "step", "log"},
                "categorical": {"type", "choices"}}
-# what the search may not touch: the study's identity, its budget, where and how fast it runs
-UNTUNABLE = ("seed", "threads", "device", "protocol", "data.", "tune.", "tuned.", "train.sampler", "train.mode",
-             "train.epochs", "train.max_seconds", "model.name")
+# what the search may not touch: the study's identity, its budget, where and how fast it runs, where it is tracked
+UNTUNABLE = ("seed", "threads", "device", "protocol", "data.", "tune.", "tuned.", "tracker.", "train.sampler",
+             "train.mode", "train.epochs", "train.max_seconds", "model.name")
 
 # Keys a stage input fixes, so a trial must not change them: what the run checks before it uses the input
 # (the stage record's backbone name + dim, checks.check_record; the warm start's architecture,
@@ -357,7 +357,8 @@ class Tuner:
 
     def _identity(self) -> dict[str, Any]:
         """What a study is: dataset and the full trial base config (budget included), minus runtime keys."""
-        runtime = ("threads", "device", "data.mirror", "tune.trials", "tune.space", "tune.heartbeat_seconds")
+        runtime = ("threads", "device", "data.mirror", "tune.trials", "tune.space", "tune.heartbeat_seconds",
+                   "tracker.", "recipe.")  # recipe.*: where the backbone keys came from, not what they are
         flat = {k: v for k, v in flatten(self.base).items() if not any(_matches(k, p) for p in runtime)}
         return {"dataset": self.dataset, "config": json.loads(json.dumps(flat, default=str)), "space": self.space}
 

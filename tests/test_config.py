@@ -55,18 +55,39 @@ def test_a_runs_recorded_config_remakes_it_on_its_own_dataset_only(tmp_path):
         load_config([tmp_path / "config.yaml"])
 
 
-def test_a_renamed_key_names_its_replacement(tmp_path):
-    """A run config recorded before diffusion.snap became diffusion.negatives stops naming the new key and how
-    the old values read there, not with the bare unknown-key line."""
+@pytest.mark.parametrize("text, negatives", [
+    ("diffusion:\n  snap: true\n  steps: 20\n", "snapped"),
+    ("diffusion.snap: false\ndiffusion.steps: 20\n", "continuous"),  # flat dotted keys, as best.yaml writes
+])
+def test_a_renamed_key_is_read_under_its_new_name_with_one_warning(tmp_path, caplog, text, negatives):
+    """A run config recorded before diffusion.snap became diffusion.negatives (commit 75f1f3a: snap true = the
+    snapped negatives, false = the chain's continuous states) is read under the new key, warning once with both
+    names, the file, and nothing else of the file changed."""
     f = tmp_path / "config.yaml"
-    f.write_text("diffusion:\n  snap: true\n")
-    with pytest.raises(ConfigError, match=f"{f}: config key 'diffusion.snap' was renamed: use diffusion.negatives "
-                                          r"\(snap: true -> negatives: snapped"):
-        load_config([f])
+    f.write_text(text)
+    cfg = load_config([f])
+    assert cfg["diffusion"]["negatives"] == negatives and "snap" not in cfg["diffusion"]
+    assert cfg["diffusion"]["steps"] == 20
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "\n" not in warnings[0], warnings
+    assert all(s in warnings[0] for s in (str(f), "'diffusion.snap'", "'diffusion.negatives'", negatives)), warnings
 
 
-def test_renamed_keys_point_at_live_keys_and_shadow_none():
-    from dans_kgc.config import RENAMED_KEYS, load_defaults
+def test_a_renamed_key_given_on_the_command_line_migrates_too(caplog):
+    assert load_config([], ["diffusion.snap=true"])["diffusion"]["negatives"] == "snapped"
+    assert "--set: config key 'diffusion.snap' was renamed 'diffusion.negatives'" in caplog.text
+
+
+def test_a_renamed_key_next_to_its_new_name_or_with_an_unknown_value_stops():
+    with pytest.raises(ConfigError, match="'diffusion.snap' and 'diffusion.negatives' both given"):
+        load_config([], ["diffusion.snap=true", "diffusion.negatives=mixed"])
+    with pytest.raises(ConfigError, match=r"--set: config key 'diffusion.snap' = 'sometimes' .* expected one of "
+                                          r"True, False"):
+        load_config([], ["diffusion.snap=sometimes"])
+
+
+def test_migrations_lead_from_dead_keys_to_live_keys_and_valid_values():
+    from dans_kgc.config import MIGRATIONS, load_defaults
 
     def has(cfg, dotted):
         for part in dotted.split("."):
@@ -76,9 +97,11 @@ def test_renamed_keys_point_at_live_keys_and_shadow_none():
         return True
 
     defaults = load_defaults()
-    for old, new in RENAMED_KEYS.items():
-        assert not has(defaults, old), old  # a live key is never reported as renamed
-        assert has(defaults, new.split()[0]), new
+    for old, (new, values, _) in MIGRATIONS.items():
+        assert not has(defaults, old), old  # a live key is never moved away
+        assert has(defaults, new), new
+        for value in (values or {}).values():  # every translated value is one the new key accepts
+            load_config([], [f"{new}={value}"])
 
 
 def test_parse_set_requires_equals():

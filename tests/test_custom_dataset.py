@@ -1,5 +1,5 @@
-"""Your own dataset (config key data.custom): used wherever a registered name is, checksummed, bad files
-stopped with one `file:line: what was expected` line through the CLI."""
+"""Your own dataset (config key `datasets`, as in the workflow's config): used wherever a registered name is,
+checksummed, bad files stopped with one `file:line: what was expected` line through the CLI."""
 from __future__ import annotations
 
 import hashlib
@@ -34,7 +34,7 @@ def own(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     folder = make_kg(tmp_path / "src" / "mykg")
     cfg = tmp_path / "mykg.yaml"
-    cfg.write_text(yaml.safe_dump({"data": {"custom": {"mykg": {"path": str(folder), "protocol": "kge"}}}}))
+    cfg.write_text(yaml.safe_dump({"datasets": {"mykg": {"path": str(folder), "protocol": "kge"}}}))
     return tmp_path, folder, cfg
 
 
@@ -100,16 +100,16 @@ def test_bad_files_are_one_cli_line(own, caplog, capsys, file, content, expected
 
 
 @pytest.mark.parametrize("entry, expected", [
-    ({"path": "nowhere"}, "data.custom.mykg.path: nowhere is not a folder"),
+    ({"path": "nowhere"}, "datasets.mykg.path: nowhere is not a folder"),
     ({"path": "src/mykg", "protocl": "kge"}, "unknown key(s) protocl"),
-    ({"path": "src/mykg", "protocol": "ogb"}, "data.custom.mykg.protocol: expected one of kge, redgnn"),
+    ({"path": "src/mykg", "protocol": "ogb"}, "datasets.mykg.protocol: expected one of kge, redgnn"),
     ({"path": "src/empty"}, "no train.txt, valid.txt, test.txt"),
 ])
 def test_bad_entries_name_the_key(own, caplog, entry, expected):
     tmp, _, _ = own
     (tmp / "src/empty").mkdir()
     cfg = tmp / "bad.yaml"
-    cfg.write_text(yaml.safe_dump({"data": {"custom": {"mykg": entry}}}))
+    cfg.write_text(yaml.safe_dump({"datasets": {"mykg": entry}}))
     assert main(["data", "fetch", "mykg", "--config", str(cfg)]) == 2
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert len(errors) == 1 and expected in errors[0], errors
@@ -117,7 +117,7 @@ def test_bad_entries_name_the_key(own, caplog, entry, expected):
 
 def test_registered_name_cannot_be_taken(own, caplog):
     tmp, folder, _ = own
-    assert main(["data", "fetch", "umls", "--set", f"data.custom={{umls: {{path: {folder}}}}}"]) == 2
+    assert main(["data", "fetch", "umls", "--set", f"datasets={{umls: {{path: {folder}}}}}"]) == 2
     assert "'umls' is a registered dataset" in caplog.text
 
 
@@ -140,4 +140,39 @@ def test_moved_source_folder_falls_back_to_the_fetched_copy(own, caplog):
     (tmp / "data/mykg/dataset.yaml").unlink()
     caplog.clear()
     assert main(["evaluate", "--run", "runs/m", "--quiet"]) == 2
-    assert "data.custom.mykg.path:" in caplog.text and "is not a folder" in caplog.text
+    assert "datasets.mykg.path:" in caplog.text and "is not a folder" in caplog.text
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_one_datasets_file_is_read_by_the_cli_and_the_workflow(tmp_path, caplog):
+    """The same YAML file names your dataset for `dans-kgc --config` and for `snakemake --configfile`: the CLI's
+    loader takes it without a warning, and config.yaml with it merged in (as --configfile does) passes the
+    workflow's schema."""
+    import jsonschema
+
+    from dans_kgc.config import load_config
+
+    entry = {"path": str(make_kg(tmp_path / "mykg")), "protocol": "kge"}
+    own_file = tmp_path / "mykg.yaml"
+    own_file.write_text(yaml.safe_dump({"datasets": {"mykg": entry}}))
+    assert load_config([own_file])["datasets"] == {"mykg": entry}
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    workflow_cfg = {**yaml.safe_load((REPO / "config.yaml").read_text()), **yaml.safe_load(own_file.read_text())}
+    jsonschema.Draft202012Validator(schema).validate(workflow_cfg)
+    assert workflow_cfg["datasets"] == {"mykg": entry}
+
+
+def test_the_former_key_data_custom_is_read_as_datasets_with_a_warning(tmp_path, caplog):
+    from dans_kgc.config import load_config
+
+    entry = {"path": str(make_kg(tmp_path / "mykg")), "protocol": "redgnn"}
+    old = tmp_path / "old.yaml"
+    old.write_text(yaml.safe_dump({"data": {"custom": {"mykg": entry}, "max_eval_triples": 7}}))
+    cfg = load_config([old])
+    assert cfg["datasets"] == {"mykg": entry} and cfg["data"]["max_eval_triples"] == 7 and "custom" not in cfg["data"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "\n" not in warnings[0], warnings
+    assert all(s in warnings[0] for s in (str(old), "'data.custom'", "'datasets'")), warnings

@@ -1,7 +1,8 @@
-"""Your own dataset: a folder named in the config (``data.custom``), used wherever a registered name is.
+"""Your own dataset: a folder named in the config (``datasets``), used wherever a registered name is.
 
-``data: {custom: {mykg: {path: /data/mykg, protocol: kge}}}`` names a folder holding ``train.txt``,
-``valid.txt``, ``test.txt`` and optionally ``facts.txt``, ``entities.txt``, ``relations.txt``.
+``datasets: {mykg: {path: /data/mykg, protocol: kge}}`` (the same key as in the workflow's config.yaml) names a
+folder holding ``train.txt``, ``valid.txt``, ``test.txt`` and optionally ``facts.txt``, ``entities.txt``,
+``relations.txt``.
 Fetching it copies those files into ``<data.root>/mykg/<protocol>/`` after taking their SHA-256,
 and writes ``<data.root>/mykg/dataset.yaml`` (the manifest): later commands given ``--dataset mykg``
 without the config entry (the DAG's jobs after the fetch) find the copy there and verify every file
@@ -135,17 +136,18 @@ def synthetic_dataset(spec: DatasetSpec, root: Path) -> DatasetSpec:
                        custom=True, synthetic=spec.synthetic)
 
 
-def resolve_dataset(name: str, data_cfg: Mapping[str, Any]) -> DatasetSpec:
-    """A dataset by name: ``data.custom`` first, then the registry, then a custom dataset fetched into ``data.root``."""
-    custom = data_cfg.get("custom") or {}
+def resolve_dataset(name: str, cfg: Mapping[str, Any]) -> DatasetSpec:
+    """A dataset by name: the config's ``datasets`` first, then the registry, then a custom dataset fetched into
+    ``data.root``."""
+    custom, data_cfg = cfg.get("datasets") or {}, cfg["data"]
     if name in custom:
         folder = Path(str((custom[name] or {}).get("path", ""))).expanduser() if isinstance(custom[name], Mapping) else None
         fetched = fetched_dataset(name, Path(data_cfg["root"]))
         if folder is not None and not folder.is_dir() and fetched is not None:
             # a run's recorded entry whose source folder moved since: its verified copy is what the run used
-            log.warning("data.custom.%s.path: %s is gone; using the copy fetched into %s", name, folder, data_cfg["root"])
+            log.warning("datasets.%s.path: %s is gone; using the copy fetched into %s", name, folder, data_cfg["root"])
             return fetched
-        return custom_dataset(name, custom[name], f"data.custom.{name}")
+        return custom_dataset(name, custom[name], f"datasets.{name}")
     if name.lower() in DATASETS:
         spec = get_dataset(name)
         return synthetic_dataset(spec, Path(data_cfg["root"])) if spec.synthetic is not None else spec
@@ -153,13 +155,13 @@ def resolve_dataset(name: str, data_cfg: Mapping[str, Any]) -> DatasetSpec:
     if fetched is not None:
         return fetched
     raise KeyError(f"unknown dataset '{name}'; registered: {', '.join(DATASETS)}"
-                   + (f"; your own (data.custom): {', '.join(custom)}" if custom else "")
-                   + f". Your own dataset: config key data.custom.{name}: {{path: FOLDER, protocol: kge}}")
+                   + (f"; your own (datasets): {', '.join(custom)}" if custom else "")
+                   + f". Your own dataset: config key datasets.{name}: {{path: FOLDER, protocol: kge}}")
 
 
 def open_dataset(name: str, cfg: Mapping[str, Any]) -> Any:
     """The split of ``name`` the configured protocol uses, fetched (and verified) on demand -> KnowledgeGraph."""
-    spec = resolve_dataset(name, cfg["data"])
+    spec = resolve_dataset(name, cfg)
     variant = spec.variant_for(cfg["protocol"])
     fetch_dataset(name, cfg["data"]["root"], variant, cfg["data"]["mirror"], spec=spec)
     return load_dataset(cfg["data"]["root"], name, variant, cfg["data"]["unseen_policy"], spec=spec)

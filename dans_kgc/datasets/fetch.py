@@ -111,7 +111,8 @@ def _fetch_fresh(spec: FileSpec, dest: Path, mirror: Path | None, downloader: Ca
         except OSError as err:
             raise MissingFileError(
                 f"could not download {spec.url}: {err}. Offline? Point the config key data.mirror or "
-                f"the environment variable {MIRROR_ENV} at a folder laid out like shared/datasets"
+                f"the environment variable {MIRROR_ENV} at a folder laid out as the registry's mirror_path entries "
+                "(redgnn/<name>/..., kge/<NAME>/...)"
             ) from err
         data = _extract(raw, spec.archive_member, spec.url) if spec.archive_member else raw
         origin = spec.url

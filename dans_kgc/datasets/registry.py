@@ -12,7 +12,7 @@ from dans_kgc.datasets.synthetic import SPLIT_NAME, SyntheticShape
 @dataclass(frozen=True)
 class FileSpec:
     key: str                      # entities | relations | facts | train | valid | test
-    mirror_path: str              # path relative to a mirror folder (shared/datasets layout)
+    mirror_path: str              # path relative to a mirror folder (redgnn/<name>/..., kge/<NAME>/...)
     url: str                      # canonical public URL (raw file, or an archive holding it)
     sha256: str | None         # None when the file could not be mirrored; git_blob then verifies it
     git_blob: str                 # upstream git object id (full 40 hex, or a prefix)
@@ -30,7 +30,7 @@ class DatasetSpec:
     paper: bool
     default_variant: str
     variants: dict[str, dict[str, FileSpec]]
-    custom: bool = False          # a user's folder (data.custom), not a registry entry
+    custom: bool = False          # a user's folder (config datasets), not a registry entry
     synthetic: SyntheticShape | None = None  # generated to this shape on fetch (synthetic.py)
     size: tuple[int, int] | None = None  # (training-graph triples, entities) of the default split: cost estimates
 

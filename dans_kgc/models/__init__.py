@@ -17,7 +17,7 @@ MODELS: dict[str, type[KGEModel]] = {m.name: m for m in (TransE, RotatE, DistMul
 def build_model(cfg: Mapping[str, Any], num_entities: int, num_relations: int) -> KGEModel:
     """Build the backbone described by the ``model`` config section."""
     if cfg["name"] not in MODELS:
-        from dans_kgc.plugins import loaded_note
+        from dans_kgc.plugin_record import loaded_note
 
         raise KeyError(f"unknown backbone (model.name) '{cfg['name']}'; registered: {', '.join(sorted(MODELS))}; "
                        f"{loaded_note()}")

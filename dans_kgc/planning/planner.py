@@ -539,9 +539,9 @@ class Planner:
         trains with>.
 
         source: backbone (the run's own backbone, for initialisation and the warm start) | transe
-        (METHOD.md's TransE, DAM's default semantic source). Runs whose pretraining would be the same
+        (the base reading's TransE, DAM's default semantic source). Runs whose pretraining would be the same
         share one folder; the hash covers every key the pretrain stage reads (dans_kgc/stages.py).
-        METHOD.md's TransE is a per-dataset stage: only the preset's overrides shape it, never a
+        The base reading's TransE is a per-dataset stage: only the preset's overrides shape it, never a
         variant's or a backbone recipe's (variants cannot set pretrain.* or dam.* keys).
         """
         if source in TRANSE_SOURCES:

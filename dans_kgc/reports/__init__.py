@@ -9,7 +9,8 @@ provenance sidecar ``<out>.provenance.json``. Adding a report is one file::
     # my_report.py
     from dans_kgc.reports import register
 
-    @register("loss_table", kind="table", experiments=("main",), help="final training loss")
+    @register("loss_table", kind="table", experiments=("main",), help="final training loss",
+              options={"digits": "decimals"})
     def build(ctx):
         ...
         return [path]

@@ -124,7 +124,9 @@ def _curve_cell(members: Sequence[RunRecord], notes: Notes) -> tuple[Cell, list[
 
 
 @register("calibration", kind="table", experiments=("calibration",),
-          help="each backbone with its standard recipe vs its published row: MRR / Hits@1 / Hits@10, Δ, budget")
+          help="each backbone with its standard recipe vs its published row: MRR / Hits@1 / Hits@10, Δ, budget",
+          options={"digits": "decimals", "baselines": "published-baselines YAML (default: the package's)",
+                   "expected_seeds": "mark rows with fewer seeds than this"})
 def build_calibration(ctx: ReportContext) -> list[Path]:
     """Options: ``digits`` (3), ``baselines`` (another published-baselines YAML),
     ``expected_seeds`` (mark rows with fewer seeds than that)."""
@@ -321,7 +323,8 @@ def _series_label(bb: BackboneKey, var: str | None, texts: dict) -> str:
 
 
 @register("calibration_curves", kind="figure", experiments=("calibration",),
-          help="validation MRR vs epoch per backbone recipe, one panel per dataset, published MRR dashed")
+          help="validation MRR vs epoch per backbone recipe, one panel per dataset, published MRR dashed",
+          options={"baselines": "published-baselines YAML (default: the package's)"})
 def build_calibration_curves(ctx: ReportContext) -> list[Path]:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch

@@ -135,7 +135,8 @@ def _yardstick(bands: Mapping[str, Any] | None, digits: int) -> str:
 
 
 @register("diagnostics", kind="table", inputs="files",
-          help="dans-kgc diagnose outputs gathered: band hardness, denoiser quality, false negatives across samplers")
+          help="dans-kgc diagnose outputs gathered: band hardness, denoiser quality, false negatives across samplers",
+          options={"digits": "decimals"})
 def build_diagnostics(ctx: ReportContext) -> list[Path]:
     import pandas as pd
 

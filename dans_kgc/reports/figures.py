@@ -248,7 +248,9 @@ def _series(run: RunRecord, by_sampler: bool) -> str:
 
 
 @register("sensitivity", kind="figure", experiments=None,
-          help="test MRR vs each swept hyper-parameter (mu, eta, ...), mean ± std over seeds (paper Figure 2)")
+          help="test MRR vs each swept hyper-parameter (mu, eta, ...), mean ± std over seeds (paper Figure 2)",
+          options={"params": "comma-separated config keys to plot (default: every swept one), e.g. diffusion.mu",
+                   "metric": "the y axis: mrr (default), hits@1, hits@3 or hits@10"})
 def build_sensitivity(ctx: ReportContext) -> list[Path]:
     """Rows: every numeric config value that varies within one experiment (per dataset); columns:
     datasets. Without --experiment, runs of experiments named ``sens*`` are used when there are
@@ -454,7 +456,8 @@ def _band_label(k: int, nb: int, steps: Sequence[float] | None) -> str:
 
 
 @register("bands", kind="figure", experiments=("main", "ablation"),
-          help="mean curriculum band weights per epoch (the hardness mix the runs applied)")
+          help="mean curriculum band weights per epoch (the hardness mix the runs applied)",
+          options={"style": "area (stacked shares; default) or lines"})
 def build_bands(ctx: ReportContext) -> list[Path]:
     import numpy as np
     import pandas as pd

@@ -25,12 +25,12 @@ VARIANT_LABEL = {
     "dans_placed": "DANS-KGC (measured band placement)",
     "full": "DANS-KGC (full)", "wo_dam": "w/o DAM", "wo_ccd": "w/o CCD", "wo_dtm": "w/o DTM",
     "reversed": "reversed curriculum",
-    # curriculum robustness (issue 12): the DTM schedule's shape
+    # curriculum robustness (open question): the DTM schedule's shape
     "easy_to_hard": "easy → hard (λ = 8, default)", "lambda2": "easy → hard, gradual (λ = 2)",
     "lambda32": "easy → hard, abrupt (λ = 32)", "no_curriculum": "none (uniform weights, m_k = 1)",
-    # DAM's inputs (issue 12, Q2): where the semantic features and K-means types come from
+    # DAM's inputs (open question Q2): where the semantic features and K-means types come from
     "random_features": "untrained TransE", "short_transe": "TransE, short pretraining",
-    "full_transe": "TransE, full pretraining (METHOD.md)", "backbone_features": "the backbone's pretraining",
+    "full_transe": "TransE, full pretraining (base reading)", "backbone_features": "the backbone's pretraining",
 }
 
 ABLATION_VARIANTS = ["full", "wo_dam", "wo_ccd", "wo_dtm"]

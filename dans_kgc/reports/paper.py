@@ -92,7 +92,8 @@ def order_variants_rank(v: str | None) -> tuple:
 
 
 @register("paper", kind="table", experiments=("main", "ablation"),
-          help="paper vs ours for every cell the paper reports; published RED-GNN / AdaProp reference rows")
+          help="paper vs ours for every cell the paper reports; published RED-GNN / AdaProp reference rows",
+          options={"digits": "decimals", "targets": "paper-targets YAML (default: the package's)"})
 def build_paper(ctx: ReportContext) -> list[Path]:
     import pandas as pd
 

@@ -55,15 +55,26 @@ class ReportSpec:
     experiments: tuple[str, ...] | None = None  # default tags.experiment filter; None = every run
     help: str = ""
     inputs: str = "runs"  # runs: --runs are run folders (loaded as RunRecords) | files: result files the builder reads
+    # option -> what it sets (the ctx.option keys the builder reads; dans-kgc report --help lists them)
+    options: dict[str, str] = field(default_factory=dict)
 
 
 REPORTS: dict[str, ReportSpec] = {}
 
 
 def register(
-    name: str, *, kind: str = "table", experiments: Iterable[str] | None = None, help: str = "", inputs: str = "runs"
+    name: str,
+    *,
+    kind: str = "table",
+    experiments: Iterable[str] | None = None,
+    help: str = "",
+    inputs: str = "runs",
+    options: dict[str, str] | None = None,
 ) -> Callable[[Builder], Builder]:
     """Decorator: register ``fn`` as the report ``name`` (a later registration replaces it).
+
+    ``options``: the ``ctx.option`` keys the builder reads, with what each sets (``dans-kgc report --help``
+    lists them: ``digits``, ``split``, ``target_mrr``, ``target_fraction`` are flags, the others ``--option``).
 
     ``inputs="files"``: the builder reads the given paths itself (``ctx.inputs``; e.g. the
     ``dans-kgc diagnose`` JSON files) instead of run folders (``ctx.runs`` stays empty).
@@ -74,7 +85,7 @@ def register(
     def deco(fn: Builder) -> Builder:
         text = help or ((fn.__doc__ or "").strip().splitlines() or [""])[0]
         REPORTS[name] = ReportSpec(
-            name, fn, kind, tuple(experiments) if experiments is not None else None, text, inputs
+            name, fn, kind, tuple(experiments) if experiments is not None else None, text, inputs, dict(options or {})
         )
         return fn
 

@@ -28,7 +28,7 @@ def by_relation(r: RunRecord) -> dict[str, Any] | None:
 
 @register("relations", kind="table",
           help="test MRR per relation with the share of rankings whose anchor entity outscores the answer, "
-               "per backbone and variant")
+               "per backbone and variant", options={"digits": "decimals"})
 def build_relations(ctx: ReportContext) -> list[Path]:
     import pandas as pd
 

@@ -94,8 +94,9 @@ class RunRecord:
         folder = (self.run_info.get("stages") or {}).get("dam")
         if not folder:
             return None
-        # a copy next to the run counts too: committed result folders keep the small files without the stages
-        path = next((p for p in (Path(folder) / "dam_report.json", self.path / "dam_report.json") if p.exists()), None)
+        # a kept reference folder holds the stage beside the run's experiments; older ones a copy next to the run
+        places = (Path(folder), kept_stage_folder(self.path, folder), self.path)
+        path = next((p / "dam_report.json" for p in places if p and (p / "dam_report.json").exists()), None)
         report = _read_json(path, []) if path else None
         v = (report or {}).get(key)
         if v is None or isinstance(v, (str, bool)):
@@ -304,6 +305,17 @@ def _is_stage_output(folder: Path) -> bool:
         except (OSError, ValueError):
             return False
     return folder.name == "pretrain"
+
+
+def kept_stage_folder(run: Path, stage: str) -> Path | None:
+    """A stage folder the run recorded as .../D/STAGE/KEY (results/P/D/dam/KEY) found beside the run's experiment
+    folders, D/STAGE/KEY, where the dataset's tree was kept as a whole (reference/P/runs/D/EXPERIMENT/VARIANT/seedS);
+    None when the recorded path does not pass through the run's dataset folder name."""
+    parts = Path(stage).parts
+    if len(run.parts) < 4 or run.parents[2].name not in parts:
+        return None
+    last = len(parts) - 1 - parts[::-1].index(run.parents[2].name)
+    return run.parents[2].joinpath(*parts[last + 1:]) if last + 1 < len(parts) else None
 
 
 def discover(paths: Iterable[str | Path]) -> list[Path]:

@@ -216,14 +216,15 @@ def results_table(ctx: ReportContext, variants_for: Callable[[Sequence[RunRecord
 
 
 @register("main", kind="table", experiments=("main",),
-          help="(backbone, sampler) x datasets: test MRR / Hits@1 / Hits@10, mean ± std over seeds")
+          help="(backbone, sampler) x datasets: test MRR / Hits@1 / Hits@10, mean ± std over seeds",
+          options={"digits": "decimals"})
 def build_main(ctx: ReportContext) -> list[Path]:
     return results_table(ctx, lambda runs: order_variants(r.variant for r in runs), "Sampler",
                          "Link prediction with each negative sampler", "tab:main")
 
 
 @register("ablation", kind="table", experiments=("ablation",),
-          help="full / w/o DAM / w/o CCD / w/o DTM (paper Table 5), per backbone")
+          help="full / w/o DAM / w/o CCD / w/o DTM (paper Table 5), per backbone", options={"digits": "decimals"})
 def build_ablation(ctx: ReportContext) -> list[Path]:
     def variants_for(runs: Sequence[RunRecord]) -> list[str | None]:
         extra = [v for v in order_variants(r.variant for r in runs) if v not in ABLATION_VARIANTS]
@@ -233,7 +234,8 @@ def build_ablation(ctx: ReportContext) -> list[Path]:
 
 
 @register("curriculum", kind="table", experiments=("curriculum",),
-          help="curriculum robustness: default, reversed, gradual / abrupt (dtm.lambda 2, 32), none, per backbone")
+          help="curriculum robustness: default, reversed, gradual / abrupt (dtm.lambda 2, 32), none, per backbone",
+          options={"digits": "decimals"})
 def build_curriculum(ctx: ReportContext) -> list[Path]:
     return results_table(ctx, lambda runs: order_variants(r.variant for r in runs), "Curriculum",
                          "DANS-KGC under other curricula (the order and speed of the hardness schedule)",
@@ -242,7 +244,8 @@ def build_curriculum(ctx: ReportContext) -> list[Path]:
 
 @register("dam_inputs", kind="table", experiments=("dam_inputs",),
           help="DAM's semantic features from an untrained, a short, the full TransE or the backbone: zeta's "
-               "held-out Spearman with the observed difficulty, and DANS-KGC's test metrics")
+               "held-out Spearman with the observed difficulty, and DANS-KGC's test metrics",
+          options={"digits": "decimals"})
 def build_dam_inputs(ctx: ReportContext) -> list[Path]:
     ctx.options.setdefault("metrics", ["dam_spearman", *TABLE_METRICS])
     return results_table(ctx, lambda runs: order_variants(r.variant for r in runs), "DAM input",
@@ -295,7 +298,9 @@ def time_to_target(r: RunRecord, target: float) -> tuple[float, int] | None:
 
 
 @register("efficiency", kind="table", experiments=("main",),
-          help="seconds/epoch, train time, time to a target validation MRR, ratio vs uniform (per backbone)")
+          help="seconds/epoch, train time, time to a target validation MRR, ratio vs uniform (per backbone)",
+          options={"target_mrr": "absolute target validation MRR of time-to-target",
+                   "target_fraction": "without target_mrr: this fraction of uniform's best validation MRR (0.9)"})
 def build_efficiency(ctx: ReportContext) -> list[Path]:
     import pandas as pd
 
@@ -426,7 +431,8 @@ def band_numbers(r: RunRecord) -> list[int]:
 
 
 @register("hardness", kind="table", experiments=("main", "ablation"),
-          help="per band at the last validation: entity quantile, share active, P(outscore) (issue 10's targets)")
+          help="per band at the last validation: entity quantile, share active, P(outscore), against the hardness "
+               "targets")
 def build_hardness(ctx: ReportContext) -> list[Path]:
     import pandas as pd
 
@@ -474,7 +480,7 @@ def build_hardness(ctx: ReportContext) -> list[Path]:
                "active = share of negatives inside their band margin (they still give a gradient); P(outscore) = "
                "share that outscore the true answer. Yardsticks on the same rows: the quantile of the true answer and "
                "of the hardest entity that is no known answer (train+valid+test): a band above the latter outscores "
-               "every real negative. Mean ± sample std over seeds. Issue-10 targets: quantile "
+               "every real negative. Mean ± sample std over seeds. Targets: quantile "
                "strictly increasing over bands, band 4 quantile >= 0.95 and band 4 active >= 0.10.")
     table = Table(caption=caption, columns=columns, rows=rows, notes=notes, midrules=midrules, groups=groups,
                   label="tab:hardness", align="lll" + "r" * (len(columns) - 3))

@@ -67,7 +67,9 @@ def _budget_text(study: dict[str, Any] | None) -> str:
 
 
 @register("tuning", kind="table", inputs="files",
-          help="default vs tuned test MRR per sampler, with the equal budget of each study (study folders + runs)")
+          help="default vs tuned test MRR per sampler, with the equal budget of each study (study folders + runs)",
+          options={"digits": "decimals", "metric": "the compared metric: mrr (default), hits@1, hits@3 or hits@10",
+                   "split": "which metrics_SPLIT.json of the runs"})
 def build_tuning(ctx: ReportContext) -> list[Path]:
     import pandas as pd
 

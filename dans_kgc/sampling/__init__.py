@@ -35,7 +35,7 @@ def build_sampler(name: str, kg: KnowledgeGraph, cfg: Mapping[str, Any], generat
                   **resources: Any) -> NegativeSampler:
     """Instantiate a registered sampler. ``resources`` carries stage outputs (DAM, diffusion warm start)."""
     if name not in SAMPLERS:
-        from dans_kgc.plugins import loaded_note
+        from dans_kgc.plugin_record import loaded_note
 
         raise KeyError(f"unknown sampler '{name}'; registered: {', '.join(sorted(SAMPLERS))}; {loaded_note()}")
     cls = SAMPLERS[name]

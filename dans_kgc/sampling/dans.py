@@ -1,4 +1,4 @@
-"""DANS-KGC's sampler (METHOD.md Stages 2-3 and "Losses"), and the shared diffusion-sampler base.
+"""DANS-KGC's sampler (docs/method.md, Stages 2-3 and "The loss"), and the shared diffusion-sampler base.
 
 Per training step, for each positive (h, r, t) one side is drawn (prob. 1/2); the entity on
 that side (the *target*, e) is replaced by generated embeddings:
@@ -117,9 +117,9 @@ class DiffusionSampler(NegativeSampler):
 
     Subclasses build ``self.ans`` and define ``band_weights`` / ``band_margins``. ``chain``
     (``negatives``, ``reverse``, ``chain_start``) says how the reverse chain runs and which form
-    its negatives take; the defaults are METHOD.md's reading (the DHNS baseline keeps them).
+    its negatives take; the defaults are the base reading (the DHNS baseline keeps them).
 
-    Negative forms: ``continuous`` (METHOD.md: the chain's states, scored directly; only the
+    Negative forms: ``continuous`` (the base reading: the chain's states, scored directly; only the
     query moves), ``snapped`` (each state replaced by its nearest entity that is not a known
     true triple: that entity's embedding is pushed away too), ``mixed`` (both, each band's
     weight split evenly between its two forms).

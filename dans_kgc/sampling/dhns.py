@@ -1,4 +1,4 @@
-"""Non-adaptive diffusion baseline in the style of DHNS (Niu et al. 2025; METHOD.md "Baselines").
+"""Non-adaptive diffusion baseline in the style of DHNS (Niu et al. 2025; docs/method.md, "The baselines").
 
 The same machinery as DANS-KGC (``dans_kgc.diffusion``, ``DiffusionSampler``) with what DANS
 adds taken out: one linear schedule for every entity (mu = 0, no DAM), a denoiser conditioned

@@ -1,4 +1,4 @@
-"""The control for "any extra term helps" (issue 11): DANS-KGC's extra loss term with uniform random entities.
+"""The control for "any extra term helps": DANS-KGC's extra loss term with uniform random entities.
 
 Same combination as DANS-KGC, ``L = (1 - eta) L_rand + eta L_term``, and the same per-row term as ``L_dans``
 (``losses.band_loss`` in the backbone's loss family: margin, softplus or the two-way softmax of 1-N), but its

@@ -1,5 +1,5 @@
 # Stage 0: pretraining, once per dataset and per distinct pretraining {pkey} (dans_kgc/planning: pkey_of):
-# METHOD.md's TransE (DAM's semantic source) and the configured backbone with its own recipe (its
+# The base reading's TransE (DAM's semantic source) and the configured backbone with its own recipe (its
 # initialisation and the space of its diffusion warm start). Resumable: a killed job restarts from the
 # run folder's last checkpoint (workflow/scripts/dans_kgc_job.py passes --resume).
 
