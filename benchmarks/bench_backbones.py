@@ -22,6 +22,7 @@ One worker process per system, repetitions handed out in turn with a rotating fi
     python benchmarks/bench_backbones.py --threads 1 --epochs 1 --reps 3 --models rotate,conve
     python benchmarks/bench_backbones.py --quick                         # smoke run (tiny subset, seconds)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,44 +46,82 @@ LOADED_ABOVE = 1.5  # 1-minute load average at start or end above this: the Mark
 # One entry per backbone: our --set overrides and PyKEEN's model/loss/loop, for the same settings.
 MODELS: dict[str, dict[str, Any]] = {
     "rotate": {
-        "label": "RotatE", "mode": "negative_sampling", "batch": 256, "lr": 5e-3, "num_neg": 64,
-        "ours": ["model.name=rotate", "model.dim=128", "model.gamma=9.0", "train.loss=nssa",
-                 "train.adversarial_temperature=1.0"],
-        "pykeen_model": "RotatE", "pykeen_kwargs": {"embedding_dim": 128},
+        "label": "RotatE",
+        "mode": "negative_sampling",
+        "batch": 256,
+        "lr": 5e-3,
+        "num_neg": 64,
+        "ours": [
+            "model.name=rotate",
+            "model.dim=128",
+            "model.gamma=9.0",
+            "train.loss=nssa",
+            "train.adversarial_temperature=1.0",
+        ],
+        "pykeen_model": "RotatE",
+        "pykeen_kwargs": {"embedding_dim": 128},
         "pykeen_loss": ("NSSALoss", {"margin": 9.0, "adversarial_temperature": 1.0}),
         "settings": "d=128 complex (256 reals), NSSA gamma/margin 9, adversarial temperature 1, "
-                    "64 uniform head-or-tail negatives, batch 256, Adam lr 5e-3",
+        "64 uniform head-or-tail negatives, batch 256, Adam lr 5e-3",
     },
     "complex": {
-        "label": "ComplEx", "mode": "negative_sampling", "batch": 256, "lr": 5e-3, "num_neg": 64,
+        "label": "ComplEx",
+        "mode": "negative_sampling",
+        "batch": 256,
+        "lr": 5e-3,
+        "num_neg": 64,
         "ours": ["model.name=complex", "model.dim=128", "train.loss=softplus"],
-        "pykeen_model": "ComplEx", "pykeen_kwargs": {"embedding_dim": 128, "regularizer": None},
+        "pykeen_model": "ComplEx",
+        "pykeen_kwargs": {"embedding_dim": 128, "regularizer": None},
         "pykeen_loss": ("SoftplusLoss", {}),
         "settings": "d=128 complex (256 reals), softplus loss, 64 uniform negatives, batch 256, Adam lr 5e-3, "
-                    "no regulariser (PyKEEN's default LpRegularizer disabled)",
+        "no regulariser (PyKEEN's default LpRegularizer disabled)",
     },
     "quate": {
-        "label": "QuatE", "mode": "negative_sampling", "batch": 256, "lr": 5e-3, "num_neg": 64,
+        "label": "QuatE",
+        "mode": "negative_sampling",
+        "batch": 256,
+        "lr": 5e-3,
+        "num_neg": 64,
         "ours": ["model.name=quate", "model.dim=64", "train.loss=softplus"],
         "pykeen_model": "QuatE",
         "pykeen_kwargs": {"embedding_dim": 64, "entity_regularizer": None, "relation_regularizer": None},
         "pykeen_loss": ("SoftplusLoss", {}),
         "settings": "d=64 quaternion (256 reals), relation normalised to unit quaternions in the forward pass, "
-                    "softplus loss, 64 uniform negatives, batch 256, Adam lr 5e-3, no regulariser (PyKEEN's "
-                    "default entity/relation LpRegularizers disabled)",
+        "softplus loss, 64 uniform negatives, batch 256, Adam lr 5e-3, no regulariser (PyKEEN's "
+        "default entity/relation LpRegularizers disabled)",
     },
     "conve": {
-        "label": "ConvE", "mode": "one_to_n", "batch": 128, "lr": 3e-3, "label_smoothing": 0.1,
-        "ours": ["model.name=conve", "model.dim=200", "model.conve_filters=32", "model.conve_kernel=3",
-                 "model.input_dropout=0.2", "model.feature_dropout=0.2", "model.hidden_dropout=0.3",
-                 "train.mode=one_to_n", "train.label_smoothing=0.1"],
+        "label": "ConvE",
+        "mode": "one_to_n",
+        "batch": 128,
+        "lr": 3e-3,
+        "label_smoothing": 0.1,
+        "ours": [
+            "model.name=conve",
+            "model.dim=200",
+            "model.conve_filters=32",
+            "model.conve_kernel=3",
+            "model.input_dropout=0.2",
+            "model.feature_dropout=0.2",
+            "model.hidden_dropout=0.3",
+            "train.mode=one_to_n",
+            "train.label_smoothing=0.1",
+        ],
         "pykeen_model": "ConvE",
-        "pykeen_kwargs": {"embedding_dim": 200, "output_channels": 32, "kernel_height": 3, "kernel_width": 3,
-                          "input_dropout": 0.2, "feature_map_dropout": 0.2, "output_dropout": 0.3},
+        "pykeen_kwargs": {
+            "embedding_dim": 200,
+            "output_channels": 32,
+            "kernel_height": 3,
+            "kernel_width": 3,
+            "input_dropout": 0.2,
+            "feature_map_dropout": 0.2,
+            "output_dropout": 0.3,
+        },
         "pykeen_loss": ("CrossEntropyLoss", {}),
         "settings": "1-N: d=200 (10x20, stacked 20x20 image), 32 filters 3x3, dropouts 0.2/0.2/0.3, batch 128 "
-                    "triples = 256 queries ((h, r, ?) and (t, r^-1, ?) of each triple), softmax cross-entropy "
-                    "over all 135 entities, label smoothing 0.1, Adam lr 3e-3",
+        "triples = 256 queries ((h, r, ?) and (t, r^-1, ?) of each triple), softmax cross-entropy "
+        "over all 135 entities, label smoothing 0.1, Adam lr 3e-3",
     },
 }
 
@@ -112,24 +151,37 @@ class OursBackboneWorker(bc.OursWorker):
         m = MODELS[spec["model"]]
         self.torch = torch
         self.full, self.kg = dataset_view(spec)
-        sets = [*m["ours"], f"train.batch_size={m['batch']}", f"train.lr={m['lr']}", "train.sampler=uniform",
-                f"train.num_negatives={m.get('num_neg', 1)}", "model.regularizer=none", f"seed={spec['seed']}",
-                "train.epochs=100000", "train.eval_every=100000", "train.checkpoint_every=100000",
-                f"threads={spec['threads']}"]
+        sets = [
+            *m["ours"],
+            f"train.batch_size={m['batch']}",
+            f"train.lr={m['lr']}",
+            "train.sampler=uniform",
+            f"train.num_negatives={m.get('num_neg', 1)}",
+            "model.regularizer=none",
+            f"seed={spec['seed']}",
+            "train.epochs=100000",
+            "train.eval_every=100000",
+            "train.checkpoint_every=100000",
+            f"threads={spec['threads']}",
+        ]
         if m["mode"] == "one_to_n":  # no negatives and no pairwise loss in 1-N training
             sets = [x for x in sets if not x.startswith("train.num_negatives=")]
         self.sets = sets
         self.cfg = load_config([], sets)
         model, sampler = build_run(self.cfg, self.kg)
         self.tmp = tempfile.TemporaryDirectory(prefix="bench_backbones_")
-        self.trainer = Trainer(self.cfg, self.kg, model, sampler, self.tmp.name, torch.device("cpu"),
-                               spec["protocol"], show_progress=False)
+        self.trainer = Trainer(
+            self.cfg, self.kg, model, sampler, self.tmp.name, torch.device("cpu"), spec["protocol"], show_progress=False
+        )
         self.model = model
 
     def describe(self) -> dict[str, Any]:
-        return {"overrides": self.sets, "optimizer": type(self.trainer.optimizer).__name__,
-                "fused_adam": bool(self.trainer.optimizer.defaults.get("fused")),
-                "parameters": int(sum(p.numel() for p in self.model.parameters()))}
+        return {
+            "overrides": self.sets,
+            "optimizer": type(self.trainer.optimizer).__name__,
+            "fused_adam": bool(self.trainer.optimizer.defaults.get("fused")),
+            "parameters": int(sum(p.numel() for p in self.model.parameters())),
+        }
 
 
 class PyKEENBackboneWorker(bc.PyKEENWorker):
@@ -155,17 +207,31 @@ class PyKEENBackboneWorker(bc.PyKEENWorker):
         self.full, self.kg = dataset_view(spec)
         one_to_n = m["mode"] == "one_to_n"
         torch.manual_seed(spec["seed"])
-        self.tf = CoreTriplesFactory(mapped_triples=torch.as_tensor(self.kg.train), num_entities=self.kg.num_entities,
-                                     num_relations=self.kg.num_relations, create_inverse_triples=one_to_n)
+        self.tf = CoreTriplesFactory(
+            mapped_triples=torch.as_tensor(self.kg.train),
+            num_entities=self.kg.num_entities,
+            num_relations=self.kg.num_relations,
+            create_inverse_triples=one_to_n,
+        )
         loss_name, loss_kw = m["pykeen_loss"]
-        self.model = getattr(pk_models, m["pykeen_model"])(triples_factory=self.tf, **m["pykeen_kwargs"],
-                                                           loss=getattr(pk_losses, loss_name)(**loss_kw),
-                                                           random_seed=spec["seed"])
-        opt = dict(optimizer="adam", optimizer_kwargs=dict(lr=m["lr"], **({"fused": True} if spec.get("fused_adam") else {})))
+        self.model = getattr(pk_models, m["pykeen_model"])(
+            triples_factory=self.tf,
+            **m["pykeen_kwargs"],
+            loss=getattr(pk_losses, loss_name)(**loss_kw),
+            random_seed=spec["seed"],
+        )
+        opt = dict(
+            optimizer="adam", optimizer_kwargs=dict(lr=m["lr"], **({"fused": True} if spec.get("fused_adam") else {}))
+        )
         if not one_to_n:
-            self.loop = SLCWATrainingLoop(model=self.model, triples_factory=self.tf, **opt, negative_sampler="basic",
-                                          negative_sampler_kwargs=dict(num_negs_per_pos=m["num_neg"]),
-                                          automatic_memory_optimization=False)
+            self.loop = SLCWATrainingLoop(
+                model=self.model,
+                triples_factory=self.tf,
+                **opt,
+                negative_sampler="basic",
+                negative_sampler_kwargs=dict(num_negs_per_pos=m["num_neg"]),
+                automatic_memory_optimization=False,
+            )
             self.batch_size, self.queries_per_batch = m["batch"], m["batch"]
         else:
             cls = LCWATrainingLoop if spec.get("grouped") else per_triple_lcwa_loop(LCWATrainingLoop)
@@ -189,23 +255,42 @@ class PyKEENBackboneWorker(bc.PyKEENWorker):
     def _train_epochs(self, epochs: int) -> tuple[float, list[float], list[float]]:
         cb = self._marks_cls()
         t0 = time.perf_counter()
-        self.loop.train(triples_factory=self.tf, num_epochs=self.loop._epoch + epochs, batch_size=self.batch_size,
-                        label_smoothing=float(self.m.get("label_smoothing", 0.0)), drop_last=False, use_tqdm=False,
-                        use_tqdm_batch=False, pin_memory=False, callbacks=[cb], continue_training=self.trained)
+        self.loop.train(
+            triples_factory=self.tf,
+            num_epochs=self.loop._epoch + epochs,
+            batch_size=self.batch_size,
+            label_smoothing=float(self.m.get("label_smoothing", 0.0)),
+            drop_last=False,
+            use_tqdm=False,
+            use_tqdm_batch=False,
+            pin_memory=False,
+            callbacks=[cb],
+            continue_training=self.trained,
+        )
         self.trained = True
         return t0, cb.marks, cb.losses
 
     def describe(self) -> dict[str, Any]:
-        inst = self.loop._create_training_data_loader(self.tf, None, batch_size=self.batch_size, shuffle=False,
-                                                      drop_last=False) if self.m["mode"] == "one_to_n" else None
-        return {"model": type(self.model).__name__, "loop": type(self.loop).__name__,
-                "loss": type(self.model.loss).__name__, "batch_size": self.batch_size,
-                "queries_per_epoch": len(inst.dataset) if inst is not None else None,
-                "regularizers": [type(r).__name__ for r in self.model.modules()
-                                 if type(r).__name__.endswith("Regularizer")],
-                "inverse_triples": bool(self.tf.create_inverse_triples),
-                "parameters": int(sum(p.numel() for p in self.model.parameters())),
-                "optimizer_kwargs": {k: v for k, v in self.loop.optimizer.defaults.items() if k in ("lr", "fused")}}
+        inst = (
+            self.loop._create_training_data_loader(
+                self.tf, None, batch_size=self.batch_size, shuffle=False, drop_last=False
+            )
+            if self.m["mode"] == "one_to_n"
+            else None
+        )
+        return {
+            "model": type(self.model).__name__,
+            "loop": type(self.loop).__name__,
+            "loss": type(self.model.loss).__name__,
+            "batch_size": self.batch_size,
+            "queries_per_epoch": len(inst.dataset) if inst is not None else None,
+            "regularizers": [
+                type(r).__name__ for r in self.model.modules() if type(r).__name__.endswith("Regularizer")
+            ],
+            "inverse_triples": bool(self.tf.create_inverse_triples),
+            "parameters": int(sum(p.numel() for p in self.model.parameters())),
+            "optimizer_kwargs": {k: v for k, v in self.loop.optimizer.defaults.items() if k in ("lr", "fused")},
+        }
 
 
 def per_triple_lcwa_loop(base: type) -> type:
@@ -224,10 +309,13 @@ def per_triple_lcwa_loop(base: type) -> type:
         def _create_training_data_loader(self, triples_factory, sampler, **kwargs):  # noqa: ANN001
             assert not sampler
             kwargs.pop("sampler", None)
-            rows = triples_factory._add_inverse_triples_if_necessary(mapped_triples=triples_factory.mapped_triples).numpy()
+            rows = triples_factory._add_inverse_triples_if_necessary(
+                mapped_triples=triples_factory.mapped_triples
+            ).numpy()
             n = rows.shape[0]
-            onehot = scipy.sparse.csr_matrix((np.ones(n, dtype=np.float32), (np.arange(n), rows[:, 2])),
-                                             shape=(n, triples_factory.num_entities))
+            onehot = scipy.sparse.csr_matrix(
+                (np.ones(n, dtype=np.float32), (np.arange(n), rows[:, 2])), shape=(n, triples_factory.num_entities)
+            )
             return DataLoader(dataset=LCWAInstances(pairs=rows[:, :2], compressed=onehot), **kwargs)
 
     return PerTripleLCWATrainingLoop
@@ -248,8 +336,14 @@ class Worker(bc.Worker):
 # ---------------------------------------------------------------------------------------------
 def bench_model(args, key: str, plan: dict[str, Any]) -> dict[str, Any]:
     m = MODELS[key]
-    base = {**DATASETS["umls"], "data_root": args.data_root, "threads": args.threads, "seed": 0,
-            "train_subset": plan["train_subset"], "model": key}
+    base = {
+        **DATASETS["umls"],
+        "data_root": args.data_root,
+        "threads": args.threads,
+        "seed": 0,
+        "train_subset": plan["train_subset"],
+        "model": key,
+    }
     specs = [dict(base, system="ours", label="ours")]
     specs += [dict(base, system="pykeen", label=k, **v) for k, v in PYKEEN_VARIANTS.items()]
     if key == "conve" and plan["grouped_lcwa"]:
@@ -268,10 +362,16 @@ def bench_model(args, key: str, plan: dict[str, Any]) -> dict[str, Any]:
             for w in workers[k:] + workers[:k]:  # rotate who goes first
                 r = w("timed", "train", plan["epochs"])
                 per[w.name] += r["epoch_seconds"]
-                calls[w.name].append({"epoch_seconds": [round(x, 5) for x in r["epoch_seconds"]],
-                                      "losses": r["losses"], "wall_seconds": r["wall_seconds"],
-                                      "process_cpu_seconds": r["process_cpu_seconds"],
-                                      "first_interval": r.get("first_interval"), "load_average": os.getloadavg()})
+                calls[w.name].append(
+                    {
+                        "epoch_seconds": [round(x, 5) for x in r["epoch_seconds"]],
+                        "losses": r["losses"],
+                        "wall_seconds": r["wall_seconds"],
+                        "process_cpu_seconds": r["process_cpu_seconds"],
+                        "first_interval": r.get("first_interval"),
+                        "load_average": os.getloadavg(),
+                    }
+                )
             log(f"{key} rep {rep + 1}/{plan['reps']}: " + ", ".join(f"{n} {median(v):.4f}s" for n, v in per.items()))
     finally:
         for w in workers:
@@ -281,14 +381,23 @@ def bench_model(args, key: str, plan: dict[str, Any]) -> dict[str, Any]:
     s_med = {k: median(v) for k, v in per.items()}
     queries = {k: (described[k].get("queries_per_epoch") or q_ours) if k != "ours" else q_ours for k in per}
     res: dict[str, Any] = {
-        "model": m["label"], "mode": m["mode"], "settings": m["settings"], "num_train_triples": n,
-        "queries_per_epoch": queries, "systems": described,
-        "s_per_epoch_median": s_med, "s_per_epoch_all": {k: [round(x, 5) for x in v] for k, v in per.items()},
+        "model": m["label"],
+        "mode": m["mode"],
+        "settings": m["settings"],
+        "num_train_triples": n,
+        "queries_per_epoch": queries,
+        "systems": described,
+        "s_per_epoch_median": s_med,
+        "s_per_epoch_all": {k: [round(x, 5) for x in v] for k, v in per.items()},
         "pos_triples_per_s": {k: n / v for k, v in s_med.items()},
         "queries_per_s": {k: queries[k] / v for k, v in s_med.items()},
-        "loss_after_timed_epochs": {k: c[-1]["losses"][-1] if c and c[-1]["losses"] else None for k, c in calls.items()},
-        "cpu_share": {k: sum(c["process_cpu_seconds"] for c in v) / max(sum(c["wall_seconds"] for c in v), 1e-9)
-                      for k, v in calls.items()},
+        "loss_after_timed_epochs": {
+            k: c[-1]["losses"][-1] if c and c[-1]["losses"] else None for k, c in calls.items()
+        },
+        "cpu_share": {
+            k: sum(c["process_cpu_seconds"] for c in v) / max(sum(c["wall_seconds"] for c in v), 1e-9)
+            for k, v in calls.items()
+        },
         "calls": calls,
     }
     tp = res["pos_triples_per_s"]
@@ -300,10 +409,20 @@ def bench_model(args, key: str, plan: dict[str, Any]) -> dict[str, Any]:
 
 def plan_for(args) -> dict[str, Any]:
     if args.quick:
-        return {"train_subset": 512, "warmup": 1, "epochs": args.epochs or 1, "reps": args.reps or 1,
-                "grouped_lcwa": not args.no_grouped}
-    return {"train_subset": 0, "warmup": 1, "epochs": args.epochs or 2, "reps": args.reps or 3,
-            "grouped_lcwa": not args.no_grouped}
+        return {
+            "train_subset": 512,
+            "warmup": 1,
+            "epochs": args.epochs or 1,
+            "reps": args.reps or 1,
+            "grouped_lcwa": not args.no_grouped,
+        }
+    return {
+        "train_subset": 0,
+        "warmup": 1,
+        "epochs": args.epochs or 2,
+        "reps": args.reps or 3,
+        "grouped_lcwa": not args.no_grouped,
+    }
 
 
 def markdown(res: dict[str, Any]) -> str:
@@ -312,49 +431,68 @@ def markdown(res: dict[str, Any]) -> str:
     plan = res["plan"]
     lines = [f"# Backbone training throughput: dans_kgc vs PyKEEN {pv['versions']['pykeen']}", ""]
     if res.get("loaded"):
-        lines += [f"> **The machine was loaded during this run** (1-minute load average {la0[0]:.2f} at the start, "
-                  f"{la1[0]:.2f} at the end, on {pv['cpu_count']} cores; above {LOADED_ABOVE}). Other jobs competed "
-                  "for the cores: absolute seconds are inflated and noisy; the interleaved ratios are the "
-                  "usable result, and even they move with the load between runs.", ""]
-    lines += [f"- command: `{pv['command']}`  ({'quick smoke run, ' if res['quick'] else ''}{plan['reps']} "
-              f"repetitions x {plan['epochs']} timed epochs per system; ours after {plan['warmup']} warm-up epoch(s), "
-              "PyKEEN runs epochs + 1 per call and drops the first interval (train() set-up + first epoch))",
-              f"- git {pv['git_commit']}, torch {pv['versions']['torch']}, pykeen {pv['versions']['pykeen']}, "
-              f"numpy {pv['versions']['numpy']}, Python {pv['python']}",
-              f"- CPU: {pv['cpu']} ({pv['cpu_count']} cores), torch threads {pv['torch_threads']}; load average at "
-              f"start {', '.join(f'{x:.2f}' for x in la0)}, at end {', '.join(f'{x:.2f}' for x in la1)}; "
-              f"{res.get('wall_seconds', 0):.0f} s wall",
-              "- data: UMLS, RED-GNN split, training graph = facts + train"
-              + (f" (quick: a fixed subset of {plan['train_subset']} triples)" if plan["train_subset"] else ""), "",
-              "Positive training triples per second, median over every timed epoch; ratios are ours / PyKEEN "
-              "(> 1 = ours faster). Ours = `Trainer._train_epoch` as shipped (fused Adam). PyKEEN stock = "
-              "what a PyKEEN user gets; no-gc = its per-epoch `gc.collect()` patched out (the kernel-level "
-              "comparison); no-gc fused = also `Adam(fused=True)`, the same optimiser as ours.", "",
-              "| backbone | triples / epoch | queries / epoch | ours s/epoch | PyKEEN stock | PyKEEN no-gc | "
-              "PyKEEN no-gc fused | ours triples/s | ours / stock | ours / no-gc | ours / no-gc fused |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            f"> **The machine was loaded during this run** (1-minute load average {la0[0]:.2f} at the start, "
+            f"{la1[0]:.2f} at the end, on {pv['cpu_count']} cores; above {LOADED_ABOVE}). Other jobs competed "
+            "for the cores: absolute seconds are inflated and noisy; the interleaved ratios are the "
+            "usable result, and even they move with the load between runs.",
+            "",
+        ]
+    lines += [
+        f"- command: `{pv['command']}`  ({'quick smoke run, ' if res['quick'] else ''}{plan['reps']} "
+        f"repetitions x {plan['epochs']} timed epochs per system; ours after {plan['warmup']} warm-up epoch(s), "
+        "PyKEEN runs epochs + 1 per call and drops the first interval (train() set-up + first epoch))",
+        f"- git {pv['git_commit']}, torch {pv['versions']['torch']}, pykeen {pv['versions']['pykeen']}, "
+        f"numpy {pv['versions']['numpy']}, Python {pv['python']}",
+        f"- CPU: {pv['cpu']} ({pv['cpu_count']} cores), torch threads {pv['torch_threads']}; load average at "
+        f"start {', '.join(f'{x:.2f}' for x in la0)}, at end {', '.join(f'{x:.2f}' for x in la1)}; "
+        f"{res.get('wall_seconds', 0):.0f} s wall",
+        "- data: UMLS, RED-GNN split, training graph = facts + train"
+        + (f" (quick: a fixed subset of {plan['train_subset']} triples)" if plan["train_subset"] else ""),
+        "",
+        "Positive training triples per second, median over every timed epoch; ratios are ours / PyKEEN "
+        "(> 1 = ours faster). Ours = `Trainer._train_epoch` as shipped (fused Adam). PyKEEN stock = "
+        "what a PyKEEN user gets; no-gc = its per-epoch `gc.collect()` patched out (the kernel-level "
+        "comparison); no-gc fused = also `Adam(fused=True)`, the same optimiser as ours.",
+        "",
+        "| backbone | triples / epoch | queries / epoch | ours s/epoch | PyKEEN stock | PyKEEN no-gc | "
+        "PyKEEN no-gc fused | ours triples/s | ours / stock | ours / no-gc | ours / no-gc fused |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in res["models"].values():
         s, ra = r["s_per_epoch_median"], r["ratio"]
-        lines.append(f"| {r['model']} | {r['num_train_triples']:,} | {r['queries_per_epoch']['ours']:,} | "
-                     f"{s['ours']:.3f} | {s['pykeen_stock']:.3f} | {s['pykeen_nogc']:.3f} | "
-                     f"{s['pykeen_nogc_fused_adam']:.3f} | {r['pos_triples_per_s']['ours']:,.0f} | "
-                     f"**{ra['pykeen_stock']:.2f}x** | **{ra['pykeen_nogc']:.2f}x** | {ra['pykeen_nogc_fused_adam']:.2f}x |")
+        lines.append(
+            f"| {r['model']} | {r['num_train_triples']:,} | {r['queries_per_epoch']['ours']:,} | "
+            f"{s['ours']:.3f} | {s['pykeen_stock']:.3f} | {s['pykeen_nogc']:.3f} | "
+            f"{s['pykeen_nogc_fused_adam']:.3f} | {r['pos_triples_per_s']['ours']:,.0f} | "
+            f"**{ra['pykeen_stock']:.2f}x** | **{ra['pykeen_nogc']:.2f}x** | {ra['pykeen_nogc_fused_adam']:.2f}x |"
+        )
     conve = res["models"].get("conve")
     if conve and GROUPED in conve["s_per_epoch_median"]:
         q = conve["queries_per_epoch"]
-        lines += ["", f"ConvE, informational: PyKEEN's native LCWA groups the queries by unique (h, r) with multi-hot "
-                  f"targets, {q[GROUPED]:,} queries per epoch instead of {q['ours']:,} (different work, so only the "
-                  f"per-query rate compares): PyKEEN no-gc grouped {conve['s_per_epoch_median'][GROUPED]:.3f} s/epoch, "
-                  f"{conve['queries_per_s'][GROUPED]:,.0f} queries/s vs ours {conve['queries_per_s']['ours']:,.0f} "
-                  f"queries/s (**{conve['ratio_queries_vs_grouped_lcwa']:.2f}x**)."]
+        lines += [
+            "",
+            f"ConvE, informational: PyKEEN's native LCWA groups the queries by unique (h, r) with multi-hot "
+            f"targets, {q[GROUPED]:,} queries per epoch instead of {q['ours']:,} (different work, so only the "
+            f"per-query rate compares): PyKEEN no-gc grouped {conve['s_per_epoch_median'][GROUPED]:.3f} s/epoch, "
+            f"{conve['queries_per_s'][GROUPED]:,.0f} queries/s vs ours {conve['queries_per_s']['ours']:,.0f} "
+            f"queries/s (**{conve['ratio_queries_vs_grouped_lcwa']:.2f}x**).",
+        ]
     lines += ["", "Per backbone (identical on both sides unless listed under differences):", ""]
     for r in res["models"].values():
-        lines.append(f"- **{r['model']}**: {r['settings']}. Loss after the timed epochs (sanity, not comparable "
-                     "across systems: see the differences): " + ", ".join(
-                         f"{k} {v:.4f}" for k, v in r["loss_after_timed_epochs"].items() if v is not None)
-                     + ". CPU share of the timed calls (process CPU s / wall s): " + ", ".join(
-                         f"{k} {v:.2f}" for k, v in r["cpu_share"].items()) + ".")
-    lines += ["", "Settings differences that could not be removed:", ""] + [f"- {d}" for d in res.get("differences", DIFFERENCES)] + [""]
+        lines.append(
+            f"- **{r['model']}**: {r['settings']}. Loss after the timed epochs (sanity, not comparable "
+            "across systems: see the differences): "
+            + ", ".join(f"{k} {v:.4f}" for k, v in r["loss_after_timed_epochs"].items() if v is not None)
+            + ". CPU share of the timed calls (process CPU s / wall s): "
+            + ", ".join(f"{k} {v:.2f}" for k, v in r["cpu_share"].items())
+            + "."
+        )
+    lines += (
+        ["", "Settings differences that could not be removed:", ""]
+        + [f"- {d}" for d in res.get("differences", DIFFERENCES)]
+        + [""]
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -394,8 +532,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=0, help="timed epochs per repetition (default 2; quick 1)")
     ap.add_argument("--reps", type=int, default=0, help="interleaved repetitions (default 3; quick 1)")
     ap.add_argument("--no-grouped", action="store_true", help="skip the informational PyKEEN grouped-LCWA ConvE row")
-    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "bench_backbones"),
-                    help="output path stem: writes STEM_t{threads}[_quick].json and .md")
+    ap.add_argument(
+        "--out",
+        default=str(REPO / "benchmarks" / "results" / "bench_backbones"),
+        help="output path stem: writes STEM_t{threads}[_quick].json and .md",
+    )
     ap.add_argument("--quick", action="store_true", help="tiny smoke run (512 training triples, 1 epoch, 1 rep)")
     ap.add_argument("--data-root", default=str(REPO / "data"), help="where datasets are fetched (from the mirror)")
     args = ap.parse_args(argv)
@@ -406,8 +547,14 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown models {sorted(unknown)}; choose from {tuple(MODELS)}")
     _quiet()
     plan = plan_for(args)
-    res: dict[str, Any] = {"quick": args.quick, "provenance": provenance(args), "plan": plan,
-                           "loaded_threshold_1min": LOADED_ABOVE, "differences": DIFFERENCES, "models": {}}
+    res: dict[str, Any] = {
+        "quick": args.quick,
+        "provenance": provenance(args),
+        "plan": plan,
+        "loaded_threshold_1min": LOADED_ABOVE,
+        "differences": DIFFERENCES,
+        "models": {},
+    }
     stem = Path(f"{args.out}_t{args.threads}" + ("_quick" if args.quick else ""))
     stem.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

@@ -23,6 +23,7 @@ of throughputs (> 1 means ours is faster).
     python benchmarks/bench_core.py --quick    # smoke run, a couple of minutes
     python benchmarks/bench_core.py --out DIR --sections train,eval
 """
+
 from __future__ import annotations
 
 import argparse
@@ -102,18 +103,32 @@ class OursWorker:
 
         self.torch = torch
         self.full, self.kg = dataset_view(spec)
-        sets = [f"model.dim={DIM}", f"model.p_norm={P_NORM}", f"train.batch_size={BATCH}",
-                f"train.num_negatives={NUM_NEG}", "train.loss=margin", f"train.margin={MARGIN}",
-                "train.sampler=uniform", f"train.lr={spec.get('lr', 1e-3)}", f"seed={spec.get('seed', 0)}",
-                f"train.epochs={spec.get('epochs', 1000)}", f"train.eval_every={spec.get('eval_every', 1000)}",
-                f"train.eval_batch_size={spec.get('eval_batch_size', 256)}", "train.checkpoint_every=100000",
-                f"train.max_seconds={spec.get('max_seconds', 0)}", f"threads={spec['threads']}"]
+        sets = [
+            f"model.dim={DIM}",
+            f"model.p_norm={P_NORM}",
+            f"train.batch_size={BATCH}",
+            f"train.num_negatives={NUM_NEG}",
+            "train.loss=margin",
+            f"train.margin={MARGIN}",
+            "train.sampler=uniform",
+            f"train.lr={spec.get('lr', 1e-3)}",
+            f"seed={spec.get('seed', 0)}",
+            f"train.epochs={spec.get('epochs', 1000)}",
+            f"train.eval_every={spec.get('eval_every', 1000)}",
+            f"train.eval_batch_size={spec.get('eval_batch_size', 256)}",
+            "train.checkpoint_every=100000",
+            f"train.max_seconds={spec.get('max_seconds', 0)}",
+            f"threads={spec['threads']}",
+        ]
         self.cfg = load_config([], sets)
         model, sampler = build_run(self.cfg, self.kg)
         self.tmp = tempfile.TemporaryDirectory(prefix="bench_ours_")
-        self.trainer = Trainer(self.cfg, self.kg, model, sampler, self.tmp.name, torch.device("cpu"),
-                               spec["protocol"], show_progress=False)
-        if spec.get("fused_adam"):  # the Trainer's default since it adopted fused Adam; explicit so older checkouts measure it too
+        self.trainer = Trainer(
+            self.cfg, self.kg, model, sampler, self.tmp.name, torch.device("cpu"), spec["protocol"], show_progress=False
+        )
+        if spec.get(
+            "fused_adam"
+        ):  # the Trainer's default since it adopted fused Adam; explicit so older checkouts measure it too
             groups = [{"params": g["params"], "lr": g["lr"]} for g in self.trainer.optimizer.param_groups]
             self.trainer.optimizer = torch.optim.Adam(groups, fused=True)
         self.model = model
@@ -129,20 +144,33 @@ class OursWorker:
         return {"epoch_seconds": times, "losses": losses, "num_train": int(len(self.kg.train))}
 
     def save_weights(self, path: str) -> None:
-        self.torch.save({"entity": self.model.entity.weight.detach().clone(),
-                         "relation": self.model.relation.weight.detach().clone()}, path)
+        self.torch.save(
+            {
+                "entity": self.model.entity.weight.detach().clone(),
+                "relation": self.model.relation.weight.detach().clone(),
+            },
+            path,
+        )
 
     def evaluate(self, triples_rows: list[int], batch_size: int) -> dict[str, Any]:
         from dans_kgc.evaluation import FilterIndex, rank_triples, summarize
 
         test = self.full.test[np.asarray(triples_rows, dtype=np.int64)]
         t0 = time.perf_counter()
-        fi = FilterIndex(self.full.all_true(("train", "valid", "test")), self.full.num_entities, self.full.num_relations)
+        fi = FilterIndex(
+            self.full.all_true(("train", "valid", "test")), self.full.num_entities, self.full.num_relations
+        )
         res = rank_triples(self.model, test, fi, batch_size)
         m = summarize(res)
         seconds = time.perf_counter() - t0
-        return {"seconds": seconds, "num_ranked": m["num_ranked"], "mrr": m["mrr"], "hits@1": m["hits@1"],
-                "hits@10": m["hits@10"], "mean_rank": m["mean_rank"]}
+        return {
+            "seconds": seconds,
+            "num_ranked": m["num_ranked"],
+            "mrr": m["mrr"],
+            "hits@1": m["hits@1"],
+            "hits@10": m["hits@10"],
+            "mean_rank": m["mean_rank"],
+        }
 
     def score_sample(self, rows: list[int]) -> list[float]:
         with self.torch.no_grad():
@@ -155,13 +183,19 @@ class OursWorker:
 
         out = self.trainer.fit()
         self.model.load_state_dict(self.trainer.best["state"])
-        metrics, _ = evaluate(self.model, self.full, "test", self.trainer.protocol,
-                              self.trainer.tcfg["eval_batch_size"])
+        metrics, _ = evaluate(
+            self.model, self.full, "test", self.trainer.protocol, self.trainer.tcfg["eval_batch_size"]
+        )
         valid_curve = [(r["epoch"], r["valid_mrr"]) for r in self.trainer.history if "valid_mrr" in r]
-        return {"train_seconds": out["train_seconds"], "epochs_run": out["epochs_run"], "best_epoch": out["best_epoch"],
-                "best_valid_mrr": out["best_valid_mrr"], "stop_reason": out["stop_reason"],
-                "test": {k: metrics[k] for k in ("mrr", "hits@1", "hits@3", "hits@10", "mean_rank")},
-                "valid_curve": valid_curve}
+        return {
+            "train_seconds": out["train_seconds"],
+            "epochs_run": out["epochs_run"],
+            "best_epoch": out["best_epoch"],
+            "best_valid_mrr": out["best_valid_mrr"],
+            "stop_reason": out["stop_reason"],
+            "test": {k: metrics[k] for k in ("mrr", "hits@1", "hits@3", "hits@10", "mean_rank")},
+            "valid_curve": valid_curve,
+        }
 
 
 class PyKEENWorker:
@@ -182,16 +216,27 @@ class PyKEENWorker:
         self.torch = torch
         self.full, self.kg = dataset_view(spec)
         torch.manual_seed(spec.get("seed", 0))
-        self.tf = CoreTriplesFactory(mapped_triples=torch.as_tensor(self.kg.train), num_entities=self.kg.num_entities,
-                                     num_relations=self.kg.num_relations)
-        self.model = TransE(triples_factory=self.tf, embedding_dim=DIM, scoring_fct_norm=P_NORM,
-                            loss=MarginRankingLoss(margin=MARGIN), random_seed=spec.get("seed", 0))
-        self.loop = SLCWATrainingLoop(model=self.model, triples_factory=self.tf, optimizer="adam",
-                                      optimizer_kwargs=dict(lr=spec.get("lr", 1e-3),
-                                                            **({"fused": True} if spec.get("fused_adam") else {})),
-                                      negative_sampler="basic",
-                                      negative_sampler_kwargs=dict(num_negs_per_pos=NUM_NEG),
-                                      automatic_memory_optimization=False)
+        self.tf = CoreTriplesFactory(
+            mapped_triples=torch.as_tensor(self.kg.train),
+            num_entities=self.kg.num_entities,
+            num_relations=self.kg.num_relations,
+        )
+        self.model = TransE(
+            triples_factory=self.tf,
+            embedding_dim=DIM,
+            scoring_fct_norm=P_NORM,
+            loss=MarginRankingLoss(margin=MARGIN),
+            random_seed=spec.get("seed", 0),
+        )
+        self.loop = SLCWATrainingLoop(
+            model=self.model,
+            triples_factory=self.tf,
+            optimizer="adam",
+            optimizer_kwargs=dict(lr=spec.get("lr", 1e-3), **({"fused": True} if spec.get("fused_adam") else {})),
+            negative_sampler="basic",
+            negative_sampler_kwargs=dict(num_negs_per_pos=NUM_NEG),
+            automatic_memory_optimization=False,
+        )
         self.spec = spec
         self.trained = False
 
@@ -210,8 +255,15 @@ class PyKEENWorker:
     def _train_epochs(self, epochs: int) -> tuple[float, list[float], list[float]]:
         cb = self._marks_cls()
         t0 = time.perf_counter()
-        self.loop.train(triples_factory=self.tf, num_epochs=self.loop._epoch + epochs, batch_size=BATCH,
-                        use_tqdm=False, pin_memory=False, callbacks=[cb], continue_training=self.trained)
+        self.loop.train(
+            triples_factory=self.tf,
+            num_epochs=self.loop._epoch + epochs,
+            batch_size=BATCH,
+            use_tqdm=False,
+            pin_memory=False,
+            callbacks=[cb],
+            continue_training=self.trained,
+        )
         self.trained = True
         return t0, cb.marks, cb.losses
 
@@ -220,8 +272,12 @@ class PyKEENWorker:
         # post_epoch-to-post_epoch times, i.e. everything pykeen does per epoch (incl. its gc.collect()).
         t0, marks, losses = self._train_epochs(epochs + 1)
         times = list(np.diff(marks))
-        return {"epoch_seconds": times, "losses": losses[1:], "num_train": int(len(self.kg.train)),
-                "first_interval": marks[0] - t0}
+        return {
+            "epoch_seconds": times,
+            "losses": losses[1:],
+            "num_train": int(len(self.kg.train)),
+            "first_interval": marks[0] - t0,
+        }
 
     def load_weights(self, path: str) -> None:
         w = self.torch.load(path)
@@ -239,14 +295,18 @@ class PyKEENWorker:
         test = torch.as_tensor(self.full.test[np.asarray(triples_rows, dtype=np.int64)])
         extra = [torch.as_tensor(self.full.train), torch.as_tensor(self.full.valid), torch.as_tensor(self.full.test)]
         t0 = time.perf_counter()
-        res = self._evaluator().evaluate(self.model, test, batch_size=batch_size, use_tqdm=False,
-                                         additional_filter_triples=extra)
+        res = self._evaluator().evaluate(
+            self.model, test, batch_size=batch_size, use_tqdm=False, additional_filter_triples=extra
+        )
         seconds = time.perf_counter() - t0
-        return {"seconds": seconds, "num_ranked": 2 * len(test),
-                "mrr": float(res.get_metric("both.realistic.inverse_harmonic_mean_rank")),
-                "hits@1": float(res.get_metric("both.realistic.hits_at_1")),
-                "hits@10": float(res.get_metric("both.realistic.hits_at_10")),
-                "mean_rank": float(res.get_metric("both.realistic.arithmetic_mean_rank"))}
+        return {
+            "seconds": seconds,
+            "num_ranked": 2 * len(test),
+            "mrr": float(res.get_metric("both.realistic.inverse_harmonic_mean_rank")),
+            "hits@1": float(res.get_metric("both.realistic.hits_at_1")),
+            "hits@10": float(res.get_metric("both.realistic.hits_at_10")),
+            "mean_rank": float(res.get_metric("both.realistic.arithmetic_mean_rank")),
+        }
 
     def score_sample(self, rows: list[int]) -> list[float]:
         with self.torch.no_grad():
@@ -257,16 +317,31 @@ class PyKEENWorker:
         torch = self.torch
         filt = {"valid": ("train", "valid", "test"), "test": ("train", "valid", "test")}[split]
         extra = [torch.as_tensor(self.full.split(s)) for s in filt]
-        res = self._evaluator().evaluate(self.model, torch.as_tensor(self.full.split(split)), batch_size=batch_size,
-                                         use_tqdm=False, additional_filter_triples=extra)
+        res = self._evaluator().evaluate(
+            self.model,
+            torch.as_tensor(self.full.split(split)),
+            batch_size=batch_size,
+            use_tqdm=False,
+            additional_filter_triples=extra,
+        )
         g = lambda k: float(res.get_metric(f"both.realistic.{k}"))  # noqa: E731
-        return {"mrr": g("inverse_harmonic_mean_rank"), "hits@1": g("hits_at_1"), "hits@3": g("hits_at_3"),
-                "hits@10": g("hits_at_10"), "mean_rank": g("arithmetic_mean_rank")}
+        return {
+            "mrr": g("inverse_harmonic_mean_rank"),
+            "hits@1": g("hits_at_1"),
+            "hits@3": g("hits_at_3"),
+            "hits@10": g("hits_at_10"),
+            "mean_rank": g("arithmetic_mean_rank"),
+        }
 
     def fit_and_test(self) -> dict[str, Any]:
         """Same rule as ours: validate every ``eval_every`` epochs, keep the best-validation weights, test them."""
         spec = self.spec
-        every, epochs, budget, ebs = spec["eval_every"], spec["epochs"], spec.get("max_seconds", 0), spec["eval_batch_size"]
+        every, epochs, budget, ebs = (
+            spec["eval_every"],
+            spec["epochs"],
+            spec.get("max_seconds", 0),
+            spec["eval_batch_size"],
+        )
         best = {"valid_mrr": -math.inf, "epoch": 0, "state": None}
         train_seconds, curve, stop = 0.0, [], "epochs"
         while self.loop._epoch < epochs:
@@ -281,9 +356,15 @@ class PyKEENWorker:
                 stop = "time_budget"
                 break
         self.model.load_state_dict(best["state"])
-        return {"train_seconds": round(train_seconds, 3), "epochs_run": self.loop._epoch, "best_epoch": best["epoch"],
-                "best_valid_mrr": best["valid_mrr"], "stop_reason": stop, "test": self._split_metrics("test", ebs),
-                "valid_curve": curve}
+        return {
+            "train_seconds": round(train_seconds, 3),
+            "epochs_run": self.loop._epoch,
+            "best_epoch": best["epoch"],
+            "best_valid_mrr": best["valid_mrr"],
+            "stop_reason": stop,
+            "test": self._split_metrics("test", ebs),
+            "valid_curve": curve,
+        }
 
 
 def _timed(worker: Any, method: str, *args: Any) -> dict[str, Any]:
@@ -372,11 +453,13 @@ def bench_train(args, plan: dict[str, Any]) -> dict[str, Any]:
     for key, ds in DATASETS.items():
         p = plan["train"][key]
         base = {**ds, "data_root": args.data_root, "threads": args.threads, "train_subset": p["subset"], "lr": 1e-3}
-        specs = [dict(base, system="ours", label="ours"),
-                 dict(base, system="pykeen", gc=True, label="pykeen_stock"),
-                 dict(base, system="pykeen", gc=False, label="pykeen_nogc"),
-                 dict(base, system="ours", fused_adam=True, label="ours_fused_adam"),
-                 dict(base, system="pykeen", gc=False, fused_adam=True, label="pykeen_nogc_fused_adam")]
+        specs = [
+            dict(base, system="ours", label="ours"),
+            dict(base, system="pykeen", gc=True, label="pykeen_stock"),
+            dict(base, system="pykeen", gc=False, label="pykeen_nogc"),
+            dict(base, system="ours", fused_adam=True, label="ours_fused_adam"),
+            dict(base, system="pykeen", gc=False, fused_adam=True, label="pykeen_nogc_fused_adam"),
+        ]
         log(f"train/{key}: starting workers")
         workers = [Worker(s) for s in specs]
         try:
@@ -391,15 +474,21 @@ def bench_train(args, plan: dict[str, Any]) -> dict[str, Any]:
                     r = w("train", p["epochs"])
                     per[w.name] += r["epoch_seconds"]
                     num_train[w.name] = r["num_train"]
-                log(f"train/{key} rep {rep + 1}/{p['reps']}: " + ", ".join(
-                    f"{k} {median(v):.4f}s/epoch" for k, v in per.items()))
+                log(
+                    f"train/{key} rep {rep + 1}/{p['reps']}: "
+                    + ", ".join(f"{k} {median(v):.4f}s/epoch" for k, v in per.items())
+                )
         finally:
             for w in workers:
                 w.close()
         n = num_train["ours"]
-        res = {"num_train_triples": n, "batches_per_epoch": math.ceil(n / BATCH), "epochs_timed_per_system": len(per["ours"]),
-               "s_per_epoch_median": {k: median(v) for k, v in per.items()},
-               "s_per_epoch_all": {k: [round(x, 5) for x in v] for k, v in per.items()}}
+        res = {
+            "num_train_triples": n,
+            "batches_per_epoch": math.ceil(n / BATCH),
+            "epochs_timed_per_system": len(per["ours"]),
+            "s_per_epoch_median": {k: median(v) for k, v in per.items()},
+            "s_per_epoch_all": {k: [round(x, 5) for x in v] for k, v in per.items()},
+        }
         res["pos_triples_per_s"] = {k: n / v for k, v in res["s_per_epoch_median"].items()}
         tp = res["pos_triples_per_s"]
         res["ratio_vs_pykeen_stock"] = tp["ours"] / tp["pykeen_stock"]
@@ -417,7 +506,13 @@ def bench_eval(args, plan: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for key, ds in DATASETS.items():
         p = plan["eval"][key]
-        base = {**ds, "data_root": args.data_root, "threads": args.threads, "train_subset": p["train_subset"], "lr": 1e-2}
+        base = {
+            **ds,
+            "data_root": args.data_root,
+            "threads": args.threads,
+            "train_subset": p["train_subset"],
+            "lr": 1e-2,
+        }
         log(f"eval/{key}: starting workers")
         ours = Worker(dict(base, system="ours", label="ours"))
         pk = Worker(dict(base, system="pykeen", gc=False, label="pykeen"))
@@ -438,10 +533,12 @@ def bench_eval(args, plan: dict[str, Any]) -> dict[str, Any]:
             ours("evaluate", rows[:64], p["batch_size"])  # warm-up
             pk("evaluate", rows[:64], p["batch_size"])
             for rep in range(p["reps"]):
-                for name, w in ([("ours", ours), ("pykeen", pk)] if rep % 2 == 0 else [("pykeen", pk), ("ours", ours)]):
+                for name, w in [("ours", ours), ("pykeen", pk)] if rep % 2 == 0 else [("pykeen", pk), ("ours", ours)]:
                     runs[name].append(w("evaluate", rows, p["batch_size"]))
-                log(f"eval/{key} rep {rep + 1}/{p['reps']}: ours {runs['ours'][-1]['seconds']:.3f}s, "
-                    f"pykeen {runs['pykeen'][-1]['seconds']:.3f}s")
+                log(
+                    f"eval/{key} rep {rep + 1}/{p['reps']}: ours {runs['ours'][-1]['seconds']:.3f}s, "
+                    f"pykeen {runs['pykeen'][-1]['seconds']:.3f}s"
+                )
         finally:
             ours.close()
             pk.close()
@@ -449,14 +546,19 @@ def bench_eval(args, plan: dict[str, Any]) -> dict[str, Any]:
         n_ranked = runs["ours"][0]["num_ranked"]
         mo, mp_ = runs["ours"][0], runs["pykeen"][0]
         out[key] = {
-            "test_triples_ranked": len(rows), "rankings": n_ranked, "batch_size": p["batch_size"],
+            "test_triples_ranked": len(rows),
+            "rankings": n_ranked,
+            "batch_size": p["batch_size"],
             "filter": "train+valid+test (full splits), construction included in the time",
-            "seconds_median": med, "seconds_all": {k: [round(r["seconds"], 4) for r in v] for k, v in runs.items()},
+            "seconds_median": med,
+            "seconds_all": {k: [round(r["seconds"], 4) for r in v] for k, v in runs.items()},
             "triples_per_s": {k: len(rows) / v for k, v in med.items()},
             "rankings_per_s": {k: n_ranked / v for k, v in med.items()},
             "ratio": med["pykeen"] / med["ours"],
-            "metrics": {"ours": {k: mo[k] for k in ("mrr", "hits@1", "hits@10", "mean_rank")},
-                        "pykeen": {k: mp_[k] for k in ("mrr", "hits@1", "hits@10", "mean_rank")}},
+            "metrics": {
+                "ours": {k: mo[k] for k in ("mrr", "hits@1", "hits@10", "mean_rank")},
+                "pykeen": {k: mp_[k] for k in ("mrr", "hits@1", "hits@10", "mean_rank")},
+            },
             "mrr_abs_diff": abs(mo["mrr"] - mp_["mrr"]),
             "mrr_agree": abs(mo["mrr"] - mp_["mrr"]) < 1e-4,
             "max_abs_score_diff_16_triples": score_diff,
@@ -467,14 +569,27 @@ def bench_eval(args, plan: dict[str, Any]) -> dict[str, Any]:
 def bench_accuracy(args, plan: dict[str, Any]) -> dict[str, Any]:
     p = plan["accuracy"]
     ds = DATASETS["umls"]
-    settings = {"epochs": p["epochs"], "eval_every": p["eval_every"], "lr": p["lr"], "max_seconds": p["max_seconds"],
-                "eval_batch_size": 256}
+    settings = {
+        "epochs": p["epochs"],
+        "eval_every": p["eval_every"],
+        "lr": p["lr"],
+        "max_seconds": p["max_seconds"],
+        "eval_batch_size": 256,
+    }
     runs: dict[str, list[dict]] = {"ours": [], "pykeen": []}
     for seed in p["seeds"]:
         for system in ("ours", "pykeen"):
             # pykeen without its per-epoch gc.collect(): identical results (the peer note checked), less waiting
-            spec = {**ds, **settings, "data_root": args.data_root, "threads": args.threads, "seed": seed,
-                    "system": system, "gc": False, "label": system}
+            spec = {
+                **ds,
+                **settings,
+                "data_root": args.data_root,
+                "threads": args.threads,
+                "seed": seed,
+                "system": system,
+                "gc": False,
+                "label": system,
+            }
             log(f"accuracy: {system} seed {seed} ({p['epochs']} epochs, valid every {p['eval_every']})")
             w = Worker(spec)
             try:
@@ -483,24 +598,41 @@ def bench_accuracy(args, plan: dict[str, Any]) -> dict[str, Any]:
                 w.close()
             r["seed"] = seed
             runs[system].append(r)
-            log(f"accuracy: {system} seed {seed}: test MRR {r['test']['mrr']:.4f} (best epoch {r['best_epoch']}, "
-                f"train {r['train_seconds']:.1f}s)")
-    summary = {k: {"test_mrr_mean": float(np.mean([r["test"]["mrr"] for r in v])),
-                   "test_mrr_std": float(np.std([r["test"]["mrr"] for r in v])),
-                   "test_hits@1_mean": float(np.mean([r["test"]["hits@1"] for r in v])),
-                   "test_hits@10_mean": float(np.mean([r["test"]["hits@10"] for r in v])),
-                   "train_seconds_mean": float(np.mean([r["train_seconds"] for r in v])),
-                   "process_cpu_seconds_mean": float(np.mean([r["process_cpu_seconds"] for r in v]))}
-               for k, v in runs.items()}
-    return {"settings": {"dataset": "umls (RED-GNN split; training graph = facts + train)", "model": "TransE",
-                         "dim": DIM, "p_norm": P_NORM, "loss": f"margin ranking (margin {MARGIN})",
-                         "negatives": f"{NUM_NEG} uniform head-or-tail corruptions per positive (pykeen: 'basic')",
-                         "batch_size": BATCH, "optimizer": f"Adam lr {p['lr']}", "epochs": p["epochs"],
-                         "model_selection": f"validation MRR every {p['eval_every']} epochs, test at the best",
-                         "metric": "filtered (train+valid+test), realistic rank, both sides",
-                         "time_budget_s": p["max_seconds"] or None, "seeds": p["seeds"],
-                         "pykeen_variant": "per-epoch gc.collect() patched out (results unchanged; train s is no-gc)"},
-            "summary": summary, "runs": runs}
+            log(
+                f"accuracy: {system} seed {seed}: test MRR {r['test']['mrr']:.4f} (best epoch {r['best_epoch']}, "
+                f"train {r['train_seconds']:.1f}s)"
+            )
+    summary = {
+        k: {
+            "test_mrr_mean": float(np.mean([r["test"]["mrr"] for r in v])),
+            "test_mrr_std": float(np.std([r["test"]["mrr"] for r in v])),
+            "test_hits@1_mean": float(np.mean([r["test"]["hits@1"] for r in v])),
+            "test_hits@10_mean": float(np.mean([r["test"]["hits@10"] for r in v])),
+            "train_seconds_mean": float(np.mean([r["train_seconds"] for r in v])),
+            "process_cpu_seconds_mean": float(np.mean([r["process_cpu_seconds"] for r in v])),
+        }
+        for k, v in runs.items()
+    }
+    return {
+        "settings": {
+            "dataset": "umls (RED-GNN split; training graph = facts + train)",
+            "model": "TransE",
+            "dim": DIM,
+            "p_norm": P_NORM,
+            "loss": f"margin ranking (margin {MARGIN})",
+            "negatives": f"{NUM_NEG} uniform head-or-tail corruptions per positive (pykeen: 'basic')",
+            "batch_size": BATCH,
+            "optimizer": f"Adam lr {p['lr']}",
+            "epochs": p["epochs"],
+            "model_selection": f"validation MRR every {p['eval_every']} epochs, test at the best",
+            "metric": "filtered (train+valid+test), realistic rank, both sides",
+            "time_budget_s": p["max_seconds"] or None,
+            "seeds": p["seeds"],
+            "pykeen_variant": "per-epoch gc.collect() patched out (results unchanged; train s is no-gc)",
+        },
+        "summary": summary,
+        "runs": runs,
+    }
 
 
 YAGO_CHILD = r"""
@@ -538,9 +670,13 @@ print(json.dumps({"num_entities": len(e2id), "num_relations": len(r2id), "test_t
 def bench_memory(args, plan: dict[str, Any]) -> dict[str, Any]:
     p = plan["memory"]
     folder = mirror_dir() / "kge" / "YAGO3-10"
-    out = {"data": f"{folder} (entities.dict / relations.dict ids; filter = all valid+test triples, ranked: the first "
-                   f"{p['limit'] or 'all'} test triples; train.txt is not in the mirror)",
-           "model": f"TransE d={DIM}, random init", "filter": "valid+test", "runs": []}
+    out = {
+        "data": f"{folder} (entities.dict / relations.dict ids; filter = all valid+test triples, ranked: the first "
+        f"{p['limit'] or 'all'} test triples; train.txt is not in the mirror)",
+        "model": f"TransE d={DIM}, random init",
+        "filter": "valid+test",
+        "runs": [],
+    }
     for bs in p["batch_sizes"]:
         cmd = [sys.executable, "-c", YAGO_CHILD, str(folder), str(args.threads), str(bs), str(p["limit"])]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(REPO))
@@ -556,8 +692,10 @@ def bench_memory(args, plan: dict[str, Any]) -> dict[str, Any]:
         r["within_8_gib"] = r["peak_rss_mib"] < 8 * 1024
         r["rankings_per_s"] = r["rankings"] / r["seconds"]
         out["runs"].append(r)
-        log(f"memory: batch {bs}: peak RSS {r['peak_rss_mib']:.0f} MiB, "
-            f"{r['seconds']:.1f}s for {r['rankings']} rankings")
+        log(
+            f"memory: batch {bs}: peak RSS {r['peak_rss_mib']:.0f} MiB, "
+            f"{r['seconds']:.1f}s for {r['rankings']} rankings"
+        )
     out["all_within_8_gib"] = all(r["within_8_gib"] for r in out["runs"])
     return out
 
@@ -585,11 +723,18 @@ def provenance(args) -> dict[str, Any]:
                 break
     except OSError:
         pass
-    return {"git_commit": git_commit(REPO), "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "python": platform.python_version(),
-            "versions": {k: ver(k) for k in ("torch", "pykeen", "numpy", "dans_kgc", "torch_max_mem")},
-            "cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": args.threads, "platform": platform.platform(),
-            "load_average_start": os.getloadavg()}
+    return {
+        "git_commit": git_commit(REPO),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "python": platform.python_version(),
+        "versions": {k: ver(k) for k in ("torch", "pykeen", "numpy", "dans_kgc", "torch_max_mem")},
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": args.threads,
+        "platform": platform.platform(),
+        "load_average_start": os.getloadavg(),
+    }
 
 
 def _f(x: float, nd: int = 0) -> str:
@@ -604,104 +749,181 @@ def _run_line(sec: dict[str, Any]) -> list[str]:
     r = sec.get("_run")
     if not r:
         return []
-    la = ", ".join(f"{x:.1f}" for x in r["load_average_start"]) + " -> " + ", ".join(f"{x:.1f}" for x in r["load_average_end"])
+    la = (
+        ", ".join(f"{x:.1f}" for x in r["load_average_start"])
+        + " -> "
+        + ", ".join(f"{x:.1f}" for x in r["load_average_end"])
+    )
     return [f"_Run started {r['time']}, git {r['git_commit']}, load average {la}, {r['seconds']:.0f} s._", ""]
 
 
 def markdown(res: dict[str, Any]) -> str:
     pv = res["provenance"]
-    lines = [f"# Core benchmark: dans_kgc vs PyKEEN {pv['versions']['pykeen']}", "",
-             f"- command: `{pv['command']}`  ({'quick' if res['quick'] else 'full'} mode)",
-             f"- git {pv['git_commit']}, torch {pv['versions']['torch']}, numpy {pv['versions']['numpy']}, "
-             f"Python {pv['python']}",
-             f"- CPU: {pv['cpu']} ({pv['cpu_count']} cores), torch threads {pv['torch_threads']}; load average "
-             f"at start {', '.join(f'{x:.2f}' for x in pv['load_average_start'])}, at end "
-             f"{', '.join(f'{x:.2f}' for x in res.get('load_average_end', []))} (a shared machine: medians of "
-             "interleaved repetitions; read the ratios, not the absolute numbers)", ""]
+    lines = [
+        f"# Core benchmark: dans_kgc vs PyKEEN {pv['versions']['pykeen']}",
+        "",
+        f"- command: `{pv['command']}`  ({'quick' if res['quick'] else 'full'} mode)",
+        f"- git {pv['git_commit']}, torch {pv['versions']['torch']}, numpy {pv['versions']['numpy']}, "
+        f"Python {pv['python']}",
+        f"- CPU: {pv['cpu']} ({pv['cpu_count']} cores), torch threads {pv['torch_threads']}; load average "
+        f"at start {', '.join(f'{x:.2f}' for x in pv['load_average_start'])}, at end "
+        f"{', '.join(f'{x:.2f}' for x in res.get('load_average_end', []))} (a shared machine: medians of "
+        "interleaved repetitions; read the ratios, not the absolute numbers)",
+        "",
+    ]
     if "train" in res:
-        lines += ["## Training throughput (TransE d=128 L1, 16 negatives/positive, batch 512, Adam)", "", *_run_line(res["train"]),
-                  "| dataset | positive triples / epoch | ours s/epoch | PyKEEN stock s/epoch | PyKEEN no-gc s/epoch | "
-                  "ours triples/s | ours / PyKEEN stock | ours / PyKEEN no-gc |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            "## Training throughput (TransE d=128 L1, 16 negatives/positive, batch 512, Adam)",
+            "",
+            *_run_line(res["train"]),
+            "| dataset | positive triples / epoch | ours s/epoch | PyKEEN stock s/epoch | PyKEEN no-gc s/epoch | "
+            "ours triples/s | ours / PyKEEN stock | ours / PyKEEN no-gc |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
         for k, r in _datasets(res["train"]):
             s = r["s_per_epoch_median"]
-            lines.append(f"| {k} | {_f(r['num_train_triples'])} | {s['ours']:.4f} | {s['pykeen_stock']:.4f} | "
-                         f"{s['pykeen_nogc']:.4f} | {_f(r['pos_triples_per_s']['ours'])} | "
-                         f"**{r['ratio_vs_pykeen_stock']:.2f}x** | **{r['ratio_vs_pykeen_nogc']:.2f}x** |")
-        lines += ["", "With `torch.optim.Adam(..., fused=True)` (one CPU kernel per step instead of ~8 passes over "
-                  "the tables; the Trainer's default since this benchmark's first runs, whose plain 'ours' "
-                  "column is unfused; PyKEEN accepts the same through "
-                  "`optimizer_kwargs`):", "",
-                  "| dataset | ours fused s/epoch | PyKEEN no-gc fused s/epoch | ours fused / PyKEEN stock | "
-                  "ours fused / PyKEEN no-gc | ours fused / PyKEEN no-gc fused |", "|---|---:|---:|---:|---:|---:|"]
+            lines.append(
+                f"| {k} | {_f(r['num_train_triples'])} | {s['ours']:.4f} | {s['pykeen_stock']:.4f} | "
+                f"{s['pykeen_nogc']:.4f} | {_f(r['pos_triples_per_s']['ours'])} | "
+                f"**{r['ratio_vs_pykeen_stock']:.2f}x** | **{r['ratio_vs_pykeen_nogc']:.2f}x** |"
+            )
+        lines += [
+            "",
+            "With `torch.optim.Adam(..., fused=True)` (one CPU kernel per step instead of ~8 passes over "
+            "the tables; the Trainer's default since this benchmark's first runs, whose plain 'ours' "
+            "column is unfused; PyKEEN accepts the same through "
+            "`optimizer_kwargs`):",
+            "",
+            "| dataset | ours fused s/epoch | PyKEEN no-gc fused s/epoch | ours fused / PyKEEN stock | "
+            "ours fused / PyKEEN no-gc | ours fused / PyKEEN no-gc fused |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
         for k, r in _datasets(res["train"]):
             s = r["s_per_epoch_median"]
-            lines.append(f"| {k} | {s['ours_fused_adam']:.4f} | {s['pykeen_nogc_fused_adam']:.4f} | "
-                         f"{r['ratio_fused_adam_vs_pykeen_stock']:.2f}x | {r['ratio_fused_adam_vs_pykeen_nogc']:.2f}x | "
-                         f"{r['ratio_fused_adam_both_nogc']:.2f}x |")
-        lines += ["", "Median over all timed epochs (each system's epochs interleaved with the others'). FB15k-237 "
-                  "trains on a fixed random subset of its training triples (same subset for both); all 14,541 "
-                  "entities stay in the model, so Adam and the entity normalisation still touch the full table.", ""]
+            lines.append(
+                f"| {k} | {s['ours_fused_adam']:.4f} | {s['pykeen_nogc_fused_adam']:.4f} | "
+                f"{r['ratio_fused_adam_vs_pykeen_stock']:.2f}x | {r['ratio_fused_adam_vs_pykeen_nogc']:.2f}x | "
+                f"{r['ratio_fused_adam_both_nogc']:.2f}x |"
+            )
+        lines += [
+            "",
+            "Median over all timed epochs (each system's epochs interleaved with the others'). FB15k-237 "
+            "trains on a fixed random subset of its training triples (same subset for both); all 14,541 "
+            "entities stay in the model, so Adam and the entity normalisation still touch the full table.",
+            "",
+        ]
     if "eval" in res:
-        lines += ["## Filtered evaluation throughput (both sides, filter = train+valid+test, realistic ranks)", "", *_run_line(res["eval"]),
-                  "| dataset | test triples | batch size | ours s | PyKEEN s | ours triples/s | PyKEEN triples/s | "
-                  "ours / PyKEEN | MRR ours | MRR PyKEEN | MRRs agree |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+        lines += [
+            "## Filtered evaluation throughput (both sides, filter = train+valid+test, realistic ranks)",
+            "",
+            *_run_line(res["eval"]),
+            "| dataset | test triples | batch size | ours s | PyKEEN s | ours triples/s | PyKEEN triples/s | "
+            "ours / PyKEEN | MRR ours | MRR PyKEEN | MRRs agree |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        ]
         for k, r in _datasets(res["eval"]):
             s, t = r["seconds_median"], r["triples_per_s"]
-            lines.append(f"| {k} | {_f(r['test_triples_ranked'])} | {r['batch_size']} | {s['ours']:.3f} | "
-                         f"{s['pykeen']:.3f} | {_f(t['ours'])} | {_f(t['pykeen'])} | **{r['ratio']:.2f}x** | "
-                         f"{r['metrics']['ours']['mrr']:.6f} | {r['metrics']['pykeen']['mrr']:.6f} | "
-                         f"{'yes' if r['mrr_agree'] else 'NO'} (diff {r['mrr_abs_diff']:.1e}) |")
-        lines += ["", "Same weights in both (ours trained briefly, copied into PyKEEN's TransE); filter construction "
-                  "is inside the timed region for both; one ranked triple = head and tail ranking.", ""]
+            lines.append(
+                f"| {k} | {_f(r['test_triples_ranked'])} | {r['batch_size']} | {s['ours']:.3f} | "
+                f"{s['pykeen']:.3f} | {_f(t['ours'])} | {_f(t['pykeen'])} | **{r['ratio']:.2f}x** | "
+                f"{r['metrics']['ours']['mrr']:.6f} | {r['metrics']['pykeen']['mrr']:.6f} | "
+                f"{'yes' if r['mrr_agree'] else 'NO'} (diff {r['mrr_abs_diff']:.1e}) |"
+            )
+        lines += [
+            "",
+            "Same weights in both (ours trained briefly, copied into PyKEEN's TransE); filter construction "
+            "is inside the timed region for both; one ranked triple = head and tail ranking.",
+            "",
+        ]
     if "accuracy" in res:
         a = res["accuracy"]
         st = a["settings"]
-        lines += ["## Accuracy sanity: TransE + uniform negatives on UMLS (RED-GNN split)", "", *_run_line(res["accuracy"]),
-                  f"{st['dim']}-d L1 TransE, {st['loss']}, {st['negatives']}, batch {st['batch_size']}, "
-                  f"{st['optimizer']}, {st['epochs']} epochs for both (no wall-clock budget: the box is shared), "
-                  f"{st['model_selection']}; {st['metric']}; seeds {st['seeds']}. PyKEEN: {st['pykeen_variant']}.", "",
-                  "| system | test MRR (mean ± sd) | H@1 | H@10 | train wall s (mean) "
-                  "| process CPU s (mean, incl. validation) "
-                  "| per seed: MRR (best epoch / epochs run) |",
-                  "|---|---:|---:|---:|---:|---:|---|"]
+        lines += [
+            "## Accuracy sanity: TransE + uniform negatives on UMLS (RED-GNN split)",
+            "",
+            *_run_line(res["accuracy"]),
+            f"{st['dim']}-d L1 TransE, {st['loss']}, {st['negatives']}, batch {st['batch_size']}, "
+            f"{st['optimizer']}, {st['epochs']} epochs for both (no wall-clock budget: the box is shared), "
+            f"{st['model_selection']}; {st['metric']}; seeds {st['seeds']}. PyKEEN: {st['pykeen_variant']}.",
+            "",
+            "| system | test MRR (mean ± sd) | H@1 | H@10 | train wall s (mean) "
+            "| process CPU s (mean, incl. validation) "
+            "| per seed: MRR (best epoch / epochs run) |",
+            "|---|---:|---:|---:|---:|---:|---|",
+        ]
         for k, s in a["summary"].items():
             per = ", ".join(f"{r['test']['mrr']:.4f} ({r['best_epoch']}/{r['epochs_run']})" for r in a["runs"][k])
-            lines.append(f"| {k} | {s['test_mrr_mean']:.4f} ± {s['test_mrr_std']:.4f} | {s['test_hits@1_mean']:.4f} | "
-                         f"{s['test_hits@10_mean']:.4f} | {s['train_seconds_mean']:.1f} | "
-                         f"{s['process_cpu_seconds_mean']:.1f} | {per} |")
+            lines.append(
+                f"| {k} | {s['test_mrr_mean']:.4f} ± {s['test_mrr_std']:.4f} | {s['test_hits@1_mean']:.4f} | "
+                f"{s['test_hits@10_mean']:.4f} | {s['train_seconds_mean']:.1f} | "
+                f"{s['process_cpu_seconds_mean']:.1f} | {per} |"
+            )
         lines.append("")
     if "memory" in res:
         m = res["memory"]
-        lines += ["## Peak memory of our evaluation at YAGO3-10 size", "", *_run_line(res["memory"]),
-                  f"{m['model']} over {m['runs'][0]['num_entities']:,} entities; {m['data']}; filter {m['filter']}.", "",
-                  "| eval batch size | test triples | peak RSS (MiB) | RSS before ranking (MiB) "
-                  "| seconds | rankings/s | < 8 GiB |",
-                  "|---:|---:|---:|---:|---:|---:|---|"]
+        lines += [
+            "## Peak memory of our evaluation at YAGO3-10 size",
+            "",
+            *_run_line(res["memory"]),
+            f"{m['model']} over {m['runs'][0]['num_entities']:,} entities; {m['data']}; filter {m['filter']}.",
+            "",
+            "| eval batch size | test triples | peak RSS (MiB) | RSS before ranking (MiB) "
+            "| seconds | rankings/s | < 8 GiB |",
+            "|---:|---:|---:|---:|---:|---:|---|",
+        ]
         for r in m["runs"]:
-            lines.append(f"| {r['eval_batch_size']} | {_f(r['test_triples'])} | {_f(r['peak_rss_mib'])} | "
-                         f"{_f(r['rss_before_eval_mib'])} | {r['seconds']:.1f} | {_f(r['rankings_per_s'])} | "
-                         f"{'yes' if r['within_8_gib'] else 'NO'} |")
-        lines += ["", "Peak RSS is `ru_maxrss` of the child process (os.wait4), i.e. the whole process: Python, torch, "
-                  "the model and the evaluation.", ""]
+            lines.append(
+                f"| {r['eval_batch_size']} | {_f(r['test_triples'])} | {_f(r['peak_rss_mib'])} | "
+                f"{_f(r['rss_before_eval_mib'])} | {r['seconds']:.1f} | {_f(r['rankings_per_s'])} | "
+                f"{'yes' if r['within_8_gib'] else 'NO'} |"
+            )
+        lines += [
+            "",
+            "Peak RSS is `ru_maxrss` of the child process (os.wait4), i.e. the whole process: Python, torch, "
+            "the model and the evaluation.",
+            "",
+        ]
     return "\n".join(lines) + "\n"
 
 
 def plan_for(quick: bool) -> dict[str, Any]:
     if quick:
-        return {"train": {"umls": {"subset": 0, "warmup": 1, "epochs": 2, "reps": 2},
-                          "fb15k-237": {"subset": 8 * BATCH, "warmup": 1, "epochs": 1, "reps": 2}},
-                "eval": {"umls": {"train_subset": 0, "pretrain_epochs": 5, "test_subset": 0, "batch_size": 256, "reps": 2},
-                         "fb15k-237": {"train_subset": 8 * BATCH, "pretrain_epochs": 1, "test_subset": 100,
-                                       "batch_size": 64, "reps": 2}},
-                "accuracy": {"epochs": 10, "eval_every": 5, "lr": 1e-2, "max_seconds": 0, "seeds": [0]},
-                "memory": {"batch_sizes": [256], "limit": 200}}
-    return {"train": {"umls": {"subset": 0, "warmup": 2, "epochs": 5, "reps": 5},
-                      "fb15k-237": {"subset": 40 * BATCH, "warmup": 1, "epochs": 1, "reps": 5}},
-            "eval": {"umls": {"train_subset": 0, "pretrain_epochs": 20, "test_subset": 0, "batch_size": 256, "reps": 5},
-                     "fb15k-237": {"train_subset": 40 * BATCH, "pretrain_epochs": 2, "test_subset": 1000,
-                                   "batch_size": 64, "reps": 3}},
-            "accuracy": {"epochs": 200, "eval_every": 10, "lr": 1e-2, "max_seconds": 0, "seeds": [0, 1, 2]},
-            "memory": {"batch_sizes": [256, 1024], "limit": 1000}}
+        return {
+            "train": {
+                "umls": {"subset": 0, "warmup": 1, "epochs": 2, "reps": 2},
+                "fb15k-237": {"subset": 8 * BATCH, "warmup": 1, "epochs": 1, "reps": 2},
+            },
+            "eval": {
+                "umls": {"train_subset": 0, "pretrain_epochs": 5, "test_subset": 0, "batch_size": 256, "reps": 2},
+                "fb15k-237": {
+                    "train_subset": 8 * BATCH,
+                    "pretrain_epochs": 1,
+                    "test_subset": 100,
+                    "batch_size": 64,
+                    "reps": 2,
+                },
+            },
+            "accuracy": {"epochs": 10, "eval_every": 5, "lr": 1e-2, "max_seconds": 0, "seeds": [0]},
+            "memory": {"batch_sizes": [256], "limit": 200},
+        }
+    return {
+        "train": {
+            "umls": {"subset": 0, "warmup": 2, "epochs": 5, "reps": 5},
+            "fb15k-237": {"subset": 40 * BATCH, "warmup": 1, "epochs": 1, "reps": 5},
+        },
+        "eval": {
+            "umls": {"train_subset": 0, "pretrain_epochs": 20, "test_subset": 0, "batch_size": 256, "reps": 5},
+            "fb15k-237": {
+                "train_subset": 40 * BATCH,
+                "pretrain_epochs": 2,
+                "test_subset": 1000,
+                "batch_size": 64,
+                "reps": 3,
+            },
+        },
+        "accuracy": {"epochs": 200, "eval_every": 10, "lr": 1e-2, "max_seconds": 0, "seeds": [0, 1, 2]},
+        "memory": {"batch_sizes": [256, 1024], "limit": 1000},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -711,8 +933,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {SECTIONS}")
     ap.add_argument("--threads", type=int, default=2, help="torch threads in every worker (both systems)")
     ap.add_argument("--data-root", default=str(REPO / "data"), help="where datasets are fetched (from the mirror)")
-    ap.add_argument("--merge", action="store_true",
-                    help="keep the other sections of an existing result file (each section records its own run)")
+    ap.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the other sections of an existing result file (each section records its own run)",
+    )
     args = ap.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # exit normally: daemon workers are terminated
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
@@ -736,9 +961,14 @@ def main(argv: list[str] | None = None) -> int:
     for s in sections:
         load0, c0, started = os.getloadavg(), time.perf_counter(), time.strftime("%Y-%m-%dT%H:%M:%S%z")
         res[s] = funcs[s](args, plan)
-        res[s]["_run"] = {"time": started, "git_commit": res["provenance"]["git_commit"],
-                          "command": res["provenance"]["command"], "load_average_start": load0,
-                          "load_average_end": os.getloadavg(), "seconds": round(time.perf_counter() - c0, 1)}
+        res[s]["_run"] = {
+            "time": started,
+            "git_commit": res["provenance"]["git_commit"],
+            "command": res["provenance"]["command"],
+            "load_average_start": load0,
+            "load_average_end": os.getloadavg(),
+            "seconds": round(time.perf_counter() - c0, 1),
+        }
         res["load_average_end"] = os.getloadavg()
         res["wall_seconds"] = round(time.perf_counter() - t0, 1)
         res["complete"] = s == sections[-1]

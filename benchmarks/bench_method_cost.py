@@ -13,6 +13,7 @@ issue's "at equal accuracy" check (within 0.005 of the exact-chain default).
     python benchmarks/bench_method_cost.py --dataset umls --backbones transe,complex_n3_1n \
         --epochs 5 --accuracy-epochs 50 --out benchmarks/results
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,36 +41,62 @@ SETTINGS = {  # name -> extra overrides on top of the common ones (the package d
     EXACT: ["train.sampler=dans", "diffusion.sampling_steps=0"],
     "dans, respaced 10 steps": ["train.sampler=dans", "diffusion.sampling_steps=10"],
     "dans, one-call DDIM": ["train.sampler=dans", "diffusion.reverse=ddim", "diffusion.sampling_steps=1"],
-    "dans, one-call DDIM, L_diff every 4 steps": ["train.sampler=dans", "diffusion.reverse=ddim",
-                                                 "diffusion.sampling_steps=1", "diffusion.update_every=4"],
-    "dans, one-call DDIM, L_diff every 4, half batch": ["train.sampler=dans", "diffusion.reverse=ddim",
-                                                        "diffusion.sampling_steps=1", "diffusion.update_every=4",
-                                                        "diffusion.sample_fraction=0.5"],
+    "dans, one-call DDIM, L_diff every 4 steps": [
+        "train.sampler=dans",
+        "diffusion.reverse=ddim",
+        "diffusion.sampling_steps=1",
+        "diffusion.update_every=4",
+    ],
+    "dans, one-call DDIM, L_diff every 4, half batch": [
+        "train.sampler=dans",
+        "diffusion.reverse=ddim",
+        "diffusion.sampling_steps=1",
+        "diffusion.update_every=4",
+        "diffusion.sample_fraction=0.5",
+    ],
     "dans, one-call DDIM, L_diff every 4, half batch, cache 4 epochs": [
-        "train.sampler=dans", "diffusion.reverse=ddim", "diffusion.sampling_steps=1", "diffusion.update_every=4",
-        "diffusion.sample_fraction=0.5", "diffusion.cache_epochs=4"],
+        "train.sampler=dans",
+        "diffusion.reverse=ddim",
+        "diffusion.sampling_steps=1",
+        "diffusion.update_every=4",
+        "diffusion.sample_fraction=0.5",
+        "diffusion.cache_epochs=4",
+    ],
     "dans, one-call DDIM, L_diff every 16, half batch, cache 8 epochs": [
-        "train.sampler=dans", "diffusion.reverse=ddim", "diffusion.sampling_steps=1", "diffusion.update_every=16",
-        "diffusion.sample_fraction=0.5", "diffusion.cache_epochs=8"],
+        "train.sampler=dans",
+        "diffusion.reverse=ddim",
+        "diffusion.sampling_steps=1",
+        "diffusion.update_every=16",
+        "diffusion.sample_fraction=0.5",
+        "diffusion.cache_epochs=8",
+    ],
 }
 
 
 def common_overrides(backbone: str, args: argparse.Namespace) -> list[str]:
     """The backbone's recipe plus where and how this benchmark runs."""
-    out = recipe_sets(backbone, args.dataset) + [f"data.root={Path(args.work) / 'data'}", "device=cpu",
-                                                 f"threads={args.threads}"]
+    out = recipe_sets(backbone, args.dataset) + [
+        f"data.root={Path(args.work) / 'data'}",
+        "device=cpu",
+        f"threads={args.threads}",
+    ]
     if backbone != "transe":
         out.append("dam.semantic_source=backbone")  # one pretraining per backbone in this benchmark
     return out
 
 
-def build_trainer(backbone: str, name: str, extra: list[str], stages: dict[str, str], args: argparse.Namespace,
-                  out: Path) -> Trainer:
+def build_trainer(
+    backbone: str, name: str, extra: list[str], stages: dict[str, str], args: argparse.Namespace, out: Path
+) -> Trainer:
     """One setting on one backbone, from the backbone's Stage 0 (uniform needs no DAM or warm start)."""
     cfg = load_config([], common_overrides(backbone, args) + SETTINGS[name] + extra)
     kg, protocol = load_kg(cfg, args.dataset)
-    model, sampler = build_run(cfg, kg, stages["pretrain"],
-                               **({} if name == "uniform" else {k: v for k, v in stages.items() if k != "pretrain"}))
+    model, sampler = build_run(
+        cfg,
+        kg,
+        stages["pretrain"],
+        **({} if name == "uniform" else {k: v for k, v in stages.items() if k != "pretrain"}),
+    )
     return Trainer(cfg, kg, model, sampler, out, torch.device("cpu"), protocol, show_progress=False)
 
 
@@ -79,13 +106,41 @@ def build_stages(dataset: str, backbone: str, work: Path, common: list[str]) -> 
     pre, dam, diff = work / "pretrain", work / "dam", work / "diffusion"
     source = "transe" if backbone == "transe" else "backbone"
     if not (pre / "model_best.pt").exists():
-        cli_main(["pretrain", "--dataset", dataset, "--out", str(pre), "--quiet", "--source", source, *sets,
-                  "--set", "pretrain.epochs=50", "--set", "train.epochs=50"])
+        cli_main(
+            [
+                "pretrain",
+                "--dataset",
+                dataset,
+                "--out",
+                str(pre),
+                "--quiet",
+                "--source",
+                source,
+                *sets,
+                "--set",
+                "pretrain.epochs=50",
+                "--set",
+                "train.epochs=50",
+            ]
+        )
     if not (dam / "entities.csv").exists():
         cli_main(["dam", "fit", "--dataset", dataset, "--pretrained", str(pre), "--out", str(dam), *sets])
     if not (diff / "diffusion.pt").exists():
-        cli_main(["diffusion", "fit", "--dataset", dataset, "--pretrained", str(pre), "--dam", str(dam),
-                  "--out", str(diff), *sets])
+        cli_main(
+            [
+                "diffusion",
+                "fit",
+                "--dataset",
+                dataset,
+                "--pretrained",
+                str(pre),
+                "--dam",
+                str(dam),
+                "--out",
+                str(diff),
+                *sets,
+            ]
+        )
     return {"pretrain": str(pre), "dam_dir": str(dam), "diffusion_dir": str(diff)}
 
 
@@ -110,8 +165,13 @@ def main() -> int:
         stages[backbone] = build_stages(args.dataset, backbone, work, common_overrides(backbone, args))
         for name in settings:
             trainers[(backbone, name)] = build_trainer(
-                backbone, name, ["train.eval_every=1000", "train.checkpoint_every=1000", f"train.epochs={args.epochs}"],
-                stages[backbone], args, work / "timing" / str(len(trainers)))
+                backbone,
+                name,
+                ["train.eval_every=1000", "train.checkpoint_every=1000", f"train.epochs={args.epochs}"],
+                stages[backbone],
+                args,
+                work / "timing" / str(len(trainers)),
+            )
     seconds: dict[tuple[str, str], list[float]] = {k: [] for k in trainers}
     for _ in range(args.epochs):
         for key, tr in trainers.items():
@@ -122,21 +182,38 @@ def main() -> int:
     rows: list[dict[str, Any]] = []
     for (backbone, name), s in seconds.items():
         base = statistics.median(seconds[(backbone, "uniform")]) if (backbone, "uniform") in seconds else float("nan")
-        rows.append({"backbone": backbone, "setting": name, "median_s_per_epoch": round(statistics.median(s), 4),
-                     "ratio_vs_uniform": round(statistics.median(s) / base, 2), "epochs": [round(x, 4) for x in s]})
+        rows.append(
+            {
+                "backbone": backbone,
+                "setting": name,
+                "median_s_per_epoch": round(statistics.median(s), 4),
+                "ratio_vs_uniform": round(statistics.median(s) / base, 2),
+                "epochs": [round(x, 4) for x in s],
+            }
+        )
     if args.accuracy_epochs:
         for row in rows:
             backbone, name = row["backbone"], row["setting"]
             work = Path(args.work) / args.dataset / backbone
-            tr = build_trainer(backbone, name, [f"train.epochs={args.accuracy_epochs}", "train.eval_every=5",
-                                                "train.checkpoint_every=1000"], stages[backbone], args,
-                               work / "accuracy" / name.replace(" ", "_").replace(",", ""))
+            tr = build_trainer(
+                backbone,
+                name,
+                [f"train.epochs={args.accuracy_epochs}", "train.eval_every=5", "train.checkpoint_every=1000"],
+                stages[backbone],
+                args,
+                work / "accuracy" / name.replace(" ", "_").replace(",", ""),
+            )
             fit = tr.fit()
             tr.model.load_state_dict(tr.best["state"])
             tr.model.eval()
             metrics, _ = evaluate(tr.model, tr.kg, "test", tr.protocol, 256, "cpu")
-            row.update({"valid_mrr": round(fit["best_valid_mrr"], 4), "test_mrr": round(metrics["mrr"], 4),
-                        "accuracy_epochs": args.accuracy_epochs})
+            row.update(
+                {
+                    "valid_mrr": round(fit["best_valid_mrr"], 4),
+                    "test_mrr": round(metrics["mrr"], 4),
+                    "accuracy_epochs": args.accuracy_epochs,
+                }
+            )
             print(json.dumps({k: row[k] for k in ("backbone", "setting", "valid_mrr", "test_mrr")}), flush=True)
         for row in rows:
             exact = next((r for r in rows if r["backbone"] == row["backbone"] and r["setting"] == EXACT), None)
@@ -144,24 +221,50 @@ def main() -> int:
                 row["test_mrr_minus_exact"] = round(row["test_mrr"] - exact["test_mrr"], 4)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    result = {"benchmark": "method_cost", "dataset": args.dataset, "rows": rows,
-              "settings": {"backbones": {b: recipe_sets(b, args.dataset) for b in backbones}, "threads": args.threads,
-                           "overrides": settings, "timed_epochs": args.epochs, "accuracy_epochs": args.accuracy_epochs},
-              "provenance": {"git_commit": git_commit(), "packages": package_versions(), "machine": platform.platform(),
-                             "processor": platform.processor(), "command": "python " + " ".join(sys.argv)}}
+    result = {
+        "benchmark": "method_cost",
+        "dataset": args.dataset,
+        "rows": rows,
+        "settings": {
+            "backbones": {b: recipe_sets(b, args.dataset) for b in backbones},
+            "threads": args.threads,
+            "overrides": settings,
+            "timed_epochs": args.epochs,
+            "accuracy_epochs": args.accuracy_epochs,
+        },
+        "provenance": {
+            "git_commit": git_commit(),
+            "packages": package_versions(),
+            "machine": platform.platform(),
+            "processor": platform.processor(),
+            "command": "python " + " ".join(sys.argv),
+        },
+    }
     (out / f"method_cost_{args.dataset}.json").write_text(json.dumps(result, indent=2) + "\n")
     acc = bool(args.accuracy_epochs)
-    md = [f"# DANS-KGC training cost on {args.dataset} (CPU, {args.threads} threads; each backbone's recipe, "
-          "package-default DANS-KGC reading)", "",
-          "Ratio: median seconds per epoch over the same backbone's plain epoch (uniform negatives, or plain 1-N), "
-          "epochs of all settings interleaved." + (f" Test MRR after {args.accuracy_epochs} epochs (best validation "
-                                                   "epoch), and its difference to the exact chain." if acc else ""), "",
-          "| backbone | setting | median s/epoch | ratio vs plain |" + (" valid MRR | test MRR | vs exact |" if acc else ""),
-          "|---|---|---:|---:|" + ("---:|---:|---:|" if acc else "")]
+    md = [
+        f"# DANS-KGC training cost on {args.dataset} (CPU, {args.threads} threads; each backbone's recipe, "
+        "package-default DANS-KGC reading)",
+        "",
+        "Ratio: median seconds per epoch over the same backbone's plain epoch (uniform negatives, or plain 1-N), "
+        "epochs of all settings interleaved."
+        + (
+            f" Test MRR after {args.accuracy_epochs} epochs (best validation "
+            "epoch), and its difference to the exact chain."
+            if acc
+            else ""
+        ),
+        "",
+        "| backbone | setting | median s/epoch | ratio vs plain |"
+        + (" valid MRR | test MRR | vs exact |" if acc else ""),
+        "|---|---|---:|---:|" + ("---:|---:|---:|" if acc else ""),
+    ]
     for r in rows:
         line = f"| {r['backbone']} | {r['setting']} | {r['median_s_per_epoch']:.3f} | {r['ratio_vs_uniform']:.2f}x |"
         if acc:
-            line += f" {r['valid_mrr']:.4f} | {r['test_mrr']:.4f} | {r.get('test_mrr_minus_exact', float('nan')):+.4f} |"
+            line += (
+                f" {r['valid_mrr']:.4f} | {r['test_mrr']:.4f} | {r.get('test_mrr_minus_exact', float('nan')):+.4f} |"
+            )
         md.append(line)
     md += ["", f"Command: `{result['provenance']['command']}`", ""]
     (out / f"method_cost_{args.dataset}.md").write_text("\n".join(md))

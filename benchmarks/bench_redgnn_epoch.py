@@ -12,6 +12,7 @@ then one evaluation batch. Projects seconds per epoch (steps per epoch x median 
     (the committed result passed the WN18RR setting as --set model.activation=identity train.lr=0.0003
     train.lr_decay=0.994 model.gnn_dropout=0.02 train.batch_size=25, before per_dataset held it: the same run)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,12 +43,19 @@ def time_steps(trainer: Trainer, queries: torch.Tensor, steps: int, bs: int) -> 
     perm = torch.randperm(len(queries), generator=gen)
     trainer.model.train()
     for i in range(steps):
-        pos = queries[perm[i * bs:(i + 1) * bs]]
+        pos = queries[perm[i * bs : (i + 1) * bs]]
         t0 = time.perf_counter()
         loss_rand, pos_scores, pos_head, pos = trainer._random_loss(pos)
-        ctx = StepContext(pos=pos, pos_scores=pos_scores, model=trainer.model, progress=0.5, step=i,
-                          pos_scores_head=pos_head, loss_family=trainer.loss_family,
-                          loss_reduction=str(trainer.tcfg["loss_reduction"]))
+        ctx = StepContext(
+            pos=pos,
+            pos_scores=pos_scores,
+            model=trainer.model,
+            progress=0.5,
+            step=i,
+            pos_scores_head=pos_head,
+            loss_family=trainer.loss_family,
+            loss_reduction=str(trainer.tcfg["loss_reduction"]),
+        )
         loss, _ = trainer.sampler.total_loss(loss_rand, ctx)
         trainer.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -74,11 +82,18 @@ def main() -> None:
     for sampler in samplers:
         cfg = load_config([], [*base, f"train.sampler={sampler}", "diffusion.sampling_steps=10"])
         rng = np.random.default_rng(0)
-        extra = {"zeta": rng.random(kg.num_entities), "clusters": rng.integers(0, cfg["dam"]["num_clusters"],
-                                                                                 kg.num_entities)} if sampler == "dans" else {}
+        extra = (
+            {
+                "zeta": rng.random(kg.num_entities),
+                "clusters": rng.integers(0, cfg["dam"]["num_clusters"], kg.num_entities),
+            }
+            if sampler == "dans"
+            else {}
+        )
         model, smp = build_run(cfg, kg, **extra)
-        trainer = Trainer(cfg, kg, model, smp, Path(args.out).with_suffix(".run"), torch.device("cpu"), protocol,
-                          show_progress=False)
+        trainer = Trainer(
+            cfg, kg, model, smp, Path(args.out).with_suffix(".run"), torch.device("cpu"), protocol, show_progress=False
+        )
         train = torch.from_numpy(kg.train)
         graph, queries = fact_split(train, float(cfg["train"]["fact_ratio"]), torch.Generator().manual_seed(0))
         model.attach_graph(graph)
@@ -98,28 +113,51 @@ def main() -> None:
         valid_s = eval_batch_s * math.ceil(len(kg.valid) / eb)
         epoch_s = step_s * steps_per_epoch
         evals = args.epochs // int(cfg["train"]["eval_every"])
-        rows[sampler] = {"median_step_s": step_s, "steps_timed": len(secs), "steps_per_epoch": steps_per_epoch,
-                         "queries_per_epoch": int(len(queries)), "projected_epoch_s": epoch_s,
-                         "eval_batch_s": eval_batch_s, "projected_validation_s": valid_s,
-                         "projected_total_h": (args.epochs * epoch_s + evals * valid_s) / 3600.0,
-                         "epochs": args.epochs, "evaluations": evals}
+        rows[sampler] = {
+            "median_step_s": step_s,
+            "steps_timed": len(secs),
+            "steps_per_epoch": steps_per_epoch,
+            "queries_per_epoch": int(len(queries)),
+            "projected_epoch_s": epoch_s,
+            "eval_batch_s": eval_batch_s,
+            "projected_validation_s": valid_s,
+            "projected_total_h": (args.epochs * epoch_s + evals * valid_s) / 3600.0,
+            "epochs": args.epochs,
+            "evaluations": evals,
+        }
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
-    result = {"dataset": kg.name, "entities": int(kg.num_entities), "train_triples": int(len(kg.train)),
-              "sets": args.sets, "rows": rows, "peak_rss_gb": peak_gb, "load_avg_1min": __import__("os").getloadavg()[0],
-              "provenance": {"git_commit": git_commit(), "packages": package_versions(), "machine": platform.machine(),
-                             "threads": 1}}
+    result = {
+        "dataset": kg.name,
+        "entities": int(kg.num_entities),
+        "train_triples": int(len(kg.train)),
+        "sets": args.sets,
+        "rows": rows,
+        "peak_rss_gb": peak_gb,
+        "load_avg_1min": __import__("os").getloadavg()[0],
+        "provenance": {
+            "git_commit": git_commit(),
+            "packages": package_versions(),
+            "machine": platform.machine(),
+            "threads": 1,
+        },
+    }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=2))
-    lines = [f"**RED-GNN on {kg.name}: projected cost on this CPU** (threads=1, load average {result['load_avg_1min']:.1f}; "
-             f"{len(kg.train)} training triples, {kg.num_entities} entities; settings: {' '.join(args.sets) or 'recipe'}; "
-             f"peak RSS {peak_gb:.2f} GB)", "",
-             "| sampler | s/step (median) | steps/epoch | projected s/epoch | validation (s) | projected total (h) |",
-             "|---|--:|--:|--:|--:|--:|"]
+    lines = [
+        f"**RED-GNN on {kg.name}: projected cost on this CPU** (threads=1, load average {result['load_avg_1min']:.1f}; "
+        f"{len(kg.train)} training triples, {kg.num_entities} entities; settings: {' '.join(args.sets) or 'recipe'}; "
+        f"peak RSS {peak_gb:.2f} GB)",
+        "",
+        "| sampler | s/step (median) | steps/epoch | projected s/epoch | validation (s) | projected total (h) |",
+        "|---|--:|--:|--:|--:|--:|",
+    ]
     for name, r in rows.items():
-        lines.append(f"| {name} | {r['median_step_s']:.2f} | {r['steps_per_epoch']} | {r['projected_epoch_s']:.0f} | "
-                     f"{r['projected_validation_s']:.0f} | {r['projected_total_h']:.1f} ({r['epochs']} epochs, "
-                     f"{r['evaluations']} validations) |")
+        lines.append(
+            f"| {name} | {r['median_step_s']:.2f} | {r['steps_per_epoch']} | {r['projected_epoch_s']:.0f} | "
+            f"{r['projected_validation_s']:.0f} | {r['projected_total_h']:.1f} ({r['epochs']} epochs, "
+            f"{r['evaluations']} validations) |"
+        )
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

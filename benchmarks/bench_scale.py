@@ -103,8 +103,13 @@ def peak_rss_run(cmd: list[str], log: Path, env: dict[str, str]) -> tuple[int, f
     rss_file = log.with_suffix(".maxrss")
     with open(log, "w") as fh:
         t0 = time.perf_counter()
-        code = subprocess.call([sys.executable, "-c", LAUNCHER, str(rss_file), *cmd], stdout=fh,
-                               stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        code = subprocess.call(
+            [sys.executable, "-c", LAUNCHER, str(rss_file), *cmd],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
+        )
         wall = time.perf_counter() - t0
     return code, wall, int(rss_file.read_text()) / 1024.0
 

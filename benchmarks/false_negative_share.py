@@ -5,6 +5,7 @@ counts those that are training triples (facts + train). Writes OUT.json and OUT.
 
     python benchmarks/false_negative_share.py --datasets umls family --out benchmarks/results/false_negative_share
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,9 +31,15 @@ def share(kg, sampler: str, filtered: bool, positives: int, negatives: int, seed
     keys = torch.unique(torch.from_numpy(s.triple_keys(np.asarray(kg.train, dtype=np.int64))))
     k = s.triple_keys(neg)
     true = keys[torch.searchsorted(keys, k).clamp_max(len(keys) - 1)] == k
-    return {"dataset": kg.name, "sampler": sampler, "filter_negatives": filtered, "positives": positives,
-            "negatives_per_positive": negatives, "share_true": float(true.float().mean()),
-            "rows_with_a_true_negative": float(true.any(1).float().mean())}
+    return {
+        "dataset": kg.name,
+        "sampler": sampler,
+        "filter_negatives": filtered,
+        "positives": positives,
+        "negatives_per_positive": negatives,
+        "share_true": float(true.float().mean()),
+        "rows_with_a_true_negative": float(true.any(1).float().mean()),
+    }
 
 
 def main() -> None:
@@ -53,14 +60,25 @@ def main() -> None:
                 rows.append(share(kg, sampler, filtered, args.positives, args.negatives, args.seed))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"rows": rows, "provenance": provenance(vars(args), torch.device("cpu"), time.perf_counter() - t0)}, indent=1))
-    lines = [f"Share of random negatives that are training triples ({args.positives} random training positives x "
-             f"{args.negatives} negatives, seed {args.seed}; `python benchmarks/false_negative_share.py "
-             f"--datasets {' '.join(args.datasets)} --out {args.out}`)", "",
-             "| dataset | sampler | filter_negatives | share of negatives | rows with one or more |",
-             "|---|---|---|---:|---:|"]
-    lines += [f"| {r['dataset']} | {r['sampler']} | {str(r['filter_negatives']).lower()} | {r['share_true']:.4f} | "
-              f"{r['rows_with_a_true_negative']:.3f} |" for r in rows]
+    out.with_suffix(".json").write_text(
+        json.dumps(
+            {"rows": rows, "provenance": provenance(vars(args), torch.device("cpu"), time.perf_counter() - t0)},
+            indent=1,
+        )
+    )
+    lines = [
+        f"Share of random negatives that are training triples ({args.positives} random training positives x "
+        f"{args.negatives} negatives, seed {args.seed}; `python benchmarks/false_negative_share.py "
+        f"--datasets {' '.join(args.datasets)} --out {args.out}`)",
+        "",
+        "| dataset | sampler | filter_negatives | share of negatives | rows with one or more |",
+        "|---|---|---|---:|---:|",
+    ]
+    lines += [
+        f"| {r['dataset']} | {r['sampler']} | {str(r['filter_negatives']).lower()} | {r['share_true']:.4f} | "
+        f"{r['rows_with_a_true_negative']:.3f} |"
+        for r in rows
+    ]
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

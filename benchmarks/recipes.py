@@ -1,5 +1,6 @@
 """The backbone recipes of config.yaml (``backbones:``) as dans-kgc ``--set`` overrides, for the benchmarks,
 read as the DAG reads them (``dans_kgc.config.recipe_overrides``: shared keys, then the dataset's ``per_dataset``)."""
+
 from __future__ import annotations
 
 import json
@@ -17,5 +18,7 @@ def recipe_sets(backbone: str, dataset: str) -> list[str]:
     recipes = yaml.safe_load((ROOT / "config.yaml").read_text())["backbones"]
     if backbone not in recipes:
         raise SystemExit(f"unknown backbone '{backbone}'; config.yaml's backbones: {', '.join(recipes)}")
-    return [f"{k}={json.dumps(v) if isinstance(v, list) else v}"
-            for k, v in recipe_overrides(recipes[backbone], dataset).items()]
+    return [
+        f"{k}={json.dumps(v) if isinstance(v, list) else v}"
+        for k, v in recipe_overrides(recipes[backbone], dataset).items()
+    ]

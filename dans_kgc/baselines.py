@@ -7,6 +7,7 @@ None: the file says so, and nothing is ever filled in.
 
 Cheap to import (yaml only, no torch); the file is read once.
 """
+
 from __future__ import annotations
 
 import functools
@@ -55,8 +56,9 @@ def _rows(table: str | None, path: str | None) -> list[tuple[str, dict[str, Any]
     return [(tname, {_key(k): v for k, v in (t.get("rows") or {}).items()}) for tname, t in tables.items()]
 
 
-def published_row(backbone: str, dataset: str, *, table: str | None = None,
-                  path: str | None = None) -> dict[str, Any] | None:
+def published_row(
+    backbone: str, dataset: str, *, table: str | None = None, path: str | None = None
+) -> dict[str, Any] | None:
     """``{"mrr", "hits@1", "hits@10", "source", "table"}`` of ``backbone`` on ``dataset`` from
     the first table (in file order, or the one named) that has it; None when none has."""
     if not backbone or not dataset:

@@ -3,6 +3,7 @@
 Below ``training`` on purpose: DAM, the diffusion warm start and the samplers load trained
 backbones without importing the training loop (which imports the samplers).
 """
+
 from __future__ import annotations
 
 import logging
@@ -38,8 +39,10 @@ def read_checkpoint(path: str | Path, device: torch.device | str = "cpu", remedy
             + (remedy or "rerun the command that wrote it, or delete the file to start that stage over")
         ) from None
     if not isinstance(ck, dict):
-        raise CorruptCheckpointError(f"{path}: not a dans-kgc checkpoint (holds {type(ck).__name__}); "
-                                     + (remedy or "rerun the command that wrote it"))
+        raise CorruptCheckpointError(
+            f"{path}: not a dans-kgc checkpoint (holds {type(ck).__name__}); "
+            + (remedy or "rerun the command that wrote it")
+        )
     return ck
 
 

@@ -3,6 +3,7 @@
 The defaults file is also the schema: a key that is not in it, or a value whose type
 does not match the default's, is rejected with a message naming the key.
 """
+
 from __future__ import annotations
 
 import copy
@@ -57,8 +58,11 @@ OPEN_MAPPINGS = ("datasets",)
 # when the value carries over as it is, how the old setting reads now). A config that still uses an old key (a
 # run's recorded config.yaml, an old --config file) is read under the new key, with one warning line per key.
 MIGRATIONS: dict[str, tuple[str, dict[Any, Any] | None, str]] = {
-    "diffusion.snap": ("diffusion.negatives", {True: "snapped", False: "continuous"},
-                       "diffusion.snap_filter now defaults to train, was all"),
+    "diffusion.snap": (
+        "diffusion.negatives",
+        {True: "snapped", False: "continuous"},
+        "diffusion.snap_filter now defaults to train, was all",
+    ),
     "data.custom": ("datasets", None, "the key the workflow config uses too"),
 }
 
@@ -84,19 +88,24 @@ def migrate_keys(data: Mapping[str, Any], source: str) -> dict[str, Any]:
             continue
         if values is not None:
             if value not in values:
-                raise ConfigError(f"{source}: config key '{old}' = {value!r} (renamed '{new}'); expected one of "
-                                  f"{', '.join(map(repr, values))}")
+                raise ConfigError(
+                    f"{source}: config key '{old}' = {value!r} (renamed '{new}'); expected one of "
+                    f"{', '.join(map(repr, values))}"
+                )
             value = values[value]
         *parents, leaf = new.split(".")
         node = out
         for part in parents:
             node = node.setdefault(part, {})
         if leaf in node:
-            raise ConfigError(f"{source}: config keys '{old}' and '{new}' both given; '{old}' is the old name of "
-                              f"'{new}': keep '{new}' only")
+            raise ConfigError(
+                f"{source}: config keys '{old}' and '{new}' both given; '{old}' is the old name of "
+                f"'{new}': keep '{new}' only"
+            )
         node[leaf] = value
-        log.warning("%s: config key '%s' was renamed '%s'; read as %s: %s (%s)", source, old, new, new,
-                    _one_line(value), note)
+        log.warning(
+            "%s: config key '%s' was renamed '%s'; read as %s: %s (%s)", source, old, new, new, _one_line(value), note
+        )
     return out
 
 
@@ -128,8 +137,7 @@ def merge(base: dict[str, Any], override: Mapping[str, Any], source: str, prefix
             continue
         if not _type_ok(out[key], value):
             raise ConfigError(
-                f"{source}: config key '{path}' expects {type(out[key]).__name__} "
-                f"(default {out[key]!r}), got {value!r}"
+                f"{source}: config key '{path}' expects {type(out[key]).__name__} (default {out[key]!r}), got {value!r}"
             )
         out[key] = value
     return out
@@ -194,9 +202,13 @@ def _parse_value(raw: str) -> Any:
     return value
 
 
-def load_config(files: Iterable[str | Path] = (), overrides: Iterable[str] = (),
-                base: Mapping[str, Any] | None = None, dataset: str | None = None,
-                recipe: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def load_config(
+    files: Iterable[str | Path] = (),
+    overrides: Iterable[str] = (),
+    base: Mapping[str, Any] | None = None,
+    dataset: str | None = None,
+    recipe: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Defaults (or ``base``, a full config such as a run's recorded one), then a backbone recipe's overrides on
     ``dataset`` (``recipe``: its name, source and flat overrides there, as ``dans_kgc.recipes.recipe_record`` gives
     them), then each YAML file in order, then ``--set`` overrides. A file may name its ``dataset`` (a run's recorded
@@ -223,8 +235,12 @@ def load_config(files: Iterable[str | Path] = (), overrides: Iterable[str] = (),
     cfg = merge(cfg, parse_set(overrides), "--set")
     if recipe is not None:  # after the files: a replayed run config's own record does not hide this command's recipe
         applied = dict(recipe["overrides"])
-        cfg["recipe"] = {"name": recipe["name"], "source": recipe["source"], "overrides": applied,
-                         "replaced": sorted(k for k, v in applied.items() if dotted_value(cfg, k) != v)}
+        cfg["recipe"] = {
+            "name": recipe["name"],
+            "source": recipe["source"],
+            "overrides": applied,
+            "replaced": sorted(k for k, v in applied.items() if dotted_value(cfg, k) != v),
+        }
     validate_values(cfg)
     return cfg
 
@@ -291,29 +307,41 @@ def validate_values(cfg: Mapping[str, Any]) -> None:
             from dans_kgc.plugin_record import loaded_note
 
             extra = f"; {loaded_note()}" if path in (("model", "name"), ("tracker", "name")) else ""
-            raise ConfigError(f"config key '{'.'.join(path)}' = {node!r}; expected one of "
-                              f"{sorted(map(str, allowed | _registered(path)))}{extra}")
+            raise ConfigError(
+                f"config key '{'.'.join(path)}' = {node!r}; expected one of "
+                f"{sorted(map(str, allowed | _registered(path)))}{extra}"
+            )
     if cfg["train"]["epochs"] < 0 or cfg["train"]["batch_size"] <= 0:
         raise ConfigError("config keys 'train.epochs' must be >= 0 and 'train.batch_size' > 0")
     model, train = cfg["model"], cfg["train"]
     if model["gnn_layers"] < 1 or model["attn_dim"] < 1 or not 0.0 <= model["gnn_dropout"] < 1.0:
-        raise ConfigError(f"config keys 'model.gnn_layers' = {model['gnn_layers']} and 'model.attn_dim' = "
-                          f"{model['attn_dim']} must be >= 1 and 'model.gnn_dropout' = {model['gnn_dropout']} in [0, 1)")
+        raise ConfigError(
+            f"config keys 'model.gnn_layers' = {model['gnn_layers']} and 'model.attn_dim' = "
+            f"{model['attn_dim']} must be >= 1 and 'model.gnn_dropout' = {model['gnn_dropout']} in [0, 1)"
+        )
     if train["weight_decay"] < 0 or not 0.0 < train["lr_decay"] <= 1.0:
-        raise ConfigError(f"config keys 'train.weight_decay' = {train['weight_decay']} must be >= 0 and "
-                          f"'train.lr_decay' = {train['lr_decay']} in (0, 1]")
+        raise ConfigError(
+            f"config keys 'train.weight_decay' = {train['weight_decay']} must be >= 0 and "
+            f"'train.lr_decay' = {train['lr_decay']} in (0, 1]"
+        )
     if not 0.0 <= train["fact_ratio"] < 1.0:
-        raise ConfigError(f"config key 'train.fact_ratio' = {train['fact_ratio']}; expected a share in [0, 1) "
-                          "(0 = no re-split)")
+        raise ConfigError(
+            f"config key 'train.fact_ratio' = {train['fact_ratio']}; expected a share in [0, 1) (0 = no re-split)"
+        )
     if not isinstance(cfg["dam"]["short_epochs"], int) or cfg["dam"]["short_epochs"] < 1:
-        raise ConfigError(f"config key 'dam.short_epochs' = {cfg['dam']['short_epochs']!r}; expected an integer >= 1 "
-                          "(epochs of the transe_short semantic source; the untrained TransE is dam.semantic_source: random)")
+        raise ConfigError(
+            f"config key 'dam.short_epochs' = {cfg['dam']['short_epochs']!r}; expected an integer >= 1 "
+            "(epochs of the transe_short semantic source; the untrained TransE is dam.semantic_source: random)"
+        )
     be = cfg["pretrain"].get("backbone_epochs")
     if be is not None and (not isinstance(be, int) or isinstance(be, bool) or be < 0):
-        raise ConfigError(f"config key 'pretrain.backbone_epochs' = {be!r}; expected null (= pretrain.epochs) or an "
-                          "integer >= 0")
+        raise ConfigError(
+            f"config key 'pretrain.backbone_epochs' = {be!r}; expected null (= pretrain.epochs) or an integer >= 0"
+        )
     if cfg["diagnostics"]["triples"] < 0:
-        raise ConfigError(f"config key 'diagnostics.triples' = {cfg['diagnostics']['triples']}; expected >= 0 (0 = off)")
+        raise ConfigError(
+            f"config key 'diagnostics.triples' = {cfg['diagnostics']['triples']}; expected >= 0 (0 = off)"
+        )
     for name, entry in (cfg.get("datasets") or {}).items():
         from dans_kgc.datasets.custom import check_entry  # no torch: datasets/__init__ imports numpy only
 
@@ -323,7 +351,10 @@ def validate_values(cfg: Mapping[str, Any]) -> None:
             raise ConfigError(f"config key {err}") from None
     if len(cfg["dtm"]["margin_scales"]) != len(cfg["diffusion"]["band_steps"]):
         raise ConfigError("config keys 'dtm.margin_scales' and 'diffusion.band_steps' must have the same length")
-    if cfg["diffusion"]["band_placement"] == "measured" \
-            and len(cfg["diffusion"]["band_quantiles"]) != len(cfg["diffusion"]["band_steps"]):
-        raise ConfigError("config keys 'diffusion.band_quantiles' and 'diffusion.band_steps' must have the same "
-                          "length with diffusion.band_placement = measured (one target quantile per band)")
+    if cfg["diffusion"]["band_placement"] == "measured" and len(cfg["diffusion"]["band_quantiles"]) != len(
+        cfg["diffusion"]["band_steps"]
+    ):
+        raise ConfigError(
+            "config keys 'diffusion.band_quantiles' and 'diffusion.band_steps' must have the same "
+            "length with diffusion.band_placement = measured (one target quantile per band)"
+        )

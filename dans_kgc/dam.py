@@ -11,6 +11,7 @@ Outputs (``save_dam``): ``entities.csv`` (id, name, raw features, K-means cluste
 difficulty, zeta) and ``dam_report.json`` (held-out fit quality, provenance). Later stages
 read them with ``load_zeta`` and ``load_clusters``.
 """
+
 from __future__ import annotations
 
 import math
@@ -37,8 +38,15 @@ from dans_kgc.utils import write_json, write_text
 
 ENTITIES_CSV = "entities.csv"
 REPORT_JSON = "dam_report.json"
-STRUCTURAL = ("log_in_degree", "log_out_degree", "num_relations", "relation_entropy", "pagerank",
-              "clustering", "mean_neighbour_degree")
+STRUCTURAL = (
+    "log_in_degree",
+    "log_out_degree",
+    "num_relations",
+    "relation_entropy",
+    "pagerank",
+    "clustering",
+    "mean_neighbour_degree",
+)
 SEMANTIC = ("embedding_norm", "knn_cosine", "centroid_distance")
 
 
@@ -75,10 +83,10 @@ def triangle_counts(a: sp.csr_matrix, max_pairs: int = 1 << 24) -> np.ndarray:
     f = sp.csr_matrix((np.ones(int(up.sum()), dtype=np.int8), (coo.row[up], coo.col[up])), shape=(n, n))
     f.sort_indices()
     out_deg = np.diff(f.indptr).astype(np.int64)
-    src = np.repeat(np.arange(n, dtype=np.int64), out_deg)   # oriented edges u -> v, sorted by (u, v)
+    src = np.repeat(np.arange(n, dtype=np.int64), out_deg)  # oriented edges u -> v, sorted by (u, v)
     dst = f.indices.astype(np.int64)
-    edge_keys = src * n + dst                                 # sorted: membership by binary search
-    work = np.cumsum(out_deg[src])                            # candidates w for the edges up to each one
+    edge_keys = src * n + dst  # sorted: membership by binary search
+    work = np.cumsum(out_deg[src])  # candidates w for the edges up to each one
     counts = np.zeros(n, dtype=np.int64)
     start = 0
     while start < len(src):
@@ -98,8 +106,9 @@ def triangle_counts(a: sp.csr_matrix, max_pairs: int = 1 << 24) -> np.ndarray:
     return counts.astype(float)
 
 
-def pagerank(triples: np.ndarray, num_entities: int, damping: float = 0.85, tol: float = 1e-10,
-             max_iter: int = 1000) -> np.ndarray:
+def pagerank(
+    triples: np.ndarray, num_entities: int, damping: float = 0.85, tol: float = 1e-10, max_iter: int = 1000
+) -> np.ndarray:
     """PageRank of the directed graph h -> t, edges weighted by their number of triples.
 
     Power iteration; dangling entities spread their mass uniformly (networkx's convention),
@@ -145,11 +154,17 @@ def structural_features(kg: KnowledgeGraph, damping: float = 0.85) -> pd.DataFra
     clustering = np.divide(triangles, pairs, out=np.zeros(n), where=pairs > 0)
     mean_nb_deg = np.divide(a @ deg, deg, out=np.zeros(n), where=deg > 0)
 
-    return pd.DataFrame({
-        "log_in_degree": np.log1p(in_deg), "log_out_degree": np.log1p(out_deg), "num_relations": num_rel,
-        "relation_entropy": entropy, "pagerank": pagerank(tr, n, damping), "clustering": clustering,
-        "mean_neighbour_degree": mean_nb_deg,
-    })
+    return pd.DataFrame(
+        {
+            "log_in_degree": np.log1p(in_deg),
+            "log_out_degree": np.log1p(out_deg),
+            "num_relations": num_rel,
+            "relation_entropy": entropy,
+            "pagerank": pagerank(tr, n, damping),
+            "clustering": clustering,
+            "mean_neighbour_degree": mean_nb_deg,
+        }
+    )
 
 
 # ----------------------------------------------------------------------------------------
@@ -164,7 +179,7 @@ def knn_cosine(emb: np.ndarray, k: int, device: torch.device | str = "cpu", chun
     x = torch.nn.functional.normalize(torch.as_tensor(emb, dtype=torch.float32, device=device), dim=1)
     out = []
     for i in range(0, n, chunk):
-        sim = x[i:i + chunk] @ x.T
+        sim = x[i : i + chunk] @ x.T
         rows = torch.arange(sim.shape[0], device=sim.device)
         sim[rows, rows + i] = -float("inf")  # not its own neighbour
         out.append(sim.topk(k, dim=1).values.mean(1).cpu())
@@ -178,22 +193,31 @@ def kmeans_clusters(emb: np.ndarray, num_clusters: int, seed: int, n_init: int) 
     return km.labels_.astype(np.int64), km.cluster_centers_
 
 
-def semantic_features(emb: np.ndarray, clusters: np.ndarray, centroids: np.ndarray, k: int,
-                      device: torch.device | str = "cpu") -> pd.DataFrame:
+def semantic_features(
+    emb: np.ndarray, clusters: np.ndarray, centroids: np.ndarray, k: int, device: torch.device | str = "cpu"
+) -> pd.DataFrame:
     """Embedding norm, mean cosine to the k nearest entities, distance to the K-means centroid."""
     emb = np.asarray(emb, dtype=np.float64)
-    return pd.DataFrame({
-        "embedding_norm": np.linalg.norm(emb, axis=1),
-        "knn_cosine": knn_cosine(emb, k, device),
-        "centroid_distance": np.linalg.norm(emb - centroids[clusters], axis=1),
-    })
+    return pd.DataFrame(
+        {
+            "embedding_norm": np.linalg.norm(emb, axis=1),
+            "knn_cosine": knn_cosine(emb, k, device),
+            "centroid_distance": np.linalg.norm(emb - centroids[clusters], axis=1),
+        }
+    )
 
 
 # ----------------------------------------------------------------------------------------
 # the training target: observed difficulty under the pretrained TransE
 # ----------------------------------------------------------------------------------------
-def observed_difficulty(model: KGEModel, kg: KnowledgeGraph, max_triples: int = 0, seed: int = 0,
-                        batch_size: int = 256, device: torch.device | str = "cpu") -> tuple[np.ndarray, int]:
+def observed_difficulty(
+    model: KGEModel,
+    kg: KnowledgeGraph,
+    max_triples: int = 0,
+    seed: int = 0,
+    batch_size: int = 256,
+    device: torch.device | str = "cpu",
+) -> tuple[np.ndarray, int]:
     """Mean filtered realistic rank percentile of each entity as the answer of train triples.
 
     Both sides: e as the tail of (h, r, ?) and as the head of (?, r, t); filtered with every
@@ -237,13 +261,16 @@ def standardize(features: pd.DataFrame) -> tuple[np.ndarray, dict[str, dict[str,
     mean, std = x.mean(0), x.std(0)
     constant = std <= 1e-6 * np.abs(mean)
     z = np.where(constant, 0.0, (x - mean) / np.where(constant, 1.0, std))
-    stats = {c: {"mean": float(m), "std": float(s), "constant": bool(k)}
-             for c, m, s, k in zip(features.columns, mean, std, constant, strict=True)}
+    stats = {
+        c: {"mean": float(m), "std": float(s), "constant": bool(k)}
+        for c, m, s, k in zip(features.columns, mean, std, constant, strict=True)
+    }
     return z, stats
 
 
-def _fit_mlp(x: np.ndarray, y: np.ndarray, train_idx: np.ndarray, hold_idx: np.ndarray, dam: Mapping[str, Any],
-             seed: int) -> tuple[nn.Sequential, dict[str, Any]]:
+def _fit_mlp(
+    x: np.ndarray, y: np.ndarray, train_idx: np.ndarray, hold_idx: np.ndarray, dam: Mapping[str, Any], seed: int
+) -> tuple[nn.Sequential, dict[str, Any]]:
     """Full-batch Adam on the MSE of sigmoid(f(x)); keeps the weights of the best held-out epoch."""
     with torch.random.fork_rng():
         torch.manual_seed(seed)
@@ -309,9 +336,15 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(spearmanr(a, b).statistic)
 
 
-def fit_dam(kg: KnowledgeGraph, entity_embeddings: np.ndarray, cfg: Mapping[str, Any], *,
-            target: np.ndarray | None = None, model: KGEModel | None = None,
-            device: torch.device | str = "cpu") -> DamResult:
+def fit_dam(
+    kg: KnowledgeGraph,
+    entity_embeddings: np.ndarray,
+    cfg: Mapping[str, Any],
+    *,
+    target: np.ndarray | None = None,
+    model: KGEModel | None = None,
+    device: torch.device | str = "cpu",
+) -> DamResult:
     """Fit DAM. The target (observed difficulty, NaN = none) is given, or computed from ``model``.
 
     ``entity_embeddings`` [num_entities, w] are the pretrained TransE rows (semantic features,
@@ -331,15 +364,21 @@ def fit_dam(kg: KnowledgeGraph, entity_embeddings: np.ndarray, cfg: Mapping[str,
     if target is None:
         if model is None:
             raise ValueError("fit_dam needs the observed-difficulty target or the pretrained model to compute it")
-        target, n_triples = observed_difficulty(model, kg, dam["max_target_triples"], seed,
-                                                cfg["train"]["eval_batch_size"], device)
+        target, n_triples = observed_difficulty(
+            model, kg, dam["max_target_triples"], seed, cfg["train"]["eval_batch_size"], device
+        )
     target = np.asarray(target, dtype=np.float64)
     if target.shape != (kg.num_entities,):
         raise ValueError(f"target must have shape ({kg.num_entities},), got {target.shape}")
 
     clusters, centroids = kmeans_clusters(emb, dam["num_clusters"], seed, dam["kmeans_n_init"])
-    feats = pd.concat([structural_features(kg, dam["pagerank_damping"]),
-                       semantic_features(emb, clusters, centroids, dam["knn"], device)], axis=1)
+    feats = pd.concat(
+        [
+            structural_features(kg, dam["pagerank_damping"]),
+            semantic_features(emb, clusters, centroids, dam["knn"], device),
+        ],
+        axis=1,
+    )
     used = list(dam["features"])
     x, norm = standardize(feats[used])
 
@@ -367,16 +406,21 @@ def fit_dam(kg: KnowledgeGraph, entity_embeddings: np.ndarray, cfg: Mapping[str,
     table["difficulty_target"] = target
     table["zeta"] = zeta
     report = {
-        "dataset": kg.name, "split_variant": kg.variant,
+        "dataset": kg.name,
+        "split_variant": kg.variant,
         "holdout_spearman": _spearman(zeta[hold_idx], target[hold_idx]),
         "holdout_mse": fit["holdout_mse"],
         "train_spearman": _spearman(zeta[train_idx], target[train_idx]),
         "train_mse": float(np.mean((zeta[train_idx] - target[train_idx]) ** 2)),
-        "n_train": len(train_idx), "n_holdout": len(hold_idx),
+        "n_train": len(train_idx),
+        "n_holdout": len(hold_idx),
         "n_without_target": int(kg.num_entities - len(has)),
-        "target_triples_ranked": n_triples, "target_scale": dam["target_scale"],
-        "best_epoch": fit["best_epoch"], "epochs_run": fit["epochs_run"],
-        "features": used, "feature_standardisation": norm,
+        "target_triples_ranked": n_triples,
+        "target_scale": dam["target_scale"],
+        "best_epoch": fit["best_epoch"],
+        "epochs_run": fit["epochs_run"],
+        "features": used,
+        "feature_standardisation": norm,
         "constant_features": [c for c in used if norm[c]["constant"]],
         "num_clusters": int(len(centroids)),
         "zeta": {"min": float(zeta.min()), "mean": float(zeta.mean()), "max": float(zeta.max())},
@@ -393,8 +437,9 @@ def _source_matches(record: Mapping[str, Any] | None, source: str) -> bool:
     return made is None or made == source or same_full
 
 
-def _load_source(kg: KnowledgeGraph, folder: str | Path, cfg: Mapping[str, Any], source: str, role: str,
-                 device: torch.device | str) -> KGEModel:
+def _load_source(
+    kg: KnowledgeGraph, folder: str | Path, cfg: Mapping[str, Any], source: str, role: str, device: torch.device | str
+) -> KGEModel:
     from dans_kgc.checkpoints import BEST_MODEL, load_trained_model, stage_record_of
     from dans_kgc.stages import StageMismatchError, pretrained_backbone
 
@@ -403,13 +448,20 @@ def _load_source(kg: KnowledgeGraph, folder: str | Path, cfg: Mapping[str, Any],
     what = f"DAM's {role} (dam.{role}_source: {source})"
     check_record(record, str(path), kg=kg, backbone=pretrained_backbone(cfg, source), what=what)
     if not _source_matches(record, source):
-        raise StageMismatchError(f"{path} is the '{(record or {}).get('source')}' pretraining, but {what} needs the "
-                                 f"'{source}' one (dans-kgc pretrain --source {source})")
+        raise StageMismatchError(
+            f"{path} is the '{(record or {}).get('source')}' pretraining, but {what} needs the "
+            f"'{source}' one (dans-kgc pretrain --source {source})"
+        )
     return load_trained_model(path, device)
 
 
-def fit_dam_from_run(kg: KnowledgeGraph, pretrained_dir: str | Path, cfg: Mapping[str, Any],
-                     device: torch.device | str = "cpu", target_dir: str | Path | None = None) -> DamResult:
+def fit_dam_from_run(
+    kg: KnowledgeGraph,
+    pretrained_dir: str | Path,
+    cfg: Mapping[str, Any],
+    device: torch.device | str = "cpu",
+    target_dir: str | Path | None = None,
+) -> DamResult:
     """Fit DAM on Stage-0 run folders: ``pretrained_dir``'s ``model_best.pt`` (the ``dam.semantic_source``
     pretraining) gives the embeddings, and the observed-difficulty target unless ``dam.target_source``
     names another pretraining, given as ``target_dir``. Each folder's stage record is checked.
@@ -420,13 +472,17 @@ def fit_dam_from_run(kg: KnowledgeGraph, pretrained_dir: str | Path, cfg: Mappin
     semantic_src, target_src = str(cfg["dam"]["semantic_source"]), target_source(cfg)
     separate = target_src != semantic_src
     if separate and target_dir is None:
-        raise ValueError(f"dam.target_source = {cfg['dam']['target_source']} is not the semantic source "
-                         f"({semantic_src}): give that pretraining's folder "
-                         "(dans-kgc dam fit --target-pretrained DIR)")
+        raise ValueError(
+            f"dam.target_source = {cfg['dam']['target_source']} is not the semantic source "
+            f"({semantic_src}): give that pretraining's folder "
+            "(dans-kgc dam fit --target-pretrained DIR)"
+        )
     if not separate and target_dir is not None:
-        raise ValueError(f"--target-pretrained is given but dam.target_source = {cfg['dam']['target_source']} is the "
-                         "semantic source (its own model gives the target); set dam.target_source or drop "
-                         "--target-pretrained")
+        raise ValueError(
+            f"--target-pretrained is given but dam.target_source = {cfg['dam']['target_source']} is the "
+            "semantic source (its own model gives the target); set dam.target_source or drop "
+            "--target-pretrained"
+        )
     model = _load_source(kg, pretrained_dir, cfg, semantic_src, "semantic", device)
     # separate is target_dir given (both checked above)
     target_model = model if target_dir is None else _load_source(kg, target_dir, cfg, target_src, "target", device)
@@ -435,8 +491,9 @@ def fit_dam_from_run(kg: KnowledgeGraph, pretrained_dir: str | Path, cfg: Mappin
     result.report["provenance"]["pretrained"] = str(Path(pretrained_dir) / BEST_MODEL)
     result.report["provenance"]["target_pretrained"] = str(Path(target_dir or pretrained_dir) / BEST_MODEL)
     result.report["semantic_source"], result.report["target_source"] = semantic_src, target_src
-    result.report["stage_record"] = stage_record("dam", cfg, kg, semantic_backbone(cfg), semantic_source=semantic_src,
-                                                 target_source=target_src)
+    result.report["stage_record"] = stage_record(
+        "dam", cfg, kg, semantic_backbone(cfg), semantic_source=semantic_src, target_source=target_src
+    )
     return result
 
 

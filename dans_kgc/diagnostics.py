@@ -23,6 +23,7 @@ Every random draw comes from a dedicated ``torch.Generator`` seeded from the dia
 (``diagnostics_generator``), never from a sampler's training generator, so running a
 diagnostic inside training leaves the run (and its exact resume) unchanged.
 """
+
 from __future__ import annotations
 
 import math
@@ -58,6 +59,8 @@ DIFFUSION_SAMPLERS = ("dhns", "dans")
 KNN = (1, 10)
 UNIFORM_NEGATIVES = 16  # uniform reference negatives per row
 SPLIT_NAMES = ("train", "valid", "test")
+
+
 # ----------------------------------------------------------------------------------------
 # denoiser quality
 # ----------------------------------------------------------------------------------------
@@ -92,22 +95,36 @@ def denoiser_quality(ans: Any, model: KGEModel, pos: torch.Tensor, generator: to
         eps_hat, x0_hat = ans.predict(xs, step, cond, abar)  # both, whatever the parameterisation
         steps.append(s)
         mse.append(float(((eps_hat - noise) ** 2).mean()))
-        base.append(float((noise ** 2).mean()))
+        base.append(float((noise**2).mean()))
         x0_mse.append(float(((x0_hat - x0) ** 2).mean()))
     ratio = [m / b if b > 0 else math.nan for m, b in zip(mse, base, strict=True)]
-    return {"steps": steps, "mse": mse, "baseline": base, "ratio": ratio, "prediction": ans.prediction,
-            "x0_mse": x0_mse, "x0_baseline": float((x0 ** 2).mean()),
-            "rows": int(len(target)), "mean_mse": float(np.mean(mse)), "mean_baseline": float(np.mean(base)),
-            "mean_ratio": float(np.mean(ratio)),
-            "alpha_bar_T": {"min": float(abars[:, -1].min()), "max": float(abars[:, -1].max())}}
+    return {
+        "steps": steps,
+        "mse": mse,
+        "baseline": base,
+        "ratio": ratio,
+        "prediction": ans.prediction,
+        "x0_mse": x0_mse,
+        "x0_baseline": float((x0**2).mean()),
+        "rows": int(len(target)),
+        "mean_mse": float(np.mean(mse)),
+        "mean_baseline": float(np.mean(base)),
+        "mean_ratio": float(np.mean(ratio)),
+        "alpha_bar_T": {"min": float(abars[:, -1].min()), "max": float(abars[:, -1].max())},
+    }
 
 
 # ----------------------------------------------------------------------------------------
 # hardness
 # ----------------------------------------------------------------------------------------
 @torch.no_grad()
-def snap(neg: torch.Tensor, pos: torch.Tensor, head_side: torch.Tensor, entity_weight: torch.Tensor,
-         filter_index: FilterIndex) -> torch.Tensor:
+def snap(
+    neg: torch.Tensor,
+    pos: torch.Tensor,
+    head_side: torch.Tensor,
+    entity_weight: torch.Tensor,
+    filter_index: FilterIndex,
+) -> torch.Tensor:
     """``snap_to_entities`` in row chunks (bounded memory on large graphs): ids [B, K], -1 = none."""
     ids = torch.full(neg.shape[:2], -1, dtype=torch.long, device=neg.device)
     for sl in row_chunks(len(pos)):
@@ -116,7 +133,9 @@ def snap(neg: torch.Tensor, pos: torch.Tensor, head_side: torch.Tensor, entity_w
     return ids
 
 
-def answer_mask(pos: torch.Tensor, head_side: torch.Tensor, filter_index: FilterIndex, like: torch.Tensor) -> torch.Tensor:
+def answer_mask(
+    pos: torch.Tensor, head_side: torch.Tensor, filter_index: FilterIndex, like: torch.Tensor
+) -> torch.Tensor:
     """Boolean mask shaped ``like`` [B, N]: every known true answer of each row's query (its target included)."""
     pos_np = pos.cpu().numpy()
     mask = torch.zeros_like(like, dtype=torch.bool)
@@ -132,8 +151,9 @@ NON_ANSWER_KS = (1, 10)
 
 
 @torch.no_grad()
-def quantile_references(all_scores: torch.Tensor, pos_scores: torch.Tensor, answers: torch.Tensor,
-                        ks: Sequence[int] = NON_ANSWER_KS) -> dict[str, float | None]:
+def quantile_references(
+    all_scores: torch.Tensor, pos_scores: torch.Tensor, answers: torch.Tensor, ks: Sequence[int] = NON_ANSWER_KS
+) -> dict[str, float | None]:
     """The entity quantile (share of the N entities scoring strictly below, as for a band) of the true answer
     and of each row's k-th highest-scoring entity that is no known answer (``answers`` [B, N], the evaluation
     filter): how hard the hardest real negatives are, the yardstick for the hardest band. ``None`` for a k
@@ -162,7 +182,9 @@ def filtered_ranks(all_scores: torch.Tensor, ids: torch.Tensor, mask: torch.Tens
     return out
 
 
-def knn_distances(entity_weight: torch.Tensor, target: torch.Tensor, ks: Sequence[int] = KNN) -> dict[str, float | None]:
+def knn_distances(
+    entity_weight: torch.Tensor, target: torch.Tensor, ks: Sequence[int] = KNN
+) -> dict[str, float | None]:
     """Mean Euclidean distance from each target entity to its k-th nearest *other* entity, for each k.
 
     ``entity_weight``: the entity table [N, w], or one candidate table per row [B, N, w] (a query-conditioned
@@ -187,27 +209,42 @@ def knn_distances(entity_weight: torch.Tensor, target: torch.Tensor, ks: Sequenc
 def _distances(neg: torch.Tensor, query: torch.Tensor, target_emb: torch.Tensor) -> dict[str, torch.Tensor]:
     """Mean Euclidean distance of each column of ``neg`` [B, K, w] to the row's query and true target -> [K]."""
     neg = neg.float()
-    return {"dist_query": (neg - query.float().unsqueeze(1)).norm(dim=-1).mean(0),
-            "dist_target": (neg - target_emb.float().unsqueeze(1)).norm(dim=-1).mean(0)}
+    return {
+        "dist_query": (neg - query.float().unsqueeze(1)).norm(dim=-1).mean(0),
+        "dist_target": (neg - target_emb.float().unsqueeze(1)).norm(dim=-1).mean(0),
+    }
 
 
-def _row(hard: Mapping[str, torch.Tensor], dist: Mapping[str, torch.Tensor], ranks: torch.Tensor, k: int | None,
-         **extra: Any) -> dict[str, Any]:
+def _row(
+    hard: Mapping[str, torch.Tensor], dist: Mapping[str, torch.Tensor], ranks: torch.Tensor, k: int | None, **extra: Any
+) -> dict[str, Any]:
     """One table row: column ``k`` of the per-column measures, or their mean over columns (``k`` None)."""
     pick = (lambda t: float(t[k])) if k is not None else (lambda t: float(t.mean()))
     r = ranks[:, k] if k is not None else ranks.reshape(-1)
     finite = r[torch.isfinite(r)]
-    return {**extra, "active": pick(hard["active"]), "outscore": pick(hard["outscore"]),
-            "quantile": pick(hard["quantile"]), "gap": pick(hard["gap"]),
-            "snap_rank_mean": float(finite.mean()) if finite.numel() else None,
-            "snap_rank_median": float(finite.median()) if finite.numel() else None,
-            "snap_none": int((~torch.isfinite(r)).sum()),
-            "dist_query": pick(dist["dist_query"]), "dist_target": pick(dist["dist_target"])}
+    return {
+        **extra,
+        "active": pick(hard["active"]),
+        "outscore": pick(hard["outscore"]),
+        "quantile": pick(hard["quantile"]),
+        "gap": pick(hard["gap"]),
+        "snap_rank_mean": float(finite.mean()) if finite.numel() else None,
+        "snap_rank_median": float(finite.median()) if finite.numel() else None,
+        "snap_none": int((~torch.isfinite(r)).sum()),
+        "dist_query": pick(dist["dist_query"]),
+        "dist_target": pick(dist["dist_target"]),
+    }
 
 
 @torch.no_grad()
-def training_hardness(sampler: Any, model: KGEModel, pos: torch.Tensor, head_side: torch.Tensor,
-                      generator: torch.Generator, filter_index: FilterIndex | None = None) -> dict[str, float]:
+def training_hardness(
+    sampler: Any,
+    model: KGEModel,
+    pos: torch.Tensor,
+    head_side: torch.Tensor,
+    generator: torch.Generator,
+    filter_index: FilterIndex | None = None,
+) -> dict[str, float]:
     """Trace columns ``band{k}_active``, ``band{k}_outscore``, ``band{k}_quantile`` of a diffusion sampler.
 
     The negatives are generated as training generates them (the sampler's own negative form), but
@@ -245,14 +282,22 @@ class HardnessProbe:
         self.filter_index = FilterIndex(kg.all_true(SPLIT_NAMES), kg.num_entities, kg.num_relations)
 
     def __call__(self, sampler: Any, model: KGEModel) -> dict[str, float]:
-        return training_hardness(sampler, model, self.pos, self.head_side,
-                                 diagnostics_generator(self.seed, STREAM_BANDS), self.filter_index)
+        return training_hardness(
+            sampler, model, self.pos, self.head_side, diagnostics_generator(self.seed, STREAM_BANDS), self.filter_index
+        )
 
 
 @torch.no_grad()
-def negative_hardness(sampler: Any, model: KGEModel, kg: KnowledgeGraph, pos: torch.Tensor, head_side: torch.Tensor,
-                      generator: torch.Generator, uniform_margin: float,
-                      num_uniform: int = UNIFORM_NEGATIVES) -> dict[str, Any]:
+def negative_hardness(
+    sampler: Any,
+    model: KGEModel,
+    kg: KnowledgeGraph,
+    pos: torch.Tensor,
+    head_side: torch.Tensor,
+    generator: torch.Generator,
+    uniform_margin: float,
+    num_uniform: int = UNIFORM_NEGATIVES,
+) -> dict[str, Any]:
     """The per-band table of a diffusion sampler on ``pos``, with uniform random entities on the same rows.
 
     Snapped ranks use the evaluation filter (train+valid+test): the nearest entity that is no known
@@ -278,16 +323,31 @@ def negative_hardness(sampler: Any, model: KGEModel, kg: KnowledgeGraph, pos: to
         ref.update(quantile_references(all_scores, pos_scores, answers))
     keep = list(getattr(sampler, "band_states", getattr(sampler, "keep", [None] * neg.shape[1])))
     steps = int(getattr(getattr(sampler, "ans", None), "steps", 0) or 0)
-    bands = [_row(hard, dist, ranks, k, band=k + 1, reverse_step=keep[k] if k < len(keep) else None,
-                  margin=float(margins[k]) if margins.ndim and k < len(margins) else float(margins))
-             for k in range(neg.shape[1])]
-    uniform = _row(u_hard, u_dist, u_ranks, None, band="uniform", margin=float(uniform_margin),
-                   negatives_per_row=int(num_uniform))
+    bands = [
+        _row(
+            hard,
+            dist,
+            ranks,
+            k,
+            band=k + 1,
+            reverse_step=keep[k] if k < len(keep) else None,
+            margin=float(margins[k]) if margins.ndim and k < len(margins) else float(margins),
+        )
+        for k in range(neg.shape[1])
+    ]
+    uniform = _row(
+        u_hard, u_dist, u_ranks, None, band="uniform", margin=float(uniform_margin), negatives_per_row=int(num_uniform)
+    )
     form = "snapped" if "ids" in gen else "continuous"
     if getattr(sampler, "negatives", None) == "mixed":
         form = "snapped (the snapped half of diffusion.negatives: mixed)"
-    return {"negatives": form, "steps": steps, "rows": bands,
-            "uniform": uniform, "reference": {**ref, "entities": int(kg.num_entities)}}
+    return {
+        "negatives": form,
+        "steps": steps,
+        "rows": bands,
+        "uniform": uniform,
+        "reference": {**ref, "entities": int(kg.num_entities)},
+    }
 
 
 # ----------------------------------------------------------------------------------------
@@ -325,7 +385,9 @@ def false_negative_shares(codes: np.ndarray, valid: np.ndarray, weights: np.ndar
     if weights is not None:
         w = np.where(valid, weights, 0.0)
         rows = max(len(w), 1)
-        out["weighted"] = {split: float((w * (codes == code)).sum() / rows) for code, split in enumerate(SPLIT_NAMES, 1)}
+        out["weighted"] = {
+            split: float((w * (codes == code)).sum() / rows) for code, split in enumerate(SPLIT_NAMES, 1)
+        }
         out["weighted"]["any"] = float((w * (codes > 0)).sum() / rows)
     else:
         out["weighted"] = None
@@ -333,8 +395,9 @@ def false_negative_shares(codes: np.ndarray, valid: np.ndarray, weights: np.ndar
 
 
 @torch.no_grad()
-def sampler_negatives(sampler: Any, model: KGEModel, pos: torch.Tensor, generator: torch.Generator,
-                      train_filter: FilterIndex) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+def sampler_negatives(
+    sampler: Any, model: KGEModel, pos: torch.Tensor, generator: torch.Generator, train_filter: FilterIndex
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Negative triples [B, K, 3] a sampler draws for ``pos`` (CPU), which exist [B, K], and its weights.
 
     Discrete samplers: ``corrupt`` with ``generator`` lent for the call and ``negative_weights`` of
@@ -363,28 +426,42 @@ def sampler_negatives(sampler: Any, model: KGEModel, pos: torch.Tensor, generato
         return neg.cpu(), torch.ones(neg.shape[:2], dtype=torch.bool), (None if w is None else w.detach().cpu())
 
 
-def false_negatives(samplers: Mapping[str, tuple[Any, str]], model: KGEModel, kg: KnowledgeGraph, pos: torch.Tensor,
-                    seed: int) -> list[dict[str, Any]]:
+def false_negatives(
+    samplers: Mapping[str, tuple[Any, str]], model: KGEModel, kg: KnowledgeGraph, pos: torch.Tensor, seed: int
+) -> list[dict[str, Any]]:
     """One row per sampler (``name -> (sampler, state description)``): false-negative shares by split."""
     known = KnownTriples(kg)
     train_filter = FilterIndex(kg.train, kg.num_entities, kg.num_relations)
     rows = []
     for name, (sampler, state) in samplers.items():
         i = SAMPLER_ORDER.index(name) if name in SAMPLER_ORDER else len(SAMPLER_ORDER)
-        neg, valid, w = sampler_negatives(sampler, model, pos, diagnostics_generator(seed, STREAM_SAMPLERS + i),
-                                          train_filter)
+        neg, valid, w = sampler_negatives(
+            sampler, model, pos, diagnostics_generator(seed, STREAM_SAMPLERS + i), train_filter
+        )
         codes = known.split_of(neg.numpy())
         shares = false_negative_shares(codes, valid.numpy(), None if w is None else w.numpy())
         diffusion = name in DIFFUSION_SAMPLERS
-        rows.append({"sampler": name, "state": state, "per_row": int(neg.shape[1]),
-                     "negatives_from": "nearest entity to each generated embedding, train filter" if diffusion
-                     else "the sampler's discrete draws", **shares})
+        rows.append(
+            {
+                "sampler": name,
+                "state": state,
+                "per_row": int(neg.shape[1]),
+                "negatives_from": "nearest entity to each generated embedding, train filter"
+                if diffusion
+                else "the sampler's discrete draws",
+                **shares,
+            }
+        )
     return rows
 
 
-def comparison_samplers(kg: KnowledgeGraph, cfg: Mapping[str, Any], seed: int,
-                        built: Mapping[str, tuple[Any, str]],
-                        names: Sequence[str] = SAMPLER_ORDER) -> tuple[dict[str, tuple[Any, str]], dict[str, str]]:
+def comparison_samplers(
+    kg: KnowledgeGraph,
+    cfg: Mapping[str, Any],
+    seed: int,
+    built: Mapping[str, tuple[Any, str]],
+    names: Sequence[str] = SAMPLER_ORDER,
+) -> tuple[dict[str, tuple[Any, str]], dict[str, str]]:
     """The samplers of the false-negative table: ``built`` ones (the run's own, a warm start) plus every
     discrete sampler built fresh from ``cfg`` with a diagnostic generator. Diffusion samplers exist only
     where given (they need a warm start or a run's state); the rest are named in the second result."""
@@ -405,23 +482,45 @@ def comparison_samplers(kg: KnowledgeGraph, cfg: Mapping[str, Any], seed: int,
 # ----------------------------------------------------------------------------------------
 # the whole diagnostic
 # ----------------------------------------------------------------------------------------
-def run_diagnostics(kg: KnowledgeGraph, cfg: Mapping[str, Any], model: KGEModel, diffusion: Any | None,
-                    fn_samplers: Mapping[str, tuple[Any, str]], not_built: Mapping[str, str], triples: int,
-                    seed: int) -> dict[str, Any]:
+def run_diagnostics(
+    kg: KnowledgeGraph,
+    cfg: Mapping[str, Any],
+    model: KGEModel,
+    diffusion: Any | None,
+    fn_samplers: Mapping[str, tuple[Any, str]],
+    not_built: Mapping[str, str],
+    triples: int,
+    seed: int,
+) -> dict[str, Any]:
     """Denoiser quality and band table of ``diffusion`` (a ``DiffusionSampler`` or None: no bands) and the
     false-negative table of ``fn_samplers``, on one seeded sample of ``triples`` train triples."""
     import time
 
     start = time.perf_counter()
     pos, head_side = sample_triples(kg, triples, diagnostics_generator(seed, STREAM_TRIPLES))
-    out: dict[str, Any] = {"kind": KIND, "settings": {
-        "triples": int(len(pos)), "seed": int(seed), "knn": list(KNN), "uniform_negatives_per_row": UNIFORM_NEGATIVES,
-        "rank_filter": "train+valid+test (as evaluation)", "false_negative_snap_filter": "train",
-        "uniform_margin": float(cfg["train"]["margin"])}}
+    out: dict[str, Any] = {
+        "kind": KIND,
+        "settings": {
+            "triples": int(len(pos)),
+            "seed": int(seed),
+            "knn": list(KNN),
+            "uniform_negatives_per_row": UNIFORM_NEGATIVES,
+            "rank_filter": "train+valid+test (as evaluation)",
+            "false_negative_snap_filter": "train",
+            "uniform_margin": float(cfg["train"]["margin"]),
+        },
+    }
     if diffusion is not None:
         out["denoiser"] = denoiser_quality(diffusion.ans, model, pos, diagnostics_generator(seed, STREAM_DENOISER))
-        out["bands"] = negative_hardness(diffusion, model, kg, pos, head_side, diagnostics_generator(seed, STREAM_BANDS),
-                                         float(cfg["train"]["margin"]))
+        out["bands"] = negative_hardness(
+            diffusion,
+            model,
+            kg,
+            pos,
+            head_side,
+            diagnostics_generator(seed, STREAM_BANDS),
+            float(cfg["train"]["margin"]),
+        )
     else:
         out["denoiser"] = out["bands"] = None
     out["false_negatives"] = {"rows": false_negatives(fn_samplers, model, kg, pos, seed), "not_built": dict(not_built)}
@@ -463,9 +562,14 @@ def render_markdown(result: Mapping[str, Any]) -> str:
     s = result["settings"]
     lines = [f"# Negative-sampling diagnostics: {subj.get('title', '?')}", ""]
     if subj.get("status") == "failed":
-        return "\n".join(lines + [f"The run failed ({subj.get('error', 'no error recorded')}); nothing to diagnose.", ""])
-    lines += [f"Dataset {subj.get('dataset')}, backbone {subj.get('backbone')}, sampler {subj.get('sampler')}, "
-              f"{subj.get('state', '')}. {s['triples']} train triples (seed {s['seed']}).", ""]
+        return "\n".join(
+            lines + [f"The run failed ({subj.get('error', 'no error recorded')}); nothing to diagnose.", ""]
+        )
+    lines += [
+        f"Dataset {subj.get('dataset')}, backbone {subj.get('backbone')}, sampler {subj.get('sampler')}, "
+        f"{subj.get('state', '')}. {s['triples']} train triples (seed {s['seed']}).",
+        "",
+    ]
     d = result.get("denoiser")
     lines += ["## Denoiser quality", ""]
     if d:
@@ -473,19 +577,27 @@ def render_markdown(result: Mapping[str, Any]) -> str:
         pick = sorted({1, max(1, T // 4), max(1, T // 2), max(1, (3 * T) // 4), T})
         x0 = d.get("x0_mse")  # absent in diagnoses written before it existed
         own = d.get("prediction") or "noise"
-        lines += ["Noise-prediction MSE per coordinate vs predicting zero (E||eps||^2 on the same noise); "
-                  "ratio near 1 = the denoiser learned nothing at that step. "
-                  f"alpha-bar_T of the targets: {d['alpha_bar_T']['min']:.3f}-{d['alpha_bar_T']['max']:.3f}."
-                  + ("" if x0 is None else
-                     " Next to it the clean-embedding (x0) MSE vs predicting zero (E||x0||^2). The denoiser predicts "
-                     f"**{own}** (`diffusion.prediction`); the other error is implied from that prediction and is "
-                     "amplified where it is divided by a small number (noise implied from x0 at small s, x0 implied "
-                     "from noise at large s), so judge the denoiser by its own target's ratio."), ""]
+        lines += [
+            "Noise-prediction MSE per coordinate vs predicting zero (E||eps||^2 on the same noise); "
+            "ratio near 1 = the denoiser learned nothing at that step. "
+            f"alpha-bar_T of the targets: {d['alpha_bar_T']['min']:.3f}-{d['alpha_bar_T']['max']:.3f}."
+            + (
+                ""
+                if x0 is None
+                else " Next to it the clean-embedding (x0) MSE vs predicting zero (E||x0||^2). The denoiser predicts "
+                f"**{own}** (`diffusion.prediction`); the other error is implied from that prediction and is "
+                "amplified where it is divided by a small number (noise implied from x0 at small s, x0 implied "
+                "from noise at large s), so judge the denoiser by its own target's ratio."
+            ),
+            "",
+        ]
         if x0 is None:
             lines += ["| step s | MSE | zero baseline | ratio |", "|---|---:|---:|---:|"]
         else:
-            lines += ["| step s | noise MSE | zero baseline | ratio | x0 MSE | zero baseline | x0 ratio |",
-                      "|---|---:|---:|---:|---:|---:|---:|"]
+            lines += [
+                "| step s | noise MSE | zero baseline | ratio | x0 MSE | zero baseline | x0 ratio |",
+                "|---|---:|---:|---:|---:|---:|---:|",
+            ]
         x0_ratio = None if x0 is None else [m / d["x0_baseline"] if d["x0_baseline"] > 0 else math.nan for m in x0]
 
         def x0_cells(m: float, r: float) -> str:
@@ -493,45 +605,59 @@ def render_markdown(result: Mapping[str, Any]) -> str:
 
         for st in pick:
             i = st - 1
-            lines.append(f"| {st} | {d['mse'][i]:.4f} | {d['baseline'][i]:.4f} | {d['ratio'][i]:.3f} |"
-                         + ("" if x0 is None or x0_ratio is None else x0_cells(x0[i], x0_ratio[i])))
-        lines.append(f"| mean over s = 1..{T} | {d['mean_mse']:.4f} | {d['mean_baseline']:.4f} | {d['mean_ratio']:.3f} |"
-                     + ("" if x0 is None or x0_ratio is None else x0_cells(float(np.mean(x0)), float(np.mean(x0_ratio)))))
+            lines.append(
+                f"| {st} | {d['mse'][i]:.4f} | {d['baseline'][i]:.4f} | {d['ratio'][i]:.3f} |"
+                + ("" if x0 is None or x0_ratio is None else x0_cells(x0[i], x0_ratio[i]))
+            )
+        lines.append(
+            f"| mean over s = 1..{T} | {d['mean_mse']:.4f} | {d['mean_baseline']:.4f} | {d['mean_ratio']:.3f} |"
+            + ("" if x0 is None or x0_ratio is None else x0_cells(float(np.mean(x0)), float(np.mean(x0_ratio))))
+        )
     else:
         lines.append(f"No denoiser: sampler {subj.get('sampler')} generates no diffusion negatives.")
     lines += ["", "## Hardness per band", ""]
     b = result.get("bands")
     if b:
         ref = b["reference"]
-        lines += [f"{b['negatives'].capitalize()} negatives. active = share inside the band margin "
-                  "(S(neg) > S(pos) - margin: gives a gradient); outscore = P(S(neg) > S(true answer)); "
-                  "quantile = share of the "
-                  f"{ref['entities']} entities scoring below the negative (0.5 = random entity); snapped rank = "
-                  "filtered rank of the nearest entity that is no known answer (train+valid+test); distances are "
-                  "Euclidean. Reference: the true target's 1st / 10th nearest entity lies at "
-                  f"{_f(ref.get('knn1'))} / {_f(ref.get('knn10'))}; entity quantile of the true answer "
-                  f"{_f(ref.get('quantile_answer'))}, of the hardest / 10th hardest entity that is no known answer "
-                  f"{_f(ref.get('quantile_non_answer1'))} / {_f(ref.get('quantile_non_answer10'))} (the yardstick "
-                  "for the hardest band: above it, a negative outscores every real negative).", "",
-                  "| negatives | reverse step | margin | active | outscore | entity quantile | gap S(pos)-S(neg) "
-                  "| snapped rank mean (median) | dist to query | dist to target |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            f"{b['negatives'].capitalize()} negatives. active = share inside the band margin "
+            "(S(neg) > S(pos) - margin: gives a gradient); outscore = P(S(neg) > S(true answer)); "
+            "quantile = share of the "
+            f"{ref['entities']} entities scoring below the negative (0.5 = random entity); snapped rank = "
+            "filtered rank of the nearest entity that is no known answer (train+valid+test); distances are "
+            "Euclidean. Reference: the true target's 1st / 10th nearest entity lies at "
+            f"{_f(ref.get('knn1'))} / {_f(ref.get('knn10'))}; entity quantile of the true answer "
+            f"{_f(ref.get('quantile_answer'))}, of the hardest / 10th hardest entity that is no known answer "
+            f"{_f(ref.get('quantile_non_answer1'))} / {_f(ref.get('quantile_non_answer10'))} (the yardstick "
+            "for the hardest band: above it, a negative outscores every real negative).",
+            "",
+            "| negatives | reverse step | margin | active | outscore | entity quantile | gap S(pos)-S(neg) "
+            "| snapped rank mean (median) | dist to query | dist to target |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
         for r in [*b["rows"], b["uniform"]]:
             name = f"band {r['band']}" if r["band"] != "uniform" else f"uniform ({r['negatives_per_row']} per row)"
             step = "—" if r.get("reverse_step") is None else f"{r['reverse_step']} of {b['steps']}"
-            lines.append(f"| {name} | {step} | {_f(r['margin'], 2)} | {_f(r['active'])} | {_f(r['outscore'])} | "
-                         f"{_f(r['quantile'])} | {_f(r['gap'])} | {_f(r['snap_rank_mean'], 1)} "
-                         f"({_f(r['snap_rank_median'], 1)}) | {_f(r['dist_query'])} | {_f(r['dist_target'])} |")
+            lines.append(
+                f"| {name} | {step} | {_f(r['margin'], 2)} | {_f(r['active'])} | {_f(r['outscore'])} | "
+                f"{_f(r['quantile'])} | {_f(r['gap'])} | {_f(r['snap_rank_mean'], 1)} "
+                f"({_f(r['snap_rank_median'], 1)}) | {_f(r['dist_query'])} | {_f(r['dist_target'])} |"
+            )
     else:
         lines.append(f"No bands: sampler {subj.get('sampler')} generates no diffusion negatives.")
     fn = result["false_negatives"]
-    lines += ["", "## False negatives across samplers", "",
-              "Share of the sampler's negatives that are known true triples, by the earliest split holding them "
-              "(train, then valid, then test). Diffusion samplers: the nearest entity to each generated embedding, "
-              "snapped against the train filter only (so their train column is 0 by construction). "
-              "Self-adversarial: also weighted by its softmax weights.", "",
-              "| sampler | state | negatives | train | valid | test | any | weighted any |",
-              "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        "## False negatives across samplers",
+        "",
+        "Share of the sampler's negatives that are known true triples, by the earliest split holding them "
+        "(train, then valid, then test). Diffusion samplers: the nearest entity to each generated embedding, "
+        "snapped against the train filter only (so their train column is 0 by construction). "
+        "Self-adversarial: also weighted by its softmax weights.",
+        "",
+        "| sampler | state | negatives | train | valid | test | any | weighted any |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     rows = {r["sampler"]: r for r in fn["rows"]}
     missing = dict(fn.get("not_built") or {})
     order = [n for n in SAMPLER_ORDER if n in rows or n in missing]
@@ -542,16 +668,28 @@ def render_markdown(result: Mapping[str, Any]) -> str:
             continue
         r = rows[name]
         w = r.get("weighted")
-        lines.append(f"| {r['sampler']} | {r['state']} | {r['negatives']} | {_pct(r['train'])} | {_pct(r['valid'])} | "
-                     f"{_pct(r['test'])} | {_pct(r['any'])} | {_pct(w['any']) if w else '—'} |")
+        lines.append(
+            f"| {r['sampler']} | {r['state']} | {r['negatives']} | {_pct(r['train'])} | {_pct(r['valid'])} | "
+            f"{_pct(r['test'])} | {_pct(r['any'])} | {_pct(w['any']) if w else '—'} |"
+        )
     lines += ["", f"Command: `{(result.get('provenance') or {}).get('command', '')}`", ""]
     return "\n".join(lines)
 
 
 # seaborn's "colorblind" palette, as the report figures use it (dans_kgc/reports/figures.py); written out
 # so that a diagnose job does not pay seaborn's import (~3 s, most of a small job)
-COLORBLIND = ["#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc", "#ca9161", "#fbafe4", "#949494", "#ece133",
-              "#56b4e9"]
+COLORBLIND = [
+    "#0173b2",
+    "#de8f05",
+    "#029e73",
+    "#d55e00",
+    "#cc78bc",
+    "#ca9161",
+    "#fbafe4",
+    "#949494",
+    "#ece133",
+    "#56b4e9",
+]
 FIG_DPI = 150
 
 
@@ -567,11 +705,25 @@ def _plot_setup() -> Any:
     from cycler import cycler
 
     plt.style.use("seaborn-v0_8-whitegrid")
-    matplotlib.rcParams.update({
-        "font.size": 12, "axes.labelsize": 13, "axes.titlesize": 13, "xtick.labelsize": 11, "ytick.labelsize": 11,
-        "legend.fontsize": 10, "axes.prop_cycle": cycler(color=COLORBLIND), "savefig.dpi": FIG_DPI,
-        "axes.titleweight": "bold", "lines.linewidth": 2.2, "lines.markersize": 7, "legend.frameon": False,
-        "axes.edgecolor": "0.3", "grid.color": "0.88", "svg.hashsalt": "dans-kgc"})
+    matplotlib.rcParams.update(
+        {
+            "font.size": 12,
+            "axes.labelsize": 13,
+            "axes.titlesize": 13,
+            "xtick.labelsize": 11,
+            "ytick.labelsize": 11,
+            "legend.fontsize": 10,
+            "axes.prop_cycle": cycler(color=COLORBLIND),
+            "savefig.dpi": FIG_DPI,
+            "axes.titleweight": "bold",
+            "lines.linewidth": 2.2,
+            "lines.markersize": 7,
+            "legend.frameon": False,
+            "axes.edgecolor": "0.3",
+            "grid.color": "0.88",
+            "svg.hashsalt": "dans-kgc",
+        }
+    )
     return plt
 
 
@@ -587,10 +739,20 @@ def plot(result: Mapping[str, Any], path: str | Path) -> Path:
         fig, ax = plt.subplots(figsize=(7.5, 2.4))
         ax.axis("off")
         subj = result.get("subject") or {}
-        why = (f"the run failed: {subj.get('error')}" if subj.get("status") == "failed"
-               else f"no bands: sampler {subj.get('sampler')} generates no diffusion negatives")
-        ax.text(0.5, 0.5, f"{title}\n{why}\n(false negatives: see the .md / .json)", ha="center", va="center",
-                fontsize=12, wrap=True)
+        why = (
+            f"the run failed: {subj.get('error')}"
+            if subj.get("status") == "failed"
+            else f"no bands: sampler {subj.get('sampler')} generates no diffusion negatives"
+        )
+        ax.text(
+            0.5,
+            0.5,
+            f"{title}\n{why}\n(false negatives: see the .md / .json)",
+            ha="center",
+            va="center",
+            fontsize=12,
+            wrap=True,
+        )
         return _save(plt, fig, path)
     n = 3 if curves else 2
     fig, axes = plt.subplots(1, n, figsize=(PANEL_W * n + 0.6, PANEL_H + 0.9), layout="constrained", squeeze=False)
@@ -603,13 +765,25 @@ def plot(result: Mapping[str, Any], path: str | Path) -> Path:
         own = d.get("prediction") or "noise"
         every = max(1, len(d["steps"]) // 8)
         floor = 1e-4  # a ratio of 0 (e.g. implied noise at s = T) has no place on a log axis
-        ax.plot(d["steps"], np.maximum(d["ratio"], floor), color=palette[3], marker="o", markevery=every,
-                linestyle="-" if own == "noise" else ":",
-                label="noise" + (" (predicted)" if own == "noise" else " (implied)"))
+        ax.plot(
+            d["steps"],
+            np.maximum(d["ratio"], floor),
+            color=palette[3],
+            marker="o",
+            markevery=every,
+            linestyle="-" if own == "noise" else ":",
+            label="noise" + (" (predicted)" if own == "noise" else " (implied)"),
+        )
         if d.get("x0_mse") is not None and d.get("x0_baseline"):
-            ax.plot(d["steps"], np.maximum(np.asarray(d["x0_mse"]) / d["x0_baseline"], floor), color=palette[0],
-                    marker="s", markevery=every, linestyle="-" if own == "x0" else ":",
-                    label="x0" + (" (predicted)" if own == "x0" else " (implied)"))
+            ax.plot(
+                d["steps"],
+                np.maximum(np.asarray(d["x0_mse"]) / d["x0_baseline"], floor),
+                color=palette[0],
+                marker="s",
+                markevery=every,
+                linestyle="-" if own == "x0" else ":",
+                label="x0" + (" (predicted)" if own == "x0" else " (implied)"),
+            )
         ax.axhline(1.0, color="0.35", linestyle="--", label="predict zero")
         ax.set_yscale("log")
         ax.legend(loc="best", fontsize=10)
@@ -619,8 +793,9 @@ def plot(result: Mapping[str, Any], path: str | Path) -> Path:
     ax = axes[1]
     ks = [r["band"] for r in b["rows"]]
     ax.plot(ks, [r["quantile"] for r in b["rows"]], color=palette[0], marker=MARKERS[0], label="entity quantile")
-    ax.plot(ks, [r["active"] for r in b["rows"]], color=palette[2], marker=MARKERS[1], linestyle="--",
-            label="active share")
+    ax.plot(
+        ks, [r["active"] for r in b["rows"]], color=palette[2], marker=MARKERS[1], linestyle="--", label="active share"
+    )
     ax.axhline(b["uniform"]["quantile"], color=palette[0], linestyle=":", linewidth=1.5, label="uniform: quantile")
     ax.axhline(b["uniform"]["active"], color=palette[2], linestyle=":", linewidth=1.5, label="uniform: active")
     ax.set_xticks(ks, [str(k) for k in ks])
@@ -634,8 +809,13 @@ def plot(result: Mapping[str, Any], path: str | Path) -> Path:
         nb = len([c for c in curves if c.endswith("_quantile")])
         colors = [plt.get_cmap("viridis_r")(x) for x in np.linspace(0.1, 0.9, max(nb, 1))]
         for k in range(1, nb + 1):
-            ax.plot(curves["epoch"], curves[f"band{k}_quantile"], color=colors[k - 1], marker=MARKERS[k % len(MARKERS)],
-                    label=f"band {k} quantile")
+            ax.plot(
+                curves["epoch"],
+                curves[f"band{k}_quantile"],
+                color=colors[k - 1],
+                marker=MARKERS[k % len(MARKERS)],
+                label=f"band {k} quantile",
+            )
             if f"band{k}_active" in curves:
                 ax.plot(curves["epoch"], curves[f"band{k}_active"], color=colors[k - 1], linestyle="--")
         ax.plot([], [], color="0.3", linestyle="--", label="active share")
@@ -670,7 +850,24 @@ def write_outputs(result: Mapping[str, Any], prefix: str | Path) -> list[Path]:
     return paths
 
 
-__all__ = ["KIND", "SAMPLER_ORDER", "HardnessProbe", "KnownTriples", "comparison_samplers", "denoiser_quality",
-           "false_negative_shares", "false_negatives", "filtered_ranks", "knn_distances", "negative_hardness", "plot",
-           "render_markdown", "run_diagnostics", "sampler_negatives", "snap", "trace_curves", "training_hardness",
-           "write_outputs"]
+__all__ = [
+    "KIND",
+    "SAMPLER_ORDER",
+    "HardnessProbe",
+    "KnownTriples",
+    "comparison_samplers",
+    "denoiser_quality",
+    "false_negative_shares",
+    "false_negatives",
+    "filtered_ranks",
+    "knn_distances",
+    "negative_hardness",
+    "plot",
+    "render_markdown",
+    "run_diagnostics",
+    "sampler_negatives",
+    "snap",
+    "trace_curves",
+    "training_hardness",
+    "write_outputs",
+]

@@ -24,6 +24,7 @@ Design points:
   than the data and (with T = 50, beta <= 0.02, alpha_bar_T ~ 0.6) far from the forward
   marginal the denoiser was trained on. ``normalize: false`` diffuses raw embeddings (DHNS).
 """
+
 from __future__ import annotations
 
 import json
@@ -65,7 +66,9 @@ def linear_betas(beta_max: torch.Tensor, steps: int, beta_low: float) -> torch.T
 
     Column ``s - 1`` holds ``beta_s`` for ``s = 1..T``.
     """
-    frac = torch.linspace(0.0, 1.0, steps, device=beta_max.device) if steps > 1 else torch.zeros(1, device=beta_max.device)
+    frac = (
+        torch.linspace(0.0, 1.0, steps, device=beta_max.device) if steps > 1 else torch.zeros(1, device=beta_max.device)
+    )
     return beta_low + frac * (beta_max.unsqueeze(-1) - beta_low)
 
 
@@ -79,13 +82,14 @@ def cosine_alpha_bars(zeta: torch.Tensor, steps: int, mu: float, offset: float =
     """
     s = torch.arange(0, steps + 1, device=zeta.device, dtype=torch.float64) / steps
     f = torch.cos((s + offset) / (1.0 + offset) * math.pi / 2.0) ** 2
-    base = (f[1:] / f[0]).clamp(0.0, 1.0).to(torch.float32)                      # [T]
-    power = (1.0 + mu * (zeta.float() - 0.5)).clamp_min(0.05).unsqueeze(-1)        # [..., 1]
-    return base ** power
+    base = (f[1:] / f[0]).clamp(0.0, 1.0).to(torch.float32)  # [T]
+    power = (1.0 + mu * (zeta.float() - 0.5)).clamp_min(0.05).unsqueeze(-1)  # [..., 1]
+    return base**power
 
 
-def schedule(zeta: torch.Tensor, steps: int, beta_low: float, beta_global: float, mu: float,
-             kind: str = "linear") -> dict[str, torch.Tensor]:
+def schedule(
+    zeta: torch.Tensor, steps: int, beta_low: float, beta_global: float, mu: float, kind: str = "linear"
+) -> dict[str, torch.Tensor]:
     """Betas, alphas and cumulative alpha-bars [..., T] for entities of difficulty ``zeta``.
 
     ``kind``: ``linear`` (the base reading: beta_low .. beta_max(e)) or ``cosine`` (``cosine_alpha_bars``;
@@ -152,17 +156,17 @@ class Denoiser(nn.Module):
 
     def first_parts(self, cond: torch.Tensor) -> torch.Tensor:
         """The condition's contribution (plus bias) to the first layer: [B, hidden0]."""
-        w = self.first.weight[:, self.width + self.time_dim:]
+        w = self.first.weight[:, self.width + self.time_dim :]
         return F.linear(cond, w, self.first.bias)
 
     def step_part(self, s: torch.Tensor) -> torch.Tensor:
         """The step embedding's contribution to the first layer for steps ``s`` [B] -> [B, hidden0]."""
-        w = self.first.weight[:, self.width:self.width + self.time_dim]
+        w = self.first.weight[:, self.width : self.width + self.time_dim]
         return F.linear(sinusoidal_embedding(s, self.time_dim), w)
 
     def forward_parts(self, x: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
         """Finish the pass given the precomputed (condition + step + bias) part of layer 1."""
-        h = F.silu(F.linear(x, self.first.weight[:, :self.width]) + pre)
+        h = F.silu(F.linear(x, self.first.weight[:, : self.width]) + pre)
         for layer in self.layers[1:]:
             h = F.silu(layer(h))
         return self.out(h)
@@ -187,12 +191,27 @@ class ConditionalDiffusion(nn.Module):
     clusters: torch.Tensor
     data_scale: torch.Tensor
 
-    def __init__(self, num_entities: int, width: int, zeta: torch.Tensor | np.ndarray | None = None,
-                 clusters: torch.Tensor | np.ndarray | None = None, num_clusters: int = 1, steps: int = 50,
-                 beta_low: float = 1e-4, beta_global: float = 0.02, mu: float = 1.0,
-                 hidden: Sequence[int] = (256, 256), time_dim: int = 64, type_dim: int = 32,
-                 condition: str = "ccd", normalize: bool = True, loss: str = "mse", side_flag: bool = False,
-                 schedule: str = "linear", prediction: str = "eps"):
+    def __init__(
+        self,
+        num_entities: int,
+        width: int,
+        zeta: torch.Tensor | np.ndarray | None = None,
+        clusters: torch.Tensor | np.ndarray | None = None,
+        num_clusters: int = 1,
+        steps: int = 50,
+        beta_low: float = 1e-4,
+        beta_global: float = 0.02,
+        mu: float = 1.0,
+        hidden: Sequence[int] = (256, 256),
+        time_dim: int = 64,
+        type_dim: int = 32,
+        condition: str = "ccd",
+        normalize: bool = True,
+        loss: str = "mse",
+        side_flag: bool = False,
+        schedule: str = "linear",
+        prediction: str = "eps",
+    ):
         super().__init__()
         if condition not in CONDITIONS:
             raise ValueError(f"diffusion condition '{condition}'; expected one of {CONDITIONS}")
@@ -202,22 +221,46 @@ class ConditionalDiffusion(nn.Module):
             raise ValueError(f"diffusion.schedule = {schedule!r}; expected one of {', '.join(SCHEDULES)}")
         if prediction not in PREDICTIONS:
             raise ValueError(f"diffusion.prediction = {prediction!r}; expected one of {', '.join(PREDICTIONS)}")
-        self.init_args = dict(num_entities=num_entities, width=width, num_clusters=num_clusters, steps=steps,
-                              beta_low=beta_low, beta_global=beta_global, mu=mu, hidden=list(hidden),
-                              time_dim=time_dim, type_dim=type_dim, condition=condition, normalize=normalize,
-                              loss=loss, side_flag=side_flag, schedule=schedule, prediction=prediction)
+        self.init_args = dict(
+            num_entities=num_entities,
+            width=width,
+            num_clusters=num_clusters,
+            steps=steps,
+            beta_low=beta_low,
+            beta_global=beta_global,
+            mu=mu,
+            hidden=list(hidden),
+            time_dim=time_dim,
+            type_dim=type_dim,
+            condition=condition,
+            normalize=normalize,
+            loss=loss,
+            side_flag=side_flag,
+            schedule=schedule,
+            prediction=prediction,
+        )
         self.num_entities, self.width, self.steps = num_entities, width, steps
         self.beta_low, self.beta_global, self.mu = beta_low, beta_global, mu
         self.schedule_kind, self.prediction = schedule, prediction
         self.condition_mode, self.normalize, self.loss_kind = condition, normalize, loss
         self.side_flag = side_flag
-        zeta_t = torch.full((num_entities,), 0.5) if zeta is None else torch.as_tensor(np.asarray(zeta), dtype=torch.float32)
-        clus_t = torch.zeros(num_entities, dtype=torch.long) if clusters is None else torch.as_tensor(np.asarray(clusters), dtype=torch.long)
+        zeta_t = (
+            torch.full((num_entities,), 0.5) if zeta is None else torch.as_tensor(np.asarray(zeta), dtype=torch.float32)
+        )
+        clus_t = (
+            torch.zeros(num_entities, dtype=torch.long)
+            if clusters is None
+            else torch.as_tensor(np.asarray(clusters), dtype=torch.long)
+        )
         if zeta_t.shape != (num_entities,) or clus_t.shape != (num_entities,):
-            raise ValueError(f"zeta {tuple(zeta_t.shape)} and clusters {tuple(clus_t.shape)} "
-                             f"must have one entry per entity ({num_entities})")
+            raise ValueError(
+                f"zeta {tuple(zeta_t.shape)} and clusters {tuple(clus_t.shape)} "
+                f"must have one entry per entity ({num_entities})"
+            )
         if len(clus_t) and (int(clus_t.min()) < 0 or int(clus_t.max()) >= num_clusters):
-            raise ValueError(f"cluster ids must lie in [0, {num_clusters}); got [{int(clus_t.min())}, {int(clus_t.max())}]")
+            raise ValueError(
+                f"cluster ids must lie in [0, {num_clusters}); got [{int(clus_t.min())}, {int(clus_t.max())}]"
+            )
         self.register_buffer("zeta", zeta_t)
         self.register_buffer("clusters", clus_t)
         self.register_buffer("data_scale", torch.zeros(()))  # 0 = not set yet (set from the first embeddings seen)
@@ -235,14 +278,30 @@ class ConditionalDiffusion(nn.Module):
         self.denoiser = Denoiser(width, cond_dim, hidden, time_dim)
 
     @classmethod
-    def from_config(cls, num_entities: int, width: int, zeta: Any, clusters: Any, cfg: Mapping[str, Any]) -> ConditionalDiffusion:
+    def from_config(
+        cls, num_entities: int, width: int, zeta: Any, clusters: Any, cfg: Mapping[str, Any]
+    ) -> ConditionalDiffusion:
         """Build from the full config (sections ``diffusion`` and ``dam``)."""
         d = cfg["diffusion"]
-        return cls(num_entities, width, zeta, clusters, num_clusters=int(cfg["dam"]["num_clusters"]), steps=int(d["steps"]),
-                   beta_low=float(d["beta_low"]), beta_global=float(d["beta_global"]), mu=float(d["mu"]),
-                   hidden=d["hidden"], time_dim=int(d["time_dim"]), type_dim=int(d["type_dim"]),
-                   condition="ccd" if d["condition"] == "ccd" else "null", normalize=bool(d.get("normalize", True)),
-                   side_flag=bool(d["side_flag"]), schedule=str(d["schedule"]), prediction=str(d["prediction"]))
+        return cls(
+            num_entities,
+            width,
+            zeta,
+            clusters,
+            num_clusters=int(cfg["dam"]["num_clusters"]),
+            steps=int(d["steps"]),
+            beta_low=float(d["beta_low"]),
+            beta_global=float(d["beta_global"]),
+            mu=float(d["mu"]),
+            hidden=d["hidden"],
+            time_dim=int(d["time_dim"]),
+            type_dim=int(d["type_dim"]),
+            condition="ccd" if d["condition"] == "ccd" else "null",
+            normalize=bool(d.get("normalize", True)),
+            side_flag=bool(d["side_flag"]),
+            schedule=str(d["schedule"]),
+            prediction=str(d["prediction"]),
+        )
 
     # --- helpers ------------------------------------------------------------------------
     def set_difficulty(self, zeta: Any | None = None, clusters: Any | None = None) -> None:
@@ -264,8 +323,9 @@ class ConditionalDiffusion(nn.Module):
         """The schedule of each row's target entity: [B, T] tensors."""
         return schedule(self.zeta[target], self.steps, self.beta_low, self.beta_global, self.mu, self.schedule_kind)
 
-    def condition(self, target: torch.Tensor, query: torch.Tensor,
-                  head_side: torch.Tensor | None = None) -> torch.Tensor:
+    def condition(
+        self, target: torch.Tensor, query: torch.Tensor, head_side: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """``c`` for each row: [type(target) ; query / scale (; side)], the null vector, or the query (; side).
 
         With ``side_flag`` the condition also says whether the target is a head (+1) or a tail (-1):
@@ -277,13 +337,16 @@ class ConditionalDiffusion(nn.Module):
         parts = [self.type_embedding(self.clusters[target]), query] if self.condition_mode == "ccd" else [query]
         if self.side_flag:
             if head_side is None:
-                raise ValueError("this diffusion model is conditioned on the side (diffusion.side_flag); pass head_side")
+                raise ValueError(
+                    "this diffusion model is conditioned on the side (diffusion.side_flag); pass head_side"
+                )
             parts.append(head_side.to(query.dtype).mul(2.0).sub(1.0).unsqueeze(-1))
         return torch.cat(parts, dim=-1)
 
     # --- training -----------------------------------------------------------------------
-    def predict(self, x: torch.Tensor, s: torch.Tensor, cond: torch.Tensor,
-                alpha_bar_s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def predict(
+        self, x: torch.Tensor, s: torch.Tensor, cond: torch.Tensor, alpha_bar_s: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(eps_hat, x0_hat) at state ``x`` [B, w] of steps ``s`` [B], in the normalised space.
 
         Whatever the parameterisation, both estimates come back, so diagnostics compare models
@@ -296,8 +359,14 @@ class ConditionalDiffusion(nn.Module):
             return out, (x - (1.0 - abar).sqrt() * out) / abar.sqrt().clamp_min(1e-6)
         return (x - abar.sqrt() * out) / (1.0 - abar).sqrt().clamp_min(1e-6), out
 
-    def loss(self, x0: torch.Tensor, target: torch.Tensor, query: torch.Tensor, generator: torch.Generator,
-             head_side: torch.Tensor | None = None) -> torch.Tensor:
+    def loss(
+        self,
+        x0: torch.Tensor,
+        target: torch.Tensor,
+        query: torch.Tensor,
+        generator: torch.Generator,
+        head_side: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """``L_diff = E ||eps - eps_theta(x_s, s, c)||^2`` (per-coordinate mean) on detached inputs;
         with ``prediction: x0`` the network predicts ``x0`` and the loss is ``E ||x0 - x0_theta||^2``."""
         if float(self.data_scale) == 0.0:
@@ -313,9 +382,17 @@ class ConditionalDiffusion(nn.Module):
 
     # --- sampling -----------------------------------------------------------------------
     @torch.no_grad()
-    def sample(self, target: torch.Tensor, query: torch.Tensor, generator: torch.Generator,
-               keep: Sequence[int], sampling_steps: int = 0, head_side: torch.Tensor | None = None,
-               reverse: str = "ddpm", x_start: torch.Tensor | None = None) -> torch.Tensor:
+    def sample(
+        self,
+        target: torch.Tensor,
+        query: torch.Tensor,
+        generator: torch.Generator,
+        keep: Sequence[int],
+        sampling_steps: int = 0,
+        head_side: torch.Tensor | None = None,
+        reverse: str = "ddpm",
+        x_start: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Reverse chain from x_T ~ N(0, I); returns the states at steps ``keep`` -> [B, len(keep), w].
 
         One chain for the whole batch; each row follows its target entity's schedule and
@@ -340,7 +417,7 @@ class ConditionalDiffusion(nn.Module):
         keep = [int(k) for k in keep]
         if any(k < 0 or k > T for k in keep):
             raise ValueError(f"reverse-chain checkpoints {keep} must lie in [0, T = {T}]")
-        visit = reverse_steps(T, keep, sampling_steps)                   # descending, T ... 0
+        visit = reverse_steps(T, keep, sampling_steps)  # descending, T ... 0
         abars = self.entity_schedule(target)["alpha_bars"]
         abars_all = torch.cat([torch.ones_like(abars[:, :1]), abars], dim=1)  # [B, T+1]; index s -> abar_s
         noise = torch.randn((len(visit), b, self.width), generator=generator).to(dev)
@@ -356,10 +433,10 @@ class ConditionalDiffusion(nn.Module):
             out[:, i] = x
         if reverse == "ddim" and sampling_steps == 1:
             net = self.denoiser.forward_parts(x, pre_cond + self.denoiser.step_part(torch.tensor([T], device=dev)))
-            eps, x0 = self._both(net, x, abars_all[:, T:T + 1])
+            eps, x0 = self._both(net, x, abars_all[:, T : T + 1])
             for k, rows in keep_at.items():
                 if k < T:
-                    abar_k = abars_all[:, k:k + 1]
+                    abar_k = abars_all[:, k : k + 1]
                     state = abar_k.sqrt() * x0 + (1.0 - abar_k).sqrt() * eps
                     for i in rows:
                         out[:, i] = state
@@ -367,8 +444,8 @@ class ConditionalDiffusion(nn.Module):
         step_parts = self.denoiser.step_part(torch.tensor(visit[:-1], device=dev))  # one per denoising step
         exact_eps = self.prediction == "eps" and reverse == "ddpm"
         for j, (s, s_prev) in enumerate(pairwise(visit)):
-            abar, abar_prev = abars_all[:, s:s + 1], abars_all[:, s_prev:s_prev + 1]
-            beta = 1.0 - abar / abar_prev                                  # the jump's effective beta
+            abar, abar_prev = abars_all[:, s : s + 1], abars_all[:, s_prev : s_prev + 1]
+            beta = 1.0 - abar / abar_prev  # the jump's effective beta
             net = self.denoiser.forward_parts(x, pre_cond + step_parts[j])
             if exact_eps:  # the base reading's chain, in its eps form
                 x = (x - beta / (1.0 - abar).sqrt() * net) / (1.0 - beta).sqrt()
@@ -399,8 +476,9 @@ def reverse_steps(steps: int, keep: Sequence[int], sampling_steps: int = 0) -> l
 # snapping continuous negatives to entities
 # ----------------------------------------------------------------------------------------
 @torch.no_grad()
-def snap_to_entities(neg: torch.Tensor, pos: torch.Tensor, head_side: torch.Tensor, entity_weight: torch.Tensor,
-                     filter_index: Any) -> torch.Tensor:
+def snap_to_entities(
+    neg: torch.Tensor, pos: torch.Tensor, head_side: torch.Tensor, entity_weight: torch.Tensor, filter_index: Any
+) -> torch.Tensor:
     """Nearest entity (Euclidean) of each generated embedding that does not form a known true triple.
 
     ``neg`` [B, K, w] replaces the head (``head_side``) or the tail of ``pos`` [B, 3]. ``entity_weight`` is the
@@ -415,7 +493,7 @@ def snap_to_entities(neg: torch.Tensor, pos: torch.Tensor, head_side: torch.Tens
     for side, rows in (("head", np.nonzero(head_np)[0]), ("tail", np.nonzero(~head_np)[0])):
         if len(rows) == 0:
             continue
-        forbidden = filter_index.mask(pos_np[rows], side).to(neg.device)          # [b_s, N]
+        forbidden = filter_index.mask(pos_np[rows], side).to(neg.device)  # [b_s, N]
         rows_t = torch.from_numpy(rows).to(neg.device)
         if entity_weight.dim() == 3:  # one candidate table per query (a query-conditioned backbone)
             dist = torch.cdist(neg[rows_t].float(), entity_weight[rows_t].detach().float())
@@ -424,7 +502,7 @@ def snap_to_entities(neg: torch.Tensor, pos: torch.Tensor, head_side: torch.Tens
             # materialises [rows, N, w] and was ~9x slower at Family's size)
             flat = neg[rows_t].float().reshape(len(rows) * k, -1)
             dist = torch.cdist(flat, entity_weight.detach().float()).view(len(rows), k, -1)
-        dist = dist.masked_fill(forbidden.unsqueeze(1), float("inf"))            # [b_s, K, N]
+        dist = dist.masked_fill(forbidden.unsqueeze(1), float("inf"))  # [b_s, K, N]
         best = dist.argmin(dim=-1)
         ok = torch.isfinite(dist.gather(-1, best.unsqueeze(-1)).squeeze(-1))
         ids[rows_t] = torch.where(ok, best, torch.full_like(best, -1))
@@ -456,8 +534,9 @@ def diffusion_training_pairs(triples: torch.Tensor, head_side: torch.Tensor) -> 
 
 
 @torch.no_grad()
-def graph_warm_start_pairs(model: Any, kg: Any, cfg: Mapping[str, Any],
-                           generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def graph_warm_start_pairs(
+    model: Any, kg: Any, cfg: Mapping[str, Any], generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(query, answer) representations [2M, d] of every train triple, tail side then head side, for a graph
     backbone's warm start (computed once: the backbone is fixed there, and a propagation per warm-start step
     would cost as much as training it).
@@ -485,7 +564,7 @@ def graph_warm_start_pairs(model: Any, kg: Any, cfg: Mapping[str, Any],
             model.attach_graph((train[fold_of != f] if folds > 1 else train).to(device))
             rows = (fold_both == f).nonzero().squeeze(1) if folds > 1 else torch.arange(len(both))
             for i in range(0, len(rows), chunk):
-                r = rows[i:i + chunk]
+                r = rows[i : i + chunk]
                 space = model.negative_space(both[r].to(device), head_side[r].to(device))
                 query[r], answer[r] = space.query.cpu(), space.target.cpu()
     finally:
@@ -494,9 +573,16 @@ def graph_warm_start_pairs(model: Any, kg: Any, cfg: Mapping[str, Any],
     return query.to(device), answer.to(device)
 
 
-def fit_diffusion(kg: Any, model_or_embeddings: Any, zeta: Any, clusters: Any, cfg: Mapping[str, Any],
-                  generator: torch.Generator, diffusion: ConditionalDiffusion | None = None,
-                  epochs: int | None = None) -> tuple[ConditionalDiffusion, dict[str, Any]]:
+def fit_diffusion(
+    kg: Any,
+    model_or_embeddings: Any,
+    zeta: Any,
+    clusters: Any,
+    cfg: Mapping[str, Any],
+    generator: torch.Generator,
+    diffusion: ConditionalDiffusion | None = None,
+    epochs: int | None = None,
+) -> tuple[ConditionalDiffusion, dict[str, Any]]:
     """Warm start: train the denoiser on fixed (pretrained) embeddings, both sides of every train triple.
 
     Returns the model and a report (loss per epoch). ``diffusion`` continues an existing model.
@@ -504,8 +590,13 @@ def fit_diffusion(kg: Any, model_or_embeddings: Any, zeta: Any, clusters: Any, c
     model = _as_model(model_or_embeddings)
     device = model.device
     if diffusion is None:
-        diffusion = ConditionalDiffusion.from_config(kg.num_entities, entity_width(cfg["model"]) if getattr(
-            model, "needs_graph", False) else model.entity_width, zeta, clusters, cfg).to(device)
+        diffusion = ConditionalDiffusion.from_config(
+            kg.num_entities,
+            entity_width(cfg["model"]) if getattr(model, "needs_graph", False) else model.entity_width,
+            zeta,
+            clusters,
+            cfg,
+        ).to(device)
     d = cfg["diffusion"]
     epochs = int(d["warmstart_epochs"] if epochs is None else epochs)
     bs = int(d["batch_size"])
@@ -522,7 +613,7 @@ def fit_diffusion(kg: Any, model_or_embeddings: Any, zeta: Any, clusters: Any, c
         perm = torch.randperm(len(both), generator=generator)
         total, count = 0.0, 0
         for i in range(0, len(both), bs):
-            idx = perm[i:i + bs]
+            idx = perm[i : i + bs]
             batch, heads = both[idx].to(device), head_side[idx].to(device)
             tgt, _ = diffusion_training_pairs(batch, heads)
             if fixed is None:
@@ -538,16 +629,28 @@ def fit_diffusion(kg: Any, model_or_embeddings: Any, zeta: Any, clusters: Any, c
             total += float(loss.detach()) * len(idx)
             count += len(idx)
         curve.append(total / max(count, 1))
-    report = {"epochs": epochs, "loss_curve": curve, "final_loss": curve[-1] if curve else None,
-              "examples_per_epoch": int(len(both)), "seconds": round(time.perf_counter() - start, 3),
-              "data_scale": float(diffusion.data_scale), "loss": diffusion.loss_kind,
-              "init_args": diffusion.init_args}
+    report = {
+        "epochs": epochs,
+        "loss_curve": curve,
+        "final_loss": curve[-1] if curve else None,
+        "examples_per_epoch": int(len(both)),
+        "seconds": round(time.perf_counter() - start, 3),
+        "data_scale": float(diffusion.data_scale),
+        "loss": diffusion.loss_kind,
+        "init_args": diffusion.init_args,
+    }
     return diffusion, report
 
 
-def save_diffusion(folder: str | Path, diffusion: ConditionalDiffusion, report: Mapping[str, Any],
-                   cfg: Mapping[str, Any], device: torch.device | str = "cpu", wall_seconds: float = 0.0,
-                   **extra: Any) -> Path:
+def save_diffusion(
+    folder: str | Path,
+    diffusion: ConditionalDiffusion,
+    report: Mapping[str, Any],
+    cfg: Mapping[str, Any],
+    device: torch.device | str = "cpu",
+    wall_seconds: float = 0.0,
+    **extra: Any,
+) -> Path:
     """Write ``diffusion.pt`` (weights + constructor arguments) and ``diffusion_report.json`` (+ provenance)."""
     from dans_kgc.provenance import provenance
     from dans_kgc.utils import torch_save, write_json
@@ -555,9 +658,13 @@ def save_diffusion(folder: str | Path, diffusion: ConditionalDiffusion, report: 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in diffusion.state_dict().items()}
-    torch_save({"init_args": diffusion.init_args, "state": state, "stage_record": report.get("stage_record")},
-               folder / DIFFUSION_FILE)
-    write_json(folder / REPORT_FILE, {**report, "provenance": provenance(cfg, torch.device(device), wall_seconds, **extra)})
+    torch_save(
+        {"init_args": diffusion.init_args, "state": state, "stage_record": report.get("stage_record")},
+        folder / DIFFUSION_FILE,
+    )
+    write_json(
+        folder / REPORT_FILE, {**report, "provenance": provenance(cfg, torch.device(device), wall_seconds, **extra)}
+    )
     return folder
 
 
@@ -584,7 +691,22 @@ def entity_width(model_cfg: Mapping[str, Any]) -> int:
     return int(cls.entity_width.fget(SimpleNamespace(dim=int(model_cfg["dim"]))))  # type: ignore[attr-defined]
 
 
-__all__ = ["entity_beta_max", "linear_betas", "schedule", "q_sample", "band_checkpoints", "sinusoidal_embedding",
-           "Denoiser", "ConditionalDiffusion", "snap_to_entities", "fit_diffusion", "save_diffusion",
-           "load_diffusion", "read_report", "reverse_steps", "entity_width", "diffusion_training_pairs",
-           "graph_warm_start_pairs"]
+__all__ = [
+    "entity_beta_max",
+    "linear_betas",
+    "schedule",
+    "q_sample",
+    "band_checkpoints",
+    "sinusoidal_embedding",
+    "Denoiser",
+    "ConditionalDiffusion",
+    "snap_to_entities",
+    "fit_diffusion",
+    "save_diffusion",
+    "load_diffusion",
+    "read_report",
+    "reverse_steps",
+    "entity_width",
+    "diffusion_training_pairs",
+    "graph_warm_start_pairs",
+]

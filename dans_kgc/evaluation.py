@@ -9,6 +9,7 @@ optimistic = 1 + c_gt, pessimistic = 1 + c_ge, realistic = (optimistic + pessimi
 A model that scores every entity alike thus gets the middle rank, never rank 1.
 Scores are computed in query chunks, so memory is O(batch x entities).
 """
+
 from __future__ import annotations
 
 import time
@@ -70,7 +71,9 @@ class FilterIndex:
         return m
 
 
-def ranks_from_scores(scores: torch.Tensor, targets: torch.Tensor, filter_mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+def ranks_from_scores(
+    scores: torch.Tensor, targets: torch.Tensor, filter_mask: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Optimistic and pessimistic ranks of ``targets`` in each row of ``scores`` [B, E].
 
     ``filter_mask`` marks candidates to ignore (the other true answers); the target itself is
@@ -92,8 +95,9 @@ def ranks_from_scores(scores: torch.Tensor, targets: torch.Tensor, filter_mask: 
     return (gt + 1).double(), (ge + 1).double()
 
 
-def anchor_competition(scores: torch.Tensor, targets: torch.Tensor, anchors: torch.Tensor,
-                       filter_mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+def anchor_competition(
+    scores: torch.Tensor, targets: torch.Tensor, anchors: torch.Tensor, filter_mask: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Whether each query's anchor entity is a competitor scoring above (``gt``) / at least (``ge``) the answer.
 
     The anchor is h for a tail query (h, r, ?) and t for a head query. It competes unless it is
@@ -144,7 +148,7 @@ def rank_triples(
     a_ge: dict[str, list[torch.Tensor]] = {s: [] for s in sides}
     batches = range(0, len(triples), batch_size)
     for i in tqdm(batches, desc="ranking", disable=not progress, leave=False):
-        chunk = triples[i:i + batch_size]
+        chunk = triples[i : i + batch_size]
         t = torch.from_numpy(chunk).to(device)
         for side in sides:
             if side == "tail":
@@ -186,8 +190,9 @@ def summarize(result: RankResult) -> dict[str, Any]:
     return out
 
 
-def anchor_diagnostic(result: RankResult, relations: np.ndarray | None = None,
-                      relation_names: Sequence[str] | None = None) -> dict[str, Any]:
+def anchor_diagnostic(
+    result: RankResult, relations: np.ndarray | None = None, relation_names: Sequence[str] | None = None
+) -> dict[str, Any]:
     """Share of rankings whose anchor entity outscores the answer, and the MRR with the anchor removed.
 
     A diagnostic of the backbone (translation models tend to score h itself high for (h, r, ?); rotation
@@ -204,9 +209,11 @@ def anchor_diagnostic(result: RankResult, relations: np.ndarray | None = None,
     realistic = np.concatenate([result.realistic(s) for s in sides])
     without = realistic - 0.5 * (gt + ge)
     out: dict[str, Any] = {
-        "anchor_outscores_answer": float(gt.mean()), "mrr_anchor_removed": float(np.mean(1.0 / without)),
+        "anchor_outscores_answer": float(gt.mean()),
+        "mrr_anchor_removed": float(np.mean(1.0 / without)),
         "note": "diagnostic only: the headline metrics keep the anchor among the candidates, as the "
-                "standard filtered protocol does"}
+        "standard filtered protocol does",
+    }
     if relations is not None:
         rel = np.tile(np.asarray(relations, dtype=np.int64), len(sides))
         if len(rel) != len(gt):
@@ -215,9 +222,12 @@ def anchor_diagnostic(result: RankResult, relations: np.ndarray | None = None,
         for r in np.unique(rel):
             sel = rel == r
             name = relation_names[r] if relation_names is not None else str(int(r))
-            by[name] = {"rankings": int(sel.sum()), "anchor_outscores_answer": float(gt[sel].mean()),
-                        "mrr": float(np.mean(1.0 / realistic[sel])),
-                        "mrr_anchor_removed": float(np.mean(1.0 / without[sel]))}
+            by[name] = {
+                "rankings": int(sel.sum()),
+                "anchor_outscores_answer": float(gt[sel].mean()),
+                "mrr": float(np.mean(1.0 / realistic[sel])),
+                "mrr_anchor_removed": float(np.mean(1.0 / without[sel])),
+            }
         out["by_relation"] = by
     return out
 

@@ -4,6 +4,7 @@
 ``row_weights`` [B] weight the positives (RotatE's subsampling weights): the batch loss is then
 ``sum_b w_b l_b / sum_b w_b``; None = the plain mean over the batch.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -24,8 +25,14 @@ def _batch_mean(per_row: Tensor, row_weights: Tensor | None) -> Tensor:
     return per_row.mean() if row_weights is None else (row_weights * per_row).sum() / row_weights.sum()
 
 
-def margin_ranking(pos: Tensor, neg: Tensor, weights: Tensor | None = None, margin: float = 1.0,
-                   row_weights: Tensor | None = None, **_: float) -> Tensor:
+def margin_ranking(
+    pos: Tensor,
+    neg: Tensor,
+    weights: Tensor | None = None,
+    margin: float = 1.0,
+    row_weights: Tensor | None = None,
+    **_: float,
+) -> Tensor:
     """``relu(margin - S(pos) + S(neg))`` averaged over negatives and batch."""
     if weights is None and row_weights is None:  # the plain mean, without building a [B, N] weight tensor
         return F.relu(margin - pos.unsqueeze(-1) + neg).mean()
@@ -33,14 +40,21 @@ def margin_ranking(pos: Tensor, neg: Tensor, weights: Tensor | None = None, marg
     return _batch_mean(per_row, row_weights)
 
 
-def softplus(pos: Tensor, neg: Tensor, weights: Tensor | None = None, row_weights: Tensor | None = None,
-             **_: float) -> Tensor:
+def softplus(
+    pos: Tensor, neg: Tensor, weights: Tensor | None = None, row_weights: Tensor | None = None, **_: float
+) -> Tensor:
     """Logistic loss ``-log sigma(S(pos)) - sum_i w_i log sigma(-S(neg_i))``."""
     return _batch_mean(F.softplus(-pos) + (_weights(neg, weights) * F.softplus(neg)).sum(-1), row_weights)
 
 
-def nssa(pos: Tensor, neg: Tensor, weights: Tensor | None = None, adversarial_temperature: float = 1.0,
-         row_weights: Tensor | None = None, **_: float) -> Tensor:
+def nssa(
+    pos: Tensor,
+    neg: Tensor,
+    weights: Tensor | None = None,
+    adversarial_temperature: float = 1.0,
+    row_weights: Tensor | None = None,
+    **_: float,
+) -> Tensor:
     """RotatE's self-adversarial loss: the logistic loss with weights softmax(alpha * S(neg)) (no gradient)."""
     if weights is None:
         weights = torch.softmax(adversarial_temperature * neg.detach(), dim=-1)
@@ -71,8 +85,9 @@ class SubsamplingWeights:
         return total.rsqrt().to(pos.device)
 
 
-def one_to_n_cross_entropy(scores: Tensor, targets: Tensor, label_smoothing: float = 0.0,
-                           reduction: str = "mean") -> Tensor:
+def one_to_n_cross_entropy(
+    scores: Tensor, targets: Tensor, label_smoothing: float = 0.0, reduction: str = "mean"
+) -> Tensor:
     """1-N training: softmax cross-entropy of each query's scores [Q, N] against its answer [Q].
 
     With label smoothing ``eps`` the target distribution is ``(1 - eps) onehot + eps / N``. ``reduction``
@@ -84,8 +99,9 @@ def one_to_n_cross_entropy(scores: Tensor, targets: Tensor, label_smoothing: flo
 LOSS_FAMILIES = ("margin", "softplus", "softmax")
 
 
-def band_loss(family: str, pos: Tensor, neg: Tensor, weights: Tensor, margins: Tensor,
-              reduction: str = "mean") -> Tensor:
+def band_loss(
+    family: str, pos: Tensor, neg: Tensor, weights: Tensor, margins: Tensor, reduction: str = "mean"
+) -> Tensor:
     """L_dans over generated negatives [B, K] with band weights [B, K], each pushed as a random one is.
 
     margin (margin-loss training): ``sum_k w_k relu(gamma_k - S(pos) + S(neg_k))`` (docs/method.md);

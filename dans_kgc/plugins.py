@@ -6,6 +6,7 @@ A plugin registers what it defines when imported: a sampler (``dans_kgc.sampling
 dans_kgc/recipes.yaml. Kept free of torch, so the CLI can load plugins before any command imports the heavy
 modules.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -48,11 +49,12 @@ def load_plugin(plugin: str) -> None:
         try:
             importlib.import_module(plugin)
         except ImportError as err:
-            raise PluginError(f"plugin {plugin}: cannot import it ({err}); give a .py file or an installed module") from None
+            raise PluginError(
+                f"plugin {plugin}: cannot import it ({err}); give a .py file or an installed module"
+            ) from None
     plugin_record.LOADED.append(plugin)
 
 
 def load_plugins(plugins: Iterable[str] = ()) -> None:
     for plugin in plugins:
         load_plugin(plugin)
-

@@ -14,6 +14,7 @@ One declaration, two users:
 the reads lie inside the declaration: a key a stage reads cannot be forgotten here unnoticed.
 No torch import: the DAG parses this module at every start.
 """
+
 from __future__ import annotations
 
 import copy
@@ -38,20 +39,56 @@ STAGE_KEYS: dict[str, dict[str, list[str]]] = {
     "fetch": {"include": ["data.root", "protocol"]},
     "stats": {"include": ["data.root", "data.unseen_policy", "protocol"]},
     # Stage 0 trains a backbone (the base reading's TransE, or the configured backbone with its own recipe)
-    "pretrain": {"include": ["seed", "protocol", "data.", "model.", "pretrain.", "train."],
-                 "exclude": ["train.sampler", "train.init_from_pretrained"]},
+    "pretrain": {
+        "include": ["seed", "protocol", "data.", "model.", "pretrain.", "train."],
+        "exclude": ["train.sampler", "train.init_from_pretrained"],
+    },
     # pretrain.dim / model.*: which pretraining it expects (dam.semantic_source, checked by its stage record)
     "dam": {"include": ["seed", "protocol", "data.", "dam.", "model.", "pretrain.dim", "train.eval_batch_size"]},
-    "diffusion_dans": {"include": ["seed", "protocol", "data.", "model.", "diffusion.", "dam.num_clusters",
-                                   "dam.semantic_source", "pretrain.dim", "dans.use_dam"],
-                       # band_steps: which reverse states a run keeps, not what the denoiser learns
-                       "exclude": ["diffusion.update_every", "diffusion.negatives", "diffusion.snap_filter",
-                                   "diffusion.band_steps", "diffusion.band_placement", "diffusion.band_quantiles",
-                                   "diffusion.reverse", "diffusion.chain_start",
-                                   "diffusion.sample_fraction", "diffusion.sampling_steps", "diffusion.cache_epochs"]},
-    "diffusion_dhns": {"include": ["seed", "protocol", "data.", "model.", "diffusion.hidden", "diffusion.time_dim",
-                                   "diffusion.type_dim", "diffusion.normalize", "diffusion.lr", "diffusion.side_flag",
-                                   "diffusion.batch_size", "diffusion.warmstart_epochs", "samplers.dhns."]},
+    "diffusion_dans": {
+        "include": [
+            "seed",
+            "protocol",
+            "data.",
+            "model.",
+            "diffusion.",
+            "dam.num_clusters",
+            "dam.semantic_source",
+            "pretrain.dim",
+            "dans.use_dam",
+        ],
+        # band_steps: which reverse states a run keeps, not what the denoiser learns
+        "exclude": [
+            "diffusion.update_every",
+            "diffusion.negatives",
+            "diffusion.snap_filter",
+            "diffusion.band_steps",
+            "diffusion.band_placement",
+            "diffusion.band_quantiles",
+            "diffusion.reverse",
+            "diffusion.chain_start",
+            "diffusion.sample_fraction",
+            "diffusion.sampling_steps",
+            "diffusion.cache_epochs",
+        ],
+    },
+    "diffusion_dhns": {
+        "include": [
+            "seed",
+            "protocol",
+            "data.",
+            "model.",
+            "diffusion.hidden",
+            "diffusion.time_dim",
+            "diffusion.type_dim",
+            "diffusion.normalize",
+            "diffusion.lr",
+            "diffusion.side_flag",
+            "diffusion.batch_size",
+            "diffusion.warmstart_epochs",
+            "samplers.dhns.",
+        ]
+    },
 }
 # The diffusion keys only a training run reads (reverse chain, joint updates), not its warm start.
 JOINT_ONLY_DIFFUSION_KEYS = STAGE_KEYS["diffusion_dans"]["exclude"]
@@ -67,8 +104,7 @@ def reads(stage: str, key: str) -> bool:
     spec = STAGE_KEYS[stage]
     if key in RUNTIME_KEYS:
         return False
-    return (any(matches(key, p) for p in spec["include"])
-            and not any(matches(key, p) for p in spec.get("exclude", ())))
+    return any(matches(key, p) for p in spec["include"]) and not any(matches(key, p) for p in spec.get("exclude", ()))
 
 
 def flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -101,13 +137,22 @@ def backbone_of(model_cfg: Mapping[str, Any], mode: str = "negative_sampling") -
     return {"name": str(model_cfg["name"]), "dim": int(model_cfg["dim"]), "mode": str(mode)}
 
 
-def stage_record(stage: str, cfg: Mapping[str, Any], kg: Any, backbone: Mapping[str, Any],
-                 **extra: Any) -> dict[str, Any]:
+def stage_record(
+    stage: str, cfg: Mapping[str, Any], kg: Any, backbone: Mapping[str, Any], **extra: Any
+) -> dict[str, Any]:
     """What a stage output was made for (stored in its files; checked by ``check_record``)."""
     keys = stage_keys(flatten(cfg), stage)
-    return {"stage": stage, "backbone": dict(backbone), "dataset": kg.name, "split": kg.variant,
-            "num_entities": int(kg.num_entities), "num_relations": int(kg.num_relations),
-            "fingerprint": fingerprint(keys), "keys": keys, **extra}
+    return {
+        "stage": stage,
+        "backbone": dict(backbone),
+        "dataset": kg.name,
+        "split": kg.variant,
+        "num_entities": int(kg.num_entities),
+        "num_relations": int(kg.num_relations),
+        "fingerprint": fingerprint(keys),
+        "keys": keys,
+        **extra,
+    }
 
 
 class StageMismatchError(ValueError):
@@ -119,8 +164,14 @@ def _describe(rec: Mapping[str, Any]) -> str:
     return f"{b.get('name')} (dim {b.get('dim')}) on {rec.get('dataset')}/{rec.get('split')}"
 
 
-def check_record(record: Mapping[str, Any] | None, where: str, *, kg: Any,
-                 backbone: Mapping[str, Any] | None = None, what: str = "this run") -> None:
+def check_record(
+    record: Mapping[str, Any] | None,
+    where: str,
+    *,
+    kg: Any,
+    backbone: Mapping[str, Any] | None = None,
+    what: str = "this run",
+) -> None:
     """Stop unless ``record`` (read from ``where``) was made for ``kg`` and, if given, ``backbone``.
 
     ``backbone`` compares name and dim (the space); the training mode may differ (a 1-N run may
@@ -129,8 +180,10 @@ def check_record(record: Mapping[str, Any] | None, where: str, *, kg: Any,
     mine = {"dataset": kg.name, "split": kg.variant, "num_entities": int(kg.num_entities)}
     if record is None:
         need = _describe({"backbone": dict(backbone or {}), **mine}) if backbone else f"{kg.name}/{kg.variant}"
-        raise StageMismatchError(f"{where}: no stage record (made by an older dans-kgc or by hand), but {what} "
-                                 f"needs an output made for {need}; rerun that stage")
+        raise StageMismatchError(
+            f"{where}: no stage record (made by an older dans-kgc or by hand), but {what} "
+            f"needs an output made for {need}; rerun that stage"
+        )
     bad = [k for k, v in mine.items() if record.get(k) != v]
     if backbone is not None:
         theirs = record.get("backbone") or {}
@@ -139,7 +192,8 @@ def check_record(record: Mapping[str, Any] | None, where: str, *, kg: Any,
         want = {"backbone": dict(backbone or record.get("backbone") or {}), "dataset": kg.name, "split": kg.variant}
         raise StageMismatchError(
             f"{where} was made for {_describe(record)}, but {what} needs {_describe(want)} "
-            f"(differs in {', '.join(bad)}); pass the output made for this backbone and dataset, or refit it")
+            f"(differs in {', '.join(bad)}); pass the output made for this backbone and dataset, or refit it"
+        )
 
 
 def differing_keys(record: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[str]:
@@ -176,12 +230,28 @@ def pretrain_config(cfg: Mapping[str, Any], source: str = "backbone") -> dict[st
     p = cfg["pretrain"]
     if source in TRANSE_SOURCES or cfg["model"]["name"] == "transe":
         # read only by transe_short: its epochs land in train.epochs, which the stage fingerprint covers
-        epochs = int(cfg["dam"]["short_epochs"]) if source == "transe_short" else 0 if source == "random" else p["epochs"]
-        out["model"] = {**cfg["model"], "name": "transe", "dim": p["dim"], "p_norm": p["p_norm"],
-                        "regularizer": "none", "reg_weight": 0.0}
-        out["train"] = {**cfg["train"], "mode": "negative_sampling", "epochs": epochs, "lr": p["lr"],
-                        "batch_size": p["batch_size"], "num_negatives": p["num_negatives"], "margin": p["margin"],
-                        "loss": "margin", "sampler": "uniform"}
+        epochs = (
+            int(cfg["dam"]["short_epochs"]) if source == "transe_short" else 0 if source == "random" else p["epochs"]
+        )
+        out["model"] = {
+            **cfg["model"],
+            "name": "transe",
+            "dim": p["dim"],
+            "p_norm": p["p_norm"],
+            "regularizer": "none",
+            "reg_weight": 0.0,
+        }
+        out["train"] = {
+            **cfg["train"],
+            "mode": "negative_sampling",
+            "epochs": epochs,
+            "lr": p["lr"],
+            "batch_size": p["batch_size"],
+            "num_negatives": p["num_negatives"],
+            "margin": p["margin"],
+            "loss": "margin",
+            "sampler": "uniform",
+        }
     else:
         epochs = p["epochs"] if p.get("backbone_epochs") is None else p["backbone_epochs"]
         out["train"] = {**cfg["train"], "epochs": epochs, "sampler": "uniform"}

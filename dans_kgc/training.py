@@ -5,6 +5,7 @@ Resuming: a checkpoint holds model, sampler, optimiser, every RNG state, the bes
 and the trace, so a run killed after epoch k and resumed gives the same result as one that
 never stopped (same seed, same device).
 """
+
 from __future__ import annotations
 
 import copy
@@ -83,7 +84,9 @@ def _config_changes(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str 
     return out
 
 
-def fact_split(triples: torch.Tensor, fact_ratio: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def fact_split(
+    triples: torch.Tensor, fact_ratio: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A random split of ``triples`` into (propagation graph: ``int(fact_ratio * n)`` triples, queries: the rest),
     drawn from ``generator`` (the run's checkpointed one, so a resumed run draws the same splits)."""
     perm = torch.randperm(len(triples), generator=generator)
@@ -92,10 +95,19 @@ def fact_split(triples: torch.Tensor, fact_ratio: float, generator: torch.Genera
 
 
 class Trainer:
-    def __init__(self, cfg: Mapping[str, Any], kg: KnowledgeGraph, model: KGEModel, sampler: NegativeSampler,
-                 out_dir: str | Path, device: torch.device, protocol: str, show_progress: bool = True,
-                 on_validation: Callable[[int, float], None] | None = None,
-                 on_epoch: Sequence[Callable[[Mapping[str, Any]], None]] = ()):
+    def __init__(
+        self,
+        cfg: Mapping[str, Any],
+        kg: KnowledgeGraph,
+        model: KGEModel,
+        sampler: NegativeSampler,
+        out_dir: str | Path,
+        device: torch.device,
+        protocol: str,
+        show_progress: bool = True,
+        on_validation: Callable[[int, float], None] | None = None,
+        on_epoch: Sequence[Callable[[Mapping[str, Any]], None]] = (),
+    ):
         self.cfg = cfg
         self.tcfg = cfg["train"]
         self.kg = kg
@@ -110,32 +122,49 @@ class Trainer:
         if self.mode not in MODES:
             raise ValueError(f"train.mode = {self.mode!r}; expected one of {', '.join(MODES)}")
         if self.mode == "one_to_n" and sampler.name in DRAW_ONLY_SAMPLERS:
-            raise ValueError(f"train.mode = one_to_n scores every entity, so sampler '{sampler.name}' (which only "
-                             "chooses discrete negatives) would change nothing; use train.sampler=uniform for plain "
-                             "1-N, or a sampler that adds loss terms (dans, dhns)")
+            raise ValueError(
+                f"train.mode = one_to_n scores every entity, so sampler '{sampler.name}' (which only "
+                "chooses discrete negatives) would change nothing; use train.sampler=uniform for plain "
+                "1-N, or a sampler that adds loss terms (dans, dhns)"
+            )
         if self.mode == "one_to_n" and getattr(sampler, "base_sampler", "uniform") != "uniform":
-            raise ValueError(f"train.mode = one_to_n has no random negatives to weight, so dans.base_sampler = "
-                             f"{sampler.base_sampler} would change nothing; set dans.base_sampler=uniform")
+            raise ValueError(
+                f"train.mode = one_to_n has no random negatives to weight, so dans.base_sampler = "
+                f"{sampler.base_sampler} would change nothing; set dans.base_sampler=uniform"
+            )
         if self.mode == "one_to_n" and self.tcfg.get("filter_negatives", False):
-            raise ValueError("train.filter_negatives = true: train.mode = one_to_n draws no random negatives to "
-                             "filter (every entity is scored); set train.filter_negatives=false")
+            raise ValueError(
+                "train.filter_negatives = true: train.mode = one_to_n draws no random negatives to "
+                "filter (every entity is scored); set train.filter_negatives=false"
+            )
         if self.mode == "one_to_n" and self.tcfg.get("subsampling", False):
-            raise ValueError("train.subsampling = true weights the positives of negative sampling (RotatE's "
-                             "recipe); train.mode = one_to_n does not use it: set train.subsampling=false")
+            raise ValueError(
+                "train.subsampling = true weights the positives of negative sampling (RotatE's "
+                "recipe); train.mode = one_to_n does not use it: set train.subsampling=false"
+            )
         self.subsampling: SubsamplingWeights | None = (
             SubsamplingWeights(torch.from_numpy(kg.train), kg.num_relations)
-            if self.tcfg.get("subsampling", False) else None)
+            if self.tcfg.get("subsampling", False)
+            else None
+        )
         if self.mode == "negative_sampling" and getattr(model, "reciprocal", False):
-            raise ValueError(f"model.name = {model.name} scores head queries through inverse relations; negative "
-                             "sampling would push only the tail-side positive: use train.mode=one_to_n")
+            raise ValueError(
+                f"model.name = {model.name} scores head queries through inverse relations; negative "
+                "sampling would push only the tail-side positive: use train.mode=one_to_n"
+            )
         mcfg = cfg["model"]
         self.regularizer, self.reg_weight = str(mcfg["regularizer"]), float(mcfg["reg_weight"])
         if self.regularizer not in ("none", "n3", "l2"):
             raise ValueError(f"model.regularizer = {self.regularizer!r}; expected none, n3 or l2")
         self.stage_record: dict[str, Any] | None = None  # set by the pretrain command; saved with the best model
         # weight decay and lr decay act on the backbone's group only (RED-GNN's lamb and decay_rate)
-        groups = [{"params": list(model.parameters()), "lr": self.tcfg["lr"],
-                   "weight_decay": float(self.tcfg["weight_decay"])}]
+        groups = [
+            {
+                "params": list(model.parameters()),
+                "lr": self.tcfg["lr"],
+                "weight_decay": float(self.tcfg["weight_decay"]),
+            }
+        ]
         sampler_params = [p for p in sampler.parameters() if p.requires_grad]
         if sampler_params:
             groups.append({"params": sampler_params, "lr": getattr(sampler, "learning_rate", self.tcfg["lr"])})
@@ -144,10 +173,14 @@ class Trainer:
         self.train_triples = torch.from_numpy(kg.train)
         self.fact_ratio = float(self.tcfg["fact_ratio"])
         if self.fact_ratio and not getattr(model, "needs_graph", False):
-            raise ValueError(f"train.fact_ratio = {self.fact_ratio} re-splits the propagation graph of a graph backbone "
-                             f"(model.name=redgnn); model.name = {model.name} has none: set train.fact_ratio=0")
+            raise ValueError(
+                f"train.fact_ratio = {self.fact_ratio} re-splits the propagation graph of a graph backbone "
+                f"(model.name=redgnn); model.name = {model.name} has none: set train.fact_ratio=0"
+            )
         self.model.attach_graph(self.train_triples)
-        self.valid_filter = FilterIndex(kg.all_true(filter_splits(protocol, "valid")), kg.num_entities, kg.num_relations)
+        self.valid_filter = FilterIndex(
+            kg.all_true(filter_splits(protocol, "valid")), kg.num_entities, kg.num_relations
+        )
         self.epoch = 0
         self.step = 0
         self.best: dict[str, Any] = {"valid_mrr": -math.inf, "epoch": 0, "state": None}
@@ -178,10 +211,16 @@ class Trainer:
     # --- checkpoints --------------------------------------------------------------------
     def _checkpoint(self) -> dict[str, Any]:
         return {
-            "model": self.model.state_dict(), "sampler": self.sampler.state_dict(),
-            "optimizer": self.optimizer.state_dict(), "epoch": self.epoch, "step": self.step,
-            "best": self.best, "bad_evals": self.bad_evals, "history": self.history,
-            "train_seconds": self.train_seconds, "rng": _rng_state(self.sampler.generator),
+            "model": self.model.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "best": self.best,
+            "bad_evals": self.bad_evals,
+            "history": self.history,
+            "train_seconds": self.train_seconds,
+            "rng": _rng_state(self.sampler.generator),
             "config": dict(self.cfg),
         }
 
@@ -192,12 +231,17 @@ class Trainer:
         path = self.out / CHECKPOINT
         if not path.exists():
             return False
-        ck = read_checkpoint(path, self.device, remedy="delete it and rerun the same command to start the run over "
-                                                         "(the epochs it held are lost)")
+        ck = read_checkpoint(
+            path,
+            self.device,
+            remedy="delete it and rerun the same command to start the run over (the epochs it held are lost)",
+        )
         changed = _config_changes(ck.get("config", {}), self.cfg)
         if changed:
-            raise ValueError(f"{path}: checkpoint was written with other settings ({', '.join(changed)}); "
-                             "resume with the run's own config, or delete the checkpoint to start over")
+            raise ValueError(
+                f"{path}: checkpoint was written with other settings ({', '.join(changed)}); "
+                "resume with the run's own config, or delete the checkpoint to start over"
+            )
         self.model.load_state_dict(ck["model"])
         self.sampler.load_state_dict(ck["sampler"])
         self.optimizer.load_state_dict(ck["optimizer"])
@@ -222,7 +266,7 @@ class Trainer:
         """lr of epoch e (0-based) = lr * lr_decay**e: a function of the epoch, so a resumed run agrees."""
         decay = float(self.tcfg["lr_decay"])
         if decay != 1.0:
-            self.optimizer.param_groups[0]["lr"] = self.tcfg["lr"] * decay ** self.epoch
+            self.optimizer.param_groups[0]["lr"] = self.tcfg["lr"] * decay**self.epoch
 
     def _train_epoch(self, epochs: int) -> dict[str, float]:
         self.model.train()
@@ -234,13 +278,20 @@ class Trainer:
         total, count = 0.0, 0
         extra: dict[str, float] = {}
         for i in range(0, n, bs):
-            pos = queries[perm[i:i + bs]]
+            pos = queries[perm[i : i + bs]]
             loss_rand, pos_scores, pos_scores_head, pos = self._random_loss(pos)
             loss_rand = loss_rand + self.model.regularization(pos, self.regularizer, self.reg_weight)
             progress = (self.epoch + i / n) / max(epochs, 1)
-            ctx = StepContext(pos=pos, pos_scores=pos_scores, model=self.model, progress=progress, step=self.step,
-                              pos_scores_head=pos_scores_head, loss_family=self.loss_family,
-                              loss_reduction=str(self.tcfg["loss_reduction"]))
+            ctx = StepContext(
+                pos=pos,
+                pos_scores=pos_scores,
+                model=self.model,
+                progress=progress,
+                step=self.step,
+                pos_scores_head=pos_scores_head,
+                loss_family=self.loss_family,
+                loss_reduction=str(self.tcfg["loss_reduction"]),
+            )
             loss, logs = self.sampler.total_loss(loss_rand, ctx)
             loss_value = loss.item()  # one host sync per step, also used for the finiteness check
             if not math.isfinite(loss_value):
@@ -282,21 +333,35 @@ class Trainer:
             tails = self.model.score_all_tails(pos[:, 0], pos[:, 1])
             heads = self.model.score_all_heads(pos[:, 1], pos[:, 2])
             scores, targets = torch.cat([tails, heads]), torch.cat([pos[:, 2], pos[:, 0]])
-            loss = one_to_n_cross_entropy(scores, targets, float(self.tcfg["label_smoothing"]),
-                                          self.tcfg["loss_reduction"])
+            loss = one_to_n_cross_entropy(
+                scores, targets, float(self.tcfg["label_smoothing"]), self.tcfg["loss_reduction"]
+            )
             return loss, tails.gather(1, pos[:, 2:3]).squeeze(1), heads.gather(1, pos[:, 0:1]).squeeze(1), pos
         neg = self.sampler.corrupt(pos).to(self.device)
         pos = pos.to(self.device)
         pos_scores, neg_scores = self.model.score_positive_and_corrupted(pos, neg)
         weights = self.sampler.negative_weights(neg_scores)
-        loss = self.loss_fn(pos_scores, neg_scores, weights, margin=self.tcfg["margin"],
-                            adversarial_temperature=self.tcfg["adversarial_temperature"],
-                            row_weights=None if self.subsampling is None else self.subsampling(pos))
+        loss = self.loss_fn(
+            pos_scores,
+            neg_scores,
+            weights,
+            margin=self.tcfg["margin"],
+            adversarial_temperature=self.tcfg["adversarial_temperature"],
+            row_weights=None if self.subsampling is None else self.subsampling(pos),
+        )
         return loss, pos_scores, None, pos
 
     def validation_metrics(self) -> dict[str, Any]:
-        metrics, _ = evaluate(self.model, self.kg, "valid", self.protocol, self.tcfg["eval_batch_size"], self.device,
-                              self.cfg["data"]["max_eval_triples"], self.valid_filter)
+        metrics, _ = evaluate(
+            self.model,
+            self.kg,
+            "valid",
+            self.protocol,
+            self.tcfg["eval_batch_size"],
+            self.device,
+            self.cfg["data"]["max_eval_triples"],
+            self.valid_filter,
+        )
         return metrics
 
     def validate(self) -> float:
@@ -307,8 +372,14 @@ class Trainer:
         if resume and self.load_checkpoint():
             log.info("resumed %s from epoch %d", self.out, self.epoch)
         epochs = self.tcfg["epochs"]
-        bar = tqdm(total=epochs, initial=self.epoch, desc=f"train {self.sampler.name}", unit="epoch",
-                   disable=not self.show_progress, mininterval=1.0)
+        bar = tqdm(
+            total=epochs,
+            initial=self.epoch,
+            desc=f"train {self.sampler.name}",
+            unit="epoch",
+            disable=not self.show_progress,
+            mininterval=1.0,
+        )
         stop_reason = "epochs"
         if self.epoch == 0 and self.epoch < epochs:  # a resumed run keeps its sampler's measured state
             self.sampler.refresh(self.model)
@@ -318,7 +389,12 @@ class Trainer:
             self.epoch += 1
             epoch_s = time.perf_counter() - t0
             self.train_seconds += epoch_s
-            row = {"epoch": self.epoch, "seconds": round(epoch_s, 4), "train_seconds": round(self.train_seconds, 4), **row}
+            row = {
+                "epoch": self.epoch,
+                "seconds": round(epoch_s, 4),
+                "train_seconds": round(self.train_seconds, 4),
+                **row,
+            }
             row["triples_per_s"] = round(len(self.train_triples) / max(epoch_s, 1e-9), 1)
             if self.epoch % self.tcfg["eval_every"] == 0 or self.epoch == epochs:
                 valid = self.validation_metrics()
@@ -338,8 +414,9 @@ class Trainer:
             if self.on_validation is not None and "valid_mrr" in row:
                 self.on_validation(self.epoch, row["valid_mrr"])
             bar.update(1)
-            bar.set_postfix(loss=f"{row['loss']:.4f}", valid_mrr=f"{self.best['valid_mrr']:.4f}",
-                            tps=f"{row['triples_per_s']:.0f}")
+            bar.set_postfix(
+                loss=f"{row['loss']:.4f}", valid_mrr=f"{self.best['valid_mrr']:.4f}", tps=f"{row['triples_per_s']:.0f}"
+            )
             patience = self.tcfg["patience"]
             budget = self.tcfg["max_seconds"]
             if patience and self.bad_evals >= patience:
@@ -353,16 +430,35 @@ class Trainer:
                 break
         bar.close()
         if self.best["state"] is None:  # zero epochs, or no validation run: keep the current weights
-            self.best = {"valid_mrr": float("nan"), "epoch": self.epoch, "state": copy.deepcopy(self.model.state_dict())}
-        torch_save({"model": self.best["state"], "model_config": dict(self.cfg["model"]),
-                    "num_entities": self.kg.num_entities, "num_relations": self.kg.num_relations,
-                    "best_epoch": self.best["epoch"], "best_valid_mrr": self.best["valid_mrr"],
-                    "backbone": backbone_of(self.cfg["model"], self.mode), "stage_record": self.stage_record,
-                    "sampler": self.sampler.state_dict()}, self.out / BEST_MODEL)
+            self.best = {
+                "valid_mrr": float("nan"),
+                "epoch": self.epoch,
+                "state": copy.deepcopy(self.model.state_dict()),
+            }
+        torch_save(
+            {
+                "model": self.best["state"],
+                "model_config": dict(self.cfg["model"]),
+                "num_entities": self.kg.num_entities,
+                "num_relations": self.kg.num_relations,
+                "best_epoch": self.best["epoch"],
+                "best_valid_mrr": self.best["valid_mrr"],
+                "backbone": backbone_of(self.cfg["model"], self.mode),
+                "stage_record": self.stage_record,
+                "sampler": self.sampler.state_dict(),
+            },
+            self.out / BEST_MODEL,
+        )
         self.write_trace()
-        return {"epochs_run": self.epoch, "best_epoch": self.best["epoch"], "best_valid_mrr": self.best["valid_mrr"],
-                "train_seconds": round(self.train_seconds, 3), "steps": self.step, "stop_reason": stop_reason,
-                "resumed_from_epoch": self.resumed_from}
+        return {
+            "epochs_run": self.epoch,
+            "best_epoch": self.best["epoch"],
+            "best_valid_mrr": self.best["valid_mrr"],
+            "train_seconds": round(self.train_seconds, 3),
+            "steps": self.step,
+            "stop_reason": stop_reason,
+            "resumed_from_epoch": self.resumed_from,
+        }
 
     def write_trace(self) -> None:
         keys: list[str] = []
@@ -375,8 +471,9 @@ class Trainer:
         write_text(self.out / TRACE, buf.getvalue())
 
 
-def build_run(cfg: Mapping[str, Any], kg: KnowledgeGraph, pretrained: str | Path | None = None,
-              **resources: Any) -> tuple[KGEModel, NegativeSampler]:
+def build_run(
+    cfg: Mapping[str, Any], kg: KnowledgeGraph, pretrained: str | Path | None = None, **resources: Any
+) -> tuple[KGEModel, NegativeSampler]:
     """Seeded construction of backbone and sampler (same seed -> same initial state).
 
     With ``pretrained`` (a Stage-0 run folder) and ``train.init_from_pretrained``, the backbone
@@ -387,8 +484,13 @@ def build_run(cfg: Mapping[str, Any], kg: KnowledgeGraph, pretrained: str | Path
     model = build_model(cfg["model"], kg.num_entities, kg.num_relations)
     if pretrained is not None and cfg["train"]["init_from_pretrained"]:
         folder = Path(pretrained)
-        check_record(stage_record_of(folder), str(folder / BEST_MODEL), kg=kg, backbone=backbone_of(cfg["model"]),
-                     what="initialising this run (train.init_from_pretrained: true)")
+        check_record(
+            stage_record_of(folder),
+            str(folder / BEST_MODEL),
+            kg=kg,
+            backbone=backbone_of(cfg["model"]),
+            what="initialising this run (train.init_from_pretrained: true)",
+        )
         init_from_checkpoint(model, folder / BEST_MODEL)
     sampler = build_sampler(cfg["train"]["sampler"], kg, cfg, gen, **resources)
     return model, sampler

@@ -15,6 +15,7 @@ Search-space keys a trial may not change are left out with a logged note: keys t
 setting ignores (``ignored`` in the space file) and keys a given stage input fixes (BOUND_KEYS).
 Importing this module costs no torch or optuna import (the DAG reads ``space_keys``).
 """
+
 from __future__ import annotations
 
 import copy
@@ -44,11 +45,27 @@ BEST_YAML = "best.yaml"
 TRIALS_DIR = "trials"
 OBJECTIVE = "valid_mrr"
 SECTIONS = ("shared", "samplers", "backbones", "ignored")
-DIST_FIELDS = {"float": {"type", "low", "high", "log"}, "int": {"type", "low", "high", "step", "log"},
-               "categorical": {"type", "choices"}}
+DIST_FIELDS = {
+    "float": {"type", "low", "high", "log"},
+    "int": {"type", "low", "high", "step", "log"},
+    "categorical": {"type", "choices"},
+}
 # what the search may not touch: the study's identity, its budget, where and how fast it runs, where it is tracked
-UNTUNABLE = ("seed", "threads", "device", "protocol", "data.", "tune.", "tuned.", "tracker.", "train.sampler",
-             "train.mode", "train.epochs", "train.max_seconds", "model.name")
+UNTUNABLE = (
+    "seed",
+    "threads",
+    "device",
+    "protocol",
+    "data.",
+    "tune.",
+    "tuned.",
+    "tracker.",
+    "train.sampler",
+    "train.mode",
+    "train.epochs",
+    "train.max_seconds",
+    "model.name",
+)
 
 # Keys a stage input fixes, so a trial must not change them: what the run checks before it uses the input
 # (the stage record's backbone name + dim, checks.check_record; the warm start's architecture,
@@ -59,9 +76,19 @@ UNTUNABLE = ("seed", "threads", "device", "protocol", "data.", "tune.", "tuned."
 BOUND_KEYS = {
     "pretrained": ("model.name", "model.dim"),  # with train.init_from_pretrained only
     "dam": ("dam.", "pretrain."),  # + model.name / model.dim when dam.semantic_source = backbone
-    "diffusion": ("model.name", "model.dim", "diffusion.hidden", "diffusion.time_dim", "diffusion.type_dim",
-                  "diffusion.condition", "diffusion.normalize", "diffusion.side_flag", "diffusion.prediction",
-                  "dam.num_clusters", "dans.use_dam"),
+    "diffusion": (
+        "model.name",
+        "model.dim",
+        "diffusion.hidden",
+        "diffusion.time_dim",
+        "diffusion.type_dim",
+        "diffusion.condition",
+        "diffusion.normalize",
+        "diffusion.side_flag",
+        "diffusion.prediction",
+        "dam.num_clusters",
+        "dans.use_dam",
+    ),
 }
 COUNTED = "counted"  # user attr of a FAIL trial that used its budget (diverged / never validated)
 
@@ -125,7 +152,7 @@ def check_distribution(key: str, spec: Any, flat_defaults: Mapping[str, Any], wh
         raise SpaceError(f"{where}: unknown config key '{key}' (see dans_kgc/defaults.yaml)")
     if any(_matches(key, p) for p in UNTUNABLE):
         raise SpaceError(f"{where}: config key '{key}' is not tunable (it fixes the study or its budget)")
-    expect = ("expected {type: float|int, low, high[, log][, step]} or {type: categorical, choices: [...]}")
+    expect = "expected {type: float|int, low, high[, log][, step]} or {type: categorical, choices: [...]}"
     if not isinstance(spec, Mapping) or spec.get("type") not in DIST_FIELDS:
         raise SpaceError(f"{where}: key '{key}': bad distribution {spec!r}; {expect}")
     kind = spec["type"]
@@ -139,8 +166,10 @@ def check_distribution(key: str, spec: Any, flat_defaults: Mapping[str, Any], wh
             raise SpaceError(f"{where}: key '{key}': categorical needs a non-empty list 'choices'")
         bad = [c for c in choices if not _fits(default, c)]
         if bad:
-            raise SpaceError(f"{where}: key '{key}': choice {bad[0]!r} does not fit the key's type "
-                             f"({type(default).__name__}, default {default!r})")
+            raise SpaceError(
+                f"{where}: key '{key}': choice {bad[0]!r} does not fit the key's type "
+                f"({type(default).__name__}, default {default!r})"
+            )
         return
     low, high = spec.get("low"), spec.get("high")
     if not (_is_number(low) and _is_number(high)) or not low < high:
@@ -150,8 +179,10 @@ def check_distribution(key: str, spec: Any, flat_defaults: Mapping[str, Any], wh
     if kind == "int" and not all(isinstance(v, int) for v in (low, high, spec.get("step", 1))):
         raise SpaceError(f"{where}: key '{key}': int needs integer low, high and step")
     if isinstance(default, bool) or not isinstance(default, (int, float)):
-        raise SpaceError(f"{where}: key '{key}' is a {type(default).__name__} (default {default!r}); "
-                         "a numeric distribution does not fit: use categorical")
+        raise SpaceError(
+            f"{where}: key '{key}' is a {type(default).__name__} (default {default!r}); "
+            "a numeric distribution does not fit: use categorical"
+        )
     if kind == "float" and isinstance(default, int):
         raise SpaceError(f"{where}: key '{key}' takes an integer (default {default!r}); use type: int")
 
@@ -179,8 +210,9 @@ def _bound_patterns(cfg: Mapping[str, Any], stage_inputs: Iterable[str]) -> dict
     return out
 
 
-def resolve_space(space: Mapping[str, Any], cfg: Mapping[str, Any],
-                  stage_inputs: Iterable[str] = ()) -> tuple[dict[str, dict[str, Any]], list[str]]:
+def resolve_space(
+    space: Mapping[str, Any], cfg: Mapping[str, Any], stage_inputs: Iterable[str] = ()
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """(key -> distribution, notes): the space a trial of this config samples. ``stage_inputs``: which of
     pretrained / dam / diffusion the trials are given. Notes say which keys were left out and why."""
     sampler, backbone = cfg["train"]["sampler"], cfg["model"]["name"]
@@ -285,24 +317,43 @@ class Heartbeat:
 class Tuner:
     """One worker of a study: continues orphaned trials, then asks new ones until ``trials`` are finished."""
 
-    def __init__(self, cfg: Mapping[str, Any], dataset: str, out: Path, *, trials: int, storage: str | None,
-                 study_name: str | None, pretrained: Path | None = None, stage_resources: dict | None = None,
-                 quiet: bool = True):
+    def __init__(
+        self,
+        cfg: Mapping[str, Any],
+        dataset: str,
+        out: Path,
+        *,
+        trials: int,
+        storage: str | None,
+        study_name: str | None,
+        pretrained: Path | None = None,
+        stage_resources: dict | None = None,
+        quiet: bool = True,
+    ):
         self.base = budget_config(cfg)
         self.cfg = cfg
         self.dataset, self.out, self.trials = dataset, Path(out), int(trials)
         self.pretrained = pretrained
         self.resources = dict(stage_resources or {})
         self.quiet = quiet
-        given = [n for n, v in (("pretrained", pretrained), ("dam", self.resources.get("dam_dir")),
-                                ("diffusion", self.resources.get("diffusion_dir"))) if v]
+        given = [
+            n
+            for n, v in (
+                ("pretrained", pretrained),
+                ("dam", self.resources.get("dam_dir")),
+                ("diffusion", self.resources.get("diffusion_dir")),
+            )
+            if v
+        ]
         self.space_file = load_space(cfg["tune"]["space"])
         self.space, self.notes = resolve_space(self.space_file, self.base, given)
         for note in self.notes:
             log.info("tune: %s", note)
         if not self.space:
-            raise SpaceError(f"{self.space_file['path']}: nothing left to search for sampler "
-                             f"'{cfg['train']['sampler']}' on {cfg['model']['name']} ({'; '.join(self.notes)})")
+            raise SpaceError(
+                f"{self.space_file['path']}: nothing left to search for sampler "
+                f"'{cfg['train']['sampler']}' on {cfg['model']['name']} ({'; '.join(self.notes)})"
+            )
         self.storage = storage or f"sqlite:///{(self.out / STUDY_DB).resolve()}"
         self.default_storage = storage is None
         self.study_name = study_name or f"{dataset}-{cfg['train']['sampler']}-{cfg['model']['name']}"
@@ -321,6 +372,7 @@ class Tuner:
             if db.is_relative_to(cwd):
                 return f"sqlite:///{db.relative_to(cwd)}"
         return masked_url(self.storage)
+
     def suggest(self, trial: Any) -> dict[str, Any]:
         """The trial's parameters: sampled, or the stored ones of a continued trial (Optuna returns a
         parameter the trial already has)."""
@@ -339,8 +391,9 @@ class Tuner:
         trials before it (one seed per process would propose trial 0's parameters again)."""
         import optuna
 
-        return optuna.samplers.TPESampler(seed=int(self.cfg["seed"]) * 100_003 + number,
-                                          n_startup_trials=int(self.cfg["tune"]["startup_trials"]))
+        return optuna.samplers.TPESampler(
+            seed=int(self.cfg["seed"]) * 100_003 + number, n_startup_trials=int(self.cfg["tune"]["startup_trials"])
+        )
 
     def open(self) -> Any:
         import optuna
@@ -348,17 +401,33 @@ class Tuner:
         self.out.mkdir(parents=True, exist_ok=True)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         every = int(self.base["train"]["eval_every"])
-        pruner = optuna.pruners.MedianPruner(n_startup_trials=int(self.cfg["tune"]["startup_trials"]),
-                                             n_warmup_steps=int(self.cfg["tune"]["prune_warmup"]) * every)
-        study = optuna.create_study(storage=self.storage, study_name=self.study_name, direction="maximize",
-                                    sampler=self._sampler(0), pruner=pruner, load_if_exists=True)
+        pruner = optuna.pruners.MedianPruner(
+            n_startup_trials=int(self.cfg["tune"]["startup_trials"]),
+            n_warmup_steps=int(self.cfg["tune"]["prune_warmup"]) * every,
+        )
+        study = optuna.create_study(
+            storage=self.storage,
+            study_name=self.study_name,
+            direction="maximize",
+            sampler=self._sampler(0),
+            pruner=pruner,
+            load_if_exists=True,
+        )
         self._check_same_study(study)
         return study
 
     def _identity(self) -> dict[str, Any]:
         """What a study is: dataset and the full trial base config (budget included), minus runtime keys."""
-        runtime = ("threads", "device", "data.mirror", "tune.trials", "tune.space", "tune.heartbeat_seconds",
-                   "tracker.", "recipe.")  # recipe.*: where the backbone keys came from, not what they are
+        runtime = (
+            "threads",
+            "device",
+            "data.mirror",
+            "tune.trials",
+            "tune.space",
+            "tune.heartbeat_seconds",
+            "tracker.",
+            "recipe.",
+        )  # recipe.*: where the backbone keys came from, not what they are
         flat = {k: v for k, v in flatten(self.base).items() if not any(_matches(k, p) for p in runtime)}
         return {"dataset": self.dataset, "config": json.loads(json.dumps(flat, default=str)), "space": self.space}
 
@@ -370,15 +439,19 @@ class Tuner:
             study.set_user_attr("identity", mine)
             return
         diffs = [f"dataset: {theirs['dataset']} -> {mine['dataset']}"] if theirs["dataset"] != mine["dataset"] else []
-        diffs += [f"{k}: {theirs['config'].get(k)!r} -> {mine['config'].get(k)!r}"
-                  for k in sorted(set(theirs["config"]) | set(mine["config"]))
-                  if theirs["config"].get(k) != mine["config"].get(k)]
+        diffs += [
+            f"{k}: {theirs['config'].get(k)!r} -> {mine['config'].get(k)!r}"
+            for k in sorted(set(theirs["config"]) | set(mine["config"]))
+            if theirs["config"].get(k) != mine["config"].get(k)
+        ]
         if theirs["space"] != mine["space"]:
             diffs.append("search space")
         if diffs:
-            raise ConfigError(f"study '{self.study_name}' in {masked_url(self.storage)} was started with other "
-                              f"settings ({'; '.join(diffs[:4])}{' ...' if len(diffs) > 4 else ''}); rerun with "
-                              "the same settings to resume it, or use another --out / --study-name")
+            raise ConfigError(
+                f"study '{self.study_name}' in {masked_url(self.storage)} was started with other "
+                f"settings ({'; '.join(diffs[:4])}{' ...' if len(diffs) > 4 else ''}); rerun with "
+                "the same settings to resume it, or use another --out / --study-name"
+            )
 
     # --- the worker loop ----------------------------------------------------------------
     def _orphaned(self, t: Any) -> bool:
@@ -393,8 +466,12 @@ class Tuner:
         from optuna.trial import TrialState
 
         trials = study.get_trials(deepcopy=False)
-        done = sum(1 for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-                   or (t.state == TrialState.FAIL and t.user_attrs.get(COUNTED)))
+        done = sum(
+            1
+            for t in trials
+            if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+            or (t.state == TrialState.FAIL and t.user_attrs.get(COUNTED))
+        )
         running = [t for t in trials if t.state == TrialState.RUNNING]
         orphans = [t for t in running if self._orphaned(t)]
         return done, orphans, [t for t in running if t not in orphans]
@@ -466,15 +543,27 @@ class Tuner:
             if trial.should_prune():
                 raise optuna.TrialPruned(f"valid MRR {mrr:.4f} at epoch {epoch}")
 
-        log.info("tune: trial %d %s %s", trial.number, "resumed" if resume else "started",
-                 ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()))
+        log.info(
+            "tune: trial %d %s %s",
+            trial.number,
+            "resumed" if resume else "started",
+            ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()),
+        )
         state, value = TrialState.COMPLETE, None
         with Heartbeat(study, trial._trial_id, self.beat):
             try:
-                summary = run_training(cfg, self.dataset, folder, pretrained=self.pretrained, resume=resume,
-                                       quiet=self.quiet, tags={"experiment": "tune", "trial": str(trial.number)},
-                                       on_validation=on_validation,
-                                       trainer_hook=lambda tr: holder.update(trainer=tr), **self.resources)
+                summary = run_training(
+                    cfg,
+                    self.dataset,
+                    folder,
+                    pretrained=self.pretrained,
+                    resume=resume,
+                    quiet=self.quiet,
+                    tags={"experiment": "tune", "trial": str(trial.number)},
+                    on_validation=on_validation,
+                    trainer_hook=lambda tr: holder.update(trainer=tr),
+                    **self.resources,
+                )
                 value = float(summary["best_valid_mrr"])
                 for k in ("epochs_run", "best_epoch", "train_seconds", "stop_reason"):
                     study._storage.set_trial_user_attr(trial._trial_id, k, summary[k])
@@ -506,47 +595,91 @@ class Tuner:
         from dans_kgc.utils import write_json, write_text
 
         trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
-        budget = {"trials": self.trials, "epochs_per_trial": int(self.base["train"]["epochs"]),
-                  "max_seconds_per_trial": float(self.base["train"]["max_seconds"]),
-                  "eval_every": int(self.base["train"]["eval_every"]),
-                  "trials_finished": sum(1 for t in trials if t.state != TrialState.RUNNING and
-                                         (t.state != TrialState.FAIL or t.user_attrs.get(COUNTED))),
-                  "complete": sum(1 for t in trials if t.state == TrialState.COMPLETE),
-                  "pruned": sum(1 for t in trials if t.state == TrialState.PRUNED),
-                  "failed": sum(1 for t in trials if t.state == TrialState.FAIL),
-                  "epochs_run_total": sum(int(t.user_attrs.get("epochs_run") or 0) for t in trials),
-                  "train_seconds_total": round(sum(float(t.user_attrs.get("train_seconds") or 0) for t in trials), 3),
-                  "wall_seconds_total": round(float(study.user_attrs.get("wall_seconds", 0.0)), 3)}
+        budget = {
+            "trials": self.trials,
+            "epochs_per_trial": int(self.base["train"]["epochs"]),
+            "max_seconds_per_trial": float(self.base["train"]["max_seconds"]),
+            "eval_every": int(self.base["train"]["eval_every"]),
+            "trials_finished": sum(
+                1
+                for t in trials
+                if t.state != TrialState.RUNNING and (t.state != TrialState.FAIL or t.user_attrs.get(COUNTED))
+            ),
+            "complete": sum(1 for t in trials if t.state == TrialState.COMPLETE),
+            "pruned": sum(1 for t in trials if t.state == TrialState.PRUNED),
+            "failed": sum(1 for t in trials if t.state == TrialState.FAIL),
+            "epochs_run_total": sum(int(t.user_attrs.get("epochs_run") or 0) for t in trials),
+            "train_seconds_total": round(sum(float(t.user_attrs.get("train_seconds") or 0) for t in trials), 3),
+            "wall_seconds_total": round(float(study.user_attrs.get("wall_seconds", 0.0)), 3),
+        }
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
         best = max(complete, key=lambda t: (t.value, -t.number)) if complete else None
         storage = self.recorded_storage()
         info = {
-            "kind": "dans_kgc_study", "study": self.study_name, "storage": storage, "dataset": self.dataset,
-            "sampler": self.cfg["train"]["sampler"], "model": self.cfg["model"]["name"],
-            "mode": self.cfg["train"]["mode"], "objective": OBJECTIVE, "direction": "maximize",
-            "budget": budget, "space_file": self.space_file["path"], "space": self.space, "left_out": self.notes,
+            "kind": "dans_kgc_study",
+            "study": self.study_name,
+            "storage": storage,
+            "dataset": self.dataset,
+            "sampler": self.cfg["train"]["sampler"],
+            "model": self.cfg["model"]["name"],
+            "mode": self.cfg["train"]["mode"],
+            "objective": OBJECTIVE,
+            "direction": "maximize",
+            "budget": budget,
+            "space_file": self.space_file["path"],
+            "space": self.space,
+            "left_out": self.notes,
             "best": {"trial": best.number, "value": best.value, "params": best.params} if best else None,
-            "trials": [{"number": t.number, "state": t.state.name, "value": t.value, "params": t.params,
-                        "epochs_run": t.user_attrs.get("epochs_run"), "train_seconds": t.user_attrs.get("train_seconds"),
-                        "note": t.user_attrs.get(COUNTED),
-                        "intermediate": {str(k): v for k, v in sorted(t.intermediate_values.items())}} for t in trials],
-            "provenance": {"git_commit": git_commit(), "packages": package_versions(),
-                           "optuna": _version("optuna"), "config": self.base, "seed": self.cfg["seed"]},
+            "trials": [
+                {
+                    "number": t.number,
+                    "state": t.state.name,
+                    "value": t.value,
+                    "params": t.params,
+                    "epochs_run": t.user_attrs.get("epochs_run"),
+                    "train_seconds": t.user_attrs.get("train_seconds"),
+                    "note": t.user_attrs.get(COUNTED),
+                    "intermediate": {str(k): v for k, v in sorted(t.intermediate_values.items())},
+                }
+                for t in trials
+            ],
+            "provenance": {
+                "git_commit": git_commit(),
+                "packages": package_versions(),
+                "optuna": _version("optuna"),
+                "config": self.base,
+                "seed": self.cfg["seed"],
+            },
         }
         write_json(self.out / STUDY_JSON, info)
         if best is None:
-            raise ValueError(f"study '{self.study_name}': no trial completed ({budget['pruned']} pruned, "
-                             f"{budget['failed']} failed); no {BEST_YAML} written")
-        flat = {**best.params, "tuned.study": self.study_name, "tuned.trial": best.number,
-                "tuned.objective": best.value, "tuned.objective_name": OBJECTIVE, "tuned.storage": storage,
-                "tuned.budget": {k: budget[k] for k in ("trials", "epochs_per_trial", "max_seconds_per_trial")}}
-        head = (f"# dans-kgc tune: best configuration of study '{self.study_name}' ({self.dataset}, sampler "
-                f"{self.cfg['train']['sampler']}, {self.cfg['model']['name']}): trial {best.number}, valid MRR "
-                f"{best.value:.4f}, {self.trials} trials x {budget['epochs_per_trial']} epochs.\n"
-                f"# Use it as: dans-kgc train --config {self.out / BEST_YAML} (with the study's other settings)\n")
+            raise ValueError(
+                f"study '{self.study_name}': no trial completed ({budget['pruned']} pruned, "
+                f"{budget['failed']} failed); no {BEST_YAML} written"
+            )
+        flat = {
+            **best.params,
+            "tuned.study": self.study_name,
+            "tuned.trial": best.number,
+            "tuned.objective": best.value,
+            "tuned.objective_name": OBJECTIVE,
+            "tuned.storage": storage,
+            "tuned.budget": {k: budget[k] for k in ("trials", "epochs_per_trial", "max_seconds_per_trial")},
+        }
+        head = (
+            f"# dans-kgc tune: best configuration of study '{self.study_name}' ({self.dataset}, sampler "
+            f"{self.cfg['train']['sampler']}, {self.cfg['model']['name']}): trial {best.number}, valid MRR "
+            f"{best.value:.4f}, {self.trials} trials x {budget['epochs_per_trial']} epochs.\n"
+            f"# Use it as: dans-kgc train --config {self.out / BEST_YAML} (with the study's other settings)\n"
+        )
         write_text(self.out / BEST_YAML, head + yaml.safe_dump(flat, sort_keys=False))
-        log.info("tune %s: best trial %d, valid MRR %.4f -> %s", self.study_name, best.number, best.value,
-                 self.out / BEST_YAML)
+        log.info(
+            "tune %s: best trial %d, valid MRR %.4f -> %s",
+            self.study_name,
+            best.number,
+            best.value,
+            self.out / BEST_YAML,
+        )
         return info
 
 

@@ -1,4 +1,5 @@
 """Small shared helpers: seeding, device choice, atomic file writes."""
+
 from __future__ import annotations
 
 import json

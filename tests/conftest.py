@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny hand-made KG and the offline dataset mirror."""
+
 from __future__ import annotations
 
 import math
@@ -64,8 +65,19 @@ def tiny_config(**overrides) -> dict:
     from dans_kgc.config import load_config
 
     sets = [f"{k}={v}" for k, v in overrides.items()]
-    return load_config([], ["train.epochs=2", "train.eval_every=1", "train.checkpoint_every=1", "model.dim=16",
-                            "pretrain.epochs=2", "pretrain.dim=16", "threads=1", *sets])
+    return load_config(
+        [],
+        [
+            "train.epochs=2",
+            "train.eval_every=1",
+            "train.checkpoint_every=1",
+            "model.dim=16",
+            "pretrain.epochs=2",
+            "pretrain.dim=16",
+            "threads=1",
+            *sets,
+        ],
+    )
 
 
 def rng_triples(n_ent: int, n_rel: int, n: int, seed: int = 0) -> np.ndarray:
@@ -73,8 +85,9 @@ def rng_triples(n_ent: int, n_rel: int, n: int, seed: int = 0) -> np.ndarray:
     return np.stack([r.integers(n_ent, size=n), r.integers(n_rel, size=n), r.integers(n_ent, size=n)], 1)
 
 
-def linear_alpha_bars(zeta: float, steps: int, beta_low: float = 1e-4, beta_global: float = 0.02,
-                      mu: float = 1.0) -> list[float]:
+def linear_alpha_bars(
+    zeta: float, steps: int, beta_low: float = 1e-4, beta_global: float = 0.02, mu: float = 1.0
+) -> list[float]:
     """METHOD.md's difficulty-adaptive linear schedule by hand: alpha-bar_s for s = 0..T (alpha-bar_0 = 1)."""
     beta_max = min(max(beta_global * (1.0 + mu * (zeta - 0.5)), beta_low), 0.999)
     out = [1.0]

@@ -1,4 +1,5 @@
 """Bernoulli negative sampling (Wang et al. 2014): p(corrupt head | r) = tph / (tph + hpt)."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,10 +14,19 @@ def one_to_n_kg() -> KnowledgeGraph:
     # r "has_child": 1-to-N (a -> b, c, d; e -> f): tph = 4 / 2 = 2, hpt = 4 / 4 = 1 -> p_head = 2/3
     # s "born_in": N-to-1 (b, c, d -> x): tph = 1, hpt = 3 -> p_head = 1/4
     # t "spouse": 1-to-1 (a -> e): p_head = 1/2
-    train = [("a", "has_child", "b"), ("a", "has_child", "c"), ("a", "has_child", "d"), ("e", "has_child", "f"),
-             ("b", "born_in", "x"), ("c", "born_in", "x"), ("d", "born_in", "x"), ("a", "spouse", "e")]
-    return KnowledgeGraph.from_labeled("hand", "kge", {"train": train, "valid": [], "test": []},
-                                       relations=["has_child", "born_in", "spouse", "unused"])
+    train = [
+        ("a", "has_child", "b"),
+        ("a", "has_child", "c"),
+        ("a", "has_child", "d"),
+        ("e", "has_child", "f"),
+        ("b", "born_in", "x"),
+        ("c", "born_in", "x"),
+        ("d", "born_in", "x"),
+        ("a", "spouse", "e"),
+    ]
+    return KnowledgeGraph.from_labeled(
+        "hand", "kge", {"train": train, "valid": [], "test": []}, relations=["has_child", "born_in", "spouse", "unused"]
+    )
 
 
 def test_head_probability_by_hand(one_to_n_kg):

@@ -1,5 +1,6 @@
 """Published baselines (``dans_kgc.baselines``) and the ``calibration`` reports, on hand-made
 run folders with hand-chosen numbers (no training: seconds)."""
+
 from __future__ import annotations
 
 import json
@@ -19,9 +20,12 @@ from dans_kgc.reports.runs import load_run
 
 TIE = "realistic (mean of optimistic and pessimistic rank)"
 BACKBONES = {
-    "rotate": ("negative_sampling", "RotatE"), "transe": ("negative_sampling", "TransE"),
-    "distmult": ("negative_sampling", "DistMult"), "complex": ("one_to_n", "ComplEx"),
-    "quate": ("negative_sampling", "QuatE"), "conve": ("one_to_n", "ConvE"),
+    "rotate": ("negative_sampling", "RotatE"),
+    "transe": ("negative_sampling", "TransE"),
+    "distmult": ("negative_sampling", "DistMult"),
+    "complex": ("one_to_n", "ComplEx"),
+    "quate": ("negative_sampling", "QuatE"),
+    "conve": ("one_to_n", "ConvE"),
 }
 
 
@@ -30,42 +34,108 @@ def valid_trace(valid: list[float | None], seconds: float = 2.0) -> list[dict]:
     rows, total = [], 0.0
     for e, v in enumerate(valid, 1):
         total += seconds
-        rows.append({"epoch": e, "seconds": seconds, "train_seconds": total, "loss": 1.0 / e,
-                     "valid_mrr": float("nan") if v is None else v})
+        rows.append(
+            {
+                "epoch": e,
+                "seconds": seconds,
+                "train_seconds": total,
+                "loss": 1.0 / e,
+                "valid_mrr": float("nan") if v is None else v,
+            }
+        )
     return rows
 
 
-def cal_run(root: Path, dataset: str, variant: str, backbone: str, seed: int, *, mrr: float | None = None,
-            h1: float | None = None, h10: float | None = None, trace: list[dict] | None = None,
-            epochs_run: int = 4, train_seconds: float = 8.0, anchor: float | None = None,
-            protocol: str = "redgnn", record: bool = True) -> Path:
+def cal_run(
+    root: Path,
+    dataset: str,
+    variant: str,
+    backbone: str,
+    seed: int,
+    *,
+    mrr: float | None = None,
+    h1: float | None = None,
+    h10: float | None = None,
+    trace: list[dict] | None = None,
+    epochs_run: int = 4,
+    train_seconds: float = 8.0,
+    anchor: float | None = None,
+    protocol: str = "redgnn",
+    record: bool = True,
+) -> Path:
     """A calibration run folder as train + evaluate write it (``mrr=None``: evaluation never ran;
     ``record=False``: a run written before the backbone record existed)."""
     run = root / dataset / "calibration" / variant / f"seed{seed}"
     run.mkdir(parents=True)
     mode, label = BACKBONES[backbone]
-    cfg = {"dataset": dataset, "seed": seed, "model": {"name": backbone, "dim": 64},
-           "train": {"sampler": "uniform", "mode": mode, "epochs": epochs_run, "eval_every": 1}}
+    cfg = {
+        "dataset": dataset,
+        "seed": seed,
+        "model": {"name": backbone, "dim": 64},
+        "train": {"sampler": "uniform", "mode": mode, "epochs": epochs_run, "eval_every": 1},
+    }
     (run / "config.yaml").write_text(yaml.safe_dump(cfg))
     tags = {"experiment": "calibration", "variant": variant}
     short = "1-N" if mode == "one_to_n" else "NS"
-    bb = {"backbone": {"name": backbone, "dim": 64, "mode": mode, "label": f"{label} ({short})",  # as the CLI writes it
-                       "calibration_source": baselines.calibration_source(backbone)}} if record else {}
+    bb = (
+        {
+            "backbone": {
+                "name": backbone,
+                "dim": 64,
+                "mode": mode,
+                "label": f"{label} ({short})",  # as the CLI writes it
+                "calibration_source": baselines.calibration_source(backbone),
+            }
+        }
+        if record
+        else {}
+    )
     summary = {"epochs_run": epochs_run, "train_seconds": train_seconds}
-    (run / "run.json").write_text(json.dumps({
-        "stage": "train", "dataset": dataset, "protocol": protocol, "model": backbone, "seed": seed, "tags": tags,
-        "summary": summary, "provenance": {"git_commit": "abc123"}, **bb}))
+    (run / "run.json").write_text(
+        json.dumps(
+            {
+                "stage": "train",
+                "dataset": dataset,
+                "protocol": protocol,
+                "model": backbone,
+                "seed": seed,
+                "tags": tags,
+                "summary": summary,
+                "provenance": {"git_commit": "abc123"},
+                **bb,
+            }
+        )
+    )
     if trace is not None:
         pd.DataFrame(trace).to_csv(run / "trace.csv", index=False)
     if mrr is not None:
-        diag = {"anchor_diagnostic": {"anchor_outscores_answer": anchor, "mrr_anchor_removed": mrr,
-                                      "note": "diagnostic"}} if anchor is not None else {}
-        (run / "metrics_test.json").write_text(json.dumps({
-            "dataset": dataset, "model": backbone, "seed": seed, "split": "test", "mrr": mrr,
-            "hits@1": h1 if h1 is not None else mrr - 0.1, "hits@10": h10 if h10 is not None else min(1.0, mrr + 0.05),
-            "num_ranked": 100, "tie_policy": TIE, "protocol": protocol, "tags": tags, "train_summary": summary,
-            "metrics": {"filtered_with": ["train", "valid", "test"]}, "provenance": {"git_commit": "abc123"},
-            **bb, **diag}))
+        diag = (
+            {"anchor_diagnostic": {"anchor_outscores_answer": anchor, "mrr_anchor_removed": mrr, "note": "diagnostic"}}
+            if anchor is not None
+            else {}
+        )
+        (run / "metrics_test.json").write_text(
+            json.dumps(
+                {
+                    "dataset": dataset,
+                    "model": backbone,
+                    "seed": seed,
+                    "split": "test",
+                    "mrr": mrr,
+                    "hits@1": h1 if h1 is not None else mrr - 0.1,
+                    "hits@10": h10 if h10 is not None else min(1.0, mrr + 0.05),
+                    "num_ranked": 100,
+                    "tie_policy": TIE,
+                    "protocol": protocol,
+                    "tags": tags,
+                    "train_summary": summary,
+                    "metrics": {"filtered_with": ["train", "valid", "test"]},
+                    "provenance": {"git_commit": "abc123"},
+                    **bb,
+                    **diag,
+                }
+            )
+        )
     return run
 
 
@@ -86,8 +156,12 @@ def test_published_rows_known_values():
     assert (row["mrr"], row["hits@1"], row["hits@10"]) == (0.964, 0.946, 0.990) and "AdaProp" in row["source"]
     assert baselines.published_row("quate", "family")["mrr"] == 0.941
     assert baselines.published_row("conve", "yago3-10") == {
-        "mrr": 0.520, "hits@1": 0.450, "hits@10": 0.660, "source": baselines.calibration_source("conve"),
-        "table": "adaprop_kdd2023"}
+        "mrr": 0.520,
+        "hits@1": 0.450,
+        "hits@10": 0.660,
+        "source": baselines.calibration_source("conve"),
+        "table": "adaprop_kdd2023",
+    }
     assert baselines.published_row("RED-GNN", "UMLS")["mrr"] == 0.964  # display names work too
     assert baselines.published_row("redgnn", "yago3-10")["mrr"] == 0.559  # in the KDD table, not in RED-GNN's README
     assert baselines.published_row("adaprop", "umls", table="readme")["mrr"] == 0.9698
@@ -99,10 +173,16 @@ def test_backbones_without_a_published_row_say_so():
     for name in ("transe", "distmult"):
         assert baselines.published_row(name, "umls") is None and baselines.calibration_source(name) is None
         assert "not in the AdaProp / RED-GNN tables" in baselines.no_row_reason(name)
-    assert baselines.published_row("complex", "umls") is None and "not in the AdaProp" in baselines.no_row_reason("complex")
-    assert baselines.published_row("complex", "wn18rr") == {"mrr": 0.48, "hits@1": None, "hits@10": 0.57,
-                                                             "source": baselines.calibration_source("complex"),
-                                                             "table": "lacroix_icml2018"}
+    assert baselines.published_row("complex", "umls") is None and "not in the AdaProp" in baselines.no_row_reason(
+        "complex"
+    )
+    assert baselines.published_row("complex", "wn18rr") == {
+        "mrr": 0.48,
+        "hits@1": None,
+        "hits@10": 0.57,
+        "source": baselines.calibration_source("complex"),
+        "table": "lacroix_icml2018",
+    }
     assert "Lacroix" in baselines.calibration_source("complex")
     assert baselines.calibration_source("rotate").startswith("RotatE, as reported in AdaProp")
     assert baselines.calibration_source("nope") is None
@@ -114,7 +194,14 @@ def test_baselines_file_is_complete_and_sourced():
     kdd = data["tables"]["adaprop_kdd2023"]["rows"]
     assert set(kdd) == {"conve", "quate", "rotate", "drum", "rnnlogic", "compgcn", "nbfnet", "redgnn", "adaprop"}
     for row in kdd.values():
-        assert row["source"] and set(row["results"]) == {"family", "umls", "wn18rr", "fb15k-237", "nell-995", "yago3-10"}
+        assert row["source"] and set(row["results"]) == {
+            "family",
+            "umls",
+            "wn18rr",
+            "fb15k-237",
+            "nell-995",
+            "yago3-10",
+        }
         for vals in row["results"].values():
             assert set(vals) == {"mrr", "hits@1", "hits@10"} and all(0 < v <= 1 for v in vals.values())
     assert set(data["tables"]["readme"]["rows"]) == {"redgnn", "adaprop"}
@@ -126,8 +213,13 @@ def test_baselines_file_is_complete_and_sourced():
 
 def test_baselines_import_does_not_pull_torch():
     code = "import sys, dans_kgc.baselines as b; b.published_row('rotate', 'umls'); print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[1])
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert out.stdout.strip() == "False"
 
 
@@ -137,9 +229,21 @@ def test_baselines_import_does_not_pull_torch():
 def test_calibration_mean_std_and_delta_against_the_published_row(tmp_path):
     root = tmp_path / "runs"
     # RotatE + NSSA on UMLS: MRR 0.90, 0.92 -> mean 0.910, sample std 0.01414; published 0.925 -> Δ −0.015
-    runs = [cal_run(root, "umls", "rotate_nssa", "rotate", s, mrr=m, h1=h, trace=valid_trace([0.5, 0.7, 0.8, 0.85]),
-                    train_seconds=t, epochs_run=4)
-            for s, m, h, t in ((0, 0.90, 0.80, 8.0), (1, 0.92, 0.84, 12.0))]
+    runs = [
+        cal_run(
+            root,
+            "umls",
+            "rotate_nssa",
+            "rotate",
+            s,
+            mrr=m,
+            h1=h,
+            trace=valid_trace([0.5, 0.7, 0.8, 0.85]),
+            train_seconds=t,
+            epochs_run=4,
+        )
+        for s, m, h, t in ((0, 0.90, 0.80, 8.0), (1, 0.92, 0.84, 12.0))
+    ]
     runs.append(cal_run(root, "umls", "transe", "transe", 0, mrr=0.70, trace=valid_trace([0.5, 0.6])))
     out = tmp_path / "cal"
     written = build_report("calibration", runs, out)
@@ -212,7 +316,13 @@ def test_rising_and_flat_from_known_traces(tmp_path):
     tie = cal_run(root, "umls", "quate_n3", "quate", 0, mrr=0.9, trace=valid_trace([0.3, 0.6, 0.6]))
     up = cal_run(root, "family", "quate_n3", "quate", 0, mrr=0.9, trace=valid_trace([0.3, 0.6, 0.61]))
     one = cal_run(root, "family", "transe", "transe", 0, mrr=0.5, trace=valid_trace([None, None, 0.4]))
-    assert curve_state(load_run(rising)) == {"state": "rising", "best_epoch": 5, "last_epoch": 5, "best": 0.6, "last": 0.6}
+    assert curve_state(load_run(rising)) == {
+        "state": "rising",
+        "best_epoch": 5,
+        "last_epoch": 5,
+        "best": 0.6,
+        "last": 0.6,
+    }
     assert curve_state(load_run(flat))["state"] == "flat" and curve_state(load_run(flat))["best_epoch"] == 3
     assert curve_state(load_run(tie))["state"] == "flat"  # the best was reached before the last validation
     assert curve_state(load_run(up))["state"] == "rising"
@@ -231,8 +341,10 @@ def test_rising_and_flat_from_known_traces(tmp_path):
 
 def test_old_calibration_runs_without_backbone_record_and_the_anchor_diagnostic(tmp_path):
     root = tmp_path / "runs"
-    runs = [cal_run(root, "umls", "complex_n3_1n", "complex", s, mrr=0.88, record=False, anchor=a)
-            for s, a in ((0, 0.10), (1, 0.20))]
+    runs = [
+        cal_run(root, "umls", "complex_n3_1n", "complex", s, mrr=0.88, record=False, anchor=a)
+        for s, a in ((0, 0.10), (1, 0.20))
+    ]
     out = tmp_path / "cal"
     build_report("calibration", runs, out)
     row = md_row(read(out, ".md"), "| UMLS | ComplEx-N3 (1-N) |")
@@ -267,12 +379,39 @@ def curve_runs(tmp_path) -> list[Path]:
     for ds, scale in (("umls", 1.0), ("family", 0.95)):
         for seed in (0, 1):
             d = 0.05 * seed
-            runs.append(cal_run(root, ds, "rotate_nssa", "rotate", seed, mrr=0.9,
-                                trace=valid_trace([scale * (0.5 + 0.08 * e) + d for e in range(6)])))
-            runs.append(cal_run(root, ds, "conve_1n", "conve", seed, mrr=0.9,
-                                trace=valid_trace([scale * (0.6 + 0.1 * min(e, 3)) - d for e in range(6)])))
-            runs.append(cal_run(root, ds, "transe", "transe", seed, mrr=0.6,
-                                trace=valid_trace([scale * (0.3 + 0.05 * e) + d for e in range(6)])))
+            runs.append(
+                cal_run(
+                    root,
+                    ds,
+                    "rotate_nssa",
+                    "rotate",
+                    seed,
+                    mrr=0.9,
+                    trace=valid_trace([scale * (0.5 + 0.08 * e) + d for e in range(6)]),
+                )
+            )
+            runs.append(
+                cal_run(
+                    root,
+                    ds,
+                    "conve_1n",
+                    "conve",
+                    seed,
+                    mrr=0.9,
+                    trace=valid_trace([scale * (0.6 + 0.1 * min(e, 3)) - d for e in range(6)]),
+                )
+            )
+            runs.append(
+                cal_run(
+                    root,
+                    ds,
+                    "transe",
+                    "transe",
+                    seed,
+                    mrr=0.6,
+                    trace=valid_trace([scale * (0.3 + 0.05 * e) + d for e in range(6)]),
+                )
+            )
     runs.append(cal_run(root, "umls", "transe", "transe", 2, mrr=0.6))  # no trace: counted as missing in the title
     return runs
 
@@ -285,7 +424,10 @@ def test_calibration_curves_figure(curve_runs, tmp_path):
     assert len(written) == 3
     prov = json.loads(read(out, ".provenance.json"))
     # dashed published lines: RotatE and ConvE have rows, TransE has none
-    assert prov["published_lines"] == {"family": {"rotate": 0.921, "conve": 0.912}, "umls": {"rotate": 0.925, "conve": 0.937}}
+    assert prov["published_lines"] == {
+        "family": {"rotate": 0.921, "conve": 0.912},
+        "umls": {"rotate": 0.925, "conve": 0.937},
+    }
 
 
 def test_calibration_curves_without_traces_says_so(tmp_path):

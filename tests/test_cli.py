@@ -1,4 +1,5 @@
 """The dans-kgc command line end to end on UMLS (tiny budgets)."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,20 +16,62 @@ import yaml
 
 from dans_kgc.cli import build_parser, main
 
-TINY = ["--set", "threads=1", "--set", "model.dim=16", "--set", "pretrain.dim=16", "--set", "pretrain.epochs=2",
-        "--set", "train.epochs=2", "--set", "train.eval_every=1"]
+TINY = [
+    "--set",
+    "threads=1",
+    "--set",
+    "model.dim=16",
+    "--set",
+    "pretrain.dim=16",
+    "--set",
+    "pretrain.epochs=2",
+    "--set",
+    "train.epochs=2",
+    "--set",
+    "train.eval_every=1",
+]
 
 
 def test_fetch_pretrain_train_evaluate(in_tmp):
     assert main(["data", "fetch", "umls"]) == 0
     assert (in_tmp / "data/umls/redgnn/facts.txt").exists()
     assert main(["pretrain", "--dataset", "umls", "--out", "runs/pre", "--quiet", *TINY]) == 0
-    assert main(["train", "--dataset", "umls", "--out", "runs/uni", "--pretrained", "runs/pre", "--quiet",
-                 "--tag", "experiment=main", "--tag", "variant=uniform", *TINY]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "umls",
+                "--out",
+                "runs/uni",
+                "--pretrained",
+                "runs/pre",
+                "--quiet",
+                "--tag",
+                "experiment=main",
+                "--tag",
+                "variant=uniform",
+                *TINY,
+            ]
+        )
+        == 0
+    )
     assert main(["evaluate", "--run", "runs/uni", "--quiet", "--ranks"]) == 0
     metrics = json.loads((in_tmp / "runs/uni/metrics_test.json").read_text())
-    for key in ("dataset", "model", "sampler", "seed", "split", "mrr", "hits@1", "hits@3", "hits@10",
-                "num_ranked", "tie_policy", "provenance"):
+    for key in (
+        "dataset",
+        "model",
+        "sampler",
+        "seed",
+        "split",
+        "mrr",
+        "hits@1",
+        "hits@3",
+        "hits@10",
+        "num_ranked",
+        "tie_policy",
+        "provenance",
+    ):
         assert key in metrics, key
     assert metrics["num_ranked"] == 2 * 633
     assert metrics["tags"] == {"experiment": "main", "variant": "uniform"}
@@ -102,7 +145,7 @@ def test_every_example_parses():
         for i, line in enumerate(lines):
             if line.strip().startswith("dans-kgc ") and not lines[i - 1].rstrip().endswith("\\"):
                 command = line.strip()
-                for more in lines[i + 1:]:
+                for more in lines[i + 1 :]:
                     if not command.endswith("\\"):
                         break
                     command = command[:-1] + " " + more.strip()
@@ -118,8 +161,16 @@ def test_name_arguments_list_the_registered_names():
     from dans_kgc.sampling import SAMPLERS
     from dans_kgc.trackers import TRACKERS
 
-    for command in (("train",), ("pretrain",), ("tune",), ("data", "fetch"), ("data", "stats"), ("dam", "fit"),
-                    ("diffusion", "fit"), ("diagnose",)):
+    for command in (
+        ("train",),
+        ("pretrain",),
+        ("tune",),
+        ("data", "fetch"),
+        ("data", "stats"),
+        ("dam", "fit"),
+        ("diffusion", "fit"),
+        ("diagnose",),
+    ):
         text = " ".join(help_of(*command).split())  # argparse wraps lines
         assert all(name in text for name in registry), command
     for command in (("train",), ("pretrain",), ("tune",)):
@@ -137,16 +188,24 @@ def test_report_help_lists_every_registered_builder_with_its_options():
 
     # the builders, found in the sources independently of the registry
     source = Path(__file__).parents[1] / "dans_kgc/reports"
-    declared = {m for f in source.glob("*.py") if f.name != "__init__.py"
-                for m in re.findall(r'^@register\(\s*"(\w+)"', f.read_text(), re.MULTILINE)}
+    declared = {
+        m
+        for f in source.glob("*.py")
+        if f.name != "__init__.py"
+        for m in re.findall(r'^@register\(\s*"(\w+)"', f.read_text(), re.MULTILINE)
+    }
     assert len(declared) == 16 and declared == set(REPORTS)
     text = help_of("report")
     listed = set(re.findall(r"^  (\w+) +(?:table|figure):", text, re.MULTILINE))
     assert listed == declared
     kind_help = " ".join(text.split("positional arguments:")[1].split("options:")[0].split())
     assert all(name in kind_help for name in declared)
-    flags = {"digits": "--digits", "split": "--split", "target_mrr": "--target-mrr",
-             "target_fraction": "--target-fraction"}
+    flags = {
+        "digits": "--digits",
+        "split": "--split",
+        "target_mrr": "--target-mrr",
+        "target_fraction": "--target-fraction",
+    }
     for name, spec in REPORTS.items():
         entry = re.search(rf"^  {name} +(?:table|figure):(.*?)(?=^  \w|\Z)", text, re.MULTILINE | re.DOTALL)
         entry_text = " ".join(entry.group(1).split())
@@ -166,9 +225,11 @@ def test_builders_declare_the_options_they_read():
 
 def test_help_lists_what_a_plugin_registers(tmp_path, capsys):
     plugin = tmp_path / "loss_report.py"
-    plugin.write_text("from dans_kgc.reports import register\n\n"
-                      "@register('loss_table', help='final training loss', options={'smooth': 'window'})\n"
-                      "def build(ctx):\n    return []\n")
+    plugin.write_text(
+        "from dans_kgc.reports import register\n\n"
+        "@register('loss_table', help='final training loss', options={'smooth': 'window'})\n"
+        "def build(ctx):\n    return []\n"
+    )
     with pytest.raises(SystemExit) as done:
         main(["report", "--plugin", str(plugin), "--help"])
     assert done.value.code == 0

@@ -55,10 +55,13 @@ def test_a_runs_recorded_config_remakes_it_on_its_own_dataset_only(tmp_path):
         load_config([tmp_path / "config.yaml"])
 
 
-@pytest.mark.parametrize("text, negatives", [
-    ("diffusion:\n  snap: true\n  steps: 20\n", "snapped"),
-    ("diffusion.snap: false\ndiffusion.steps: 20\n", "continuous"),  # flat dotted keys, as best.yaml writes
-])
+@pytest.mark.parametrize(
+    "text, negatives",
+    [
+        ("diffusion:\n  snap: true\n  steps: 20\n", "snapped"),
+        ("diffusion.snap: false\ndiffusion.steps: 20\n", "continuous"),  # flat dotted keys, as best.yaml writes
+    ],
+)
 def test_a_renamed_key_is_read_under_its_new_name_with_one_warning(tmp_path, caplog, text, negatives):
     """A run config recorded before diffusion.snap became diffusion.negatives (commit 75f1f3a: snap true = the
     snapped negatives, false = the chain's continuous states) is read under the new key, warning once with both
@@ -81,8 +84,11 @@ def test_a_renamed_key_given_on_the_command_line_migrates_too(caplog):
 def test_a_renamed_key_next_to_its_new_name_or_with_an_unknown_value_stops():
     with pytest.raises(ConfigError, match="'diffusion.snap' and 'diffusion.negatives' both given"):
         load_config([], ["diffusion.snap=true", "diffusion.negatives=mixed"])
-    with pytest.raises(ConfigError, match=r"--set: config key 'diffusion.snap' = 'sometimes' .* expected one of "
-                                          r"True, False"):
+    with pytest.raises(
+        ConfigError,
+        match=r"--set: config key 'diffusion.snap' = 'sometimes' .* expected one of "
+        r"True, False",
+    ):
         load_config([], ["diffusion.snap=sometimes"])
 
 
@@ -124,10 +130,17 @@ def test_config_choices_name_every_registered_backbone():
 def test_recipe_overrides_apply_the_datasets_own_entry_over_the_shared_keys():
     from dans_kgc.config import recipe_overrides
 
-    recipe = {"model.name": "redgnn", "model.dim": 64, "train.lr": 0.0012,
-              "per_dataset": {"family": {"model.dim": 48}, "wn18rr": {"train.lr": 0.0003}}}
+    recipe = {
+        "model.name": "redgnn",
+        "model.dim": 64,
+        "train.lr": 0.0012,
+        "per_dataset": {"family": {"model.dim": 48}, "wn18rr": {"train.lr": 0.0003}},
+    }
     assert recipe_overrides(recipe, "family") == {"model.name": "redgnn", "model.dim": 48, "train.lr": 0.0012}
     assert recipe_overrides(recipe, "wn18rr") == {"model.name": "redgnn", "model.dim": 64, "train.lr": 0.0003}
-    assert recipe_overrides(recipe, "umls") == recipe_overrides(recipe) == {"model.name": "redgnn", "model.dim": 64,
-                                                                          "train.lr": 0.0012}
+    assert (
+        recipe_overrides(recipe, "umls")
+        == recipe_overrides(recipe)
+        == {"model.name": "redgnn", "model.dim": 64, "train.lr": 0.0012}
+    )
     assert "per_dataset" in recipe  # the recipe itself is left as it was

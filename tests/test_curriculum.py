@@ -1,4 +1,5 @@
 """DTM (METHOD.md Stage 3): known answers and invariants of the curriculum functions."""
+
 import math
 
 import pytest
@@ -28,7 +29,7 @@ def test_centre_known_value():
     # zeta = 0.5: c(tau) = sigmoid(8 (tau - 0.5)); c(0.5) = 0.5 exactly
     z = torch.tensor([0.5])
     assert curriculum_centre(0.5, z).item() == pytest.approx(0.5)
-    assert curriculum_centre(0.0, z).item() == pytest.approx(1 / (1 + math.e ** 4), rel=1e-5)
+    assert curriculum_centre(0.0, z).item() == pytest.approx(1 / (1 + math.e**4), rel=1e-5)
     # the crossing point moves to 0.5 + alpha (zeta - 0.5)
     assert curriculum_centre(0.75, torch.tensor([1.0]), lam=8, alpha=0.5).item() == pytest.approx(0.5)
 
@@ -38,8 +39,8 @@ def test_centre_moves_easy_to_hard_with_progress():
     taus = torch.linspace(0, 1, 21)
     hard = torch.stack([(band_weights(t, zeta, 4) * band_hardness(4)).sum(-1) for t in taus])  # expected hardness
     assert bool((hard[1:] > hard[:-1]).all())
-    assert band_weights(0.0, torch.tensor([0.5]), 4).argmax().item() == 0   # start: easiest band
-    assert band_weights(1.0, torch.tensor([0.5]), 4).argmax().item() == 3   # end: hardest band
+    assert band_weights(0.0, torch.tensor([0.5]), 4).argmax().item() == 0  # start: easiest band
+    assert band_weights(1.0, torch.tensor([0.5]), 4).argmax().item() == 3  # end: hardest band
 
 
 def test_harder_entities_reach_hard_negatives_later():

@@ -1,5 +1,6 @@
 """Your own dataset (config key `datasets`, as in the workflow's config): used wherever a registered name is,
 checksummed, bad files stopped with one `file:line: what was expected` line through the CLI."""
+
 from __future__ import annotations
 
 import hashlib
@@ -11,8 +12,17 @@ import yaml
 
 from dans_kgc.cli import main
 
-TINY = ["--set", "threads=1", "--set", "model.dim=8", "--set", "train.epochs=1", "--set", "train.eval_every=1",
-        "--quiet"]
+TINY = [
+    "--set",
+    "threads=1",
+    "--set",
+    "model.dim=8",
+    "--set",
+    "train.epochs=1",
+    "--set",
+    "train.eval_every=1",
+    "--quiet",
+]
 
 
 def make_kg(folder: Path, entities: bool = True) -> Path:
@@ -48,8 +58,9 @@ def test_own_dataset_fetch_stats_train_evaluate(own, capsys):
     record = capsys.readouterr().out.splitlines()
     # the fetch record: the folder, then the SHA-256 of every file
     assert record[0] == str(Path("data/mykg/kge"))
-    assert sorted(record[1:]) == sorted(f"{_sha(folder / n)}  {n}" for n in
-                                        ("entities.txt", "train.txt", "valid.txt", "test.txt"))
+    assert sorted(record[1:]) == sorted(
+        f"{_sha(folder / n)}  {n}" for n in ("entities.txt", "train.txt", "valid.txt", "test.txt")
+    )
     assert main(["data", "stats", "mykg", "--out", "t1", "--config", str(cfg)]) == 0
     assert "| mykg | kge | 12 | 2 | 18 | 3 | 3 |" in (tmp / "t1.md").read_text()
     # after the fetch the name works without the config entry (the DAG's later jobs)
@@ -79,14 +90,21 @@ def test_changed_source_is_copied_again_and_changed_copy_is_refused(own, caplog)
     assert len(errors) == 1 and str(Path("data/mykg/kge/train.txt")) in errors[0] and "SHA-256" in errors[0]
 
 
-@pytest.mark.parametrize("file, content, expected", [
-    ("train.txt", b"e0\tnext\te1\ne1\tnext\n", "train.txt:2: expected 3 tab-separated columns"),
-    ("valid.txt", b"e0\tnext\te1\ne1\t\te2\n", "valid.txt:2: empty field"),
-    ("test.txt", b"e0\tnext\te1\n\xff\xfe\tnext\te2\n", "test.txt:2: not valid UTF-8"),
-    ("test.txt", b"e0\tnext\te1\ne0\tnext\tunknown_entity\n", "test.txt:2: entity 'unknown_entity' is not listed in"),
-    ("valid.txt", b"\n", "valid.txt: no triples; the valid split needs at least one"),
-    ("entities.txt", b"e0\n\xff\n", "entities.txt:2: not valid UTF-8"),
-])
+@pytest.mark.parametrize(
+    "file, content, expected",
+    [
+        ("train.txt", b"e0\tnext\te1\ne1\tnext\n", "train.txt:2: expected 3 tab-separated columns"),
+        ("valid.txt", b"e0\tnext\te1\ne1\t\te2\n", "valid.txt:2: empty field"),
+        ("test.txt", b"e0\tnext\te1\n\xff\xfe\tnext\te2\n", "test.txt:2: not valid UTF-8"),
+        (
+            "test.txt",
+            b"e0\tnext\te1\ne0\tnext\tunknown_entity\n",
+            "test.txt:2: entity 'unknown_entity' is not listed in",
+        ),
+        ("valid.txt", b"\n", "valid.txt: no triples; the valid split needs at least one"),
+        ("entities.txt", b"e0\n\xff\n", "entities.txt:2: not valid UTF-8"),
+    ],
+)
 def test_bad_files_are_one_cli_line(own, caplog, capsys, file, content, expected):
     tmp, folder, cfg = own
     (folder / file).write_bytes(content)
@@ -99,12 +117,15 @@ def test_bad_files_are_one_cli_line(own, caplog, capsys, file, content, expected
     assert not (tmp / "runs/bad/config.yaml").exists()
 
 
-@pytest.mark.parametrize("entry, expected", [
-    ({"path": "nowhere"}, "datasets.mykg.path: nowhere is not a folder"),
-    ({"path": "src/mykg", "protocl": "kge"}, "unknown key(s) protocl"),
-    ({"path": "src/mykg", "protocol": "ogb"}, "datasets.mykg.protocol: expected one of kge, redgnn"),
-    ({"path": "src/empty"}, "no train.txt, valid.txt, test.txt"),
-])
+@pytest.mark.parametrize(
+    "entry, expected",
+    [
+        ({"path": "nowhere"}, "datasets.mykg.path: nowhere is not a folder"),
+        ({"path": "src/mykg", "protocl": "kge"}, "unknown key(s) protocl"),
+        ({"path": "src/mykg", "protocol": "ogb"}, "datasets.mykg.protocol: expected one of kge, redgnn"),
+        ({"path": "src/empty"}, "no train.txt, valid.txt, test.txt"),
+    ],
+)
 def test_bad_entries_name_the_key(own, caplog, entry, expected):
     tmp, _, _ = own
     (tmp / "src/empty").mkdir()

@@ -1,5 +1,6 @@
 """Your own dataset in the DAG (config `datasets`): planned like a registered name, and a changed file
 reruns the fetch and what was built on it."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,8 +12,14 @@ from workflow_helpers import copy_workflow, job_counts, run_snakemake, write_yam
 def own_wf(tmp_path):
     wf = copy_workflow(tmp_path / "wf")
     folder = make_kg(tmp_path / "mykg")
-    write_yaml(wf / "own.yaml", {"preset": "tiny", "datasets": {"mykg": {"path": str(folder), "protocol": "kge"}},
-                                 "presets": {"tiny": {"datasets": ["mykg"]}}})
+    write_yaml(
+        wf / "own.yaml",
+        {
+            "preset": "tiny",
+            "datasets": {"mykg": {"path": str(folder), "protocol": "kge"}},
+            "presets": {"tiny": {"datasets": ["mykg"]}},
+        },
+    )
     return wf, folder
 
 
@@ -36,8 +43,14 @@ def test_changed_file_reruns_fetch_and_what_is_built_on_it(own_wf):
 
 def test_bad_dataset_entry_stops_naming_the_key(own_wf, tmp_path):
     wf, _ = own_wf
-    write_yaml(wf / "bad.yaml", {"preset": "tiny", "datasets": {"mykg": {"path": str(tmp_path / "nowhere")}},
-                                 "presets": {"tiny": {"datasets": ["mykg"]}}})
+    write_yaml(
+        wf / "bad.yaml",
+        {
+            "preset": "tiny",
+            "datasets": {"mykg": {"path": str(tmp_path / "nowhere")}},
+            "presets": {"tiny": {"datasets": ["mykg"]}},
+        },
+    )
     proc = run_snakemake(wf, "-n", "--configfile", "bad.yaml", check=False)
     assert proc.returncode != 0 and "datasets.mykg.path" in proc.stdout and "Traceback" not in proc.stdout
     write_yaml(wf / "bad.yaml", {"preset": "tiny", "datasets": {"mykg": {"path": "x", "protocl": "kge"}}})

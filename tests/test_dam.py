@@ -1,4 +1,5 @@
 """DAM: structural features by hand, zeta recovering a degree-driven difficulty, and `dam fit` on UMLS."""
+
 from __future__ import annotations
 
 import json
@@ -63,9 +64,12 @@ def _degree_kg(n: int = 400, seed: int = 0) -> tuple[KnowledgeGraph, np.ndarray]
     """Entity i heads 1 + i // 10 triples to random tails; difficulty = exp(-degree / 15), hubs are easy."""
     rng = np.random.default_rng(seed)
     heads = np.repeat(np.arange(n), 1 + np.arange(n) // 10)
-    triples = np.unique(np.stack([heads, rng.integers(3, size=len(heads)), rng.integers(n, size=len(heads))], 1), axis=0)
-    kg = KnowledgeGraph("degree", "kge", [f"e{i}" for i in range(n)], ["r0", "r1", "r2"], triples,
-                        triples[:0], triples[:0])
+    triples = np.unique(
+        np.stack([heads, rng.integers(3, size=len(heads)), rng.integers(n, size=len(heads))], 1), axis=0
+    )
+    kg = KnowledgeGraph(
+        "degree", "kge", [f"e{i}" for i in range(n)], ["r0", "r1", "r2"], triples, triples[:0], triples[:0]
+    )
     degree = np.bincount(triples[:, 0], minlength=n) + np.bincount(triples[:, 2], minlength=n)
     return kg, np.exp(-degree / 15.0)
 
@@ -109,14 +113,57 @@ def test_missing_pretrained_names_the_path(hand_kg, tmp_path):
 
 
 def test_dam_fit_cli_on_umls(umls_root, mirror, tmp_path):
-    common = ["--set", f"data.root={umls_root}", "--set", f"data.mirror={mirror}", "--set", "threads=1",
-              "--set", "device=cpu"]
+    common = [
+        "--set",
+        f"data.root={umls_root}",
+        "--set",
+        f"data.mirror={mirror}",
+        "--set",
+        "threads=1",
+        "--set",
+        "device=cpu",
+    ]
     pre, out = tmp_path / "pretrain", tmp_path / "dam"
-    assert main(["pretrain", "--dataset", "umls", "--out", str(pre), "--quiet", "--set", "pretrain.epochs=2",
-                 "--set", "pretrain.dim=16", *common]) == 0
-    assert main(["dam", "fit", "--dataset", "umls", "--pretrained", str(pre), "--out", str(out),
-                 "--set", "dam.epochs=30", "--set", "dam.max_target_triples=1000", "--set", "pretrain.dim=16",
-                 *common]) == 0
+    assert (
+        main(
+            [
+                "pretrain",
+                "--dataset",
+                "umls",
+                "--out",
+                str(pre),
+                "--quiet",
+                "--set",
+                "pretrain.epochs=2",
+                "--set",
+                "pretrain.dim=16",
+                *common,
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "dam",
+                "fit",
+                "--dataset",
+                "umls",
+                "--pretrained",
+                str(pre),
+                "--out",
+                str(out),
+                "--set",
+                "dam.epochs=30",
+                "--set",
+                "dam.max_target_triples=1000",
+                "--set",
+                "pretrain.dim=16",
+                *common,
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(out / ENTITIES_CSV)
     assert list(table.columns[:2]) == ["entity_id", "entity"]
     assert {"log_in_degree", "pagerank", "knn_cosine", "cluster", "observed_difficulty", "zeta"} <= set(table.columns)
@@ -128,5 +175,7 @@ def test_dam_fit_cli_on_umls(umls_root, mirror, tmp_path):
     assert report["n_train"] + report["n_holdout"] + report["n_without_target"] == 135
     assert -1.0 <= report["holdout_spearman"] <= 1.0
     assert report["provenance"]["pretrained"].endswith("model_best.pt")
-    assert main(["dam", "fit", "--dataset", "umls", "--pretrained", str(tmp_path / "none"), "--out", str(out),
-                 *common]) == 2
+    assert (
+        main(["dam", "fit", "--dataset", "umls", "--pretrained", str(tmp_path / "none"), "--out", str(out), *common])
+        == 2
+    )

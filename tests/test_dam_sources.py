@@ -1,5 +1,6 @@
 """DAM's inputs (the paper's open question 2): semantic features from an untrained, a short or the full
 TransE pretraining, scored against one fixed observed-difficulty target."""
+
 from __future__ import annotations
 
 import json
@@ -19,17 +20,35 @@ from dans_kgc.stages import StageMismatchError, pretrain_config, target_source
 def pretrainings(umls_root, mirror, tmp_path_factory):
     """UMLS TransE pretrainings as sources: random (0 epochs), transe_short (1 epoch), transe (3 epochs)."""
     root = tmp_path_factory.mktemp("sources")
-    common = ["--quiet", "--set", f"data.root={umls_root}", "--set", f"data.mirror={mirror}", "--set", "threads=1",
-              "--set", "device=cpu", "--set", "pretrain.dim=16", "--set", "pretrain.epochs=3",
-              "--set", "dam.short_epochs=1", "--set", "seed=0"]
+    common = [
+        "--quiet",
+        "--set",
+        f"data.root={umls_root}",
+        "--set",
+        f"data.mirror={mirror}",
+        "--set",
+        "threads=1",
+        "--set",
+        "device=cpu",
+        "--set",
+        "pretrain.dim=16",
+        "--set",
+        "pretrain.epochs=3",
+        "--set",
+        "dam.short_epochs=1",
+        "--set",
+        "seed=0",
+    ]
     for source in ("random", "transe_short", "transe"):
         assert main(["pretrain", "--dataset", "umls", "--out", str(root / source), "--source", source, *common]) == 0
     return root
 
 
 def test_sources_train_for_their_budgets(pretrainings):
-    epochs = {s: json.loads((pretrainings / s / "run.json").read_text())["summary"]["epochs_run"]
-              for s in ("random", "transe_short", "transe")}
+    epochs = {
+        s: json.loads((pretrainings / s / "run.json").read_text())["summary"]["epochs_run"]
+        for s in ("random", "transe_short", "transe")
+    }
     assert epochs == {"random": 0, "transe_short": 1, "transe": 3}
     cfg = tiny_config(**{"dam.short_epochs": 7, "pretrain.epochs": 40})
     assert [pretrain_config(cfg, s)["train"]["epochs"] for s in ("random", "transe_short", "transe")] == [0, 7, 40]
@@ -40,9 +59,17 @@ def test_sources_train_for_their_budgets(pretrainings):
 
 
 def _fit(umls, pretrainings, semantic, target="transe"):
-    cfg = tiny_config(**{"dam.semantic_source": semantic, "dam.target_source": target, "dam.epochs": 30,
-                         "dam.max_target_triples": 500, "dam.num_clusters": 5, "pretrain.epochs": 3,
-                         "dam.short_epochs": 1})
+    cfg = tiny_config(
+        **{
+            "dam.semantic_source": semantic,
+            "dam.target_source": target,
+            "dam.epochs": 30,
+            "dam.max_target_triples": 500,
+            "dam.num_clusters": 5,
+            "pretrain.epochs": 3,
+            "dam.short_epochs": 1,
+        }
+    )
     target_dir = None if target_source(cfg) == semantic else pretrainings / target_source(cfg)
     return fit_dam_from_run(umls, pretrainings / semantic, cfg, target_dir=target_dir)
 
@@ -75,24 +102,91 @@ def test_a_pretraining_of_another_source_is_refused(umls, pretrainings):
 
 
 def test_dam_fit_cli_with_a_separate_target(umls_root, mirror, pretrainings, tmp_path, caplog):
-    common = ["--set", f"data.root={umls_root}", "--set", f"data.mirror={mirror}", "--set", "threads=1",
-              "--set", "device=cpu", "--set", "pretrain.dim=16", "--set", "dam.epochs=20",
-              "--set", "dam.max_target_triples=300", "--set", "dam.num_clusters=5"]
+    common = [
+        "--set",
+        f"data.root={umls_root}",
+        "--set",
+        f"data.mirror={mirror}",
+        "--set",
+        "threads=1",
+        "--set",
+        "device=cpu",
+        "--set",
+        "pretrain.dim=16",
+        "--set",
+        "dam.epochs=20",
+        "--set",
+        "dam.max_target_triples=300",
+        "--set",
+        "dam.num_clusters=5",
+    ]
     out = tmp_path / "dam"
-    assert main(["dam", "fit", "--dataset", "umls", "--pretrained", str(pretrainings / "transe_short"),
-                 "--target-pretrained", str(pretrainings / "transe"), "--out", str(out),
-                 "--set", "dam.semantic_source=transe_short", "--set", "dam.target_source=transe", *common]) == 0
+    assert (
+        main(
+            [
+                "dam",
+                "fit",
+                "--dataset",
+                "umls",
+                "--pretrained",
+                str(pretrainings / "transe_short"),
+                "--target-pretrained",
+                str(pretrainings / "transe"),
+                "--out",
+                str(out),
+                "--set",
+                "dam.semantic_source=transe_short",
+                "--set",
+                "dam.target_source=transe",
+                *common,
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / REPORT_JSON).read_text())
     assert report["stage_record"]["semantic_source"] == "transe_short"
     assert report["provenance"]["target_pretrained"] == str(pretrainings / "transe" / BEST_MODEL)
     # a missing target folder: one line, exit code 2
     caplog.clear()
-    assert main(["dam", "fit", "--dataset", "umls", "--pretrained", str(pretrainings / "transe_short"),
-                 "--out", str(out), "--set", "dam.semantic_source=transe_short", "--set", "dam.target_source=transe",
-                 *common]) == 2
+    assert (
+        main(
+            [
+                "dam",
+                "fit",
+                "--dataset",
+                "umls",
+                "--pretrained",
+                str(pretrainings / "transe_short"),
+                "--out",
+                str(out),
+                "--set",
+                "dam.semantic_source=transe_short",
+                "--set",
+                "dam.target_source=transe",
+                *common,
+            ]
+        )
+        == 2
+    )
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert len(errors) == 1 and "\n" not in errors[0] and "--target-pretrained" in errors[0]
     caplog.clear()
-    assert main(["dam", "fit", "--dataset", "umls", "--pretrained", str(pretrainings / "transe"), "--out", str(out),
-                 "--set", "dam.short_epochs=0", *common]) == 2
+    assert (
+        main(
+            [
+                "dam",
+                "fit",
+                "--dataset",
+                "umls",
+                "--pretrained",
+                str(pretrainings / "transe"),
+                "--out",
+                str(out),
+                "--set",
+                "dam.short_epochs=0",
+                *common,
+            ]
+        )
+        == 2
+    )
     assert "dam.short_epochs" in caplog.text

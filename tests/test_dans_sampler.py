@@ -1,4 +1,5 @@
 """The DANS-KGC and DHNS-style samplers inside the real training loop (UMLS, tiny settings)."""
+
 import csv
 import math
 from dataclasses import replace
@@ -15,8 +16,16 @@ from dans_kgc.training import Trainer, build_run
 
 torch.set_num_threads(1)
 
-FAST = ["diffusion.hidden=[32, 32]", "diffusion.time_dim=16", "diffusion.type_dim=8", "diffusion.steps=20",
-        "train.batch_size=1024", "dam.num_clusters=5", "samplers.dhns.T=20", "samplers.dhns.steps=[0, 2, 2, 5, 10]"]
+FAST = [
+    "diffusion.hidden=[32, 32]",
+    "diffusion.time_dim=16",
+    "diffusion.type_dim=8",
+    "diffusion.steps=20",
+    "train.batch_size=1024",
+    "dam.num_clusters=5",
+    "samplers.dhns.T=20",
+    "samplers.dhns.steps=[0, 2, 2, 5, 10]",
+]
 
 
 def _cfg(*extra: str) -> dict:
@@ -102,14 +111,19 @@ def test_sample_fraction_restricts_generation_and_l_diff_to_the_same_rows(umls):
     # each of the 16 rows is a row of the batch, with that row's query on the replaced side
     for t, q in zip(target.tolist(), query, strict=True):
         rows = ((pos[:, 0] == t) | (pos[:, 2] == t)).nonzero().squeeze(1)
-        qs = torch.cat([model.head_query(model.relation(pos[rows, 1]), model.entity(pos[rows, 2])),
-                        model.tail_query(model.entity(pos[rows, 0]), model.relation(pos[rows, 1]))])
+        qs = torch.cat(
+            [
+                model.head_query(model.relation(pos[rows, 1]), model.entity(pos[rows, 2])),
+                model.tail_query(model.entity(pos[rows, 0]), model.relation(pos[rows, 1])),
+            ]
+        )
         assert torch.isclose(qs, q.unsqueeze(0), atol=1e-6).all(1).any()
     assert logs["l_diff"] > 0
 
 
-@pytest.mark.parametrize("cache", ["diffusion.cache_epochs=0", "diffusion.cache_epochs=2",
-                                   "diffusion.band_placement=measured"])
+@pytest.mark.parametrize(
+    "cache", ["diffusion.cache_epochs=0", "diffusion.cache_epochs=2", "diffusion.band_placement=measured"]
+)
 def test_resume_after_a_crash_matches_an_uninterrupted_run(umls, tmp_path, cache):
     cfg = _cfg("train.epochs=3", "train.batch_size=512", cache)
     dev = torch.device("cpu")
@@ -169,7 +183,7 @@ def test_snap_mode_trains_with_discrete_negatives(umls, tmp_path, snap_filter, s
         h, r, t = pos[i].tolist()
         for e in out["ids"][i].tolist():
             assert e >= 0 and ((e, r, t) if out["head_side"][i] else (h, r, e)) not in known
-    assert torch.equal(out["neg"], model.entity(out["ids"]))       # the snapped entities' own embeddings
+    assert torch.equal(out["neg"], model.entity(out["ids"]))  # the snapped entities' own embeddings
 
 
 def test_mixed_negatives_split_each_band_between_its_two_forms(umls):
@@ -181,12 +195,13 @@ def test_mixed_negatives_split_each_band_between_its_two_forms(umls):
         pos = torch.from_numpy(umls.train[:64])
         seen = {}
         real = sampler.score_negatives
-        sampler.score_negatives = lambda m, p, h, neg, seen=seen, real=real: (seen.setdefault("k", neg.shape[1])
-                                                                              and real(m, p, h, neg))
+        sampler.score_negatives = lambda m, p, h, neg, seen=seen, real=real: (
+            seen.setdefault("k", neg.shape[1]) and real(m, p, h, neg)
+        )
         ctx = StepContext(pos=pos, pos_scores=model.score_hrt(pos), model=model, progress=0.3, step=1)
         _, logs[form] = sampler.total_loss(torch.zeros(()), ctx)
         assert seen["k"] == (4 if form == "continuous" else 8)
-    for k in range(1, 5):   # every snapped band found a valid entity on UMLS, so the totals agree
+    for k in range(1, 5):  # every snapped band found a valid entity on UMLS, so the totals agree
         assert logs["mixed"][f"band_w{k}"] == pytest.approx(logs["continuous"][f"band_w{k}"], rel=1e-5)
 
 
@@ -210,8 +225,9 @@ def test_warm_start_of_another_backbone_or_dataset_is_refused(umls, tmp_path):
     n = umls.num_entities
     d = ConditionalDiffusion.from_config(n, 16, random_dam(umls)["zeta"], random_dam(umls)["clusters"], cfg)
     d.ensure_scale(torch.randn(n, 16) * 0.2)
-    save_diffusion(tmp_path / "w", d, {"stage_record": stage_record("diffusion_dans", cfg, umls,
-                                                                     backbone_of(cfg["model"]))}, cfg)
+    save_diffusion(
+        tmp_path / "w", d, {"stage_record": stage_record("diffusion_dans", cfg, umls, backbone_of(cfg["model"]))}, cfg
+    )
     assert cfg["model"]["name"] == "transe"
     with pytest.raises(StageMismatchError, match=r"made for transe \(dim 16\).*needs distmult \(dim 16\)"):
         build_sampler("dans", umls, _cfg("model.name=distmult"), torch.Generator(), diffusion_dir=str(tmp_path / "w"))
@@ -248,13 +264,13 @@ def test_cache_reuses_a_triples_chain_states_for_cache_epochs_then_regenerates(u
     first = sampler.generate_cached(pos, model, tail, step=0)
     rng = sampler.generator.get_state()
     again = sampler.generate_cached(pos, model, tail, step=sampler.cache_period - 1)
-    assert torch.equal(first["neg"], again["neg"])                   # reused, not a new chain ...
-    assert torch.equal(rng, sampler.generator.get_state())          # ... so no random draw either
-    head = sampler.generate_cached(pos, model, ~tail, step=1)         # the other side has its own states
+    assert torch.equal(first["neg"], again["neg"])  # reused, not a new chain ...
+    assert torch.equal(rng, sampler.generator.get_state())  # ... so no random draw either
+    head = sampler.generate_cached(pos, model, ~tail, step=1)  # the other side has its own states
     assert not torch.equal(head["neg"], first["neg"])
     assert torch.equal(head["target"], pos[:, 0]) and torch.equal(first["target"], pos[:, 2])
     late = sampler.generate_cached(pos, model, tail, step=sampler.cache_period)
-    assert not torch.equal(late["neg"], first["neg"])                 # aged out: regenerated
+    assert not torch.equal(late["neg"], first["neg"])  # aged out: regenerated
     # a batch mixing cached and uncached rows: the cached ones keep their states, the rest are new
     mixed_pos = torch.as_tensor(umls.train[3:9], dtype=torch.long)
     calls, own = [], model.negative_space
@@ -267,8 +283,10 @@ def test_cache_reuses_a_triples_chain_states_for_cache_epochs_then_regenerates(u
     direct = sampler.generate(mixed_pos[3:], model, tail[3:], snap=False)
     assert torch.allclose(mixed["neg"][3:], direct["neg"])  # the same chain as generating those rows alone
     assert torch.equal(mixed["neg"][:3], late["neg"][3:])
-    assert torch.equal(sampler.cache_step[sampler._cache_rows(mixed_pos), 0],
-                       torch.tensor([sampler.cache_period] * 3 + [sampler.cache_period + 1] * 3))
+    assert torch.equal(
+        sampler.cache_step[sampler._cache_rows(mixed_pos), 0],
+        torch.tensor([sampler.cache_period] * 3 + [sampler.cache_period + 1] * 3),
+    )
 
 
 def test_a_new_band_placement_regenerates_the_cached_negatives(umls, monkeypatch):
@@ -276,8 +294,12 @@ def test_a_new_band_placement_regenerates_the_cached_negatives(umls, monkeypatch
     bands move; an unchanged placement keeps the cache."""
     import dans_kgc.band_probe as probe
 
-    cfg = _cfg("diffusion.band_placement=measured", "diffusion.sampling_steps=10", "diffusion.cache_epochs=4",
-               "train.batch_size=512")
+    cfg = _cfg(
+        "diffusion.band_placement=measured",
+        "diffusion.sampling_steps=10",
+        "diffusion.cache_epochs=4",
+        "train.batch_size=512",
+    )
     model, sampler = build_run(cfg, umls, None, **random_dam(umls))
     hardness = {"ceiling": 1.0}  # quantile ceiling * (1 - s / 20) at state s: a lower ceiling moves the bands
 
@@ -330,8 +352,11 @@ def test_cache_off_draws_a_new_chain_every_call(umls):
 def test_measured_placement_puts_each_band_on_the_state_nearest_its_target_quantile(umls, monkeypatch):
     import dans_kgc.band_probe as probe
 
-    cfg = _cfg("diffusion.band_placement=measured", "diffusion.sampling_steps=10",
-               "diffusion.band_quantiles=[0.1, 0.5, 0.93, 0.98]")
+    cfg = _cfg(
+        "diffusion.band_placement=measured",
+        "diffusion.sampling_steps=10",
+        "diffusion.band_quantiles=[0.1, 0.5, 0.93, 0.98]",
+    )
     model, sampler = build_run(cfg, umls, None, **random_dam(umls))
     candidates = sampler.placement_candidates()
     assert candidates == [20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0]  # the respaced chain's states, T = 20
@@ -367,17 +392,20 @@ def test_measured_placement_puts_each_band_on_the_state_nearest_its_target_quant
     assert resumed.band_states == [18, 10, 2, 0]
 
 
-@pytest.mark.parametrize("candidates, quantiles, want", [
-    # quantile 1 - s / 20: each band on its nearest state (0.93 -> s = 2 at 0.90; 0.98 -> s = 0 at 1.00)
-    ([20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0], [1 - s / 20 for s in range(20, -1, -2)], [10, 4, 2, 0]),
-    # a ceiling at 0.92: the two hardest targets lie beyond every state; nearest would put bands 3 and 4 on one
-    # state (10 or 0), the assignment keeps them distinct: cost 0 + .05 + .01 + .06 beats [50, 40, 20, 0] (.19)
-    ([50, 40, 30, 20, 10, 0], [0.5, 0.7, 0.85, 0.9, 0.92, 0.92], [50, 30, 10, 0]),
-    # inverted chain (hardness falls as noise is removed): bands follow measured hardness, not the step order
-    ([50, 40, 30, 20, 10, 0], [0.86, 0.84, 0.80, 0.75, 0.72, 0.71], [0, 30, 40, 50]),
-    # fewer candidate states than bands: each band's nearest state
-    ([2, 0], [0.4, 0.9], [2, 0, 0, 0]),
-])
+@pytest.mark.parametrize(
+    "candidates, quantiles, want",
+    [
+        # quantile 1 - s / 20: each band on its nearest state (0.93 -> s = 2 at 0.90; 0.98 -> s = 0 at 1.00)
+        ([20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0], [1 - s / 20 for s in range(20, -1, -2)], [10, 4, 2, 0]),
+        # a ceiling at 0.92: the two hardest targets lie beyond every state; nearest would put bands 3 and 4 on one
+        # state (10 or 0), the assignment keeps them distinct: cost 0 + .05 + .01 + .06 beats [50, 40, 20, 0] (.19)
+        ([50, 40, 30, 20, 10, 0], [0.5, 0.7, 0.85, 0.9, 0.92, 0.92], [50, 30, 10, 0]),
+        # inverted chain (hardness falls as noise is removed): bands follow measured hardness, not the step order
+        ([50, 40, 30, 20, 10, 0], [0.86, 0.84, 0.80, 0.75, 0.72, 0.71], [0, 30, 40, 50]),
+        # fewer candidate states than bands: each band's nearest state
+        ([2, 0], [0.4, 0.9], [2, 0, 0, 0]),
+    ],
+)
 def test_assign_bands_known_answers(candidates, quantiles, want):
     from dans_kgc.sampling.dans import assign_bands
 

@@ -1,4 +1,5 @@
 """Registry, checksummed fetch, and loading with clear errors."""
+
 from __future__ import annotations
 
 import hashlib
@@ -57,7 +58,8 @@ def test_git_blob_matches_git():
 def test_fetch_from_mirror_and_load(tmp_path, mirror):
     out = fetch_dataset("umls", tmp_path, mirror=mirror)
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["entities.txt", "relations.txt", "facts.txt", "train.txt", "valid.txt", "test.txt"])
+        ["entities.txt", "relations.txt", "facts.txt", "train.txt", "valid.txt", "test.txt"]
+    )
     kg = load_dataset(tmp_path, "umls")
     assert (kg.num_entities, kg.num_relations) == (135, 46)
     assert len(kg.train) == 4006 + 1321  # facts + train form the training graph
@@ -181,11 +183,14 @@ def test_offline_download_error_mentions_mirror(tmp_path):
         fetch_file(spec, tmp_path / "train.txt", None, offline)
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"a\tr\tb\na\tr\n", ":2: expected 3 tab-separated columns"),
-    (b"a\tr\tb\na\t\tc\n", ":2: empty field"),
-    (b"a\tr\tb\n\xff\xfe\tr\tc\n", ":2: not valid UTF-8"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"a\tr\tb\na\tr\n", ":2: expected 3 tab-separated columns"),
+        (b"a\tr\tb\na\t\tc\n", ":2: empty field"),
+        (b"a\tr\tb\n\xff\xfe\tr\tc\n", ":2: not valid UTF-8"),
+    ],
+)
 def test_bad_lines_name_file_and_line(tmp_path, content, message):
     f = tmp_path / "train.txt"
     f.write_bytes(content)
@@ -203,8 +208,8 @@ def test_crlf_and_blank_lines_are_accepted(tmp_path):
 def test_duplicates_counted_and_unseen_policy():
     splits = {
         "train": [("a", "r", "b"), ("a", "r", "b"), ("b", "r", "c")],
-        "valid": [("a", "r", "c"), ("a", "r", "z")],     # z never occurs in train
-        "test": [("q", "s", "a")],                         # q and relation s unseen
+        "valid": [("a", "r", "c"), ("a", "r", "z")],  # z never occurs in train
+        "test": [("q", "s", "a")],  # q and relation s unseen
     }
     kept = KnowledgeGraph.from_labeled("x", "kge", splits)
     assert kept.report["duplicates"]["train"] == 1

@@ -1,6 +1,7 @@
 """Diagnostics of the negatives (dans_kgc/diagnostics.py, `dans-kgc diagnose`, the trace's band columns):
 known answers on a toy KG with a hand-set TransE, false negatives by split, the CLI on runs and warm
 starts, and that measuring during training leaves training (and its resume) unchanged."""
+
 from __future__ import annotations
 
 import csv
@@ -73,10 +74,12 @@ class FixedBands(nn.Module):
 def test_band_hardness_known_answer():
     # one row; 4 entities with scores 0, -1, -2, -3 (the answer: 0); negatives at -0.5, 0 (a tie with the answer), -2.5
     all_scores = torch.tensor([[0.0, -1.0, -2.0, -3.0]])
-    out = band_hardness(torch.tensor([0.0]), torch.tensor([[-0.5, 0.0, -2.5]]), all_scores, torch.tensor([0.3, 0.3, 3.0]))
+    out = band_hardness(
+        torch.tensor([0.0]), torch.tensor([[-0.5, 0.0, -2.5]]), all_scores, torch.tensor([0.3, 0.3, 3.0])
+    )
     assert out["quantile"].tolist() == pytest.approx([3 / 4, 3 / 4, 1 / 4])  # strictly below the negative
-    assert out["active"].tolist() == [0.0, 1.0, 1.0]                           # S(neg) > S(pos) - margin
-    assert out["outscore"].tolist() == [0.0, 0.0, 0.0]                         # a tie does not outscore
+    assert out["active"].tolist() == [0.0, 1.0, 1.0]  # S(neg) > S(pos) - margin
+    assert out["outscore"].tolist() == [0.0, 0.0, 0.0]  # a tie does not outscore
     assert out["gap"].tolist() == pytest.approx([0.5, 0.0, 2.5])
 
 
@@ -86,7 +89,9 @@ def test_negative_hardness_on_a_hand_set_transe(toy_kg):
     pos = torch.tensor([[A, R, B], [B, R, C]])
     head_side = torch.tensor([False, True])
     sampler = FixedBands([4.2, 1.5, 1.0], [4.0, 0.3, 0.3])
-    out = negative_hardness(sampler, model, toy_kg, pos, head_side, torch.Generator().manual_seed(0), uniform_margin=1.0)
+    out = negative_hardness(
+        sampler, model, toy_kg, pos, head_side, torch.Generator().manual_seed(0), uniform_margin=1.0
+    )
     rows = out["rows"]
     # scores on both queries: a -1, b 0 (answer), c -1, d -2, e -3, f -4; negatives score -3.2, -0.5, 0
     assert [r["quantile"] for r in rows] == pytest.approx([1 / 6, 5 / 6, 5 / 6])
@@ -136,8 +141,15 @@ def test_false_negatives_of_a_sampler_that_returns_a_valid_triple(toy_kg):
 
 
 def test_a_triple_in_several_splits_counts_for_the_earliest():
-    kg = KnowledgeGraph.from_labeled("dup", "kge", {"train": [("a", "r", "b")], "valid": [("a", "r", "b"), ("a", "r", "c")],
-                                                    "test": [("a", "r", "c"), ("b", "r", "c")]})
+    kg = KnowledgeGraph.from_labeled(
+        "dup",
+        "kge",
+        {
+            "train": [("a", "r", "b")],
+            "valid": [("a", "r", "b"), ("a", "r", "c")],
+            "test": [("a", "r", "c"), ("b", "r", "c")],
+        },
+    )
     known = KnownTriples(kg)
     a, b, c = (kg.entities.index(x) for x in "abc")
     codes = known.split_of(np.array([[a, 0, b], [a, 0, c], [b, 0, c], [c, 0, a]]))
@@ -158,8 +170,13 @@ class StubDiffusion(DiffusionSampler):
     def generate(self, pos, model, head_side=None, snap=None, generator=None):
         head_side = torch.zeros(len(pos), dtype=torch.bool) if head_side is None else head_side
         neg = model.entity.weight[C].detach().view(1, 1, -1).expand(len(pos), 2, -1)
-        return {"neg": neg, "target": pos[:, 2], "head_side": head_side, "query": None,
-                "space": model.negative_space(pos, head_side)}
+        return {
+            "neg": neg,
+            "target": pos[:, 2],
+            "head_side": head_side,
+            "query": None,
+            "space": model.negative_space(pos, head_side),
+        }
 
 
 def test_diffusion_false_negatives_snap_against_the_train_filter_only(toy_kg):
@@ -174,8 +191,9 @@ def _toy_result_without_bands(toy_kg, sampler: str) -> dict:
     """A diagnosis of the toy line without a diffusion sampler: a false-negative table only."""
     cfg = tiny_config()
     s = ValidTripleSampler(toy_kg, cfg, 1, torch.Generator())
-    result = run_diagnostics(toy_kg, cfg, line_transe(toy_kg), None, {"fixed": (s, "stateless")},
-                             {"dans": "no warm start"}, 4, 0)
+    result = run_diagnostics(
+        toy_kg, cfg, line_transe(toy_kg), None, {"fixed": (s, "stateless")}, {"dans": "no warm start"}, 4, 0
+    )
     result["subject"] = {"title": "toy", "sampler": sampler}
     return result
 
@@ -188,9 +206,18 @@ def test_markdown_of_a_run_without_bands_keeps_the_false_negative_table(toy_kg):
 # ----------------------------------------------------------------------------------------
 # during training: the trace columns, and that measuring changes nothing
 # ----------------------------------------------------------------------------------------
-FAST = {"device": "cpu", "train.sampler": "dans", "diffusion.hidden": "[16, 16]", "diffusion.time_dim": 8,
-        "diffusion.type_dim": 4, "diffusion.steps": 6, "train.batch_size": 1024, "dam.num_clusters": 5,
-        "train.eval_every": 1, "train.checkpoint_every": 1}
+FAST = {
+    "device": "cpu",
+    "train.sampler": "dans",
+    "diffusion.hidden": "[16, 16]",
+    "diffusion.time_dim": 8,
+    "diffusion.type_dim": 4,
+    "diffusion.steps": 6,
+    "train.batch_size": 1024,
+    "dam.num_clusters": 5,
+    "train.eval_every": 1,
+    "train.checkpoint_every": 1,
+}
 
 
 def _fit(cfg, kg, out, resume=False):
@@ -268,23 +295,112 @@ def test_resume_with_band_hardness_equals_uninterrupted(umls, tmp_path, monkeypa
 def stage_root(tmp_path_factory, mirror):
     """UMLS, dim 8: a pretraining, a dans (w/o DAM) and a dhns warm start, a dans and a uniform run."""
     root = tmp_path_factory.mktemp("diag")
-    sets = ["--set", "threads=1", "--set", "device=cpu", "--set", f"data.root={root / 'data'}",
-            "--set", f"data.mirror={mirror}", "--set", "model.dim=8", "--set", "pretrain.dim=8",
-            "--set", "pretrain.epochs=1", "--set", "train.epochs=1", "--set", "train.eval_every=1",
-            "--set", "data.max_eval_triples=50", "--set", "diffusion.hidden=[16, 16]", "--set", "diffusion.time_dim=8",
-            "--set", "diffusion.type_dim=4", "--set", "diffusion.warmstart_epochs=1", "--set", "diffusion.steps=6",
-            "--set", "samplers.dhns.T=6", "--set", "samplers.dhns.steps=[0, 1, 3]",
-            "--set", "samplers.dhns.weights=[0.0, 1.0, 1.0]", "--set", "samplers.dhns.margin_scales=[0.1, 0.5, 0.9]",
-            "--set", "dans.use_dam=false", "--set", "diagnostics.triples=16"]
+    sets = [
+        "--set",
+        "threads=1",
+        "--set",
+        "device=cpu",
+        "--set",
+        f"data.root={root / 'data'}",
+        "--set",
+        f"data.mirror={mirror}",
+        "--set",
+        "model.dim=8",
+        "--set",
+        "pretrain.dim=8",
+        "--set",
+        "pretrain.epochs=1",
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "train.eval_every=1",
+        "--set",
+        "data.max_eval_triples=50",
+        "--set",
+        "diffusion.hidden=[16, 16]",
+        "--set",
+        "diffusion.time_dim=8",
+        "--set",
+        "diffusion.type_dim=4",
+        "--set",
+        "diffusion.warmstart_epochs=1",
+        "--set",
+        "diffusion.steps=6",
+        "--set",
+        "samplers.dhns.T=6",
+        "--set",
+        "samplers.dhns.steps=[0, 1, 3]",
+        "--set",
+        "samplers.dhns.weights=[0.0, 1.0, 1.0]",
+        "--set",
+        "samplers.dhns.margin_scales=[0.1, 0.5, 0.9]",
+        "--set",
+        "dans.use_dam=false",
+        "--set",
+        "diagnostics.triples=16",
+    ]
     assert cli.main(["pretrain", "--dataset", "umls", "--out", str(root / "pre"), "--quiet", *sets]) == 0
     for kind in ("dans", "dhns"):
-        assert cli.main(["diffusion", "fit", "--dataset", "umls", "--pretrained", str(root / "pre"), "--kind", kind,
-                         "--out", str(root / f"ws_{kind}"), *sets]) == 0
-    assert cli.main(["train", "--dataset", "umls", "--out", str(root / "dans"), "--pretrained", str(root / "pre"),
-                     "--diffusion", str(root / "ws_dans"), "--quiet", "--tag", "experiment=main", "--tag", "variant=dans",
-                     *sets, "--set", "train.sampler=dans"]) == 0
-    assert cli.main(["train", "--dataset", "umls", "--out", str(root / "nsc"), "--pretrained", str(root / "pre"),
-                     "--quiet", *sets, "--set", "train.sampler=nscaching"]) == 0
+        assert (
+            cli.main(
+                [
+                    "diffusion",
+                    "fit",
+                    "--dataset",
+                    "umls",
+                    "--pretrained",
+                    str(root / "pre"),
+                    "--kind",
+                    kind,
+                    "--out",
+                    str(root / f"ws_{kind}"),
+                    *sets,
+                ]
+            )
+            == 0
+        )
+    assert (
+        cli.main(
+            [
+                "train",
+                "--dataset",
+                "umls",
+                "--out",
+                str(root / "dans"),
+                "--pretrained",
+                str(root / "pre"),
+                "--diffusion",
+                str(root / "ws_dans"),
+                "--quiet",
+                "--tag",
+                "experiment=main",
+                "--tag",
+                "variant=dans",
+                *sets,
+                "--set",
+                "train.sampler=dans",
+            ]
+        )
+        == 0
+    )
+    assert (
+        cli.main(
+            [
+                "train",
+                "--dataset",
+                "umls",
+                "--out",
+                str(root / "nsc"),
+                "--pretrained",
+                str(root / "pre"),
+                "--quiet",
+                *sets,
+                "--set",
+                "train.sampler=nscaching",
+            ]
+        )
+        == 0
+    )
     return root
 
 
@@ -325,8 +441,26 @@ def test_cli_diagnose_a_non_diffusion_run_uses_its_cache(stage_root):
 @pytest.mark.parametrize("kind, bands", [("dhns", 3), ("dans", 4)])
 def test_cli_diagnose_a_warm_start(stage_root, kind, bands):
     out = stage_root / "out" / f"ws_{kind}"
-    assert cli.main(["diagnose", "--warm-start", str(stage_root / f"ws_{kind}"), "--pretrained", str(stage_root / "pre"),
-                     "--dataset", "umls", "--out", str(out), "--triples", "30", "--set", "threads=1"]) == 0
+    assert (
+        cli.main(
+            [
+                "diagnose",
+                "--warm-start",
+                str(stage_root / f"ws_{kind}"),
+                "--pretrained",
+                str(stage_root / "pre"),
+                "--dataset",
+                "umls",
+                "--out",
+                str(out),
+                "--triples",
+                "30",
+                "--set",
+                "threads=1",
+            ]
+        )
+        == 0
+    )
     result = json.loads(out.with_suffix(".json").read_text())
     assert result["subject"]["target"] == "warm_start" and result["subject"]["sampler"] == kind
     assert len(result["bands"]["rows"]) == bands and result["denoiser"]["rows"] == 60  # both sides of 30 triples
@@ -336,8 +470,12 @@ def test_cli_diagnose_a_warm_start(stage_root, kind, bands):
     # the diagnosed denoiser is the warm start's, on the pretrained backbone: same numbers as measured by hand
     kg = load_dataset(stage_root / "data", "umls")
     pos, _ = sample_triples(kg, 30, diagnostics_generator(0, STREAM_TRIPLES))
-    ref = denoiser_quality(load_diffusion(stage_root / f"ws_{kind}"), load_trained_model(stage_root / "pre" / BEST_MODEL),
-                           pos, diagnostics_generator(0, STREAM_DENOISER))
+    ref = denoiser_quality(
+        load_diffusion(stage_root / f"ws_{kind}"),
+        load_trained_model(stage_root / "pre" / BEST_MODEL),
+        pos,
+        diagnostics_generator(0, STREAM_DENOISER),
+    )
     assert result["denoiser"]["mse"] == pytest.approx(ref["mse"], rel=1e-6)
     assert result["denoiser"]["baseline"] == pytest.approx(ref["baseline"], rel=1e-6)
 
@@ -345,9 +483,28 @@ def test_cli_diagnose_a_warm_start(stage_root, kind, bands):
 def test_cli_diagnose_a_warm_start_with_measured_band_placement(stage_root):
     # the bands are placed on the pretrained backbone before they are measured; the table names the placed states
     out = stage_root / "out" / "ws_dans_placed"
-    assert cli.main(["diagnose", "--warm-start", str(stage_root / "ws_dans"), "--pretrained", str(stage_root / "pre"),
-                     "--dataset", "umls", "--out", str(out), "--triples", "30", "--set", "threads=1",
-                     "--set", "diffusion.band_placement=measured"]) == 0
+    assert (
+        cli.main(
+            [
+                "diagnose",
+                "--warm-start",
+                str(stage_root / "ws_dans"),
+                "--pretrained",
+                str(stage_root / "pre"),
+                "--dataset",
+                "umls",
+                "--out",
+                str(out),
+                "--triples",
+                "30",
+                "--set",
+                "threads=1",
+                "--set",
+                "diffusion.band_placement=measured",
+            ]
+        )
+        == 0
+    )
     result = json.loads(out.with_suffix(".json").read_text())
     placed = [int(result["subject"]["band_placement"][f"band{k}_step"]) for k in range(1, 5)]
     assert [r["reverse_step"] for r in result["bands"]["rows"]] == placed
@@ -358,9 +515,21 @@ def test_report_gathers_the_diagnoses(stage_root):
     from dans_kgc.reports import build_report
 
     # the CLI tests above write these diagnoses; run alone (or reordered), this test makes them itself
-    made = {"dans": ["--run", str(stage_root / "dans"), "--triples", "40"],
-            "ws_dans": ["--warm-start", str(stage_root / "ws_dans"), "--pretrained", str(stage_root / "pre"),
-                        "--dataset", "umls", "--triples", "30", "--set", "threads=1"]}
+    made = {
+        "dans": ["--run", str(stage_root / "dans"), "--triples", "40"],
+        "ws_dans": [
+            "--warm-start",
+            str(stage_root / "ws_dans"),
+            "--pretrained",
+            str(stage_root / "pre"),
+            "--dataset",
+            "umls",
+            "--triples",
+            "30",
+            "--set",
+            "threads=1",
+        ],
+    }
     for name, argv in made.items():
         if not (stage_root / "out" / f"{name}.json").exists():
             assert cli.main(["diagnose", *argv, "--out", str(stage_root / "out" / name)]) == 0
@@ -369,18 +538,23 @@ def test_report_gathers_the_diagnoses(stage_root):
     md = (stage_root / "tables" / "diagnostics.md").read_text()
     assert "warm start ws_dans" in md and "main/dans seed 0" in md and "UMLS" in md
     assert "quantile" in (stage_root / "tables" / "diagnostics.csv").read_text()
-    non_answer = json.loads((stage_root / "out" / "dans.json").read_text())["bands"]["reference"]["quantile_non_answer1"]
+    non_answer = json.loads((stage_root / "out" / "dans.json").read_text())["bands"]["reference"][
+        "quantile_non_answer1"
+    ]
     assert "Hardest non-answer quantile" in md and f"| {non_answer:.3f} |" in md
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["--run", "{root}/nowhere"], "no such run folder"),
-    (["--run", "{root}/ws_dans"], "no run config here"),
-    (["--warm-start", "{root}/pre", "--pretrained", "{root}/pre", "--dataset", "umls"], "no diffusion warm start"),
-    (["--warm-start", "{root}/ws_dans"], "needs --pretrained"),
-    ([], "either --run"),
-    (["--run", "{root}/dans", "--warm-start", "{root}/ws_dans"], "either --run"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--run", "{root}/nowhere"], "no such run folder"),
+        (["--run", "{root}/ws_dans"], "no run config here"),
+        (["--warm-start", "{root}/pre", "--pretrained", "{root}/pre", "--dataset", "umls"], "no diffusion warm start"),
+        (["--warm-start", "{root}/ws_dans"], "needs --pretrained"),
+        ([], "either --run"),
+        (["--run", "{root}/dans", "--warm-start", "{root}/ws_dans"], "either --run"),
+    ],
+)
 def test_cli_diagnose_bad_input_is_one_line_and_exit_2(stage_root, tmp_path, caplog, argv, needle):
     argv = [a.format(root=stage_root) for a in argv]
     with caplog.at_level(logging.ERROR):
@@ -394,10 +568,20 @@ def test_markdown_shows_the_x0_error_next_to_the_noise_error_and_names_the_predi
     # x0 prediction: its implied noise error explodes at small s by construction (step 1 here: 400x), so the table
     # carries the x0 error and its ratio to predicting zero (E||x0||^2 = 2.0), and says which one is predicted
     result = _toy_result_without_bands(toy_kg, "dans")
-    result["denoiser"] = {"steps": [1, 2, 3, 4], "mse": [400.0, 2.0, 0.5, 0.0], "baseline": [1.0] * 4,
-                          "ratio": [400.0, 2.0, 0.5, 0.0], "prediction": "x0", "x0_mse": [0.02, 0.2, 1.0, 1.8],
-                          "x0_baseline": 2.0, "rows": 8, "mean_mse": 100.625, "mean_baseline": 1.0,
-                          "mean_ratio": 100.625, "alpha_bar_T": {"min": 0.0, "max": 0.0}}
+    result["denoiser"] = {
+        "steps": [1, 2, 3, 4],
+        "mse": [400.0, 2.0, 0.5, 0.0],
+        "baseline": [1.0] * 4,
+        "ratio": [400.0, 2.0, 0.5, 0.0],
+        "prediction": "x0",
+        "x0_mse": [0.02, 0.2, 1.0, 1.8],
+        "x0_baseline": 2.0,
+        "rows": 8,
+        "mean_mse": 100.625,
+        "mean_baseline": 1.0,
+        "mean_ratio": 100.625,
+        "alpha_bar_T": {"min": 0.0, "max": 0.0},
+    }
     text = render_markdown(result)
     assert "| step s | noise MSE | zero baseline | ratio | x0 MSE | zero baseline | x0 ratio |" in text
     assert "| 1 | 400.0000 | 1.0000 | 400.000 | 0.0200 | 2.0000 | 0.010 |" in text
@@ -414,16 +598,34 @@ def test_report_rates_each_denoiser_by_what_it_predicts(tmp_path):
     from dans_kgc.reports.diagnostics import KIND
 
     def diagnosis(name, denoiser):
-        subj = {"dataset": "umls", "target": "run", "sampler": "dans", "seed": 0, "run": name,
-                "tags": {"experiment": "main", "variant": name}}
-        (tmp_path / f"{name}.json").write_text(json.dumps(
-            {"kind": KIND, "subject": subj, "denoiser": denoiser, "bands": None, "false_negatives": {"rows": []}}))
+        subj = {
+            "dataset": "umls",
+            "target": "run",
+            "sampler": "dans",
+            "seed": 0,
+            "run": name,
+            "tags": {"experiment": "main", "variant": name},
+        }
+        (tmp_path / f"{name}.json").write_text(
+            json.dumps(
+                {"kind": KIND, "subject": subj, "denoiser": denoiser, "bands": None, "false_negatives": {"rows": []}}
+            )
+        )
 
-    common = {"steps": [1, 2], "mse": [199.0, 1.0], "baseline": [1.0, 1.0], "ratio": [199.0, 1.0], "rows": 4,
-              "mean_mse": 100.0, "mean_baseline": 1.0, "mean_ratio": 100.0}
+    common = {
+        "steps": [1, 2],
+        "mse": [199.0, 1.0],
+        "baseline": [1.0, 1.0],
+        "ratio": [199.0, 1.0],
+        "rows": 4,
+        "mean_mse": 100.0,
+        "mean_baseline": 1.0,
+        "mean_ratio": 100.0,
+    }
     diagnosis("x0model", {**common, "prediction": "x0", "x0_mse": [0.2, 0.8], "x0_baseline": 2.0})
-    diagnosis("epsmodel", {**common, "mean_ratio": 0.9, "prediction": "noise", "x0_mse": [5.0, 5.0],
-                           "x0_baseline": 2.0})
+    diagnosis(
+        "epsmodel", {**common, "mean_ratio": 0.9, "prediction": "noise", "x0_mse": [5.0, 5.0], "x0_baseline": 2.0}
+    )
     build_report("diagnostics", [str(tmp_path)], tmp_path / "table")
     md = (tmp_path / "table.md").read_text()
     assert "Denoiser MSE / zero (its target)" in md

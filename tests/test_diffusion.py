@@ -1,4 +1,5 @@
 """ANS diffusion (METHOD.md Stage 2): schedules, forward marginal, denoiser, snapping, warm start."""
+
 import json
 import math
 
@@ -34,13 +35,13 @@ def test_betas_increase_and_stay_in_range(mu):
     zeta = torch.linspace(0, 1, 11)
     b = schedule(zeta, 50, 1e-4, 0.02, mu)["betas"]
     assert b.shape == (11, 50)
-    assert torch.allclose(b[:, 0], torch.full((11,), 1e-4))                    # s = 1: beta_low
+    assert torch.allclose(b[:, 0], torch.full((11,), 1e-4))  # s = 1: beta_low
     bmax = entity_beta_max(zeta, 1e-4, 0.02, mu)
     live = bmax > 1e-4  # beta_max clipped to beta_low (mu (zeta - 0.5) <= -1) gives a flat schedule
     assert bool((b[:, 1:] >= b[:, :-1]).all())
-    assert bool((b[live, 1:] > b[live, :-1]).all())                            # strictly increasing in s
+    assert bool((b[live, 1:] > b[live, :-1]).all())  # strictly increasing in s
     assert bool((b[live, 1:] > 1e-4).all()) and bool((b >= 1e-4).all()) and bool((b <= 0.999).all())
-    assert torch.allclose(b[:, -1], entity_beta_max(zeta, 1e-4, 0.02, mu))   # s = T: beta_max(e)
+    assert torch.allclose(b[:, -1], entity_beta_max(zeta, 1e-4, 0.02, mu))  # s = T: beta_max(e)
 
 
 def test_linear_schedule_known_values():
@@ -69,8 +70,8 @@ def test_cosine_schedule_reaches_pure_noise_and_keeps_difficulty_order(mu):
     zeta = torch.linspace(0, 1, 11)
     sch = schedule(zeta, 50, 1e-4, 0.02, mu, kind="cosine")
     abar = sch["alpha_bars"]
-    assert bool((abar[:, 1:] < abar[:, :-1]).all())                       # strictly decreasing in s
-    assert float(abar[:, 0].min()) > 0.99                                  # alpha-bar_1 ~ 1
+    assert bool((abar[:, 1:] < abar[:, :-1]).all())  # strictly decreasing in s
+    assert float(abar[:, 0].min()) > 0.99  # alpha-bar_1 ~ 1
     # alpha-bar_T ~ 0 (beta_T capped at 0.999: alpha-bar_T <= 0.001 ** m_e, m_e = 1 + mu (zeta - 0.5) >= 0.05)
     assert float(abar[:, -1].max()) < (1e-3 if mu <= 1 else 0.05)
     assert torch.allclose(abar, torch.cumprod(1 - sch["betas"], -1))
@@ -79,7 +80,7 @@ def test_cosine_schedule_reaches_pure_noise_and_keeps_difficulty_order(mu):
     if mu == 0:
         assert torch.allclose(mid, mid[:1].expand_as(mid))
     else:
-        assert bool((mid[1:] < mid[:-1]).all())                           # harder entity -> more noise
+        assert bool((mid[1:] < mid[:-1]).all())  # harder entity -> more noise
     # known value (zeta = 0.5: no difficulty adjustment): abar(s) = f(s) / f(0)
     f = lambda x: math.cos((x + 0.008) / 1.008 * math.pi / 2) ** 2  # noqa: E731
     assert float(abar[5, 24]) == pytest.approx(f(25 / 50) / f(0), rel=1e-4)
@@ -91,8 +92,19 @@ def _oracle(prediction: str, reverse: str, sched: str = "linear"):
     """A diffusion model whose network returns the exact x0 (or the exact noise given x0)."""
     n, w = 6, 5
     pts = torch.randn(n, w, generator=torch.Generator().manual_seed(1)) * 3
-    d = ConditionalDiffusion(n, w, torch.full((n,), 0.5), torch.arange(n), num_clusters=n, steps=20,
-                             hidden=[8], time_dim=4, type_dim=2, prediction=prediction, schedule=sched)
+    d = ConditionalDiffusion(
+        n,
+        w,
+        torch.full((n,), 0.5),
+        torch.arange(n),
+        num_clusters=n,
+        steps=20,
+        hidden=[8],
+        time_dim=4,
+        type_dim=2,
+        prediction=prediction,
+        schedule=sched,
+    )
     d.ensure_scale(pts)
     return d, pts
 
@@ -103,11 +115,11 @@ def test_x0_oracle_chain_ends_exactly_at_its_target(reverse, sched):
     d, pts = _oracle("x0", reverse, sched)
     tgt = torch.arange(6)
     x0 = pts / d.data_scale
-    d.denoiser.forward_parts = lambda x, pre: x0          # predicts the clean embedding of each row
+    d.denoiser.forward_parts = lambda x, pre: x0  # predicts the clean embedding of each row
     out = d.sample(tgt, pts, torch.Generator().manual_seed(0), [20, 10, 0], sampling_steps=5, reverse=reverse)
-    assert torch.allclose(out[:, 2], pts, atol=1e-4)       # the fully denoised state is the target
+    assert torch.allclose(out[:, 2], pts, atol=1e-4)  # the fully denoised state is the target
     dist = (out - pts.unsqueeze(1)).norm(dim=-1).mean(0)
-    assert bool(dist[1] < dist[0])                          # and the chain approaches it band by band
+    assert bool(dist[1] < dist[0])  # and the chain approaches it band by band
 
 
 @pytest.mark.parametrize("reverse", ["ddpm", "ddim"])
@@ -119,7 +131,7 @@ def test_one_respaced_x0_step_matches_the_closed_form(reverse):
     x0 = pts / d.data_scale
     d.denoiser.forward_parts = lambda x, pre: x0
     out = d.sample(tgt, pts, torch.Generator().manual_seed(3), [20, 10], sampling_steps=1, reverse=reverse)
-    noise = torch.randn((3, 6, 5), generator=torch.Generator().manual_seed(3))   # visits 20, 10, 0
+    noise = torch.randn((3, 6, 5), generator=torch.Generator().manual_seed(3))  # visits 20, 10, 0
     abar = linear_alpha_bars(0.5, 20)  # the oracle's schedule (zeta 0.5, METHOD.md's defaults), by hand
     a_t, a_s = torch.full((6, 1), abar[20]), torch.full((6, 1), abar[10])
     x_t = noise[0]
@@ -201,7 +213,7 @@ def test_forward_marginal_matches_closed_form():
     g = torch.Generator().manual_seed(0)
     x0 = torch.tensor([1.5, -2.0, 0.3])
     n = 40000
-    abar = schedule(torch.full((n,), 0.8), 50, 1e-4, 0.02, 1.0)["alpha_bars"][:, 19]   # s = 20
+    abar = schedule(torch.full((n,), 0.8), 50, 1e-4, 0.02, 1.0)["alpha_bars"][:, 19]  # s = 20
     xs = q_sample(x0.expand(n, 3), abar, torch.randn((n, 3), generator=g))
     a = abar[0].item()
     assert xs.mean(0).tolist() == pytest.approx((math.sqrt(a) * x0).tolist(), abs=0.02)
@@ -215,8 +227,18 @@ def _toy(condition: str, steps: int = 200):
     torch.manual_seed(0)
     n, w = 8, 8
     pts = torch.randn(n, w, generator=g) * 2
-    d = ConditionalDiffusion(n, w, torch.full((n,), 0.5), torch.arange(n), num_clusters=n, steps=50,
-                             hidden=[64, 64], time_dim=16, type_dim=8, condition=condition)
+    d = ConditionalDiffusion(
+        n,
+        w,
+        torch.full((n,), 0.5),
+        torch.arange(n),
+        num_clusters=n,
+        steps=50,
+        hidden=[64, 64],
+        time_dim=16,
+        type_dim=8,
+        condition=condition,
+    )
     d.ensure_scale(pts)
     opt = torch.optim.Adam(d.parameters(), lr=3e-3)
     for _ in range(steps):
@@ -231,10 +253,10 @@ def _toy(condition: str, steps: int = 200):
 def test_conditional_denoiser_approaches_its_target_band_by_band():
     d, pts, g = _toy("ccd")
     tgt = torch.arange(8).repeat(32)
-    out = d.sample(tgt, pts[tgt], g, band_checkpoints([0.75, 0.5, 0.25, 0.0], 50))     # [B, 4, w]
+    out = d.sample(tgt, pts[tgt], g, band_checkpoints([0.75, 0.5, 0.25, 0.0], 50))  # [B, 4, w]
     dist = (out - pts[tgt].unsqueeze(1)).norm(dim=-1).mean(0)
-    assert bool((dist[1:] < dist[:-1]).all()), dist                          # band 4 (denoised) closest
-    assert dist[-1] < 0.3 * torch.cdist(pts, pts).mean()                     # and near its own target
+    assert bool((dist[1:] < dist[:-1]).all()), dist  # band 4 (denoised) closest
+    assert dist[-1] < 0.3 * torch.cdist(pts, pts).mean()  # and near its own target
     assert (torch.cdist(out[:, -1], pts).argmin(-1) == tgt).float().mean() > 0.8
 
 
@@ -243,18 +265,18 @@ def test_null_condition_ignores_the_condition():
     tgt_a, tgt_b = torch.arange(8), torch.arange(8).flip(0)
     a = d.sample(tgt_a, pts[tgt_a], torch.Generator().manual_seed(5), [25, 0])
     b = d.sample(tgt_b, torch.randn(8, 8) * 10, torch.Generator().manual_seed(5), [25, 0])
-    assert torch.equal(a, b)          # same noise -> same output whatever the condition
+    assert torch.equal(a, b)  # same noise -> same output whatever the condition
     c, _, _ = _toy("ccd", steps=60)
     a = c.sample(tgt_a, pts[tgt_a], torch.Generator().manual_seed(5), [25, 0])
     b = c.sample(tgt_b, pts[tgt_b], torch.Generator().manual_seed(5), [25, 0])
-    assert not torch.allclose(a, b)   # while the CCD model does use it
+    assert not torch.allclose(a, b)  # while the CCD model does use it
 
 
 def test_sampling_is_reproducible_and_keeps_every_requested_state():
     d, pts, _ = _toy("ccd", steps=5)
     tgt = torch.arange(8)
     a = d.sample(tgt, pts, torch.Generator().manual_seed(3), [50, 37, 0])
-    b = d.sample(tgt, pts, torch.Generator().manual_seed(3), [0, 37, 37, 50])   # any order, repeats allowed
+    b = d.sample(tgt, pts, torch.Generator().manual_seed(3), [0, 37, 37, 50])  # any order, repeats allowed
     assert torch.equal(a[:, 1], b[:, 1]) and torch.equal(b[:, 1], b[:, 2])
     assert torch.equal(a[:, 0], b[:, 3]) and torch.equal(a[:, 2], b[:, 0])
     # the chain's start is the first noise draw
@@ -299,7 +321,7 @@ def test_snap_never_returns_a_known_true_triple(seed, n_ent, n_rel):
                 continue
             cand = (e, r, t) if head[i] else (h, r, e)
             assert e >= 0 and cand not in known
-            dists = torch.cdist(neg[i, k:k + 1], ent[allowed])[0]
+            dists = torch.cdist(neg[i, k : k + 1], ent[allowed])[0]
             # the nearest allowed entity
             assert torch.dist(neg[i, k], ent[e]).item() == pytest.approx(dists.min().item(), abs=1e-5)
 
@@ -322,8 +344,10 @@ def test_fit_save_load_roundtrip(toy_kg, tmp_path):
     assert rep["loss_curve"] == pytest.approx(report["loss_curve"]) and "git_commit" in rep["provenance"]
     tgt, side = torch.tensor([0, 1, 2]), torch.tensor([False, True, False])
     q = model.query_embedding(tgt, torch.tensor([0, 0, 1])).detach()
-    assert torch.equal(d.sample(tgt, q, torch.Generator().manual_seed(1), [10, 0], head_side=side),
-                       again.sample(tgt, q, torch.Generator().manual_seed(1), [10, 0], head_side=side))
+    assert torch.equal(
+        d.sample(tgt, q, torch.Generator().manual_seed(1), [10, 0], head_side=side),
+        again.sample(tgt, q, torch.Generator().manual_seed(1), [10, 0], head_side=side),
+    )
 
 
 def test_fit_accepts_plain_embeddings(toy_kg):
@@ -336,24 +360,104 @@ def test_fit_accepts_plain_embeddings(toy_kg):
 def test_cli_diffusion_fit(tmp_path, mirror):
     from dans_kgc.cli import main
 
-    base = ["--set", f"data.root={tmp_path / 'data'}", "--set", f"data.mirror={MIRROR}", "--set", "threads=1",
-            "--set", "device=cpu", "--set", "model.dim=8"]  # the backbone whose space the warm start is fitted in
-    assert main(["pretrain", "--dataset", "umls", "--out", str(tmp_path / "pre"), "--quiet", *base,
-                 "--set", "pretrain.epochs=1", "--set", "pretrain.dim=8", "--set", "train.eval_every=1"]) == 0
+    base = [
+        "--set",
+        f"data.root={tmp_path / 'data'}",
+        "--set",
+        f"data.mirror={MIRROR}",
+        "--set",
+        "threads=1",
+        "--set",
+        "device=cpu",
+        "--set",
+        "model.dim=8",
+    ]  # the backbone whose space the warm start is fitted in
+    assert (
+        main(
+            [
+                "pretrain",
+                "--dataset",
+                "umls",
+                "--out",
+                str(tmp_path / "pre"),
+                "--quiet",
+                *base,
+                "--set",
+                "pretrain.epochs=1",
+                "--set",
+                "pretrain.dim=8",
+                "--set",
+                "train.eval_every=1",
+            ]
+        )
+        == 0
+    )
     out = tmp_path / "diff"
-    assert main(["diffusion", "fit", "--dataset", "umls", "--pretrained", str(tmp_path / "pre"), "--out", str(out),
-                 *base, "--set", "dans.use_dam=false", "--set", "diffusion.warmstart_epochs=1",
-                 "--set", "diffusion.hidden=[16]"]) == 0
+    assert (
+        main(
+            [
+                "diffusion",
+                "fit",
+                "--dataset",
+                "umls",
+                "--pretrained",
+                str(tmp_path / "pre"),
+                "--out",
+                str(out),
+                *base,
+                "--set",
+                "dans.use_dam=false",
+                "--set",
+                "diffusion.warmstart_epochs=1",
+                "--set",
+                "diffusion.hidden=[16]",
+            ]
+        )
+        == 0
+    )
     rep = json.loads((out / "diffusion_report.json").read_text())
     assert rep["epochs"] == 1 and rep["dataset"] == "umls" and rep["kind"] == "dans"
     d = load_diffusion(out)
     assert d.width == 8 and torch.equal(d.zeta, torch.full((d.num_entities,), 0.5))
     # without --dam and with use_dam on, the error names the fix
-    assert main(["diffusion", "fit", "--dataset", "umls", "--pretrained", str(tmp_path / "pre"),
-                 "--out", str(tmp_path / "d2"), *base]) == 2
-    assert main(["diffusion", "fit", "--dataset", "umls", "--pretrained", str(tmp_path / "pre"), "--kind", "dhns",
-                 "--out", str(tmp_path / "d3"), *base, "--set", "diffusion.warmstart_epochs=1",
-                 "--set", "diffusion.hidden=[16]"]) == 0
+    assert (
+        main(
+            [
+                "diffusion",
+                "fit",
+                "--dataset",
+                "umls",
+                "--pretrained",
+                str(tmp_path / "pre"),
+                "--out",
+                str(tmp_path / "d2"),
+                *base,
+            ]
+        )
+        == 2
+    )
+    assert (
+        main(
+            [
+                "diffusion",
+                "fit",
+                "--dataset",
+                "umls",
+                "--pretrained",
+                str(tmp_path / "pre"),
+                "--kind",
+                "dhns",
+                "--out",
+                str(tmp_path / "d3"),
+                *base,
+                "--set",
+                "diffusion.warmstart_epochs=1",
+                "--set",
+                "diffusion.hidden=[16]",
+            ]
+        )
+        == 0
+    )
     assert load_diffusion(tmp_path / "d3").condition_mode == "query"
 
 
@@ -371,8 +475,16 @@ def test_respaced_chain_with_all_steps_is_the_exact_chain():
     from dans_kgc.diffusion import ConditionalDiffusion
 
     torch.manual_seed(0)
-    diff = ConditionalDiffusion(6, 4, zeta=torch.rand(6), clusters=torch.zeros(6, dtype=torch.long), steps=10,
-                                hidden=[16], time_dim=8, type_dim=4)
+    diff = ConditionalDiffusion(
+        6,
+        4,
+        zeta=torch.rand(6),
+        clusters=torch.zeros(6, dtype=torch.long),
+        steps=10,
+        hidden=[16],
+        time_dim=8,
+        type_dim=4,
+    )
     diff.ensure_scale(torch.randn(6, 4))
     target, query = torch.tensor([0, 3, 5]), torch.randn(3, 4)
     a = diff.sample(target, query, torch.Generator().manual_seed(1), [7, 5, 2, 0], sampling_steps=0)

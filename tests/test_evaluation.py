@@ -1,4 +1,5 @@
 """Filtered ranking: hand-computed ranks with ties, tie policies, chunking, the filter index, and PyKEEN agreement."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,10 +22,14 @@ class TableModel(nn.Module):
         self.tails, self.heads = tails, heads
 
     def score_all_tails(self, h_idx, r_idx):
-        return torch.tensor([self.tails[(int(h), int(r))] for h, r in zip(h_idx, r_idx, strict=True)], dtype=torch.float32)
+        return torch.tensor(
+            [self.tails[(int(h), int(r))] for h, r in zip(h_idx, r_idx, strict=True)], dtype=torch.float32
+        )
 
     def score_all_heads(self, r_idx, t_idx):
-        return torch.tensor([self.heads[(int(r), int(t))] for r, t in zip(r_idx, t_idx, strict=True)], dtype=torch.float32)
+        return torch.tensor(
+            [self.heads[(int(r), int(t))] for r, t in zip(r_idx, t_idx, strict=True)], dtype=torch.float32
+        )
 
 
 # Toy KG (conftest.toy_kg): entities a..f = 0..5, relations r = 0, s = 1.
@@ -93,8 +98,9 @@ def test_evaluate_uses_the_protocol_filter(toy_kg):
     assert filter_splits("kge", "valid") == ("train", "valid")
     assert filter_splits("kge", "test") == ("train", "valid", "test")
     assert filter_splits("redgnn", "valid") == ("train", "valid", "test")
-    kg = KnowledgeGraph("t", "kge", list("abcdef"), ["r", "s"], toy_kg.train,
-                        valid=np.array([[B, R, D]]), test=np.array([[B, R, E]]))
+    kg = KnowledgeGraph(
+        "t", "kge", list("abcdef"), ["r", "s"], toy_kg.train, valid=np.array([[B, R, D]]), test=np.array([[B, R, E]])
+    )
     tails = {(B, R): [0.0, 0.0, 0.0, 0.5, 0.9, 0.0]}  # target d = 0.5; e (a test answer) scores higher
     heads = {(R, D): [0.0, 1.0, 0.0, 0.0, 0.0, 0.0], (R, E): [0.0, 1.0, 0.0, 0.0, 0.0, 0.0]}
     model = TableModel({**tails}, heads)
@@ -108,8 +114,9 @@ def test_evaluate_uses_the_protocol_filter(toy_kg):
 def test_constant_scores_get_the_middle_rank_never_rank_one():
     rng = np.random.default_rng(0)
     ne, nr = 40, 3
-    true = np.unique(np.stack([rng.integers(ne, size=300), rng.integers(nr, size=300), rng.integers(ne, size=300)], 1),
-                     axis=0)
+    true = np.unique(
+        np.stack([rng.integers(ne, size=300), rng.integers(nr, size=300), rng.integers(ne, size=300)], 1), axis=0
+    )
     test = true[rng.choice(len(true), 50, replace=False)]
     model = build_model({"name": "distmult", "dim": 4}, ne, nr)
     with torch.no_grad():
@@ -199,8 +206,9 @@ def _pykeen_metrics(model_ours, kg, batch_size):
     from pykeen.models import TransE as PKTransE
     from pykeen.triples import CoreTriplesFactory
 
-    tf = CoreTriplesFactory(mapped_triples=torch.as_tensor(kg.train), num_entities=kg.num_entities,
-                            num_relations=kg.num_relations)
+    tf = CoreTriplesFactory(
+        mapped_triples=torch.as_tensor(kg.train), num_entities=kg.num_entities, num_relations=kg.num_relations
+    )
     pk = PKTransE(triples_factory=tf, embedding_dim=model_ours.dim, scoring_fct_norm=1, random_seed=0)
     ent = model_ours.entity.weight.detach().clone()
     with torch.no_grad():
@@ -212,12 +220,20 @@ def _pykeen_metrics(model_ours, kg, batch_size):
         torch.testing.assert_close(pk.score_hrt(sample).view(-1), model_ours.score_hrt(sample), rtol=1e-6, atol=1e-5)
     # ... and the same filter: the test triples themselves plus train and valid
     evaluator = RankBasedEvaluator(filtered=True, clear_on_finalize=False)
-    res = evaluator.evaluate(pk, torch.as_tensor(kg.test), batch_size=batch_size, use_tqdm=False,
-                             additional_filter_triples=[torch.as_tensor(kg.train), torch.as_tensor(kg.valid)])
+    res = evaluator.evaluate(
+        pk,
+        torch.as_tensor(kg.test),
+        batch_size=batch_size,
+        use_tqdm=False,
+        additional_filter_triples=[torch.as_tensor(kg.train), torch.as_tensor(kg.valid)],
+    )
     torch.testing.assert_close(pk.entity_representations[0]._embeddings.weight.detach(), ent, rtol=0, atol=0)
     # per-triple ranks, in test order (batches are processed in order)
-    ranks = {(side, kind): np.concatenate(evaluator.ranks[side, kind]).astype(np.float64)
-             for side in ("head", "tail") for kind in ("optimistic", "pessimistic", "realistic")}
+    ranks = {
+        (side, kind): np.concatenate(evaluator.ranks[side, kind]).astype(np.float64)
+        for side in ("head", "tail")
+        for kind in ("optimistic", "pessimistic", "realistic")
+    }
     return res, ranks
 
 
@@ -241,8 +257,11 @@ def test_filtered_realistic_ranks_equal_pykeen(umls_root, weights):
     # the ranks themselves, triple by triple
     mismatches = 0
     for side in ("head", "tail"):
-        for kind, ours_ranks in (("optimistic", res.optimistic[side]), ("pessimistic", res.pessimistic[side]),
-                                 ("realistic", res.realistic(side))):
+        for kind, ours_ranks in (
+            ("optimistic", res.optimistic[side]),
+            ("pessimistic", res.pessimistic[side]),
+            ("realistic", res.realistic(side)),
+        ):
             assert pk_ranks[side, kind].shape == ours_ranks.shape
             mismatches += int((pk_ranks[side, kind] != ours_ranks).sum())
     if weights == "dyadic":
@@ -258,7 +277,9 @@ def test_filtered_realistic_ranks_equal_pykeen(umls_root, weights):
     for kind in ("optimistic", "pessimistic"):
         assert ours[kind]["mrr"] == pytest.approx(g("both", kind, "inverse_harmonic_mean_rank"), abs=tol)
     for side in ("head", "tail"):
-        assert ours["per_side"][side]["mrr"] == pytest.approx(g(side, "realistic", "inverse_harmonic_mean_rank"), abs=tol)
+        assert ours["per_side"][side]["mrr"] == pytest.approx(
+            g(side, "realistic", "inverse_harmonic_mean_rank"), abs=tol
+        )
     if weights == "dyadic":
         assert (res.pessimistic["tail"] > res.optimistic["tail"]).any()  # the comparison covered ties
         # the filter matters here: without it the numbers differ

@@ -1,5 +1,6 @@
 """RotatE's negative-sampling recipe: train.filter_negatives (random negatives that are training triples are
 redrawn) and train.subsampling (frequency weights of the positives)."""
+
 from __future__ import annotations
 
 import pytest
@@ -19,15 +20,17 @@ def dense_kg() -> KnowledgeGraph:
     # a -> b, c, d, e under "likes": 4 of the 6 entities are true tails of (a, likes, ?), so a uniform tail
     # negative of (a, likes, b) is a training triple 2/3 of the time. x, y, z -> a under "knows".
     train = [("a", "likes", t) for t in "bcde"] + [(h, "knows", "a") for h in "xyz"]
-    return KnowledgeGraph.from_labeled("dense", "kge", {"train": train, "valid": [], "test": []},
-                                       entities=list("abcdefxyz"))
+    return KnowledgeGraph.from_labeled(
+        "dense", "kge", {"train": train, "valid": [], "test": []}, entities=list("abcdefxyz")
+    )
 
 
 def _sampler(kg: KnowledgeGraph, name: str = "uniform", filtered: bool = True, n: int = 3000):
     # NSCaching: 3 cache slots, fewer than any query's non-answers here (a full cache of answers is unavoidable
     # when a query has fewer non-answers than slots)
-    cfg = tiny_config(**{"train.num_negatives": n, "train.filter_negatives": filtered,
-                         "samplers.nscaching.cache_size": 3})
+    cfg = tiny_config(
+        **{"train.num_negatives": n, "train.filter_negatives": filtered, "samplers.nscaching.cache_size": 3}
+    )
     return build_sampler(name, kg, cfg, torch.Generator().manual_seed(0))
 
 
@@ -99,8 +102,15 @@ def test_nscaching_keeps_training_triples_out_of_its_caches(dense_kg):
 
 
 def test_filter_is_refused_where_it_would_do_nothing(dense_kg, tmp_path):
-    cfg = tiny_config(**{"model.dim": 8, "device": "cpu", "model.name": "distmult", "train.mode": "one_to_n",
-                         "train.filter_negatives": True})
+    cfg = tiny_config(
+        **{
+            "model.dim": 8,
+            "device": "cpu",
+            "model.name": "distmult",
+            "train.mode": "one_to_n",
+            "train.filter_negatives": True,
+        }
+    )
     model, sampler = build_run(cfg, dense_kg, None)
     with pytest.raises(ValueError, match="one_to_n draws no random negatives"):
         Trainer(cfg, dense_kg, model, sampler, tmp_path, CPU, "kge", show_progress=False)
@@ -116,13 +126,20 @@ def test_subsampling_weights_reach_the_random_loss(dense_kg, tmp_path):
     got = trainer._random_loss(pos)[0]
     sampler.generator.set_state(state)
     pos_scores, neg_scores = model.score_positive_and_corrupted(pos, sampler.corrupt(pos))
-    rows = torch.stack([softplus(pos_scores[i:i + 1], neg_scores[i:i + 1]) for i in range(len(pos))])
+    rows = torch.stack([softplus(pos_scores[i : i + 1], neg_scores[i : i + 1]) for i in range(len(pos))])
     w = SubsamplingWeights(pos, dense_kg.num_relations)(pos)
     assert w.unique().numel() > 1  # unequal query counts here, so the weighting can show
     torch.testing.assert_close(got, (w * rows).sum() / w.sum())
     assert not torch.allclose(got, rows.mean(), rtol=1e-5, atol=0)  # distinguishable from the plain mean
-    cfg = tiny_config(**{"model.dim": 8, "device": "cpu", "model.name": "distmult", "train.mode": "one_to_n",
-                         "train.subsampling": True})
+    cfg = tiny_config(
+        **{
+            "model.dim": 8,
+            "device": "cpu",
+            "model.name": "distmult",
+            "train.mode": "one_to_n",
+            "train.subsampling": True,
+        }
+    )
     model, sampler = build_run(cfg, dense_kg, None)
     with pytest.raises(ValueError, match="train.subsampling=false"):
         Trainer(cfg, dense_kg, model, sampler, tmp_path, CPU, "kge", show_progress=False)

@@ -1,5 +1,6 @@
 """RED-GNN backbone: propagation computed by hand on a toy graph, the reciprocal head side, batching
 invariance, the seeded fact/query re-split, determinism, exact resume and the CLI."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,10 @@ from tests.conftest import rng_triples, tiny_config
 
 # toy graph: 4 entities, 2 relations; entity 3 has no edge at all
 TOY = torch.tensor([[0, 0, 1], [1, 1, 2]])
-REL = [[1.0, 2.0, 3.0, 4.0, 0.5],      # layer 1: relations 0, 1, inverses 2, 3, identity 4
-       [-1.0, 1.0, 0.5, 0.25, 0.0]]    # layer 2
+REL = [
+    [1.0, 2.0, 3.0, 4.0, 0.5],  # layer 1: relations 0, 1, inverses 2, 3, identity 4
+    [-1.0, 1.0, 0.5, 0.25, 0.0],
+]  # layer 2
 W_OUT, READOUT = [2.0, 1.5], 3.0
 
 
@@ -52,9 +55,11 @@ def test_known_answer_on_a_toy_graph(blocks):
     3 is never reached and scores 0."""
     q1, q2 = REL[0][0], REL[1][0]  # the query relation's embedding in each layer
     h1 = {0: W_OUT[0] * _msg(0.0, REL[0][4], q1), 1: W_OUT[0] * _msg(0.0, REL[0][0], q1)}
-    h2 = {0: W_OUT[1] * (_msg(h1[0], REL[1][4], q2) + _msg(h1[1], REL[1][2], q2)),   # identity + inverse of r0
-          1: W_OUT[1] * (_msg(h1[0], REL[1][0], q2) + _msg(h1[1], REL[1][4], q2)),   # r0 from 0 + identity
-          2: W_OUT[1] * _msg(h1[1], REL[1][1], q2)}                                  # r1 from 1
+    h2 = {
+        0: W_OUT[1] * (_msg(h1[0], REL[1][4], q2) + _msg(h1[1], REL[1][2], q2)),  # identity + inverse of r0
+        1: W_OUT[1] * (_msg(h1[0], REL[1][0], q2) + _msg(h1[1], REL[1][4], q2)),  # r0 from 0 + identity
+        2: W_OUT[1] * _msg(h1[1], REL[1][1], q2),
+    }  # r1 from 1
     one = _toy_model(1, blocks).score_all_tails(torch.tensor([0]), torch.tensor([0]))[0]
     assert one.tolist() == pytest.approx([READOUT * h1[0], READOUT * h1[1], 0.0, 0.0], rel=1e-6, abs=1e-6)
     two = _toy_model(2, blocks).score_all_tails(torch.tensor([0]), torch.tensor([0]))[0]
@@ -68,8 +73,12 @@ def test_head_query_is_the_tail_query_of_the_inverse_relation():
     head = model.score_all_heads(torch.tensor([0]), torch.tensor([1]))
     assert torch.equal(head, model.score_all_tails(torch.tensor([1]), torch.tensor([0 + 2])))
     q = REL[0][2]  # the query relation is r0's inverse
-    expected = [READOUT * W_OUT[0] * _msg(0.0, REL[0][2], q), READOUT * W_OUT[0] * _msg(0.0, REL[0][4], q),
-                READOUT * W_OUT[0] * _msg(0.0, REL[0][1], q), 0.0]  # 1 -r1-> 2 is reached too
+    expected = [
+        READOUT * W_OUT[0] * _msg(0.0, REL[0][2], q),
+        READOUT * W_OUT[0] * _msg(0.0, REL[0][4], q),
+        READOUT * W_OUT[0] * _msg(0.0, REL[0][1], q),
+        0.0,
+    ]  # 1 -r1-> 2 is reached too
     assert head[0].tolist() == pytest.approx(expected, rel=1e-6, abs=1e-6)
     assert model.score_reciprocal(torch.tensor([[0, 0, 1]])).item() == pytest.approx(expected[0], rel=1e-6, abs=1e-6)
 
@@ -89,8 +98,8 @@ def test_batching_does_not_change_any_score(gate, blocks):
     heads, rels = torch.tensor([3, 3, 7, 0, 3, 29]), torch.tensor([1, 2, 0, 3, 1, 5])  # repeats and an inverse
     batch = model.score_all_tails(heads, rels)
     for i in range(len(heads)):
-        alone = model.score_all_tails(heads[i:i + 1], rels[i:i + 1])
-        assert torch.allclose(batch[i:i + 1], alone, atol=1e-6), i
+        alone = model.score_all_tails(heads[i : i + 1], rels[i : i + 1])
+        assert torch.allclose(batch[i : i + 1], alone, atol=1e-6), i
 
 
 def test_both_aggregations_give_the_same_scores_and_gradients():
@@ -123,8 +132,11 @@ def test_fact_split_is_seeded_disjoint_and_complete():
 
 def test_embedding_paths_refuse_with_one_line():
     model = _random_model()
-    for call in (lambda: model.entity, lambda: model.query_embedding(torch.tensor([0]), torch.tensor([0])),
-                 lambda: model.regularization(torch.tensor([[0, 0, 1]]), "n3", 0.1)):
+    for call in (
+        lambda: model.entity,
+        lambda: model.query_embedding(torch.tensor([0]), torch.tensor([0])),
+        lambda: model.regularization(torch.tensor([[0, 0, 1]]), "n3", 0.1),
+    ):
         with pytest.raises(UnsupportedByGraphBackbone, match="model.name=redgnn") as err:
             call()
         assert "\n" not in str(err.value)
@@ -144,10 +156,23 @@ def test_graph_is_data_not_state():
 # ------------------------------------------------------------------------------------------
 # training: determinism, the fact re-split, exact resume
 # ------------------------------------------------------------------------------------------
-RG = {"model.name": "redgnn", "model.dim": 8, "model.gnn_layers": 2, "model.attn_dim": 3, "model.gnn_dropout": 0.1,
-      "train.mode": "one_to_n", "train.batch_size": 256, "train.lr": 0.005, "train.weight_decay": 1e-4,
-      "train.lr_decay": 0.9, "train.loss_reduction": "sum", "train.fact_ratio": 0.9, "train.sampler": "uniform",
-      "train.init_from_pretrained": False, "data.max_eval_triples": 100}
+RG = {
+    "model.name": "redgnn",
+    "model.dim": 8,
+    "model.gnn_layers": 2,
+    "model.attn_dim": 3,
+    "model.gnn_dropout": 0.1,
+    "train.mode": "one_to_n",
+    "train.batch_size": 256,
+    "train.lr": 0.005,
+    "train.weight_decay": 1e-4,
+    "train.lr_decay": 0.9,
+    "train.loss_reduction": "sum",
+    "train.fact_ratio": 0.9,
+    "train.sampler": "uniform",
+    "train.init_from_pretrained": False,
+    "data.max_eval_triples": 100,
+}
 
 
 def _fit(cfg, kg, out, resume=False):
@@ -184,8 +209,11 @@ def test_same_seed_same_metrics_and_exact_resume(umls, tmp_path):
     assert s_again["best_valid_mrr"] == s_full["best_valid_mrr"]
     assert [r["valid_mrr"] for r in again.history] == [r["valid_mrr"] for r in full.history]
     # "killed" after epoch 1, then resumed by a fresh process with the full budget
-    _fit(tiny_config(**{**RG, "train.epochs": 1, "train.eval_every": 1, "train.checkpoint_every": 1}), umls,
-         tmp_path / "cut")
+    _fit(
+        tiny_config(**{**RG, "train.epochs": 1, "train.eval_every": 1, "train.checkpoint_every": 1}),
+        umls,
+        tmp_path / "cut",
+    )
     assert (tmp_path / "cut" / CHECKPOINT).exists()
     resumed, s_res = _fit(full_cfg, umls, tmp_path / "cut", resume=True)
     assert s_res["resumed_from_epoch"] == 1 and s_res["steps"] == s_full["steps"]
@@ -196,8 +224,11 @@ def test_same_seed_same_metrics_and_exact_resume(umls, tmp_path):
 
 
 def test_cli_trains_and_evaluates_redgnn(in_tmp):
-    sets = [a for k, v in {**RG, "threads": 1, "train.epochs": 1, "train.eval_every": 1}.items()
-            for a in ("--set", f"{k}={v}")]
+    sets = [
+        a
+        for k, v in {**RG, "threads": 1, "train.epochs": 1, "train.eval_every": 1}.items()
+        for a in ("--set", f"{k}={v}")
+    ]
     assert main(["data", "fetch", "umls"]) == 0
     assert main(["train", "--dataset", "umls", "--out", "runs/rg", "--quiet", *sets]) == 0
     assert main(["evaluate", "--run", "runs/rg", "--quiet"]) == 0
@@ -211,8 +242,25 @@ def test_cli_trains_and_evaluates_redgnn(in_tmp):
 
 def test_cli_refuses_negative_sampling_with_one_line(in_tmp, caplog):
     assert main(["data", "fetch", "umls"]) == 0
-    assert main(["train", "--dataset", "umls", "--out", "runs/ns", "--quiet", "--set", "model.name=redgnn",
-                 "--set", "train.init_from_pretrained=false", "--set", "train.epochs=1"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "umls",
+                "--out",
+                "runs/ns",
+                "--quiet",
+                "--set",
+                "model.name=redgnn",
+                "--set",
+                "train.init_from_pretrained=false",
+                "--set",
+                "train.epochs=1",
+            ]
+        )
+        == 2
+    )
     assert "use train.mode=one_to_n" in caplog.text
 
 

@@ -1,6 +1,7 @@
 """DANS-KGC on RED-GNN (issue 11): the query-conditioned candidate space computed by hand on the toy graph,
 snapping against per-query tables, which parameters each kind of negative pushes, the warm start's pairs never
 seeing their own edge, the uniform-term control's known answer, exact resume of DANS-KGC on RED-GNN."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,9 +26,12 @@ def _toy_states_query0_r0() -> list[float]:
     """Final (2-layer) states of entities 0..3 for the query (0, r0, ?), by hand as in test_gnn's known answer."""
     q1, q2 = REL[0][0], REL[1][0]
     h1 = {0: W_OUT[0] * _msg(0.0, REL[0][4], q1), 1: W_OUT[0] * _msg(0.0, REL[0][0], q1)}
-    return [W_OUT[1] * (_msg(h1[0], REL[1][4], q2) + _msg(h1[1], REL[1][2], q2)),
-            W_OUT[1] * (_msg(h1[0], REL[1][0], q2) + _msg(h1[1], REL[1][4], q2)),
-            W_OUT[1] * _msg(h1[1], REL[1][1], q2), 0.0]
+    return [
+        W_OUT[1] * (_msg(h1[0], REL[1][4], q2) + _msg(h1[1], REL[1][2], q2)),
+        W_OUT[1] * (_msg(h1[0], REL[1][0], q2) + _msg(h1[1], REL[1][4], q2)),
+        W_OUT[1] * _msg(h1[1], REL[1][1], q2),
+        0.0,
+    ]
 
 
 def test_candidate_space_of_a_tail_query_by_hand():
@@ -71,8 +75,12 @@ def test_vectors_gather_each_rows_own_candidates():
 # snapping against one candidate table per query
 # ------------------------------------------------------------------------------------------
 def test_snapping_searches_each_rows_own_table_and_skips_known_answers():
-    tables = torch.tensor([[[0.0], [1.0], [5.0], [9.0]],      # row 0's candidates
-                           [[9.0], [5.0], [1.0], [0.0]]])     # row 1's: the same values, reversed
+    tables = torch.tensor(
+        [
+            [[0.0], [1.0], [5.0], [9.0]],  # row 0's candidates
+            [[9.0], [5.0], [1.0], [0.0]],
+        ]
+    )  # row 1's: the same values, reversed
     pos = torch.tensor([[0, 0, 1], [2, 0, 3]])
     neg = torch.tensor([[[0.9], [8.0]], [[0.9], [4.0]]])
     filt = FilterIndex(np.array([[0, 0, 1], [2, 0, 3]]), 4, 1)  # the answers 1 (row 0) and 3 (row 1) are known
@@ -86,8 +94,15 @@ def test_snapping_searches_each_rows_own_table_and_skips_known_answers():
 # which parameters L_dans moves
 # ------------------------------------------------------------------------------------------
 def _gnn_dans(umls, negatives: str):
-    cfg = tiny_config(**{**RG, "train.sampler": "dans", "dans.eta": 1.0, "diffusion.negatives": negatives,
-                         "diffusion.update_every": 0})
+    cfg = tiny_config(
+        **{
+            **RG,
+            "train.sampler": "dans",
+            "dans.eta": 1.0,
+            "diffusion.negatives": negatives,
+            "diffusion.update_every": 0,
+        }
+    )
     dam = random_dam(umls)
     model, sampler = build_run(cfg, umls, zeta=dam["zeta"], clusters=dam["clusters"])
     model.attach_graph(torch.from_numpy(umls.train))
@@ -102,8 +117,16 @@ def test_snapped_negatives_push_the_gnn_continuous_ones_only_the_readout(umls, n
     pos = torch.from_numpy(umls.train[:16])
     pos_scores = model.score_all_tails(pos[:, 0], pos[:, 1]).gather(1, pos[:, 2:3]).squeeze(1).detach()
     head_scores = model.score_all_heads(pos[:, 1], pos[:, 2]).gather(1, pos[:, 0:1]).squeeze(1).detach()
-    ctx = StepContext(pos=pos, pos_scores=pos_scores, model=model, progress=0.9, step=1, pos_scores_head=head_scores,
-                      loss_family="softmax", loss_reduction="sum")
+    ctx = StepContext(
+        pos=pos,
+        pos_scores=pos_scores,
+        model=model,
+        progress=0.9,
+        step=1,
+        pos_scores_head=head_scores,
+        loss_family="softmax",
+        loss_reduction="sum",
+    )
     loss, logs = sampler.total_loss(torch.zeros(()), ctx)
     assert logs["l_dans"] > 0.0 and logs["l_diff"] == 0.0
     loss.backward()
@@ -156,8 +179,14 @@ def test_warm_start_pairs_never_see_their_own_edge(umls, monkeypatch):
 def test_uniform_term_known_answer_on_transe(umls):
     """eta = 1, margin loss: the term is mean_b mean_k relu(margin - S(pos) + S(h, r, e_k)) over the uniform
     entities e_k it draws on each row's side; replayed from a copy of its generator."""
-    cfg = tiny_config(**{"train.sampler": "uniform_term", "samplers.uniform_term.eta": 1.0,
-                         "samplers.uniform_term.negatives": 3, "samplers.uniform_term.margin": 2.0})
+    cfg = tiny_config(
+        **{
+            "train.sampler": "uniform_term",
+            "samplers.uniform_term.eta": 1.0,
+            "samplers.uniform_term.negatives": 3,
+            "samplers.uniform_term.margin": 2.0,
+        }
+    )
     model, sampler = build_run(cfg, umls)
     pos = torch.from_numpy(umls.train[:8])
     replay = torch.Generator()
@@ -171,9 +200,13 @@ def test_uniform_term_known_answer_on_transe(umls):
         for k in range(3):
             h, r, t = pos[b].tolist()
             neg = [int(ids[b, k]), r, t] if head_side[b] else [h, r, int(ids[b, k])]
-            expected += max(0.0, 2.0 - float(pos_scores[b].detach()) + float(model.score_hrt(torch.tensor(neg)).detach()))
+            expected += max(
+                0.0, 2.0 - float(pos_scores[b].detach()) + float(model.score_hrt(torch.tensor(neg)).detach())
+            )
     expected /= 8 * 3
-    assert float(loss.detach()) == pytest.approx(expected, rel=1e-5) and logs["l_term"] == pytest.approx(expected, rel=1e-5)
+    assert float(loss.detach()) == pytest.approx(expected, rel=1e-5) and logs["l_term"] == pytest.approx(
+        expected, rel=1e-5
+    )
 
 
 def test_uniform_term_refuses_bad_settings(umls):
@@ -193,9 +226,21 @@ def test_band_loss_sum_reduction_follows_the_batch():
 # DANS-KGC trains on RED-GNN: same seed, same metrics; exact resume
 # ------------------------------------------------------------------------------------------
 def _fit_dans(umls, out, epochs, resume=False, max_seconds=0):
-    cfg = tiny_config(**{**RG, "train.max_seconds": max_seconds, "train.sampler": "dans", "diffusion.negatives": "mixed", "diffusion.steps": 10,
-                         "diffusion.sampling_steps": 4, "diffusion.hidden": [16, 16], "diagnostics.triples": 16,
-                         "train.epochs": epochs, "train.eval_every": 1, "train.checkpoint_every": 1})
+    cfg = tiny_config(
+        **{
+            **RG,
+            "train.max_seconds": max_seconds,
+            "train.sampler": "dans",
+            "diffusion.negatives": "mixed",
+            "diffusion.steps": 10,
+            "diffusion.sampling_steps": 4,
+            "diffusion.hidden": [16, 16],
+            "diagnostics.triples": 16,
+            "train.epochs": epochs,
+            "train.eval_every": 1,
+            "train.checkpoint_every": 1,
+        }
+    )
     set_threads(cfg["threads"])
     dam = random_dam(umls)
     model, sampler = build_run(cfg, umls, zeta=dam["zeta"], clusters=dam["clusters"])

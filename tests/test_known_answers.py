@@ -281,7 +281,9 @@ def test_mixed_negatives_give_each_band_its_margin_in_both_forms():
     margins = [float(dtm["gamma0"]) * m for m in dtm["margin_scales"]]
     known = {tuple(t) for t in kg.train.tolist()}
     head_rows = seen["head"].tolist()
-    weights = dtm_weights_by_hand(0.55, [zeta[h if hd else t] for (h, _, t), hd in zip(pos.tolist(), head_rows, strict=True)], dtm)
+    weights = dtm_weights_by_hand(
+        0.55, [zeta[h if hd else t] for (h, _, t), hd in zip(pos.tolist(), head_rows, strict=True)], dtm
+    )
     total, no_snap = 0.0, 0
     for b, ((h, r, t), head, w) in enumerate(zip(pos.tolist(), head_rows, weights, strict=True)):
         q = query(b, head)
@@ -410,4 +412,6 @@ def test_dam_mlp_weights_ignore_the_holdout_targets(monkeypatch):
     nudged = target.copy()
     nudged[train_idx[0]] = 1.0 - nudged[train_idx[0]]
     other = trajectory(nudged)
-    assert not all(torch.equal(x, y) for x, y in zip(base[0], other[0], strict=True))  # the check can see a target change
+    assert not all(
+        torch.equal(x, y) for x, y in zip(base[0], other[0], strict=True)
+    )  # the check can see a target change

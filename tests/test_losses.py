@@ -1,4 +1,5 @@
 """Known-answer tests of the training losses (dans_kgc/losses.py)."""
+
 from __future__ import annotations
 
 import math
@@ -26,7 +27,8 @@ def test_nssa_by_hand():
     # alpha = 0.5: p = softmax(0, 0.5)
     q1 = math.exp(0.5) / (1 + math.exp(0.5))
     assert nssa(pos, neg, adversarial_temperature=0.5).item() == pytest.approx(
-        _sp(-2.0) + (1 - q1) * _sp(0.0) + q1 * _sp(1.0), rel=1e-6)
+        _sp(-2.0) + (1 - q1) * _sp(0.0) + q1 * _sp(1.0), rel=1e-6
+    )
     # the batch mean of two rows
     pos2, neg2 = torch.tensor([2.0, -1.0]), torch.tensor([[0.0, 1.0], [3.0, 3.0]])
     row2 = _sp(1.0) + _sp(3.0)  # equal negatives: p = (1/2, 1/2)
@@ -109,7 +111,9 @@ def test_self_adversarial_sampler_with_nssa_is_sun_et_al(toy_kg):
     assert loss.item() == pytest.approx(want, rel=1e-6)
     loss.backward()
     sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
-    torch.testing.assert_close(neg.grad, torch.tensor([[pi * sig(s) for pi, s in zip(p, (0.0, 1.0, -1.0), strict=True)]]))
+    torch.testing.assert_close(
+        neg.grad, torch.tensor([[pi * sig(s) for pi, s in zip(p, (0.0, 1.0, -1.0), strict=True)]])
+    )
     # the same as the loss's own weighting (no sampler weights given)
     assert LOSSES["nssa"](pos, neg, adversarial_temperature=0.5).item() == pytest.approx(want, rel=1e-6)
 
@@ -128,7 +132,7 @@ def test_subsampling_weights_by_hand():
 @pytest.mark.parametrize("loss", [margin_ranking, softplus, nssa])
 def test_row_weights_give_the_weighted_batch_mean(loss):
     pos, neg = torch.tensor([2.0, -1.0]), torch.tensor([[0.0, 1.0], [0.5, -0.5]])
-    rows = torch.stack([loss(pos[i:i + 1], neg[i:i + 1]) for i in range(2)])
+    rows = torch.stack([loss(pos[i : i + 1], neg[i : i + 1]) for i in range(2)])
     w = torch.tensor([0.2, 0.6])
     want = (w * rows).sum() / w.sum()
     assert loss(pos, neg, row_weights=w).item() == pytest.approx(want.item(), rel=1e-6)

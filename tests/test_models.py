@@ -1,4 +1,5 @@
 """Backbone scoring: every scoring path agrees with ``score_hrt``, hand-computed scores, gradients."""
+
 from __future__ import annotations
 
 import math
@@ -126,8 +127,14 @@ def test_fused_transe_kernel_float32_matches_autograd():
     torch.manual_seed(0)
     model = build_model({"name": "transe", "dim": 32, "p_norm": 1}, 50, 4)
     gen = torch.Generator().manual_seed(1)
-    pos = torch.stack([torch.randint(50, (64,), generator=gen), torch.randint(4, (64,), generator=gen),
-                       torch.randint(50, (64,), generator=gen)], 1)
+    pos = torch.stack(
+        [
+            torch.randint(50, (64,), generator=gen),
+            torch.randint(4, (64,), generator=gen),
+            torch.randint(50, (64,), generator=gen),
+        ],
+        1,
+    )
     neg = pos.unsqueeze(1).repeat(1, 16, 1)
     ents = torch.randint(50, (64, 16), generator=gen)
     neg[:, :8, 0] = ents[:, :8]
@@ -157,7 +164,9 @@ def test_score_tail_and_head_embeddings_with_own_embedding_equal_score_hrt(key):
         cands = torch.stack([trip[:, 2], (trip[:, 2] + 1) % NE, trip[:, 0]], 1)
         many = model.score_tail_embeddings(trip[:, 0], trip[:, 1], ent[cands])
         for k in range(3):
-            torch.testing.assert_close(many[:, k], model.score_hrt(torch.stack([trip[:, 0], trip[:, 1], cands[:, k]], 1)))
+            torch.testing.assert_close(
+                many[:, k], model.score_hrt(torch.stack([trip[:, 0], trip[:, 1], cands[:, k]], 1))
+            )
 
 
 def _set(model: KGEModel, ent: list[list[float]], rel: list[list[float]]) -> None:
@@ -177,8 +186,10 @@ def test_transe_by_hand_2d():
         _set(model, ent, rel)
         with torch.no_grad():
             torch.testing.assert_close(model.score_hrt(trip), torch.tensor(expected))
-            torch.testing.assert_close(model.score_all_tails(torch.tensor([0]), torch.tensor([0]))[0],
-                                       torch.tensor([expected[2], expected[0], expected[1]]))
+            torch.testing.assert_close(
+                model.score_all_tails(torch.tensor([0]), torch.tensor([0]))[0],
+                torch.tensor([expected[2], expected[0], expected[1]]),
+            )
     model = build_model({"name": "transe", "dim": 2, "p_norm": 1, "gamma": 5.0}, 3, 1)
     _set(model, ent, rel)
     with torch.no_grad():
@@ -249,8 +260,9 @@ def test_query_embedding_matches_tail_and_head_queries():
     h, r, t = torch.tensor([0, 1]), torch.tensor([2, 0]), torch.tensor([3, 4])
     with torch.no_grad():
         torch.testing.assert_close(model.query_embedding(h, r), model.entity.weight[h] + model.relation.weight[r])
-        torch.testing.assert_close(model.query_embedding(t, r, side="head"),
-                                   model.entity.weight[t] - model.relation.weight[r])
+        torch.testing.assert_close(
+            model.query_embedding(t, r, side="head"), model.entity.weight[t] - model.relation.weight[r]
+        )
 
 
 def test_rotate_phase_is_the_raw_relation_value_times_pi_over_the_embedding_range():
@@ -264,8 +276,12 @@ def test_rotate_phase_is_the_raw_relation_value_times_pi_over_the_embedding_rang
         s = model.score_hrt(torch.tensor([[0, 0, 1], [0, 1, 1], [0, 2, 1]]))
         torch.testing.assert_close(s, torch.tensor([9.0, 9.0 - math.sqrt(2), 9.0 - math.sqrt(2)]), atol=1e-5, rtol=0)
         # head side: t conj(r) against every head; at phase pi/2 the answer h = entity 0 is at distance 0
-        torch.testing.assert_close(model.score_all_heads(torch.tensor([0]), torch.tensor([1]))[0],
-                                   torch.tensor([9.0, 9.0 - math.sqrt(2)]), atol=1e-5, rtol=0)
+        torch.testing.assert_close(
+            model.score_all_heads(torch.tensor([0]), torch.tensor([1]))[0],
+            torch.tensor([9.0, 9.0 - math.sqrt(2)]),
+            atol=1e-5,
+            rtol=0,
+        )
 
 
 def test_rotate_initialisation_is_sun_et_al_embedding_range():

@@ -1,5 +1,6 @@
 """QuatE and ConvE backbones: hand-computed quaternion algebra, scoring paths that must agree with
 ``score_hrt``, ConvE's bias / reciprocal-relation layout and train/eval behaviour, and a tiny fit."""
+
 from __future__ import annotations
 
 import math
@@ -58,11 +59,22 @@ def test_both_are_registered():
 
 # --- QuatE -------------------------------------------------------------------------------------
 
+
 def test_hamilton_product_by_hand():
     one, i, j, k = (1, 0, 0, 0), (0, 1, 0, 0), (0, 0, 1, 0), (0, 0, 0, 1)
     neg = lambda q: tuple(-x for x in q)  # noqa: E731
-    for p, q, expected in ((i, j, k), (j, i, neg(k)), (j, k, i), (k, j, neg(i)), (k, i, j), (i, k, neg(j)),
-                           (i, i, neg(one)), (j, j, neg(one)), (k, k, neg(one)), (one, k, k)):
+    for p, q, expected in (
+        (i, j, k),
+        (j, i, neg(k)),
+        (j, k, i),
+        (k, j, neg(i)),
+        (k, i, j),
+        (i, k, neg(j)),
+        (i, i, neg(one)),
+        (j, j, neg(one)),
+        (k, k, neg(one)),
+        (one, k, k),
+    ):
         assert hamilton(quat(p), quat(q)).tolist() == list(quat(expected).tolist()), (p, q)
     # (1 + 2i + 3j + 4k)(5 + 6i + 7j + 8k) = -60 + 12i + 30j + 24k; reversed: -60 + 20i + 14j + 32k
     p, q = (1.0, 2.0, 3.0, 4.0), (5.0, 6.0, 7.0, 8.0)
@@ -75,10 +87,12 @@ def test_hamilton_product_by_hand():
 
 def _hamilton_via_complex_matrices(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     """Independent reference: a + bi + cj + dk  <->  [[a + bi, c + di], [-c + di, a - bi]]."""
+
     def to_mat(x: torch.Tensor) -> torch.Tensor:
         a, b, c, d = torch.chunk(x, 4, dim=-1)
         z, w = torch.complex(a, b), torch.complex(c, d)
         return torch.stack([torch.stack([z, w], -1), torch.stack([-w.conj(), z.conj()], -1)], -2)
+
     m = to_mat(p) @ to_mat(q)
     z, w = m[..., 0, 0], m[..., 0, 1]
     return torch.cat([z.real, z.imag, w.real, w.imag], dim=-1)
@@ -122,8 +136,9 @@ def test_quate_head_query_gives_the_tail_score_for_random_tensors():
     model = make("quate", dim=5)
     gen = torch.Generator().manual_seed(3)
     h, r, t = (torch.randn(64, 20, generator=gen, dtype=torch.float64) * 2 for _ in range(3))
-    torch.testing.assert_close(model.similarity(model.head_query(r, t), h),
-                               model.similarity(model.tail_query(h, r), t), rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(
+        model.similarity(model.head_query(r, t), h), model.similarity(model.tail_query(h, r), t), rtol=1e-10, atol=1e-10
+    )
 
 
 def test_quate_n3_factors_are_the_quaternion_modulus():
@@ -151,6 +166,7 @@ def test_quate_n3_factors_are_the_quaternion_modulus():
 
 # --- both: every scoring path agrees with score_hrt --------------------------------------------
 
+
 @pytest.mark.parametrize("name", NAMES)
 def test_score_all_tails_and_heads_equal_score_hrt_for_every_entity(name):
     model = make(name, seed=5)
@@ -160,10 +176,12 @@ def test_score_all_tails_and_heads_equal_score_hrt_for_every_entity(name):
         heads = model.score_all_heads(hr[:, 1], hr[:, 0])  # rows: (r, t = hr[:, 0])
         for e in range(NE):
             col = torch.full((len(hr),), e)
-            torch.testing.assert_close(tails[:, e], model.score_hrt(torch.stack([hr[:, 0], hr[:, 1], col], 1)),
-                                       rtol=1e-9, atol=1e-9)
-            torch.testing.assert_close(heads[:, e], head_side_score(model, torch.stack([col, hr[:, 1], hr[:, 0]], 1)),
-                                       rtol=1e-9, atol=1e-9)
+            torch.testing.assert_close(
+                tails[:, e], model.score_hrt(torch.stack([hr[:, 0], hr[:, 1], col], 1)), rtol=1e-9, atol=1e-9
+            )
+            torch.testing.assert_close(
+                heads[:, e], head_side_score(model, torch.stack([col, hr[:, 1], hr[:, 0]], 1)), rtol=1e-9, atol=1e-9
+            )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -180,17 +198,23 @@ def test_score_corrupted_and_embedding_scoring_equal_score_hrt(name):
         # a negative keeping the head (a tail corruption, or a head "corruption" that drew the same head)
         # is a tail-side row; the others are head-side rows
         ref = torch.where(neg[..., 0] == pos[:, None, 0], model.score_hrt(neg), head_side_score(model, neg))
-        torch.testing.assert_close(model.score_hrt(neg), model.score_hrt(neg.reshape(-1, 3)).reshape(30, 9),
-                                   rtol=1e-9, atol=1e-9)  # leading dims are flattened and restored
+        torch.testing.assert_close(
+            model.score_hrt(neg), model.score_hrt(neg.reshape(-1, 3)).reshape(30, 9), rtol=1e-9, atol=1e-9
+        )  # leading dims are flattened and restored
         torch.testing.assert_close(model.score_corrupted(pos, neg), ref, rtol=1e-9, atol=1e-9)
         p, n = model.score_positive_and_corrupted(pos, neg)
         torch.testing.assert_close(p, model.score_hrt(pos), rtol=1e-9, atol=1e-9)
         torch.testing.assert_close(n, ref, rtol=1e-9, atol=1e-9)
         ent = model.entity.weight
-        torch.testing.assert_close(model.score_tail_embeddings(pos[:, 0], pos[:, 1], ent[neg[:, 4:, 2]]),
-                                   ref[:, 4:], rtol=1e-9, atol=1e-9)
-        torch.testing.assert_close(model.score_head_embeddings(pos[:, 1], pos[:, 2], ent[neg[:, :4, 0]]),
-                                   head_side_score(model, neg[:, :4]), rtol=1e-9, atol=1e-9)
+        torch.testing.assert_close(
+            model.score_tail_embeddings(pos[:, 0], pos[:, 1], ent[neg[:, 4:, 2]]), ref[:, 4:], rtol=1e-9, atol=1e-9
+        )
+        torch.testing.assert_close(
+            model.score_head_embeddings(pos[:, 1], pos[:, 2], ent[neg[:, :4, 0]]),
+            head_side_score(model, neg[:, :4]),
+            rtol=1e-9,
+            atol=1e-9,
+        )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -236,16 +260,19 @@ def test_fits_a_tiny_permutation_kg(name):
     model.train()
     for _ in range(200):
         opt.zero_grad()
-        loss = (F.cross_entropy(model.score_all_tails(trip[:, 0], trip[:, 1]), trip[:, 2])
-                + F.cross_entropy(model.score_all_heads(trip[:, 1], trip[:, 2]), trip[:, 0]))
+        loss = F.cross_entropy(model.score_all_tails(trip[:, 0], trip[:, 1]), trip[:, 2]) + F.cross_entropy(
+            model.score_all_heads(trip[:, 1], trip[:, 2]), trip[:, 0]
+        )
         loss.backward()
         opt.step()
         model.post_step()
     model.eval()
     with torch.no_grad():
         ranks = []
-        for scores, target in ((model.score_all_tails(trip[:, 0], trip[:, 1]), trip[:, 2]),
-                               (model.score_all_heads(trip[:, 1], trip[:, 2]), trip[:, 0])):
+        for scores, target in (
+            (model.score_all_tails(trip[:, 0], trip[:, 1]), trip[:, 2]),
+            (model.score_all_heads(trip[:, 1], trip[:, 2]), trip[:, 0]),
+        ):
             ranks.append((scores > scores.gather(1, target[:, None])).sum(1) + 1)
         mrr = (1.0 / torch.cat(ranks).double()).mean().item()
     assert mrr > 0.95, mrr
@@ -253,18 +280,24 @@ def test_fits_a_tiny_permutation_kg(name):
 
 # --- ConvE -------------------------------------------------------------------------------------
 
+
 def test_conve_entity_bias_adds_exactly_b_e():
     model = make("conve", seed=9)
     with torch.no_grad():
         tails = model.score_all_tails(torch.arange(NE), torch.arange(NE) % NR)
         heads = model.score_all_heads(torch.arange(NE) % NR, torch.arange(NE))
         model.entity.weight[3, DIM] += 2.5
-        torch.testing.assert_close(model.score_all_tails(torch.arange(NE), torch.arange(NE) % NR) - tails,
-                                   torch.zeros_like(tails).index_fill_(1, torch.tensor([3]), 2.5), rtol=0, atol=1e-12)
+        torch.testing.assert_close(
+            model.score_all_tails(torch.arange(NE), torch.arange(NE) % NR) - tails,
+            torch.zeros_like(tails).index_fill_(1, torch.tensor([3]), 2.5),
+            rtol=0,
+            atol=1e-12,
+        )
         # head candidate 3 gains b_3 as well; the query of t = 3 is unchanged (the network reads only [:dim])
         new_heads = model.score_all_heads(torch.arange(NE) % NR, torch.arange(NE))
-        torch.testing.assert_close(new_heads - heads, torch.zeros_like(heads).index_fill_(1, torch.tensor([3]), 2.5),
-                                   rtol=0, atol=1e-12)
+        torch.testing.assert_close(
+            new_heads - heads, torch.zeros_like(heads).index_fill_(1, torch.tensor([3]), 2.5), rtol=0, atol=1e-12
+        )
         q = model.tail_query(model.entity.weight[:2], model.relation.weight[:2])
         assert q.shape == (2, DIM + 1) and q[:, DIM].tolist() == [1.0, 1.0]
     fresh = build_model({**load_defaults()["model"], "name": "conve", "dim": DIM}, NE, NR)
@@ -323,5 +356,7 @@ def test_conve_head_side_is_the_reciprocal_score_not_score_hrt():
         torch.testing.assert_close(heads, forward_formula, rtol=1e-9, atol=1e-9)
         torch.testing.assert_close(model.score_reciprocal(trip), heads, rtol=1e-9, atol=1e-9)
         assert (heads - model.score_hrt(trip)).abs().max() > 1e-3
-        assert torch.equal(model.query_embedding(trip[:, 2], trip[:, 1], side="head"),
-                           model.head_query(model.relation(trip[:, 1]), model.entity(trip[:, 2])))
+        assert torch.equal(
+            model.query_embedding(trip[:, 2], trip[:, 1], side="head"),
+            model.head_query(model.relation(trip[:, 1]), model.entity(trip[:, 2])),
+        )

@@ -1,4 +1,5 @@
 """NSCaching sampler: cache layout and state round-trip, concentration on high scores, valid negatives, training."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -96,8 +97,14 @@ def test_negatives_keep_relation_and_one_side_from_cache(toy_kg):
 
 
 def test_trains_and_resumes_exactly(toy_kg, tmp_path):
-    cfg = tiny_config(**{"train.sampler": "nscaching", "train.batch_size": 4, "samplers.nscaching.cache_size": 3,
-                         "samplers.nscaching.candidates": 2})
+    cfg = tiny_config(
+        **{
+            "train.sampler": "nscaching",
+            "train.batch_size": 4,
+            "samplers.nscaching.cache_size": 3,
+            "samplers.nscaching.candidates": 2,
+        }
+    )
 
     def fit(out, epochs, resume=False):
         c = {**cfg, "train": {**cfg["train"], "epochs": epochs}}

@@ -1,5 +1,6 @@
 """1-N training, regularisers, loss families, the DANS sampler's positive side, the anchor diagnostic and the
 diffusion side flag: known answers on hand-sized inputs, invariants on toy data and UMLS (dim 8)."""
+
 from __future__ import annotations
 
 import csv
@@ -66,18 +67,25 @@ def _sp(x):
     return math.log1p(math.exp(x))
 
 
-BAND = dict(pos=torch.tensor([1.0, 2.0]), neg=torch.tensor([[0.5, 1.5], [2.5, -1.0]]),
-            weights=torch.tensor([[0.25, 0.75], [1.0, 0.0]]), margins=torch.tensor([1.0, 0.5]))
+BAND = dict(
+    pos=torch.tensor([1.0, 2.0]),
+    neg=torch.tensor([[0.5, 1.5], [2.5, -1.0]]),
+    weights=torch.tensor([[0.25, 0.75], [1.0, 0.0]]),
+    margins=torch.tensor([1.0, 0.5]),
+)
 
 
-@pytest.mark.parametrize("family, want", [
-    # sum_k w_k relu(gamma_k - pos + neg_k): row 1: .25*.5 + .75*1.0, row 2: 1*1.5 + 0
-    ("margin", (0.25 * 0.5 + 0.75 * 1.0 + 1.5) / 2),
-    # sum_k w_k softplus(neg_k), margins do not enter
-    ("softplus", (0.25 * _sp(0.5) + 0.75 * _sp(1.5) + _sp(2.5)) / 2),
-    # sum_k w_k softplus(gamma_k - pos + neg_k)
-    ("softmax", (0.25 * _sp(0.5) + 0.75 * _sp(1.0) + _sp(1.5)) / 2),
-])
+@pytest.mark.parametrize(
+    "family, want",
+    [
+        # sum_k w_k relu(gamma_k - pos + neg_k): row 1: .25*.5 + .75*1.0, row 2: 1*1.5 + 0
+        ("margin", (0.25 * 0.5 + 0.75 * 1.0 + 1.5) / 2),
+        # sum_k w_k softplus(neg_k), margins do not enter
+        ("softplus", (0.25 * _sp(0.5) + 0.75 * _sp(1.5) + _sp(2.5)) / 2),
+        # sum_k w_k softplus(gamma_k - pos + neg_k)
+        ("softmax", (0.25 * _sp(0.5) + 0.75 * _sp(1.0) + _sp(1.5)) / 2),
+    ],
+)
 def test_band_loss_by_hand(family, want):
     assert band_loss(family, **BAND).item() == pytest.approx(want, rel=1e-6)
 
@@ -150,21 +158,26 @@ def test_reciprocal_model_refuses_negative_sampling(toy_kg, tmp_path):
 
 def test_bad_mode_or_regularizer_is_refused(toy_kg, tmp_path):
     # the config loader already refuses these values; the Trainer also does for configs built in code
-    for section, key, value, match in (("train", "mode", "1-N", "negative_sampling, one_to_n"),
-                                       ("model", "regularizer", "n2", "none, n3 or l2")):
+    for section, key, value, match in (
+        ("train", "mode", "1-N", "negative_sampling, one_to_n"),
+        ("model", "regularizer", "n2", "none, n3 or l2"),
+    ):
         cfg = _cfg()
         cfg[section][key] = value
         with pytest.raises(ValueError, match=match):
             _trainer(cfg, toy_kg, tmp_path)
 
 
-@pytest.mark.parametrize("sets, family", [
-    ({"train.mode": "one_to_n", "model.name": "distmult"}, "softmax"),
-    ({"train.mode": "one_to_n", "model.name": "distmult", "train.loss": "softplus"}, "softmax"),
-    ({"train.loss": "margin"}, "margin"),
-    ({"train.loss": "softplus"}, "softplus"),
-    ({"train.loss": "nssa"}, "softplus"),
-])
+@pytest.mark.parametrize(
+    "sets, family",
+    [
+        ({"train.mode": "one_to_n", "model.name": "distmult"}, "softmax"),
+        ({"train.mode": "one_to_n", "model.name": "distmult", "train.loss": "softplus"}, "softmax"),
+        ({"train.loss": "margin"}, "margin"),
+        ({"train.loss": "softplus"}, "softplus"),
+        ({"train.loss": "nssa"}, "softplus"),
+    ],
+)
 def test_loss_family(toy_kg, tmp_path, sets, family):
     assert _trainer(_cfg(**sets), toy_kg, tmp_path).loss_family == family
 
@@ -184,10 +197,17 @@ def _spy_first_step(trainer):
                 f = m.factors(pos)
                 reg = trainer.reg_weight * sum(x.abs().pow(3).sum() for x in f) / len(pos)
                 hrt = m.score_hrt(pos)
-            seen.update(loss_rand=loss_rand.detach().clone(), ctx=ctx, want=(ce + reg).item(), hrt=hrt, reg=reg.item(),
-                        pos_scores=ctx.pos_scores.detach().clone(),
-                        pos_scores_head=ctx.pos_scores_head.detach().clone(),
-                        tails=tails.gather(1, pos[:, 2:3]).squeeze(1), heads=heads.gather(1, pos[:, 0:1]).squeeze(1))
+            seen.update(
+                loss_rand=loss_rand.detach().clone(),
+                ctx=ctx,
+                want=(ce + reg).item(),
+                hrt=hrt,
+                reg=reg.item(),
+                pos_scores=ctx.pos_scores.detach().clone(),
+                pos_scores_head=ctx.pos_scores_head.detach().clone(),
+                tails=tails.gather(1, pos[:, 2:3]).squeeze(1),
+                heads=heads.gather(1, pos[:, 0:1]).squeeze(1),
+            )
         return inner(loss_rand, ctx)
 
     trainer.sampler.total_loss = spy
@@ -203,23 +223,33 @@ HEADS = [[0.0] * 6] * 2 + [[1.0, 2.0, 0.0, -2.0, 0.0, 0.0], [0.5, 2.0, 0.0, 3.0,
 
 def test_one_to_n_random_loss_by_hand(toy_kg, tmp_path):
     eps = 0.3
-    trainer = _trainer(_cfg(**{"train.mode": "one_to_n", "model.name": "distmult", "train.label_smoothing": eps}),
-                       toy_kg, tmp_path)
+    trainer = _trainer(
+        _cfg(**{"train.mode": "one_to_n", "model.name": "distmult", "train.label_smoothing": eps}), toy_kg, tmp_path
+    )
     trainer.model.score_all_tails = lambda h, r: torch.tensor([TAILS[int(i)] for i in h])
     trainer.model.score_all_heads = lambda r, t: torch.tensor([HEADS[int(i)] for i in t])
     # tail queries (0, 0, ?) and (1, 1, ?), head queries (?, 0, 2) and (?, 1, 3)
     pos = torch.tensor([[0, 0, 2], [1, 1, 3]])
     queries = [(TAILS[0], 2), (TAILS[1], 3), (HEADS[2], 0), (HEADS[3], 1)]
-    want = sum(_lse(row) - sum(((1 - eps) * (j == y) + eps / 6) * s for j, s in enumerate(row))
-               for row, y in queries) / 4
+    want = (
+        sum(_lse(row) - sum(((1 - eps) * (j == y) + eps / 6) * s for j, s in enumerate(row)) for row, y in queries) / 4
+    )
     loss, tail_scores, head_scores, _ = trainer._random_loss(pos)
     assert loss.item() == pytest.approx(want, rel=1e-6)
     assert tail_scores.tolist() == [1.0, 0.0] and head_scores.tolist() == [1.0, 2.0]
 
 
 def test_one_to_n_l_rand_is_cross_entropy_of_both_sides_plus_n3(toy_kg, tmp_path):
-    cfg = _cfg(**{"train.mode": "one_to_n", "model.name": "complex", "train.label_smoothing": 0.2,
-                  "model.regularizer": "n3", "model.reg_weight": 0.05, "train.batch_size": 4})
+    cfg = _cfg(
+        **{
+            "train.mode": "one_to_n",
+            "model.name": "complex",
+            "train.label_smoothing": 0.2,
+            "model.regularizer": "n3",
+            "model.reg_weight": 0.05,
+            "train.batch_size": 4,
+        }
+    )
     seen = _spy_first_step(_trainer(cfg, toy_kg, tmp_path))
     assert seen["loss_rand"].item() == pytest.approx(seen["want"], rel=1e-5)
     assert seen["reg"] > 1e-2  # the N3 term is in L_rand
@@ -232,9 +262,18 @@ def test_one_to_n_l_rand_is_cross_entropy_of_both_sides_plus_n3(toy_kg, tmp_path
 
 
 def test_one_to_n_head_scores_of_a_reciprocal_model_are_its_own(toy_kg, tmp_path):
-    cfg = _cfg(**{"train.mode": "one_to_n", "model.name": "conve", "model.input_dropout": 0.0,
-                  "model.feature_dropout": 0.0, "model.hidden_dropout": 0.0, "model.regularizer": "l2",
-                  "model.reg_weight": 0.0, "train.batch_size": 6})
+    cfg = _cfg(
+        **{
+            "train.mode": "one_to_n",
+            "model.name": "conve",
+            "model.input_dropout": 0.0,
+            "model.feature_dropout": 0.0,
+            "model.hidden_dropout": 0.0,
+            "model.regularizer": "l2",
+            "model.reg_weight": 0.0,
+            "train.batch_size": 6,
+        }
+    )
     seen = _spy_first_step(_trainer(cfg, toy_kg, tmp_path))
     assert seen["loss_rand"].item() == pytest.approx(seen["want"], rel=1e-5)
     assert torch.allclose(seen["pos_scores_head"], seen["heads"], atol=1e-5)
@@ -243,8 +282,9 @@ def test_one_to_n_head_scores_of_a_reciprocal_model_are_its_own(toy_kg, tmp_path
 
 
 def test_negative_sampling_l_rand_gets_the_regularizer(toy_kg, tmp_path):
-    cfg = _cfg(**{"model.name": "distmult", "train.loss": "softplus", "model.regularizer": "l2",
-                  "model.reg_weight": 0.5})
+    cfg = _cfg(
+        **{"model.name": "distmult", "train.loss": "softplus", "model.regularizer": "l2", "model.reg_weight": 0.5}
+    )
     t = _trainer(cfg, toy_kg, tmp_path)
     got = {}
     inner = t.sampler.total_loss
@@ -263,9 +303,20 @@ def test_negative_sampling_l_rand_gets_the_regularizer(toy_kg, tmp_path):
 
 
 def test_complex_one_to_n_learns_the_toy_graph(toy_kg, tmp_path):
-    cfg = _cfg(**{"train.mode": "one_to_n", "model.name": "complex", "train.label_smoothing": 0.1,
-                  "model.regularizer": "n3", "model.reg_weight": 0.01, "train.epochs": 30, "train.lr": 0.05,
-                  "train.batch_size": 6, "train.eval_every": 10, "train.checkpoint_every": 30})
+    cfg = _cfg(
+        **{
+            "train.mode": "one_to_n",
+            "model.name": "complex",
+            "train.label_smoothing": 0.1,
+            "model.regularizer": "n3",
+            "model.reg_weight": 0.01,
+            "train.epochs": 30,
+            "train.lr": 0.05,
+            "train.batch_size": 6,
+            "train.eval_every": 10,
+            "train.checkpoint_every": 30,
+        }
+    )
     summary = _trainer(cfg, toy_kg, tmp_path).fit()
     rows = _trace(tmp_path)
     assert summary["epochs_run"] == 30 and len(rows) == 30
@@ -278,8 +329,15 @@ def test_complex_one_to_n_learns_the_toy_graph(toy_kg, tmp_path):
 # ----------------------------------------------------------------------------------------
 # the DANS sampler in 1-N mode (UMLS, tiny settings as in test_dans_sampler.py)
 # ----------------------------------------------------------------------------------------
-FAST = {"diffusion.hidden": "[16, 16]", "diffusion.time_dim": 8, "diffusion.type_dim": 4, "diffusion.steps": 20,
-        "train.batch_size": 1024, "dam.num_clusters": 5, "train.sampler": "dans"}
+FAST = {
+    "diffusion.hidden": "[16, 16]",
+    "diffusion.time_dim": 8,
+    "diffusion.type_dim": 4,
+    "diffusion.steps": 20,
+    "train.batch_size": 1024,
+    "dam.num_clusters": 5,
+    "train.sampler": "dans",
+}
 
 
 def test_dans_trains_one_epoch_in_one_to_n_mode(umls, tmp_path):
@@ -303,8 +361,9 @@ def test_one_to_n_refuses_a_self_adversarial_base_sampler(umls, tmp_path):
 
 @pytest.mark.parametrize("family", ["softmax", "margin"])
 def test_dans_pushes_each_generated_negative_against_the_positive_of_its_side(umls, family):
-    cfg = _cfg(**FAST, **{"train.mode": "one_to_n", "model.name": "distmult", "diffusion.update_every": 0,
-                          "dans.eta": 0.3})
+    cfg = _cfg(
+        **FAST, **{"train.mode": "one_to_n", "model.name": "distmult", "diffusion.update_every": 0, "dans.eta": 0.3}
+    )
     model, sampler = build_run(cfg, umls, None, **random_dam(umls))
     pos = torch.from_numpy(umls.train[:64])
     with torch.no_grad():
@@ -379,10 +438,17 @@ def test_anchor_diagnostic_by_hand():
     # per relation (ids given as if triple 0 had relation r and triples 1-2 relation s): r holds both rankings of
     # triple 0 (tail rank 2 with the anchor above, head 2.5 with it tied), s the four rank-1 ones
     by = anchor_diagnostic(result, np.array([0, 1, 1]), ["r", "s"])["by_relation"]
-    assert by["r"] == pytest.approx({"rankings": 2, "anchor_outscores_answer": 0.5, "mrr": (1 / 2 + 1 / 2.5) / 2,
-                                     "mrr_anchor_removed": (1 + 1 / 2) / 2})
-    assert by["s"] == pytest.approx({"rankings": 4, "anchor_outscores_answer": 0.0, "mrr": 1.0,
-                                     "mrr_anchor_removed": 1.0})
+    assert by["r"] == pytest.approx(
+        {
+            "rankings": 2,
+            "anchor_outscores_answer": 0.5,
+            "mrr": (1 / 2 + 1 / 2.5) / 2,
+            "mrr_anchor_removed": (1 + 1 / 2) / 2,
+        }
+    )
+    assert by["s"] == pytest.approx(
+        {"rankings": 4, "anchor_outscores_answer": 0.0, "mrr": 1.0, "mrr_anchor_removed": 1.0}
+    )
 
 
 def test_anchor_competition_skips_the_answer_and_filtered_answers():
@@ -393,7 +459,7 @@ def test_anchor_competition_skips_the_answer_and_filtered_answers():
     mask[2, 0] = True  # the anchor of row 2 is a filtered true answer
     gt, ge = anchor_competition(scores, targets, anchors, mask)
     assert gt.tolist() == [True, False, False, False]  # row 1: the anchor is the answer
-    assert ge.tolist() == [True, False, False, True]   # row 3: a tie
+    assert ge.tolist() == [True, False, False, True]  # row 3: a tie
     gt, ge = anchor_competition(scores, targets, anchors, None)
     assert gt.tolist() == [True, False, True, False]
 
@@ -413,8 +479,9 @@ def test_evaluate_reports_the_anchor_diagnostic(toy_kg):
 # diffusion side flag
 # ----------------------------------------------------------------------------------------
 def _diffusion(side_flag, condition="ccd"):
-    d = ConditionalDiffusion(6, 4, num_clusters=2, steps=10, hidden=[8], time_dim=4, type_dim=3,
-                             condition=condition, side_flag=side_flag)
+    d = ConditionalDiffusion(
+        6, 4, num_clusters=2, steps=10, hidden=[8], time_dim=4, type_dim=3, condition=condition, side_flag=side_flag
+    )
     d.ensure_scale(torch.randn(6, 4, generator=torch.Generator().manual_seed(0)))
     return d
 
@@ -429,7 +496,7 @@ def test_side_flag_adds_a_plus_minus_one_column(condition, width):
     c = flagged.condition(target, query, head_side)
     assert c.shape == (4, width + 1)
     assert c[:, -1].tolist() == [1.0, -1.0, 1.0, -1.0]
-    assert torch.allclose(c[:, -1 - 4:-1], query / flagged.data_scale)
+    assert torch.allclose(c[:, -1 - 4 : -1], query / flagged.data_scale)
     # the denoiser takes the wider condition: a loss and a chain run
     g = torch.Generator().manual_seed(0)
     assert math.isfinite(flagged.loss(torch.randn(4, 4), target, query, g, head_side).item())

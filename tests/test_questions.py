@@ -1,5 +1,6 @@
 """The paper's open questions as DAG experiments (issue 12): curriculum robustness, DAM's inputs (Q2) and the T / K_b
 sweeps of Figure 2 - their tables on hand-made run folders, and how the DAG plans them."""
+
 from __future__ import annotations
 
 import json
@@ -71,8 +72,10 @@ def test_curriculum_table_orders_the_schedules(tmp_path):
     out = tmp_path / "t" / "curriculum"
     build_report("curriculum", [root], out)
     md = Path(f"{out}.md").read_text()
-    order = [md.index(label) for label in ("easy → hard (λ = 8, default)", "reversed curriculum",
-                                           "abrupt (λ = 32)", "none (uniform weights")]
+    order = [
+        md.index(label)
+        for label in ("easy → hard (λ = 8, default)", "reversed curriculum", "abrupt (λ = 32)", "none (uniform weights")
+    ]
     assert order == sorted(order)
     assert "**0.600**" in md  # best MRR in bold
 
@@ -87,19 +90,26 @@ def quick_plan(tmp_path_factory) -> str:
 
 
 def _commands(plan: str, needle: str) -> list[str]:
-    return [line for line in plan.splitlines() if line.startswith("dans-kgc") and needle in line] + \
-        [line for line in plan.splitlines() if "dans_kgc_job" in line and needle in line]
+    return [line for line in plan.splitlines() if line.startswith("dans-kgc") and needle in line] + [
+        line for line in plan.splitlines() if "dans_kgc_job" in line and needle in line
+    ]
 
 
 def _job_blocks(plan: str, rule: str) -> list[str]:
-    return [b for b in re.split(r"\n(?=(?:local)?rule )", plan) if b.startswith((f"rule {rule}:", f"localrule {rule}:"))]
+    return [
+        b for b in re.split(r"\n(?=(?:local)?rule )", plan) if b.startswith((f"rule {rule}:", f"localrule {rule}:"))
+    ]
 
 
 def test_quick_plans_the_new_tables_and_a_fixed_target_dam(quick_plan):
     counts = job_counts(quick_plan)
     assert counts["report_table"] == 7 and counts["report_figure"] == 4, counts
-    for name in ("results/quick/tables/curriculum.csv", "results/quick/tables/dam_inputs.csv",
-                 "figures/quick/curriculum_bands.png", "figures/quick/sensitivity.png"):
+    for name in (
+        "results/quick/tables/curriculum.csv",
+        "results/quick/tables/dam_inputs.csv",
+        "figures/quick/curriculum_bands.png",
+        "figures/quick/sensitivity.png",
+    ):
         assert name in quick_plan, name
     dams = _job_blocks(quick_plan, "dam")
     # the default DAM per dataset (semantic = target = full TransE) and, on UMLS (dam_inputs' dataset), the
@@ -126,12 +136,26 @@ def test_tiny_dag_builds_the_question_tables(tmp_path):
     """A tiny DAG of the new experiments: the K_b = 2 sweep point, the reversed curriculum, DAM from an untrained
     TransE scored against the full one's ranks; their tables and the band-weight figure build from real runs."""
     wf = copy_workflow(tmp_path / "wf")
-    extra = write_yaml(wf / "q.yaml", {"presets": {"tiny": {"experiments": {
-        "sensitivity": {"grid": {"K_b": ["2"]}},
-        "curriculum": {"variants": ["easy_to_hard", "reversed"]},
-        "dam_inputs": {"variants": ["random_features", "full_transe"]}}}}})
-    targets = ["results/tiny/tables/curriculum.csv", "results/tiny/tables/dam_inputs.csv",
-               "figures/tiny/curriculum_bands.png", "results/tiny/umls/sensitivity/K_b2/seed0/metrics_test.json"]
+    extra = write_yaml(
+        wf / "q.yaml",
+        {
+            "presets": {
+                "tiny": {
+                    "experiments": {
+                        "sensitivity": {"grid": {"K_b": ["2"]}},
+                        "curriculum": {"variants": ["easy_to_hard", "reversed"]},
+                        "dam_inputs": {"variants": ["random_features", "full_transe"]},
+                    }
+                }
+            }
+        },
+    )
+    targets = [
+        "results/tiny/tables/curriculum.csv",
+        "results/tiny/tables/dam_inputs.csv",
+        "figures/tiny/curriculum_bands.png",
+        "results/tiny/umls/sensitivity/K_b2/seed0/metrics_test.json",
+    ]
     proc = run_snakemake(wf, "--cores", "2", *targets, "--config", "preset=tiny", "--configfile", str(extra))
     counts = job_counts(proc.stdout)
     assert counts["train"] == 5, counts
@@ -154,8 +178,10 @@ def test_tiny_dag_builds_the_question_tables(tmp_path):
 
 def test_an_unknown_grid_point_stops_naming_it(tmp_path):
     wf = copy_workflow(tmp_path / "wf")
-    bad = write_yaml(wf / "bad.yaml", {"preset": "tiny", "presets": {"tiny": {"experiments": {
-        "sensitivity": {"grid": {"K_b": ["5"]}}}}}})
+    bad = write_yaml(
+        wf / "bad.yaml",
+        {"preset": "tiny", "presets": {"tiny": {"experiments": {"sensitivity": {"grid": {"K_b": ["5"]}}}}}},
+    )
     proc = run_snakemake(wf, "-n", "--configfile", str(bad), check=False)
     assert proc.returncode != 0
     assert "sensitivity.grid.K_b: unknown point '5'" in proc.stdout, proc.stdout[-2000:]

@@ -1,4 +1,5 @@
 """Report builders on hand-made run folders with hand-chosen numbers (no training: seconds)."""
+
 from __future__ import annotations
 
 import json
@@ -19,12 +20,27 @@ from dans_kgc.reports.runs import infer_from_path, load_run, load_runs
 TIE = "realistic (mean of optimistic and pessimistic rank)"
 
 
-def make_run(root: Path, dataset: str, experiment: str, variant: str, seed: int, *,
-             mrr: float | None = None, h1: float | None = None, h10: float | None = None,
-             trace: list[dict] | None = None, config: dict | None = None, protocol: str = "redgnn",
-             train_seconds: float | None = None, best_valid: float | None = None,
-             backbone: dict | None = None, anchor: dict | None = None, model: str = "transe",
-             folder: str | None = None, tags: dict | None = None) -> Path:
+def make_run(
+    root: Path,
+    dataset: str,
+    experiment: str,
+    variant: str,
+    seed: int,
+    *,
+    mrr: float | None = None,
+    h1: float | None = None,
+    h10: float | None = None,
+    trace: list[dict] | None = None,
+    config: dict | None = None,
+    protocol: str = "redgnn",
+    train_seconds: float | None = None,
+    best_valid: float | None = None,
+    backbone: dict | None = None,
+    anchor: dict | None = None,
+    model: str = "transe",
+    folder: str | None = None,
+    tags: dict | None = None,
+) -> Path:
     """A run folder as train + evaluate write it; ``mrr=None`` = evaluation never ran.
     ``backbone``: the run's backbone record (absent = a run written before it existed);
     ``anchor``: metrics_test.json's anchor_diagnostic; ``folder``: the variant folder's name
@@ -32,33 +48,72 @@ def make_run(root: Path, dataset: str, experiment: str, variant: str, seed: int,
     run = root / dataset / experiment / (folder or variant) / f"seed{seed}"
     run.mkdir(parents=True)
     sampler = "dans" if variant in ("dans", "full", "wo_dam", "wo_ccd", "wo_dtm") else variant
-    cfg = {"dataset": dataset, "seed": seed, "protocol": None,
-           "train": {"sampler": sampler, "epochs": 10, "eval_every": 1},
-           "diffusion": {"mu": 1.0, "steps": 50, "band_steps": [0.75, 0.5, 0.25, 0.0]},
-           "dans": {"eta": 0.5}}
+    cfg = {
+        "dataset": dataset,
+        "seed": seed,
+        "protocol": None,
+        "train": {"sampler": sampler, "epochs": 10, "eval_every": 1},
+        "diffusion": {"mu": 1.0, "steps": 50, "band_steps": [0.75, 0.5, 0.25, 0.0]},
+        "dans": {"eta": 0.5},
+    }
     for key, value in (config or {}).items():
         section, name = key.split(".")
         cfg[section][name] = value
     (run / "config.yaml").write_text(yaml.safe_dump(cfg))
     tags = {"experiment": experiment, "variant": variant, **(tags or {})}
-    summary = {"epochs_run": 10, "best_epoch": 10, "best_valid_mrr": best_valid if best_valid is not None else mrr,
-               "train_seconds": train_seconds if train_seconds is not None else 10.0}
+    summary = {
+        "epochs_run": 10,
+        "best_epoch": 10,
+        "best_valid_mrr": best_valid if best_valid is not None else mrr,
+        "train_seconds": train_seconds if train_seconds is not None else 10.0,
+    }
     extra = {"backbone": backbone} if backbone is not None else {}
-    (run / "run.json").write_text(json.dumps({
-        "stage": "train", "dataset": dataset, "protocol": protocol, "model": model, "sampler": sampler, "seed": seed,
-        "tags": tags, "summary": summary, "provenance": {"git_commit": "abc123", "seed": seed}, **extra}))
+    (run / "run.json").write_text(
+        json.dumps(
+            {
+                "stage": "train",
+                "dataset": dataset,
+                "protocol": protocol,
+                "model": model,
+                "sampler": sampler,
+                "seed": seed,
+                "tags": tags,
+                "summary": summary,
+                "provenance": {"git_commit": "abc123", "seed": seed},
+                **extra,
+            }
+        )
+    )
     if trace is not None:
         pd.DataFrame(trace).to_csv(run / "trace.csv", index=False)
     if mrr is not None:
         if anchor is not None:
             extra["anchor_diagnostic"] = anchor
-        (run / "metrics_test.json").write_text(json.dumps({
-            **extra, "dataset": dataset, "model": model, "sampler": sampler, "seed": seed, "split": "test",
-            "mrr": mrr, "hits@1": h1 if h1 is not None else mrr - 0.1, "hits@3": mrr,
-            "hits@10": h10 if h10 is not None else min(1.0, mrr + 0.1), "num_ranked": 100, "tie_policy": TIE,
-            "protocol": protocol, "best_epoch": 10, "best_valid_mrr": mrr, "tags": tags, "train_summary": summary,
-            "metrics": {"filtered_with": ["train", "valid", "test"]},
-            "provenance": {"git_commit": "abc123", "seed": seed}}))
+        (run / "metrics_test.json").write_text(
+            json.dumps(
+                {
+                    **extra,
+                    "dataset": dataset,
+                    "model": model,
+                    "sampler": sampler,
+                    "seed": seed,
+                    "split": "test",
+                    "mrr": mrr,
+                    "hits@1": h1 if h1 is not None else mrr - 0.1,
+                    "hits@3": mrr,
+                    "hits@10": h10 if h10 is not None else min(1.0, mrr + 0.1),
+                    "num_ranked": 100,
+                    "tie_policy": TIE,
+                    "protocol": protocol,
+                    "best_epoch": 10,
+                    "best_valid_mrr": mrr,
+                    "tags": tags,
+                    "train_summary": summary,
+                    "metrics": {"filtered_with": ["train", "valid", "test"]},
+                    "provenance": {"git_commit": "abc123", "seed": seed},
+                }
+            )
+        )
     return run
 
 
@@ -75,7 +130,11 @@ def test_builtin_reports_registered():
 
 def test_placement_from_path_when_nothing_was_written(tmp_path):
     assert infer_from_path(Path("res/umls/main/dans/seed3")) == {
-        "seed": 3, "variant": "dans", "experiment": "main", "dataset": "umls"}
+        "seed": 3,
+        "variant": "dans",
+        "experiment": "main",
+        "dataset": "umls",
+    }
     assert infer_from_path(Path("x/experiment~ablation/variant~wo_ccd/seed=2"))["variant"] == "wo_ccd"
     rec = load_run(tmp_path / "family" / "ablation" / "wo_dtm" / "seed1")  # never created
     assert not rec.has_metrics and "does not exist" in rec.problem
@@ -185,7 +244,9 @@ def test_backbone_column_separates_two_backbones_running_the_same_sampler(tmp_pa
     # uniform on TransE (old runs: no backbone record, model from run.json): 0.40, 0.50 -> 0.450
     runs = [make_run(root / "t", "umls", "main", "uniform", s, mrr=m) for s, m in ((0, 0.40), (1, 0.50))]
     # uniform on RotatE: 0.80, 0.90 -> 0.850; dans on RotatE: 0.70 (worse than RotatE's uniform)
-    runs += [make_run(root / "r", "umls", "main", "uniform", s, mrr=m, backbone=ROTATE) for s, m in ((0, 0.80), (1, 0.90))]
+    runs += [
+        make_run(root / "r", "umls", "main", "uniform", s, mrr=m, backbone=ROTATE) for s, m in ((0, 0.80), (1, 0.90))
+    ]
     runs += [make_run(root / "r", "umls", "main", "dans", 0, mrr=0.70, backbone=ROTATE)]
     # dans on TransE: 0.60 (better than TransE's uniform)
     runs += [make_run(root / "t", "umls", "main", "dans", 0, mrr=0.60)]
@@ -206,10 +267,17 @@ def test_backbone_column_separates_two_backbones_running_the_same_sampler(tmp_pa
     build_report("efficiency", runs, tmp_path / "eff")
     eff = pd.read_csv(str(tmp_path / "eff") + ".csv")
     assert len(eff) == 4 and set(zip(eff.backbone, eff.variant, strict=True)) == {
-        ("transe", "uniform"), ("transe", "dans"), ("rotate", "uniform"), ("rotate", "dans")}
+        ("transe", "uniform"),
+        ("transe", "dans"),
+        ("rotate", "uniform"),
+        ("rotate", "dans"),
+    }
     build_report("paper", runs, tmp_path / "paper")
     pmd = read(tmp_path / "paper", ".md")
-    assert "| main | UMLS | TransE (NS) | DANS-KGC | 0.972" in pmd and "| main | UMLS | RotatE (NS) | DANS-KGC | 0.972" in pmd
+    assert (
+        "| main | UMLS | TransE (NS) | DANS-KGC | 0.972" in pmd
+        and "| main | UMLS | RotatE (NS) | DANS-KGC | 0.972" in pmd
+    )
     assert _md_row(pmd, "| main | UMLS | RotatE (NS) | DANS-KGC |")[6] == "−0.272"
 
 
@@ -233,11 +301,25 @@ def test_crossed_workflow_layout_recipe_rows_and_a_never_started_seed(tmp_path):
     """The workflow crosses a variant with backbone recipes: folders <variant>@<recipe>, tags.backbone = recipe."""
     root = tmp_path / "runs"
     runs = []
-    for recipe, bb, mrrs in (("rotate_nssa", ROTATE, (0.80, 0.90)), ("rotate_long", ROTATE, (0.60, 0.70)),
-                             ("conve_1n", CONVE, (0.50, 0.50))):
+    for recipe, bb, mrrs in (
+        ("rotate_nssa", ROTATE, (0.80, 0.90)),
+        ("rotate_long", ROTATE, (0.60, 0.70)),
+        ("conve_1n", CONVE, (0.50, 0.50)),
+    ):
         for seed, m in enumerate(mrrs):
-            runs.append(make_run(root, "umls", "main", "uniform", seed, mrr=m, backbone=bb,
-                                 folder=f"uniform@{recipe}", tags={"backbone": recipe}))
+            runs.append(
+                make_run(
+                    root,
+                    "umls",
+                    "main",
+                    "uniform",
+                    seed,
+                    mrr=m,
+                    backbone=bb,
+                    folder=f"uniform@{recipe}",
+                    tags={"backbone": recipe},
+                )
+            )
     runs.append(root / "umls" / "main" / "uniform@rotate_long" / "seed2")  # never started
     assert infer_from_path(runs[-1])["recipe"] == "rotate_long" and infer_from_path(runs[-1])["variant"] == "uniform"
     out = tmp_path / "main"
@@ -276,8 +358,17 @@ def test_efficiency_compares_samplers_within_a_backbone(tmp_path):
     # targets: 0.9 x each backbone's own uniform best valid MRR: 0.45 (TransE), 0.54 (RotatE)
     for bb, sub, secs, base in ((None, "t", (1.0, 2.0), 0.5), (ROTATE, "r", (4.0, 6.0), 0.6)):
         for v, s, top in (("uniform", secs[0], base), ("dans", secs[1], 0.8)):
-            make_run(root / sub, "umls", "main", v, 0, mrr=top, best_valid=top, backbone=bb,
-                     trace=_trace([s] * 4, [top * f for f in (0.25, 0.5, 0.75, 1.0)]))
+            make_run(
+                root / sub,
+                "umls",
+                "main",
+                v,
+                0,
+                mrr=top,
+                best_valid=top,
+                backbone=bb,
+                trace=_trace([s] * 4, [top * f for f in (0.25, 0.5, 0.75, 1.0)]),
+            )
     out = tmp_path / "eff"
     build_report("efficiency", [root], out)
     lines = [re.sub(r" \[[a-z]\]", "", line) for line in read(out, ".md").splitlines()]
@@ -293,10 +384,29 @@ def test_efficiency_compares_samplers_within_a_backbone(tmp_path):
 
 def test_main_table_anchor_diagnostic_column(tmp_path):
     root = tmp_path / "runs"
-    runs = [make_run(root, "family", "main", "uniform", s, mrr=0.5, anchor={
-        "anchor_outscores_answer": a, "mrr_anchor_removed": 0.6, "note": "diagnostic"}) for s, a in ((0, 0.70), (1, 0.78))]
-    runs.append(make_run(root, "family", "main", "bernoulli", 0, mrr=0.45, anchor={
-        "anchor_outscores_answer": 0.9, "mrr_anchor_removed": 0.6, "note": "diagnostic"}))
+    runs = [
+        make_run(
+            root,
+            "family",
+            "main",
+            "uniform",
+            s,
+            mrr=0.5,
+            anchor={"anchor_outscores_answer": a, "mrr_anchor_removed": 0.6, "note": "diagnostic"},
+        )
+        for s, a in ((0, 0.70), (1, 0.78))
+    ]
+    runs.append(
+        make_run(
+            root,
+            "family",
+            "main",
+            "bernoulli",
+            0,
+            mrr=0.45,
+            anchor={"anchor_outscores_answer": 0.9, "mrr_anchor_removed": 0.6, "note": "diagnostic"},
+        )
+    )
     runs.append(make_run(root, "family", "main", "dans", 0, mrr=0.4))  # an older run without the diagnostic
     out = tmp_path / "main"
     build_report("main", runs, out)
@@ -318,17 +428,34 @@ def test_relations_table_averages_each_relation_over_seeds_and_names_runs_withou
     root = tmp_path / "runs"
 
     def anchor(sister_mrr, sister_share):
-        return {"anchor_outscores_answer": 0.1, "mrr_anchor_removed": 0.9, "note": "diagnostic", "by_relation": {
-            "sister": {"rankings": 10, "anchor_outscores_answer": sister_share, "mrr": sister_mrr,
-                       "mrr_anchor_removed": 0.98},
-            "aunt": {"rankings": 20, "anchor_outscores_answer": 0.0, "mrr": 0.9, "mrr_anchor_removed": 0.9}}}
+        return {
+            "anchor_outscores_answer": 0.1,
+            "mrr_anchor_removed": 0.9,
+            "note": "diagnostic",
+            "by_relation": {
+                "sister": {
+                    "rankings": 10,
+                    "anchor_outscores_answer": sister_share,
+                    "mrr": sister_mrr,
+                    "mrr_anchor_removed": 0.98,
+                },
+                "aunt": {"rankings": 20, "anchor_outscores_answer": 0.0, "mrr": 0.9, "mrr_anchor_removed": 0.9},
+            },
+        }
 
     with_partial = anchor(0.7, 0.5)
     with_partial["by_relation"]["uncle"] = {"rankings": 4, "mrr": 0.5}  # no anchor share: the MRR alone, no crash
     make_run(root, "family", "main", "uniform", 0, mrr=0.8, anchor=with_partial)
     make_run(root, "family", "main", "uniform", 1, mrr=0.8, anchor=anchor(0.8, 0.6))
-    old = make_run(root, "family", "main", "uniform", 2, mrr=0.8, anchor={"anchor_outscores_answer": 0.1,
-                                                                        "mrr_anchor_removed": 0.9, "note": "d"})
+    old = make_run(
+        root,
+        "family",
+        "main",
+        "uniform",
+        2,
+        mrr=0.8,
+        anchor={"anchor_outscores_answer": 0.1, "mrr_anchor_removed": 0.9, "note": "d"},
+    )
     out = tmp_path / "rel"
     build_report("relations", [root], out)
     md = read(out, ".md")
@@ -347,8 +474,12 @@ def test_relations_table_averages_each_relation_over_seeds_and_names_runs_withou
 def test_paper_targets_file_holds_only_known_numbers_with_sources():
     data = load_targets()
     got = {(t["table"], t["dataset"], t["variant"], t["metric"]): t["value"] for t in data["targets"]}
-    assert got == {("main", "umls", "dans", "mrr"): 0.972, ("main", "yago3-10", "dans", "mrr"): 0.572,
-                   ("ablation", "family", "full", "mrr"): 0.994, ("ablation", "family", "wo_ccd", "mrr"): 0.989}
+    assert got == {
+        ("main", "umls", "dans", "mrr"): 0.972,
+        ("main", "yago3-10", "dans", "mrr"): 0.572,
+        ("ablation", "family", "full", "mrr"): 0.994,
+        ("ablation", "family", "wo_ccd", "mrr"): 0.989,
+    }
     assert all(t["source"] for t in data["targets"])
     refs = {r["method"]: r for r in data["references"]}
     assert refs["RED-GNN"]["results"]["umls"]["mrr"] == 0.964 and "yago3-10" not in refs["RED-GNN"]["results"]
@@ -359,7 +490,9 @@ def test_paper_targets_file_holds_only_known_numbers_with_sources():
 def test_paper_table_difference_and_not_reported(tmp_path):
     root = tmp_path / "runs"
     # ours on UMLS: 0.96, 0.97, 0.98 -> mean 0.970; paper 0.972 -> difference -0.002
-    runs = [make_run(root, "umls", "main", "dans", s, mrr=m) for s, m in zip((0, 1, 2), (0.96, 0.97, 0.98), strict=True)]
+    runs = [
+        make_run(root, "umls", "main", "dans", s, mrr=m) for s, m in zip((0, 1, 2), (0.96, 0.97, 0.98), strict=True)
+    ]
     runs += [make_run(root, "umls", "main", "uniform", 0, mrr=0.9)]
     out = tmp_path / "paper"
     build_report("paper", runs, out)
@@ -377,7 +510,9 @@ def test_paper_table_difference_and_not_reported(tmp_path):
     assert "LARS-research/RED-GNN README.md @ 5e2ccad" in md
     assert "| RED-GNN | YAGO3-10 | not reported |" in md
     csv = pd.read_csv(str(out) + ".csv")
-    row = csv[(csv.kind == "paper_target") & (csv.dataset == "umls") & (csv.variant == "dans") & (csv.metric == "mrr")].iloc[0]
+    row = csv[
+        (csv.kind == "paper_target") & (csv.dataset == "umls") & (csv.variant == "dans") & (csv.metric == "mrr")
+    ].iloc[0]
     assert math.isclose(row["diff"], -0.002, abs_tol=1e-12) and row["status"] == "compared"
     assert r"\toprule" in read(out, ".tex") and read(out, ".tex").isascii()
 
@@ -403,14 +538,47 @@ def _trace(seconds: list[float], valid: list[float]) -> list[dict]:
 def test_efficiency_table(tmp_path):
     root = tmp_path / "runs"
     # uniform: median s/epoch 1.0; best valid 0.5 -> target 0.45, reached at epoch 3 (3 s)
-    runs = [make_run(root, "umls", "main", "uniform", 0, mrr=0.5, train_seconds=4.0, best_valid=0.5,
-                     trace=_trace([1.0, 1.0, 1.0, 1.0], [0.2, 0.4, 0.46, 0.5]))]
+    runs = [
+        make_run(
+            root,
+            "umls",
+            "main",
+            "uniform",
+            0,
+            mrr=0.5,
+            train_seconds=4.0,
+            best_valid=0.5,
+            trace=_trace([1.0, 1.0, 1.0, 1.0], [0.2, 0.4, 0.46, 0.5]),
+        )
+    ]
     # dans: median s/epoch 2.0 (ratio 2.00x), reaches 0.45 at epoch 2 (4 s)
-    runs.append(make_run(root, "umls", "main", "dans", 0, mrr=0.6, train_seconds=8.0, best_valid=0.6,
-                         trace=_trace([2.0, 2.0, 2.0, 2.0], [0.3, 0.5, 0.55, 0.6])))
+    runs.append(
+        make_run(
+            root,
+            "umls",
+            "main",
+            "dans",
+            0,
+            mrr=0.6,
+            train_seconds=8.0,
+            best_valid=0.6,
+            trace=_trace([2.0, 2.0, 2.0, 2.0], [0.3, 0.5, 0.55, 0.6]),
+        )
+    )
     # bernoulli: never reaches the target
-    runs.append(make_run(root, "umls", "main", "bernoulli", 0, mrr=0.3, train_seconds=2.0, best_valid=0.3,
-                         trace=_trace([0.5, 0.5, 0.5, 0.5], [0.1, 0.2, 0.3, 0.3])))
+    runs.append(
+        make_run(
+            root,
+            "umls",
+            "main",
+            "bernoulli",
+            0,
+            mrr=0.3,
+            train_seconds=2.0,
+            best_valid=0.3,
+            trace=_trace([0.5, 0.5, 0.5, 0.5], [0.1, 0.2, 0.3, 0.3]),
+        )
+    )
     out = tmp_path / "eff"
     build_report("efficiency", runs, out)
     md = read(out, ".md")
@@ -451,11 +619,21 @@ def test_sensitivity_detects_the_swept_parameter_and_plots(tmp_path):
     runs = []
     for mu in (0.0, 1.0, 2.0):
         for seed in (0, 1):
-            runs.append(make_run(root / f"mu{mu}", "family", "sens_mu", "dans", seed, mrr=0.9 + 0.01 * mu + 0.002 * seed,
-                                 config={"diffusion.mu": mu}))
+            runs.append(
+                make_run(
+                    root / f"mu{mu}",
+                    "family",
+                    "sens_mu",
+                    "dans",
+                    seed,
+                    mrr=0.9 + 0.01 * mu + 0.002 * seed,
+                    config={"diffusion.mu": mu},
+                )
+            )
     for eta in (0.1, 0.5):
-        runs.append(make_run(root / f"eta{eta}", "family", "sens_eta", "dans", 0, mrr=0.9 + eta / 10,
-                             config={"dans.eta": eta}))
+        runs.append(
+            make_run(root / f"eta{eta}", "family", "sens_eta", "dans", 0, mrr=0.9 + eta / 10, config={"dans.eta": eta})
+        )
     runs.append(root / "missing" / "family" / "sens_mu" / "dans" / "seed5")
     sweeps = swept_parameters(load_runs(runs))
     assert list(sweeps) == ["diffusion.mu", "dans.eta"]
@@ -474,12 +652,29 @@ def test_sensitivity_splits_one_experiment_holding_two_sweeps(tmp_path):
     runs = []
     for seed in (0, 1):
         for mu in (0.0, 1.0, 2.0):
-            runs.append(make_run(root, "umls", "sensitivity", f"mu{mu}", seed, mrr=0.50 + 0.1 * mu + 0.01 * seed,
-                                 config={"diffusion.mu": mu, "dans.eta": 0.5}))
+            runs.append(
+                make_run(
+                    root,
+                    "umls",
+                    "sensitivity",
+                    f"mu{mu}",
+                    seed,
+                    mrr=0.50 + 0.1 * mu + 0.01 * seed,
+                    config={"diffusion.mu": mu, "dans.eta": 0.5},
+                )
+            )
         for eta in (0.1, 0.5, 0.9):
-            runs.append(make_run(root, "umls", "sensitivity", f"eta{eta}", seed,
-                                 mrr=(0.60 if eta == 0.5 else 0.2 + eta / 10) + 0.01 * seed,
-                                 config={"diffusion.mu": 1.0, "dans.eta": eta}))
+            runs.append(
+                make_run(
+                    root,
+                    "umls",
+                    "sensitivity",
+                    f"eta{eta}",
+                    seed,
+                    mrr=(0.60 if eta == 0.5 else 0.2 + eta / 10) + 0.01 * seed,
+                    config={"diffusion.mu": 1.0, "dans.eta": eta},
+                )
+            )
     sweeps = swept_parameters(load_runs(runs))
     assert list(sweeps) == ["diffusion.mu", "dans.eta"]
     assert {r.variant for r in sweeps["diffusion.mu"]} == {"mu0.0", "mu1.0", "mu2.0", "eta0.5"}
@@ -520,8 +715,16 @@ def test_figures_split_backbones(tmp_path):
         for mu in (0.0, 1.0):
             for seed in (0, 1):
                 cfg = {"diffusion.mu": mu}
-                r = make_run(root / sub / f"mu{mu}", "umls", "sensitivity", "dans", seed,
-                             mrr=0.5 + 0.1 * mu + (0.2 if bb else 0), backbone=bb, config=cfg)
+                r = make_run(
+                    root / sub / f"mu{mu}",
+                    "umls",
+                    "sensitivity",
+                    "dans",
+                    seed,
+                    mrr=0.5 + 0.1 * mu + (0.2 if bb else 0),
+                    backbone=bb,
+                    config=cfg,
+                )
                 c = yaml.safe_load((r / "config.yaml").read_text())
                 c["model"] = {"gamma": gamma, "dim": 64}
                 (r / "config.yaml").write_text(yaml.safe_dump(c))
@@ -537,8 +740,10 @@ def test_figures_split_backbones(tmp_path):
     assert list(sweeps) == ["diffusion.mu"]  # model.gamma differs between backbones, not within one
     assert len(sweeps["diffusion.mu"]) == 8
     # each backbone is its own line: no (value, seed) point of one backbone hides the other's
-    by_bb = {bk: sweep_points([r for r in sweeps["diffusion.mu"] if r.backbone_key == bk], "diffusion.mu")
-             for bk in {r.backbone_key for r in sweeps["diffusion.mu"]}}
+    by_bb = {
+        bk: sweep_points([r for r in sweeps["diffusion.mu"] if r.backbone_key == bk], "diffusion.mu")
+        for bk in {r.backbone_key for r in sweeps["diffusion.mu"]}
+    }
     assert by_bb[("rotate", "negative_sampling", None)] == {0.0: [0.7, 0.7], 1.0: [pytest.approx(0.8)] * 2}
     for kind in ("sensitivity", "curves", "bands"):
         out = tmp_path / "fig" / kind
@@ -549,10 +754,15 @@ def test_figures_split_backbones(tmp_path):
         if kind == "sensitivity":  # one line per backbone, each with both seeds at each value
             assert prov["lines"]["diffusion.mu"]["umls"] == [
                 {"line": "all samplers on TransE (NS)", "points": {"0": 2, "1": 2}},
-                {"line": "all samplers on RotatE (NS)", "points": {"0": 2, "1": 2}}]
+                {"line": "all samplers on RotatE (NS)", "points": {"0": 2, "1": 2}},
+            ]
         if kind == "curves":
-            assert prov["lines"]["umls"] == ["Uniform on TransE (NS)", "DANS-KGC on TransE (NS)",
-                                             "Uniform on RotatE (NS)", "DANS-KGC on RotatE (NS)"]
+            assert prov["lines"]["umls"] == [
+                "Uniform on TransE (NS)",
+                "DANS-KGC on TransE (NS)",
+                "Uniform on RotatE (NS)",
+                "DANS-KGC on RotatE (NS)",
+            ]
 
 
 def test_figure_without_data_says_so_instead_of_crashing(tmp_path):
@@ -570,8 +780,12 @@ def test_figure_without_data_says_so_instead_of_crashing(tmp_path):
 def test_cli_report_and_plugin_file(tmp_path, capsys):
     run = make_run(tmp_path / "runs", "umls", "main", "uniform", 0, mrr=0.5)
     out = tmp_path / "cli" / "main"
-    assert cli_main(["report", "main", "--runs", str(run), str(tmp_path / "gone"), "--out", str(out),
-                     "--title", "My table"]) == 0
+    assert (
+        cli_main(
+            ["report", "main", "--runs", str(run), str(tmp_path / "gone"), "--out", str(out), "--title", "My table"]
+        )
+        == 0
+    )
     assert "My table" in read(out, ".md")
     plugin = tmp_path / "my_report.py"
     plugin.write_text(
@@ -580,7 +794,8 @@ def test_cli_report_and_plugin_file(tmp_path, capsys):
         "def build(ctx):\n"
         "    p = ctx.path('.txt')\n"
         "    p.write_text(str(len(ctx.runs)))\n"
-        "    return [p]\n")
+        "    return [p]\n"
+    )
     out2 = tmp_path / "cli" / "count"
     assert cli_main(["report", "count", "--plugin", str(plugin), "--runs", str(run), "--out", str(out2)]) == 0
     assert read(out2, ".txt") == "1" and Path(str(out2) + ".provenance.json").exists()
@@ -603,13 +818,35 @@ def test_hardness_table_reads_each_bands_last_measured_value_and_averages_seeds(
     root = tmp_path / "runs"
     # The yardsticks (answer and hardest non-answer quantile) likewise: (0.96 + 0.98) / 2, (0.90 + 0.94) / 2.
     for seed, q2, ans, non in ((0, 0.8, 0.96, 0.90), (1, 0.9, 0.98, 0.94)):
-        trace = [{"epoch": 1, "seconds": 1.0, "valid_mrr": 0.5, "band1_quantile": 0.1, "band1_active": 0.9,
-                  "band1_outscore": 0.0, "band2_quantile": 0.2, "band2_active": 0.9, "band2_outscore": 0.0,
-                  "answer_quantile": 0.5, "hardest_non_answer_quantile": 0.5},
-                 {"epoch": 2, "seconds": 1.0, "valid_mrr": 0.6, "band1_quantile": 0.5, "band1_active": 0.25,
-                  "band1_outscore": 0.01, "band2_quantile": q2, "band2_active": 0.5, "band2_outscore": 0.3,
-                  "answer_quantile": ans, "hardest_non_answer_quantile": non},
-                 {"epoch": 3, "seconds": 1.0}]
+        trace = [
+            {
+                "epoch": 1,
+                "seconds": 1.0,
+                "valid_mrr": 0.5,
+                "band1_quantile": 0.1,
+                "band1_active": 0.9,
+                "band1_outscore": 0.0,
+                "band2_quantile": 0.2,
+                "band2_active": 0.9,
+                "band2_outscore": 0.0,
+                "answer_quantile": 0.5,
+                "hardest_non_answer_quantile": 0.5,
+            },
+            {
+                "epoch": 2,
+                "seconds": 1.0,
+                "valid_mrr": 0.6,
+                "band1_quantile": 0.5,
+                "band1_active": 0.25,
+                "band1_outscore": 0.01,
+                "band2_quantile": q2,
+                "band2_active": 0.5,
+                "band2_outscore": 0.3,
+                "answer_quantile": ans,
+                "hardest_non_answer_quantile": non,
+            },
+            {"epoch": 3, "seconds": 1.0},
+        ]
         make_run(root, "umls", "main", "dans", seed, mrr=0.7, trace=trace)
     make_run(root, "umls", "main", "uniform", 0, mrr=0.6, trace=[{"epoch": 1, "seconds": 1.0, "valid_mrr": 0.5}])
     out = tmp_path / "hard"
@@ -622,13 +859,22 @@ def test_hardness_table_reads_each_bands_last_measured_value_and_averages_seeds(
     assert math.isclose(row["band2_quantile_std"], math.sqrt(0.005), rel_tol=1e-9)
     assert math.isclose(row["band2_outscore_mean"], 0.3)
     assert "| 0.500 ± 0.000 | 0.850 ± 0.071 |" in read(out, ".md")
-    assert math.isclose(row["answer_quantile_mean"], 0.97) and math.isclose(row["hardest_non_answer_quantile_mean"], 0.92)
+    assert math.isclose(row["answer_quantile_mean"], 0.97) and math.isclose(
+        row["hardest_non_answer_quantile_mean"], 0.92
+    )
     assert "| 0.970 ± 0.014 | 0.920 ± 0.028 |" in read(out, ".md")
     assert list(frame.columns).count("band3_quantile_mean") == 0  # the yardstick columns are no band
     # traces from before the yardsticks: the table has no such columns (rather than a column of gaps)
     old = tmp_path / "old"
-    make_run(old, "umls", "main", "dans", 0, mrr=0.7, trace=[{k: v for k, v in row.items() if "answer" not in k}
-                                                              for row in trace])
+    make_run(
+        old,
+        "umls",
+        "main",
+        "dans",
+        0,
+        mrr=0.7,
+        trace=[{k: v for k, v in row.items() if "answer" not in k} for row in trace],
+    )
     build_report("hardness", [old], tmp_path / "hard_old")
     assert "hardest non-answer" not in read(tmp_path / "hard_old", ".md")
     assert "answer_quantile_mean" not in pd.read_csv(str(tmp_path / "hard_old") + ".csv").columns

@@ -13,6 +13,7 @@ test_min_job_age_below_poll_gap_stops_before_submitting: with MinJobAge below th
 gap between status checks, squeue could forget a finished job and Snakemake would wait forever;
 the workflow's onstart check stops first, naming MinJobAge.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,9 +36,24 @@ JOBCOMP = Path("/var/log/slurm/jobcomp.log")
 OPT_OUT = "DANS_KGC_SKIP_SLURM"
 # options of every SLURM run here: threads 1 as in the local run (torch's thread count changes floating-point
 # sums), the local cluster's partition, a node with 2 CPUs, a fast first status check
-SLURM_ARGS = ("--profile", "profiles/slurm", "--default-resources", "slurm_partition=debug", "mem_mb=500", "runtime=10",
-              "--set-threads", "pretrain=1", "dam=1", "diffusion=1", "train=1",
-              "--jobs", "2", "--slurm-keep-successful-logs", "--latency-wait", "10")
+SLURM_ARGS = (
+    "--profile",
+    "profiles/slurm",
+    "--default-resources",
+    "slurm_partition=debug",
+    "mem_mb=500",
+    "runtime=10",
+    "--set-threads",
+    "pretrain=1",
+    "dam=1",
+    "diffusion=1",
+    "train=1",
+    "--jobs",
+    "2",
+    "--slurm-keep-successful-logs",
+    "--latency-wait",
+    "10",
+)
 # columns that record how a run went, not what it computed (efficiency's seconds per epoch, train seconds,
 # time to target and the speed ratio; wall time, memory, where and when)
 PROVENANCE_COLUMNS = re.compile(r"sec|second|time|ratio_vs_uniform|wall|rss|mem|date|host|commit", re.I)
@@ -72,13 +88,21 @@ def slurm_cluster():
     if os.environ.get(OPT_OUT) == "1":
         pytest.skip(f"{OPT_OUT}=1: the SLURM test was opted out explicitly (it needs root to start a cluster)")
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        pytest.fail(f"the SLURM test starts a local cluster and needs root (apt-get, munged, slurmctld); "
-                    f"run it as root, or opt out explicitly with {OPT_OUT}=1", pytrace=False)
+        pytest.fail(
+            f"the SLURM test starts a local cluster and needs root (apt-get, munged, slurmctld); "
+            f"run it as root, or opt out explicitly with {OPT_OUT}=1",
+            pytrace=False,
+        )
     _install_slurm()
-    proc = subprocess.run([str(CLUSTER), "start"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=180)
+    proc = subprocess.run(
+        [str(CLUSTER), "start"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=180
+    )
     started = re.search(r"started munged=(\d+) slurmctld=(\d+) slurmd=(\d+)", proc.stdout)
-    pids = {name: int(pid) for name, pid in zip(("munged", "slurmctld", "slurmd"), started.groups(), strict=True)} if started else {}
+    pids = (
+        {name: int(pid) for name, pid in zip(("munged", "slurmctld", "slurmd"), started.groups(), strict=True)}
+        if started
+        else {}
+    )
     try:
         if proc.returncode != 0 or not started:
             pytest.fail(f"tests/slurm_cluster.sh start failed ({proc.returncode}):\n{proc.stdout[-3000:]}")
@@ -91,8 +115,13 @@ def slurm_cluster():
 
 def _min_job_age(seconds: int) -> int:
     """Set the cluster's MinJobAge; returns the previous value."""
-    proc = subprocess.run([str(CLUSTER), "min-job-age", str(seconds)], stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=60)
+    proc = subprocess.run(
+        [str(CLUSTER), "min-job-age", str(seconds)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stdout
     return int(proc.stdout.split()[0])
 
@@ -103,8 +132,9 @@ def test_min_job_age_below_poll_gap_stops_before_submitting(slurm_cluster, tmp_p
     wf = copy_workflow(tmp_path / "race")
     previous = _min_job_age(10)
     try:
-        proc = run_snakemake(wf, MAIN_TABLE, *SLURM_ARGS,
-                             "--config", "preset=tiny", timeout=150, check=False, slurm=True)
+        proc = run_snakemake(
+            wf, MAIN_TABLE, *SLURM_ARGS, "--config", "preset=tiny", timeout=150, check=False, slurm=True
+        )
     finally:
         _min_job_age(previous)
     assert proc.returncode != 0, proc.stdout[-3000:]
@@ -127,8 +157,18 @@ def _table(path: Path):
 
 def test_tiny_preset_through_slurm(slurm_cluster, tmp_path, tmp_path_factory):
     wf = copy_workflow(tmp_path / "slurm")
-    proc = run_snakemake(wf, "all_tables", "all_figures", *SLURM_ARGS, "--slurm-init-seconds-before-status-checks",
-                         "2", "--config", "preset=tiny", timeout=1500, slurm=True)
+    proc = run_snakemake(
+        wf,
+        "all_tables",
+        "all_figures",
+        *SLURM_ARGS,
+        "--slurm-init-seconds-before-status-checks",
+        "2",
+        "--config",
+        "preset=tiny",
+        timeout=1500,
+        slurm=True,
+    )
 
     job_ids = re.findall(r"has been submitted with SLURM jobid (\d+)", proc.stdout)
     # pretrain, DAM, three warm starts, six training runs (ablation full = main dans), four run diagnoses,

@@ -1,5 +1,6 @@
 """Stage declarations and stage records (dans_kgc/stages.py), checked where they are used:
 build_run's initialisation, the checkpoints module and the CLI's refusals (UMLS, dim 8, 1 epoch)."""
+
 from __future__ import annotations
 
 import copy
@@ -54,20 +55,24 @@ def _record(name="transe", dim=16, kg=None, mode="negative_sampling"):
 # ----------------------------------------------------------------------------------------
 def test_check_record_accepts_a_record_of_this_backbone_and_dataset():
     rec = _record("distmult", 16)
-    check_record(rec, "pre/model_best.pt", kg=_kg(),
-                 backbone={"name": "distmult", "dim": 16, "mode": "negative_sampling"})
+    check_record(
+        rec, "pre/model_best.pt", kg=_kg(), backbone={"name": "distmult", "dim": 16, "mode": "negative_sampling"}
+    )
     # the training mode may differ: a 1-N run may start from a negative-sampling pretraining
     check_record(rec, "pre/model_best.pt", kg=_kg(), backbone={"name": "distmult", "dim": 16, "mode": "one_to_n"})
     check_record(rec, "pre/model_best.pt", kg=_kg())  # no backbone asked: the dataset alone is checked
 
 
-@pytest.mark.parametrize("theirs, mine, kg, differs", [
-    (("transe", 16), ("distmult", 16), _kg(), "backbone.name"),
-    (("distmult", 8), ("distmult", 16), _kg(), "backbone.dim"),
-    (("distmult", 16), ("distmult", 16), _kg("nations", "kge", 14, 55), "dataset"),
-    (("distmult", 16), ("distmult", 16), _kg("toy", "redgnn"), "split"),
-    (("distmult", 16), ("distmult", 16), _kg(n=7), "num_entities"),
-])
+@pytest.mark.parametrize(
+    "theirs, mine, kg, differs",
+    [
+        (("transe", 16), ("distmult", 16), _kg(), "backbone.name"),
+        (("distmult", 8), ("distmult", 16), _kg(), "backbone.dim"),
+        (("distmult", 16), ("distmult", 16), _kg("nations", "kge", 14, 55), "dataset"),
+        (("distmult", 16), ("distmult", 16), _kg("toy", "redgnn"), "split"),
+        (("distmult", 16), ("distmult", 16), _kg(n=7), "num_entities"),
+    ],
+)
 def test_check_record_mismatch_names_both_sides(theirs, mine, kg, differs):
     rec = _record(*theirs)
     with pytest.raises(StageMismatchError) as err:
@@ -75,7 +80,7 @@ def test_check_record_mismatch_names_both_sides(theirs, mine, kg, differs):
     msg = str(err.value)
     assert "\n" not in msg
     assert "runs/pre/model_best.pt" in msg
-    assert f"{theirs[0]} (dim {theirs[1]}) on toy/kge" in msg          # what it was made for
+    assert f"{theirs[0]} (dim {theirs[1]}) on toy/kge" in msg  # what it was made for
     assert f"{mine[0]} (dim {mine[1]}) on {kg.name}/{kg.variant}" in msg  # what this run needs
     assert differs in msg.split("differs in")[1]
 
@@ -128,8 +133,18 @@ def test_stage_record_fingerprint_moves_with_read_keys_only(toy_kg):
 # pretrain_config / pretrained_backbone / semantic_backbone
 # ----------------------------------------------------------------------------------------
 def _p_cfg(**sets):
-    return tiny_config(**{"pretrain.dim": 12, "pretrain.epochs": 7, "pretrain.lr": 0.02, "pretrain.margin": 2.5,
-                          "pretrain.batch_size": 64, "pretrain.num_negatives": 3, "pretrain.p_norm": 2, **sets})
+    return tiny_config(
+        **{
+            "pretrain.dim": 12,
+            "pretrain.epochs": 7,
+            "pretrain.lr": 0.02,
+            "pretrain.margin": 2.5,
+            "pretrain.batch_size": 64,
+            "pretrain.num_negatives": 3,
+            "pretrain.p_norm": 2,
+            **sets,
+        }
+    )
 
 
 def test_pretrain_config_of_a_transe_backbone_is_the_same_for_both_sources():
@@ -138,8 +153,17 @@ def test_pretrain_config_of_a_transe_backbone_is_the_same_for_both_sources():
 
 
 def test_pretrain_config_backbone_source_keeps_the_backbone_recipe():
-    cfg = _p_cfg(**{"model.name": "distmult", "train.mode": "one_to_n", "train.loss": "softplus",
-                    "train.sampler": "dans", "train.lr": 0.3, "model.regularizer": "n3", "model.reg_weight": 0.1})
+    cfg = _p_cfg(
+        **{
+            "model.name": "distmult",
+            "train.mode": "one_to_n",
+            "train.loss": "softplus",
+            "train.sampler": "dans",
+            "train.lr": 0.3,
+            "model.regularizer": "n3",
+            "model.reg_weight": 0.1,
+        }
+    )
     before = copy.deepcopy(cfg)
     out = pretrain_config(cfg, "backbone")
     assert cfg == before  # input untouched
@@ -150,8 +174,16 @@ def test_pretrain_config_backbone_source_keeps_the_backbone_recipe():
 
 
 def test_pretrain_config_transe_source_is_the_method_recipe():
-    cfg = _p_cfg(**{"model.name": "distmult", "train.mode": "one_to_n", "train.loss": "softplus",
-                    "train.sampler": "dans", "model.regularizer": "n3", "model.reg_weight": 0.1})
+    cfg = _p_cfg(
+        **{
+            "model.name": "distmult",
+            "train.mode": "one_to_n",
+            "train.loss": "softplus",
+            "train.sampler": "dans",
+            "model.regularizer": "n3",
+            "model.reg_weight": 0.1,
+        }
+    )
     before = copy.deepcopy(cfg)
     out = pretrain_config(cfg, "transe")
     assert cfg == before
@@ -200,12 +232,28 @@ def test_pretrain_keys():
 
 
 def test_diffusion_warm_start_keys():
-    for key in ("diffusion.sampling_steps", "diffusion.sample_fraction", "diffusion.update_every", "diffusion.negatives",
-                "diffusion.snap_filter", "diffusion.reverse", "diffusion.chain_start"):
+    for key in (
+        "diffusion.sampling_steps",
+        "diffusion.sample_fraction",
+        "diffusion.update_every",
+        "diffusion.negatives",
+        "diffusion.snap_filter",
+        "diffusion.reverse",
+        "diffusion.chain_start",
+    ):
         assert not reads("diffusion_dans", key), key
         assert key in JOINT_ONLY_DIFFUSION_KEYS
-    for key in ("diffusion.steps", "diffusion.side_flag", "diffusion.hidden", "model.name", "model.dim",
-                "dam.num_clusters", "dans.use_dam", "dam.semantic_source", "pretrain.dim"):
+    for key in (
+        "diffusion.steps",
+        "diffusion.side_flag",
+        "diffusion.hidden",
+        "model.name",
+        "model.dim",
+        "dam.num_clusters",
+        "dans.use_dam",
+        "dam.semantic_source",
+        "pretrain.dim",
+    ):
         assert reads("diffusion_dans", key), key
     assert not reads("diffusion_dans", "dans.eta") and not reads("diffusion_dans", "dtm.lambda")
     assert reads("diffusion_dhns", "samplers.dhns.T") and not reads("diffusion_dhns", "samplers.nscaching.cache_size")
@@ -238,8 +286,10 @@ def test_no_stage_reads_runtime_keys():
 def test_every_declared_pattern_names_a_config_key():
     for stage, spec in STAGE_KEYS.items():
         for pattern in [*spec["include"], *spec.get("exclude", ())]:
-            assert any(k == pattern or (pattern.endswith(".") and k.startswith(pattern)) for k in DEFAULT_KEYS), \
-                (stage, pattern)
+            assert any(k == pattern or (pattern.endswith(".") and k.startswith(pattern)) for k in DEFAULT_KEYS), (
+                stage,
+                pattern,
+            )
         # an exclusion excludes something the inclusions would read
         for pattern in spec.get("exclude", ()):
             assert any(k.startswith(p) or k == p for p in spec["include"] for k in [pattern]), (stage, pattern)
@@ -290,22 +340,61 @@ def _undeclared_reads(monkeypatch, argv, stage):
     return sorted(k for k in _READS if not reads(stage, k) and k not in RUNTIME_KEYS)
 
 
-DIFF = ["--set", "diffusion.hidden=[16, 16]", "--set", "diffusion.time_dim=8", "--set", "diffusion.type_dim=4",
-        "--set", "diffusion.warmstart_epochs=1", "--set", "diffusion.steps=10", "--set", "samplers.dhns.T=10",
-        "--set", "samplers.dhns.steps=[0, 2, 5]", "--set", "samplers.dhns.weights=[0.0, 1.0, 1.0]",
-        "--set", "samplers.dhns.margin_scales=[0.1, 0.5, 0.9]"]
+DIFF = [
+    "--set",
+    "diffusion.hidden=[16, 16]",
+    "--set",
+    "diffusion.time_dim=8",
+    "--set",
+    "diffusion.type_dim=4",
+    "--set",
+    "diffusion.warmstart_epochs=1",
+    "--set",
+    "diffusion.steps=10",
+    "--set",
+    "samplers.dhns.T=10",
+    "--set",
+    "samplers.dhns.steps=[0, 2, 5]",
+    "--set",
+    "samplers.dhns.weights=[0.0, 1.0, 1.0]",
+    "--set",
+    "samplers.dhns.margin_scales=[0.1, 0.5, 0.9]",
+]
 
 
 @pytest.mark.parametrize("source, model", [("backbone", "transe"), ("transe", "distmult"), ("backbone", "distmult")])
 def test_pretrain_command_reads_only_declared_keys(monkeypatch, sets, tmp_path, source, model):
-    argv = ["pretrain", "--dataset", "umls", "--out", str(tmp_path / "p"), "--quiet", "--source", source, *sets,
-            "--set", f"model.name={model}"]
+    argv = [
+        "pretrain",
+        "--dataset",
+        "umls",
+        "--out",
+        str(tmp_path / "p"),
+        "--quiet",
+        "--source",
+        source,
+        *sets,
+        "--set",
+        f"model.name={model}",
+    ]
     assert _undeclared_reads(monkeypatch, argv, "pretrain") == []
 
 
 def test_dans_warm_start_reads_only_declared_keys(monkeypatch, sets, runs, tmp_path):
-    argv = ["diffusion", "fit", "--dataset", "umls", "--pretrained", str(runs / "transe"), "--out", str(tmp_path / "d"),
-            "--set", "dans.use_dam=false", *sets, *DIFF]
+    argv = [
+        "diffusion",
+        "fit",
+        "--dataset",
+        "umls",
+        "--pretrained",
+        str(runs / "transe"),
+        "--out",
+        str(tmp_path / "d"),
+        "--set",
+        "dans.use_dam=false",
+        *sets,
+        *DIFF,
+    ]
     assert _undeclared_reads(monkeypatch, argv, "diffusion_dans") == []
 
 
@@ -313,8 +402,20 @@ def test_dhns_warm_start_reads_only_declared_keys(monkeypatch, sets, runs, tmp_p
     # exposes bug: the DHNS warm start ('diffusion fit --kind dhns', dans_kgc/pipeline.py fit_diffusion_stage) reads
     # diffusion.side_flag (dhns_diffusion) and dans.use_dam (the report's "use_dam" field), neither declared in
     # STAGE_KEYS["diffusion_dhns"] (dans_kgc/stages.py).
-    argv = ["diffusion", "fit", "--kind", "dhns", "--dataset", "umls", "--pretrained", str(runs / "transe"),
-            "--out", str(tmp_path / "d"), *sets, *DIFF]
+    argv = [
+        "diffusion",
+        "fit",
+        "--kind",
+        "dhns",
+        "--dataset",
+        "umls",
+        "--pretrained",
+        str(runs / "transe"),
+        "--out",
+        str(tmp_path / "d"),
+        *sets,
+        *DIFF,
+    ]
     assert _undeclared_reads(monkeypatch, argv, "diffusion_dhns") == []
 
 
@@ -328,19 +429,38 @@ def data_root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def sets(data_root, mirror):
-    return ["--set", "threads=1", "--set", "device=cpu", "--set", f"data.root={data_root}",
-            "--set", f"data.mirror={mirror}", "--set", "model.dim=8", "--set", "pretrain.dim=8",
-            "--set", "pretrain.epochs=1", "--set", "train.epochs=1", "--set", "train.eval_every=1",
-            "--set", "data.max_eval_triples=50"]
+    return [
+        "--set",
+        "threads=1",
+        "--set",
+        "device=cpu",
+        "--set",
+        f"data.root={data_root}",
+        "--set",
+        f"data.mirror={mirror}",
+        "--set",
+        "model.dim=8",
+        "--set",
+        "pretrain.dim=8",
+        "--set",
+        "pretrain.epochs=1",
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "train.eval_every=1",
+        "--set",
+        "data.max_eval_triples=50",
+    ]
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, sets):
     root = tmp_path_factory.mktemp("stage_runs")
-    for out, extra in (("transe", []),
-                       ("dm_transe", ["--source", "transe", "--set", "model.name=distmult"]),
-                       ("dm_backbone", ["--source", "backbone", "--set", "model.name=distmult",
-                                        "--set", "train.mode=one_to_n"])):
+    for out, extra in (
+        ("transe", []),
+        ("dm_transe", ["--source", "transe", "--set", "model.name=distmult"]),
+        ("dm_backbone", ["--source", "backbone", "--set", "model.name=distmult", "--set", "train.mode=one_to_n"]),
+    ):
         assert cli.main(["pretrain", "--dataset", "umls", "--out", str(root / out), "--quiet", *sets, *extra]) == 0
     assert cli.main(["pretrain", "--dataset", "nations", "--out", str(root / "nations"), "--quiet", *sets]) == 0
     return root
@@ -425,8 +545,9 @@ def test_build_run_starts_from_the_pretrained_weights(runs, umls):
 def test_load_trained_model_is_in_eval_mode(tmp_path):
     cfg = tiny_config(**{"model.name": "conve", "model.dim": 8})["model"]
     model = build_model(cfg, 6, 2)
-    torch_save({"model": model.state_dict(), "model_config": cfg, "num_entities": 6, "num_relations": 2},
-               tmp_path / BEST_MODEL)
+    torch_save(
+        {"model": model.state_dict(), "model_config": cfg, "num_entities": 6, "num_relations": 2}, tmp_path / BEST_MODEL
+    )
     loaded = load_trained_model(tmp_path / BEST_MODEL)
     assert not loaded.training and not any(m.training for m in loaded.modules())
     h, r = torch.tensor([0, 1, 2]), torch.tensor([0, 1, 1])
@@ -444,8 +565,21 @@ def test_read_checkpoint_of_an_empty_folder_says_what_to_run(tmp_path):
 
 # --- the CLI's refusals: exit code 2 and one line naming both sides -------------------------
 def test_cli_train_refuses_a_pretraining_of_another_backbone(runs, sets, tmp_path, caplog):
-    rc = cli.main(["train", "--dataset", "umls", "--out", str(tmp_path / "r"), "--pretrained", str(runs / "transe"),
-                   "--quiet", *sets, "--set", "model.name=distmult"])
+    rc = cli.main(
+        [
+            "train",
+            "--dataset",
+            "umls",
+            "--out",
+            str(tmp_path / "r"),
+            "--pretrained",
+            str(runs / "transe"),
+            "--quiet",
+            *sets,
+            "--set",
+            "model.name=distmult",
+        ]
+    )
     assert rc == 2
     errors = _errors(caplog)
     assert len(errors) == 1 and "\n" not in errors[0]
@@ -455,8 +589,26 @@ def test_cli_train_refuses_a_pretraining_of_another_backbone(runs, sets, tmp_pat
 
 def test_cli_train_from_its_own_pretraining_and_evaluate_record_the_backbone(runs, sets, tmp_path):
     out = tmp_path / "r"
-    assert cli.main(["train", "--dataset", "umls", "--out", str(out), "--pretrained", str(runs / "dm_backbone"),
-                     "--quiet", *sets, "--set", "model.name=distmult", "--set", "train.mode=one_to_n"]) == 0
+    assert (
+        cli.main(
+            [
+                "train",
+                "--dataset",
+                "umls",
+                "--out",
+                str(out),
+                "--pretrained",
+                str(runs / "dm_backbone"),
+                "--quiet",
+                *sets,
+                "--set",
+                "model.name=distmult",
+                "--set",
+                "train.mode=one_to_n",
+            ]
+        )
+        == 0
+    )
     assert cli.main(["evaluate", "--run", str(out), "--quiet"]) == 0
     metrics = json.loads((out / "metrics_test.json").read_text())
     run = json.loads((out / "run.json").read_text())
@@ -467,9 +619,23 @@ def test_cli_train_from_its_own_pretraining_and_evaluate_record_the_backbone(run
 
 
 def test_cli_dam_fit_refuses_a_pretraining_that_is_not_its_semantic_source(runs, sets, tmp_path, caplog):
-    rc = cli.main(["dam", "fit", "--dataset", "umls", "--pretrained", str(runs / "transe"),
-                   "--out", str(tmp_path / "d"),
-                   *sets, "--set", "dam.semantic_source=backbone", "--set", "model.name=distmult"])
+    rc = cli.main(
+        [
+            "dam",
+            "fit",
+            "--dataset",
+            "umls",
+            "--pretrained",
+            str(runs / "transe"),
+            "--out",
+            str(tmp_path / "d"),
+            *sets,
+            "--set",
+            "dam.semantic_source=backbone",
+            "--set",
+            "model.name=distmult",
+        ]
+    )
     assert rc == 2
     errors = _errors(caplog)
     assert len(errors) == 1 and "transe (dim 8)" in errors[0] and "distmult (dim 8)" in errors[0]
@@ -478,28 +644,79 @@ def test_cli_dam_fit_refuses_a_pretraining_that_is_not_its_semantic_source(runs,
 
 
 def test_cli_dam_fit_refuses_a_pretraining_of_another_dataset(runs, sets, tmp_path, caplog):
-    rc = cli.main(["dam", "fit", "--dataset", "umls", "--pretrained", str(runs / "nations"), "--out",
-                   str(tmp_path / "d"), *sets])
+    rc = cli.main(
+        ["dam", "fit", "--dataset", "umls", "--pretrained", str(runs / "nations"), "--out", str(tmp_path / "d"), *sets]
+    )
     assert rc == 2
     errors = _errors(caplog)
     assert len(errors) == 1 and "on nations/kge" in errors[0] and "on umls/redgnn" in errors[0]
 
 
 def test_cli_diffusion_fit_refuses_a_pretraining_of_another_backbone(runs, sets, tmp_path, caplog):
-    rc = cli.main(["diffusion", "fit", "--dataset", "umls", "--pretrained", str(runs / "dm_transe"), "--out",
-                   str(tmp_path / "d"), *sets, *DIFF, "--set", "model.name=distmult", "--set", "dans.use_dam=false"])
+    rc = cli.main(
+        [
+            "diffusion",
+            "fit",
+            "--dataset",
+            "umls",
+            "--pretrained",
+            str(runs / "dm_transe"),
+            "--out",
+            str(tmp_path / "d"),
+            *sets,
+            *DIFF,
+            "--set",
+            "model.name=distmult",
+            "--set",
+            "dans.use_dam=false",
+        ]
+    )
     assert rc == 2
     errors = _errors(caplog)
     assert len(errors) == 1 and "transe (dim 8)" in errors[0] and "distmult (dim 8)" in errors[0]
 
 
 def test_cli_train_refuses_a_warm_start_of_another_backbone(runs, sets, tmp_path, caplog):
-    assert cli.main(["diffusion", "fit", "--dataset", "umls", "--pretrained", str(runs / "transe"), "--out",
-                     str(tmp_path / "d"), *sets, *DIFF, "--set", "dans.use_dam=false"]) == 0
+    assert (
+        cli.main(
+            [
+                "diffusion",
+                "fit",
+                "--dataset",
+                "umls",
+                "--pretrained",
+                str(runs / "transe"),
+                "--out",
+                str(tmp_path / "d"),
+                *sets,
+                *DIFF,
+                "--set",
+                "dans.use_dam=false",
+            ]
+        )
+        == 0
+    )
     caplog.clear()
-    rc = cli.main(["train", "--dataset", "umls", "--out", str(tmp_path / "r"), "--diffusion", str(tmp_path / "d"),
-                   "--quiet", *sets, *DIFF, "--set", "model.name=distmult", "--set", "train.sampler=dans",
-                   "--set", "dans.use_dam=false"])
+    rc = cli.main(
+        [
+            "train",
+            "--dataset",
+            "umls",
+            "--out",
+            str(tmp_path / "r"),
+            "--diffusion",
+            str(tmp_path / "d"),
+            "--quiet",
+            *sets,
+            *DIFF,
+            "--set",
+            "model.name=distmult",
+            "--set",
+            "train.sampler=dans",
+            "--set",
+            "dans.use_dam=false",
+        ]
+    )
     assert rc == 2
     errors = _errors(caplog)
     assert len(errors) == 1 and "transe (dim 8)" in errors[0] and "distmult (dim 8)" in errors[0]
@@ -512,9 +729,26 @@ def test_cli_train_refuses_a_dam_of_another_semantic_source(runs, umls, sets, tm
     dam_dir.mkdir()
     rec = stage_record("dam", cfg, umls, semantic_backbone(cfg), semantic_source="transe")
     (dam_dir / "dam_report.json").write_text(json.dumps({"stage_record": rec}))
-    rc = cli.main(["train", "--dataset", "umls", "--out", str(tmp_path / "r"), "--dam", str(dam_dir), "--quiet",
-                   *sets, *DIFF, "--set", "model.name=distmult", "--set", "train.sampler=dans",
-                   "--set", "dam.semantic_source=backbone"])
+    rc = cli.main(
+        [
+            "train",
+            "--dataset",
+            "umls",
+            "--out",
+            str(tmp_path / "r"),
+            "--dam",
+            str(dam_dir),
+            "--quiet",
+            *sets,
+            *DIFF,
+            "--set",
+            "model.name=distmult",
+            "--set",
+            "train.sampler=dans",
+            "--set",
+            "dam.semantic_source=backbone",
+        ]
+    )
     assert rc == 2
     errors = _errors(caplog)
     assert len(errors) == 1 and "transe (dim 8)" in errors[0] and "distmult (dim 8)" in errors[0]

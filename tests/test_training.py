@@ -1,4 +1,5 @@
 """Training loop: seeded determinism, exact resume, divergence errors, model selection."""
+
 from __future__ import annotations
 
 import csv

@@ -1,4 +1,5 @@
 """A damaged checkpoint stops the CLI with one line naming the file and what to do, never a traceback."""
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,9 @@ def _truncated(path: Path) -> None:
 
 def _cli(args: list[str], cwd: Path, mirror: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "DANS_KGC_DATA_MIRROR": str(mirror)}
-    return subprocess.run([sys.executable, "-m", "dans_kgc.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "dans_kgc.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def _one_error_line(proc: subprocess.CompletedProcess) -> str:

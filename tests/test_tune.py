@@ -1,5 +1,6 @@
 """`dans-kgc tune`: equal-budget search on UMLS at toy size, resume after SIGKILL mid-trial, search-space
 checks, keys left out, the DAG's tune stage and tuned runs, and the tuning reports on hand-made studies."""
+
 from __future__ import annotations
 
 import json
@@ -19,10 +20,20 @@ from dans_kgc.cli import main
 from dans_kgc.config import load_config
 from dans_kgc.tuning import SpaceError, load_space, resolve_space
 
-TINY = ["model.dim=16", "train.eval_every=1", "train.checkpoint_every=1", "data.max_eval_triples=300", "threads=1",
-        "tune.startup_trials=2"]
-SPACE = {"shared": {"train.lr": {"type": "float", "low": 1.0e-3, "high": 5.0e-2, "log": True},
-                    "train.margin": {"type": "float", "low": 0.5, "high": 4.0}}}
+TINY = [
+    "model.dim=16",
+    "train.eval_every=1",
+    "train.checkpoint_every=1",
+    "data.max_eval_triples=300",
+    "threads=1",
+    "tune.startup_trials=2",
+]
+SPACE = {
+    "shared": {
+        "train.lr": {"type": "float", "low": 1.0e-3, "high": 5.0e-2, "log": True},
+        "train.margin": {"type": "float", "low": 0.5, "high": 4.0},
+    }
+}
 
 
 def tune_args(out: Path, space: Path, *extra: str) -> list[str]:
@@ -117,13 +128,19 @@ def test_sigkill_mid_trial_then_rerun_continues_that_trial(in_tmp):
 BAD_SPACES = {
     "unknown key": ({"shared": {"train.lrr": {"type": "float", "low": 0.1, "high": 1.0}}}, "train.lrr"),
     "bad distribution type": ({"shared": {"train.lr": {"type": "gaussian", "low": 0.1, "high": 1.0}}}, "train.lr"),
-    "log with low 0": ({"samplers": {"dans": {"dans.eta": {"type": "float", "low": 0.0, "high": 1.0, "log": True}}}},
-                       "dans.eta"),
+    "log with low 0": (
+        {"samplers": {"dans": {"dans.eta": {"type": "float", "low": 0.0, "high": 1.0, "log": True}}}},
+        "dans.eta",
+    ),
     "low >= high": ({"shared": {"train.margin": {"type": "float", "low": 2.0, "high": 1.0}}}, "train.margin"),
-    "float on an int key": ({"shared": {"train.num_negatives": {"type": "float", "low": 1.0, "high": 8.0}}},
-                            "train.num_negatives"),
-    "choice of the wrong type": ({"shared": {"model.dim": {"type": "categorical", "choices": [16, "big"]}}},
-                                 "model.dim"),
+    "float on an int key": (
+        {"shared": {"train.num_negatives": {"type": "float", "low": 1.0, "high": 8.0}}},
+        "train.num_negatives",
+    ),
+    "choice of the wrong type": (
+        {"shared": {"model.dim": {"type": "categorical", "choices": [16, "big"]}}},
+        "model.dim",
+    ),
     "untunable budget key": ({"shared": {"train.epochs": {"type": "int", "low": 1, "high": 9}}}, "train.epochs"),
     "unknown field": ({"shared": {"train.lr": {"type": "float", "low": 0.1, "high": 1.0, "logg": True}}}, "logg"),
     "unknown section": ({"sharedd": {}}, "sharedd"),
@@ -151,8 +168,16 @@ def test_package_space_loads_and_leaves_out_what_a_run_cannot_change():
     space = load_space()
     cfg = load_config([], ["train.sampler=dans"])
     keys, _ = resolve_space(space, cfg)
-    assert {"train.lr", "train.margin", "model.dim", "train.filter_negatives", "diffusion.mu", "dans.eta", "dtm.lambda",
-            "dtm.sigma"} <= set(keys)
+    assert {
+        "train.lr",
+        "train.margin",
+        "model.dim",
+        "train.filter_negatives",
+        "diffusion.mu",
+        "dans.eta",
+        "dtm.lambda",
+        "dtm.sigma",
+    } <= set(keys)
     # stage inputs: the pretraining fixes the dimension (init_from_pretrained), the warm start its architecture
     keys, notes = resolve_space(space, cfg, ["pretrained", "dam", "diffusion"])
     assert "model.dim" not in keys and "diffusion.mu" in keys and "dans.eta" in keys
@@ -186,7 +211,9 @@ def test_tuned_preset_plans_tune_jobs_and_runs_reading_best_yaml(tmp_path):
     # main, efficiency, paper_vs_ours, hardness + tuning, efficiency_tuned; curves, bands + tuning_history, curves_tuned
     assert counts["report_table"] == 6 and counts["report_figure"] == 4, counts
     assert "results/tuned/tables/tuning.csv" in proc.stdout and "figures/tuned/tuning_history.png" in proc.stdout
-    assert "results/tuned/tables/efficiency_tuned.csv" in proc.stdout and "figures/tuned/curves_tuned.png" in proc.stdout
+    assert (
+        "results/tuned/tables/efficiency_tuned.csv" in proc.stdout and "figures/tuned/curves_tuned.png" in proc.stdout
+    )
     tuned = [b for b in _job_blocks(proc.stdout, "train") if "experiment=tuned," in b]
     assert len(tuned) == 2 * 3 * 9
     for block in tuned:
@@ -232,17 +259,42 @@ def test_tiny_tune_preset_end_to_end(tmp_path):
 # reports on hand-made studies and runs (known answers)
 # ------------------------------------------------------------------------------------------
 def _study(path: Path, name: str, sampler: str, values: list, epochs: int = 4) -> Path:
-    trials = [{"number": i, "state": "PRUNED" if v is None else "COMPLETE", "value": v, "params": {"train.lr": 0.01 * (i + 1)},
-               "intermediate": {}} for i, v in enumerate(values)]
+    trials = [
+        {
+            "number": i,
+            "state": "PRUNED" if v is None else "COMPLETE",
+            "value": v,
+            "params": {"train.lr": 0.01 * (i + 1)},
+            "intermediate": {},
+        }
+        for i, v in enumerate(values)
+    ]
     done = [t for t in trials if t["value"] is not None]
     best = max(done, key=lambda t: t["value"])
     path.mkdir(parents=True)
-    (path / "study.json").write_text(json.dumps({
-        "kind": "dans_kgc_study", "study": name, "dataset": "umls", "sampler": sampler, "model": "transe",
-        "budget": {"trials": len(values), "trials_finished": len(values), "epochs_per_trial": epochs,
-                   "max_seconds_per_trial": 0.0, "wall_seconds_total": 12.5, "complete": len(done),
-                   "pruned": len(values) - len(done), "failed": 0},
-        "best": {"trial": best["number"], "value": best["value"], "params": best["params"]}, "trials": trials}))
+    (path / "study.json").write_text(
+        json.dumps(
+            {
+                "kind": "dans_kgc_study",
+                "study": name,
+                "dataset": "umls",
+                "sampler": sampler,
+                "model": "transe",
+                "budget": {
+                    "trials": len(values),
+                    "trials_finished": len(values),
+                    "epochs_per_trial": epochs,
+                    "max_seconds_per_trial": 0.0,
+                    "wall_seconds_total": 12.5,
+                    "complete": len(done),
+                    "pruned": len(values) - len(done),
+                    "failed": 0,
+                },
+                "best": {"trial": best["number"], "value": best["value"], "params": best["params"]},
+                "trials": trials,
+            }
+        )
+    )
     (path / "trials/0000").mkdir(parents=True)  # a trial folder: never read as a result
     (path / "trials/0000/run.json").write_text(json.dumps({"tags": {"experiment": "tune"}}))
     return path
@@ -250,15 +302,20 @@ def _study(path: Path, name: str, sampler: str, values: list, epochs: int = 4) -
 
 def _run(path: Path, experiment: str, sampler: str, seed: int, mrr: float, study: str | None = None) -> Path:
     path.mkdir(parents=True)
-    cfg = {"dataset": "umls", "seed": seed, "model": {"name": "transe"}, "train": {"sampler": sampler,
-                                                                                   "mode": "negative_sampling"}}
+    cfg = {
+        "dataset": "umls",
+        "seed": seed,
+        "model": {"name": "transe"},
+        "train": {"sampler": sampler, "mode": "negative_sampling"},
+    }
     if study:
         cfg["tuned"] = {"study": study, "trial": 1}
     (path / "config.yaml").write_text(yaml.safe_dump(cfg))
     tags = {"experiment": experiment, "variant": sampler}
     (path / "run.json").write_text(json.dumps({"dataset": "umls", "sampler": sampler, "seed": seed, "tags": tags}))
-    (path / "metrics_test.json").write_text(json.dumps({"dataset": "umls", "sampler": sampler, "seed": seed,
-                                                        "mrr": mrr, "tags": tags, "split": "test"}))
+    (path / "metrics_test.json").write_text(
+        json.dumps({"dataset": "umls", "sampler": sampler, "seed": seed, "mrr": mrr, "tags": tags, "split": "test"})
+    )
     return path
 
 
@@ -270,12 +327,19 @@ def test_tuning_reports_known_answers(tmp_path):
     s1 = _study(tmp_path / "tune/uniform", "s-uniform", "uniform", [0.30, None, 0.35, 0.33])
     s2 = _study(tmp_path / "tune/dans", "s-dans", "dans", [0.20, 0.40, None, 0.38])
     runs = [_run(tmp_path / f"main/uniform/seed{s}", "main", "uniform", s, m) for s, m in ((0, 0.50), (1, 0.60))]
-    runs += [_run(tmp_path / f"tuned/uniform/seed{s}", "tuned", "uniform", s, m, "s-uniform") for s, m in ((0, 0.70), (1, 0.80))]
-    runs += [_run(tmp_path / "main/dans/seed0", "main", "dans", 0, 0.55),
-             _run(tmp_path / "tuned/dans/seed0", "tuned", "dans", 0, 0.52, "s-dans")]
+    runs += [
+        _run(tmp_path / f"tuned/uniform/seed{s}", "tuned", "uniform", s, m, "s-uniform")
+        for s, m in ((0, 0.70), (1, 0.80))
+    ]
+    runs += [
+        _run(tmp_path / "main/dans/seed0", "main", "dans", 0, 0.55),
+        _run(tmp_path / "tuned/dans/seed0", "tuned", "dans", 0, 0.52, "s-dans"),
+    ]
     build_report("tuning", [s1, s2, *runs], tmp_path / "out/tuning")
     df = pd.read_csv(tmp_path / "out/tuning.csv").set_index("variant")
-    assert df.loc["uniform", "default_mean"] == pytest.approx(0.55) and df.loc["uniform", "tuned_mean"] == pytest.approx(0.75)
+    assert df.loc["uniform", "default_mean"] == pytest.approx(0.55) and df.loc[
+        "uniform", "tuned_mean"
+    ] == pytest.approx(0.75)
     assert df.loc["uniform", "delta"] == pytest.approx(0.20) and df.loc["uniform", "tuned_n"] == 2
     assert df.loc["dans", "delta"] == pytest.approx(-0.03)
     assert df.loc["uniform", "best_valid_mrr"] == 0.35 and df.loc["uniform", "best_trial"] == 2

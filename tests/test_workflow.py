@@ -1,5 +1,6 @@
 """The Snakemake DAG: lint, planning, config validation, the tiny preset end to end,
 rerun triggers, interruption + --rerun-incomplete, and diverged runs under --keep-going."""
+
 from __future__ import annotations
 
 import json
@@ -100,14 +101,20 @@ def test_diffusion_samplers_run_on_redgnn_and_unsupported_samplers_leave_pairs_o
     """Crossing main with RED-GNN plans the diffusion samplers on it too (its own Stage 0 and warm starts in its
     candidate space); a backbone's `unsupported_samplers` entry (e.g. a plugin backbone's) leaves those pairs out."""
     variants = {"main": {"variants": ["uniform", "uniform_term", "dhns", "dans"]}}
-    extra = write_yaml(wf / "rg.yaml", {"presets": {"tiny": {"backbones": ["redgnn", "transe"], "experiments": variants}}})
+    extra = write_yaml(
+        wf / "rg.yaml", {"presets": {"tiny": {"backbones": ["redgnn", "transe"], "experiments": variants}}}
+    )
     proc = run_snakemake(wf, "-n", "all_tables", "--config", "preset=tiny", "--configfile", str(extra))
     for sampler in ("uniform", "uniform_term", "dhns", "dans"):
         assert f"main/{sampler}@redgnn/seed0" in proc.stdout and f"main/{sampler}@transe/seed0" in proc.stdout
     assert "pretrain/redgnn-" in proc.stdout
-    limited = write_yaml(wf / "rg_limited.yaml", {
-        "unsupported_samplers": {"redgnn": {"samplers": ["dans", "dhns"], "reason": "a test"}},
-        "presets": {"tiny": {"backbones": ["redgnn", "transe"], "experiments": variants}}})
+    limited = write_yaml(
+        wf / "rg_limited.yaml",
+        {
+            "unsupported_samplers": {"redgnn": {"samplers": ["dans", "dhns"], "reason": "a test"}},
+            "presets": {"tiny": {"backbones": ["redgnn", "transe"], "experiments": variants}},
+        },
+    )
     proc = run_snakemake(wf, "-n", "all_tables", "--config", "preset=tiny", "--configfile", str(limited))
     assert "main/uniform_term@redgnn/seed0" in proc.stdout
     assert "main/dans@redgnn" not in proc.stdout and "main/dhns@redgnn" not in proc.stdout
@@ -119,14 +126,29 @@ def test_backbone_recipe_per_dataset(wf):
     """A recipe's `per_dataset` entry replaces its keys on that dataset only: in the calibration run, in the
     backbone's Stage 0 and warm start (their own folders), and in the crossed runs; other datasets keep the
     shared keys (RED-GNN's published setting differs per dataset)."""
-    small = {"model.dim": 8, "model.gnn_layers": 2, "train.batch_size": 300, "train.eval_batch_size": 500,
-             "train.epochs": 1, "per_dataset": {"nations": {"model.dim": 4, "model.activation": "relu"}}}
-    extra = write_yaml(wf / "per_dataset.yaml", {"backbones": {"redgnn": small}, "presets": {"tiny": {
-        "datasets": ["umls", "nations"], "backbones": ["redgnn"],
-        "experiments": {"calibration": {"variants": ["redgnn"]}, "main": {"variants": ["uniform", "dans"]}}}}})
+    small = {
+        "model.dim": 8,
+        "model.gnn_layers": 2,
+        "train.batch_size": 300,
+        "train.eval_batch_size": 500,
+        "train.epochs": 1,
+        "per_dataset": {"nations": {"model.dim": 4, "model.activation": "relu"}},
+    }
+    extra = write_yaml(
+        wf / "per_dataset.yaml",
+        {
+            "backbones": {"redgnn": small},
+            "presets": {
+                "tiny": {
+                    "datasets": ["umls", "nations"],
+                    "backbones": ["redgnn"],
+                    "experiments": {"calibration": {"variants": ["redgnn"]}, "main": {"variants": ["uniform", "dans"]}},
+                }
+            },
+        },
+    )
     calibration = [f"results/tiny/{ds}/calibration/redgnn/seed0/metrics_test.json" for ds in ("umls", "nations")]
-    run_snakemake(wf, *calibration, "--cores", "1", "--config", "preset=tiny", "--configfile", str(extra),
-                  timeout=900)
+    run_snakemake(wf, *calibration, "--cores", "1", "--config", "preset=tiny", "--configfile", str(extra), timeout=900)
     for ds, dim, activation in (("umls", 8, "tanh"), ("nations", 4, "relu")):
         cfg = yaml.safe_load((wf / f"results/tiny/{ds}/calibration/redgnn/seed0/config.yaml").read_text())
         assert (cfg["model"]["dim"], cfg["model"]["gnn_layers"], cfg["model"]["activation"]) == (dim, 2, activation)
@@ -167,8 +189,19 @@ def _gpu_jobs_at_once(wf: Path, slots: int) -> list[int]:
             for out in job["output"]:
                 (wf / out).parent.mkdir(parents=True, exist_ok=True)
                 (wf / out).write_text("placeholder of the --touch scheduling test\n")
-    proc = run_snakemake(wf, "all_tables", "--profile", "profiles/gpu", "--touch", "--cores", "16", "--resources",
-                         f"gpu_slot={slots}", "--config", "preset=tiny")
+    proc = run_snakemake(
+        wf,
+        "all_tables",
+        "--profile",
+        "profiles/gpu",
+        "--touch",
+        "--cores",
+        "16",
+        "--resources",
+        f"gpu_slot={slots}",
+        "--config",
+        "preset=tiny",
+    )
     rounds = proc.stdout.split("Execute ")[1:]
     return [sum(job["rule"] in TORCH_RULES for job in plan_jobs(r)) for r in rounds]
 
@@ -186,24 +219,33 @@ def test_gpu_slots_let_several_jobs_share_a_card(wf):
 BAD_CONFIGS = {
     "top-level key": ({"presett": "tiny"}, "presett"),
     "preset key": ({"presets": {"tiny": {"seedz": [0]}}}, "seedz"),
-    "experiment selection key": ({"presets": {"tiny": {"experiments": {"main": {"variantz": ["uniform"]}}}}},
-                                 "variantz"),
+    "experiment selection key": (
+        {"presets": {"tiny": {"experiments": {"main": {"variantz": ["uniform"]}}}}},
+        "variantz",
+    ),
     "dans-kgc key in overrides": ({"presets": {"tiny": {"overrides": {"train.epochz": 3}}}}, "train.epochz"),
     "dans-kgc value type": ({"presets": {"tiny": {"overrides": {"train.epochs": "many"}}}}, "train.epochs"),
-    "dans-kgc key in a variant": ({"experiments": {"ablation": {"variants": {"wo_x": {"dtm.enabeld": False}}}}},
-                                  "dtm.enabeld"),
+    "dans-kgc key in a variant": (
+        {"experiments": {"ablation": {"variants": {"wo_x": {"dtm.enabeld": False}}}}},
+        "dtm.enabeld",
+    ),
     "managed key": ({"presets": {"tiny": {"overrides": {"seed": 3}}}}, "'seed'"),
     "unknown preset": ({"preset": "huge"}, "huge"),
     "unknown dataset": ({"presets": {"tiny": {"datasets": ["umlz"]}}}, "umlz"),
     "unknown variant": ({"presets": {"tiny": {"experiments": {"main": {"variants": ["unifrom"]}}}}}, "unifrom"),
     "enum value": ({"on_divergence": "maybe"}, "on_divergence"),
-    "per-dataset recipe, unknown dataset": ({"backbones": {"redgnn": {"per_dataset": {"famliy": {"model.dim": 8}}}}},
-                                            "backbones.redgnn.per_dataset.famliy: unknown dataset 'famliy'"),
+    "per-dataset recipe, unknown dataset": (
+        {"backbones": {"redgnn": {"per_dataset": {"famliy": {"model.dim": 8}}}}},
+        "backbones.redgnn.per_dataset.famliy: unknown dataset 'famliy'",
+    ),
     "per-dataset recipe, backbone identity": (
         {"backbones": {"redgnn": {"per_dataset": {"family": {"model.name": "transe"}}}}},
-        "backbones.redgnn.per_dataset.family: key 'model.name' says what the backbone is"),
-    "per-dataset recipe, dans-kgc key": ({"backbones": {"redgnn": {"per_dataset": {"family": {"model.dimm": 8}}}}},
-                                         "model.dimm"),
+        "backbones.redgnn.per_dataset.family: key 'model.name' says what the backbone is",
+    ),
+    "per-dataset recipe, dans-kgc key": (
+        {"backbones": {"redgnn": {"per_dataset": {"family": {"model.dimm": 8}}}}},
+        "model.dimm",
+    ),
 }
 
 
@@ -237,7 +279,10 @@ def test_tiny_preset_end_to_end(tiny_run):
     assert len(list((tiny_run / "results/tiny/umls/pretrain").iterdir())) == 1
     assert len(list((tiny_run / "results/tiny/umls/dam").iterdir())) == 1
     assert sorted(p.name.rsplit("-", 1)[0] for p in (tiny_run / "results/tiny/umls/diffusion").iterdir()) == [
-        "dans-mu1.0-ccd-dam", "dans-mu1.0-null-dam", "dans-mu2.0-ccd-dam"]
+        "dans-mu1.0-ccd-dam",
+        "dans-mu1.0-null-dam",
+        "dans-mu2.0-ccd-dam",
+    ]
     # logs and benchmark records per job
     assert (tiny_run / "logs/train/tiny/umls/main/dans/seed0.log").exists()
     assert (tiny_run / "results/benchmarks/train/tiny/umls/main/dans/seed0.tsv").exists()
@@ -265,30 +310,63 @@ def test_tiny_preset_end_to_end(tiny_run):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("change, expected", [
-    # a DTM key: only the runs of the DANS sampler (4: main dans = ablation full is one run), their diagnoses
-    # (and the reports that show them: the main, ablation, efficiency, paper_vs_ours and hardness tables)
-    ({"dtm.lambda": 4.0}, {"train": 4, "diagnose": 4, "report_table": 5, "report_figure": 3, "report_diagnostics": 1}),
-    # a warm-start key: the warm starts (and their diagnoses) and the DANS runs; never pretraining, DAM or the
-    # baselines
-    ({"diffusion.warmstart_epochs": 3}, {"diffusion": 3, "diagnose_warm_start": 3, "train": 4, "diagnose": 4,
-                                         "report_table": 5, "report_figure": 3, "report_diagnostics": 1}),
-    # a reverse-chain key the warm start does not read: the DANS runs only, no new warm start
-    ({"diffusion.sampling_steps": 4}, {"train": 4, "diagnose": 4, "report_table": 5, "report_figure": 3,
-                                       "report_diagnostics": 1}),
-    # the training-time hardness columns: read by the diffusion runs only, not by the baselines
-    ({"diagnostics.triples": 100}, {"train": 4, "diagnose": 4, "report_table": 5, "report_figure": 3,
-                                    "report_diagnostics": 1}),
-    # a key of a sampler the preset does not run: nothing
-    ({"samplers.nscaching.cache_size": 9}, {}),
-    # a pretraining key: everything downstream of pretraining, but not the data stage
-    ({"pretrain.lr": 0.02}, {"pretrain": 1, "dam": 1, "diffusion": 3, "train": 6, "diagnose": 4,
-                             "diagnose_warm_start": 3, "report_table": 5, "report_figure": 3, "report_diagnostics": 1}),
-])
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        # a DTM key: only the runs of the DANS sampler (4: main dans = ablation full is one run), their diagnoses
+        # (and the reports that show them: the main, ablation, efficiency, paper_vs_ours and hardness tables)
+        (
+            {"dtm.lambda": 4.0},
+            {"train": 4, "diagnose": 4, "report_table": 5, "report_figure": 3, "report_diagnostics": 1},
+        ),
+        # a warm-start key: the warm starts (and their diagnoses) and the DANS runs; never pretraining, DAM or the
+        # baselines
+        (
+            {"diffusion.warmstart_epochs": 3},
+            {
+                "diffusion": 3,
+                "diagnose_warm_start": 3,
+                "train": 4,
+                "diagnose": 4,
+                "report_table": 5,
+                "report_figure": 3,
+                "report_diagnostics": 1,
+            },
+        ),
+        # a reverse-chain key the warm start does not read: the DANS runs only, no new warm start
+        (
+            {"diffusion.sampling_steps": 4},
+            {"train": 4, "diagnose": 4, "report_table": 5, "report_figure": 3, "report_diagnostics": 1},
+        ),
+        # the training-time hardness columns: read by the diffusion runs only, not by the baselines
+        (
+            {"diagnostics.triples": 100},
+            {"train": 4, "diagnose": 4, "report_table": 5, "report_figure": 3, "report_diagnostics": 1},
+        ),
+        # a key of a sampler the preset does not run: nothing
+        ({"samplers.nscaching.cache_size": 9}, {}),
+        # a pretraining key: everything downstream of pretraining, but not the data stage
+        (
+            {"pretrain.lr": 0.02},
+            {
+                "pretrain": 1,
+                "dam": 1,
+                "diffusion": 3,
+                "train": 6,
+                "diagnose": 4,
+                "diagnose_warm_start": 3,
+                "report_table": 5,
+                "report_figure": 3,
+                "report_diagnostics": 1,
+            },
+        ),
+    ],
+)
 def test_changed_hyper_parameter_reruns_only_affected_jobs(tiny_run, change, expected):
     extra = write_yaml(tiny_run / "change.yaml", {"presets": {"tiny": {"overrides": change}}})
-    proc = run_snakemake(tiny_run, "all_tables", "all_figures", "-n", "--config", "preset=tiny",
-                         "--configfile", str(extra))
+    proc = run_snakemake(
+        tiny_run, "all_tables", "all_figures", "-n", "--config", "preset=tiny", "--configfile", str(extra)
+    )
     counts = job_counts(proc.stdout)
     counts.pop("all_tables", None), counts.pop("all_figures", None), counts.pop("total", None)
     assert counts == expected, proc.stdout[-4000:]
@@ -297,22 +375,39 @@ def test_changed_hyper_parameter_reruns_only_affected_jobs(tiny_run, change, exp
 # ------------------------------------------------------------------------------------------
 # interruption: SIGKILL during training, then --rerun-incomplete
 # ------------------------------------------------------------------------------------------
-LONG_MAIN = {"presets": {"tiny": {"overrides": {"train.epochs": 25},
-                                  "experiments": {"main": {"variants": ["uniform", "bernoulli"]}}}}}
+LONG_MAIN = {
+    "presets": {
+        "tiny": {"overrides": {"train.epochs": 25}, "experiments": {"main": {"variants": ["uniform", "bernoulli"]}}}
+    }
+}
 MAIN_TABLE = "results/tiny/tables/main.csv"
 
 
 @pytest.mark.slow
 def test_sigkill_then_rerun_incomplete_resumes(tmp_path):
     reference = copy_workflow(tmp_path / "reference")
-    run_snakemake(reference, MAIN_TABLE, "--cores", "2", "--config", "preset=tiny", "--configfile",
-                  str(write_yaml(reference / "long.yaml", LONG_MAIN)))
+    run_snakemake(
+        reference,
+        MAIN_TABLE,
+        "--cores",
+        "2",
+        "--config",
+        "preset=tiny",
+        "--configfile",
+        str(write_yaml(reference / "long.yaml", LONG_MAIN)),
+    )
 
     wf = copy_workflow(tmp_path / "killed")
     args = ["--cores", "2", "--config", "preset=tiny", "--configfile", str(write_yaml(wf / "long.yaml", LONG_MAIN))]
     runs = [wf / f"results/tiny/umls/main/{v}/seed0" for v in ("uniform", "bernoulli")]
-    proc = subprocess.Popen(snakemake_cmd(MAIN_TABLE, *args), cwd=wf, env=env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        snakemake_cmd(MAIN_TABLE, *args),
+        cwd=wf,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.time() + 300
         while time.time() < deadline and proc.poll() is None:
@@ -327,8 +422,9 @@ def test_sigkill_then_rerun_incomplete_resumes(tmp_path):
     assert any((r / "checkpoint.pt").exists() for r in killed), "no training job was killed mid-run"
     (pretrain,) = (wf / "results/tiny/umls/pretrain").glob("*/run.json")
     finished = {p: p.stat().st_mtime_ns for p in [pretrain, wf / "results/tiny/umls/data/fetch.txt"]}
-    finished.update({r / "metrics_test.json": (r / "metrics_test.json").stat().st_mtime_ns
-                     for r in runs if r not in killed})
+    finished.update(
+        {r / "metrics_test.json": (r / "metrics_test.json").stat().st_mtime_ns for r in runs if r not in killed}
+    )
 
     run_snakemake(wf, "--unlock", *args)
     rerun = run_snakemake(wf, MAIN_TABLE, "--rerun-incomplete", *args)
@@ -336,7 +432,9 @@ def test_sigkill_then_rerun_incomplete_resumes(tmp_path):
     assert counts.get("train") == len(killed) and "pretrain" not in counts and "fetch_dataset" not in counts, counts
     for path, mtime in finished.items():
         assert path.stat().st_mtime_ns == mtime, f"{path} was redone"
-    resumed = [r for r in killed if "resuming from" in (wf / f"logs/train/tiny/umls/main/{r.parts[-2]}/seed0.log").read_text()]
+    resumed = [
+        r for r in killed if "resuming from" in (wf / f"logs/train/tiny/umls/main/{r.parts[-2]}/seed0.log").read_text()
+    ]
     assert resumed, "no interrupted run resumed from its checkpoint"
     for r in resumed:
         assert json.loads((r / "run.json").read_text())["summary"]["resumed_from_epoch"] > 0
@@ -355,8 +453,18 @@ DIVERGE = {
 @pytest.mark.slow
 def test_diverged_run_is_recorded_and_tables_still_build(wf):
     extra = str(write_yaml(wf / "diverge.yaml", DIVERGE))
-    proc = run_snakemake(wf, MAIN_TABLE, "results/tiny/tables/efficiency.csv", "--keep-going", "--cores", "2",
-                         "--config", "preset=tiny", "--configfile", extra)
+    proc = run_snakemake(
+        wf,
+        MAIN_TABLE,
+        "results/tiny/tables/efficiency.csv",
+        "--keep-going",
+        "--cores",
+        "2",
+        "--config",
+        "preset=tiny",
+        "--configfile",
+        extra,
+    )
     assert "DIVERGED, recorded as a failed run" in proc.stdout and "loss is nan" in proc.stdout
     log = (wf / "logs/train/tiny/umls/main/diverge/seed0.log").read_text()
     assert "loss is nan at epoch 1" in log and "recorded as a failed run" in log
@@ -370,8 +478,9 @@ def test_diverged_run_is_recorded_and_tables_still_build(wf):
 @pytest.mark.slow
 def test_diverged_run_fails_with_on_divergence_fail(wf):
     extra = str(write_yaml(wf / "diverge.yaml", {**DIVERGE, "on_divergence": "fail"}))
-    proc = run_snakemake(wf, MAIN_TABLE, "--keep-going", "--cores", "2", "--config", "preset=tiny",
-                         "--configfile", extra, check=False)
+    proc = run_snakemake(
+        wf, MAIN_TABLE, "--keep-going", "--cores", "2", "--config", "preset=tiny", "--configfile", extra, check=False
+    )
     assert proc.returncode != 0
     assert "Error in rule train" in proc.stdout and "loss is nan at epoch 1" in proc.stdout
     # --keep-going: the healthy run still finished; its failed neighbour left no outputs
@@ -405,17 +514,25 @@ def test_every_backbone_runs_pretrain_dam_warm_start_and_training(wf):
     # a preset of its own: the tiny one's sizes, 1 epoch, and only the experiments asserted below (a merge into
     # `tiny` would keep its ablation and sensitivity, a third more jobs on every backbone)
     tiny = yaml.safe_load((wf / "config.yaml").read_text())["presets"]["tiny"]
-    preset = {"datasets": tiny["datasets"], "seeds": tiny["seeds"], "backbones": names,
-              "overrides": {**tiny["overrides"], "pretrain.epochs": 1, "train.epochs": 1},
-              "experiments": {"main": {"variants": ["uniform", "bernoulli", "dhns", "dans"]}, "calibration": {}},
-              "resources": tiny["resources"]}
+    preset = {
+        "datasets": tiny["datasets"],
+        "seeds": tiny["seeds"],
+        "backbones": names,
+        "overrides": {**tiny["overrides"], "pretrain.epochs": 1, "train.epochs": 1},
+        "experiments": {"main": {"variants": ["uniform", "bernoulli", "dhns", "dans"]}, "calibration": {}},
+        "resources": tiny["resources"],
+    }
     extra = write_yaml(wf / "backbones.yaml", {"backbones": TINY_BACKBONES, "presets": {"backbones": preset}})
-    run_snakemake(wf, "all_tables", "--cores", "2", "--config", "preset=backbones", "--configfile", str(extra),
-                  timeout=1500)
+    run_snakemake(
+        wf, "all_tables", "--cores", "2", "--config", "preset=backbones", "--configfile", str(extra), timeout=1500
+    )
     root = wf / "results/backbones/umls"
     for name in names:
-        samplers = ["uniform"] + ([] if name in NO_DIFFUSION else ["dhns", "dans"]) \
+        samplers = (
+            ["uniform"]
+            + ([] if name in NO_DIFFUSION else ["dhns", "dans"])
             + (["bernoulli"] if name in ("transe", "rotate_nssa") else [])
+        )
         for sampler in samplers:
             metrics = json.loads((root / f"main/{sampler}@{name}/seed0/metrics_test.json").read_text())
             assert metrics.get("status") != "failed" and 0.0 < metrics["mrr"] <= 1.0, (name, sampler)
@@ -430,7 +547,9 @@ def test_every_backbone_runs_pretrain_dam_warm_start_and_training(wf):
     assert pretrained == {"transe", "rotate", "distmult", "complex", "quate", "conve", "redgnn"}
     assert len(list((root / "dam").iterdir())) == 1
     # each warm-start diagnosis names the backbone it ran on with its Stage 0's training mode
-    diagnosed = {json.loads(p.read_text())["subject"]["backbone"] for p in (root / "diagnostics/warm_start").glob("*.json")}
+    diagnosed = {
+        json.loads(p.read_text())["subject"]["backbone"] for p in (root / "diagnostics/warm_start").glob("*.json")
+    }
     assert {"TransE (NS)", "ComplEx (1-N)", "ConvE (1-N)", "RED-GNN (1-N)"} <= diagnosed, diagnosed
     main = (wf / "results/backbones/tables/main.csv").read_text()
     calibration = (wf / "results/backbones/tables/calibration.csv").read_text()
@@ -471,8 +590,9 @@ def _distinct_settings(wf: Path, preset: str) -> dict:
             for name, values in grids.items():
                 g = spec["grid"][name]
                 if "points" in g:  # named points: several keys each
-                    variants.update({f"{name}{pt}": {**spec["base"], **g["points"][str(pt)]}
-                                     for pt in values or g["points"]})
+                    variants.update(
+                        {f"{name}{pt}": {**spec["base"], **g["points"][str(pt)]} for pt in values or g["points"]}
+                    )
                 else:
                     variants.update({f"{name}{v}": {**spec["base"], g["key"]: v} for v in values or g["values"]})
         else:
@@ -503,10 +623,16 @@ def test_one_train_job_per_distinct_setting(wf, preset):
     assert f"results/{preset}/umls/ablation/full/seed0" in shared[f"results/{preset}/umls/main/dans/seed0"]
     if preset == "quick":
         assert {f"results/quick/umls/sensitivity/{v}/seed0" for v in ("mu1.0", "eta0.5")} | {
-            "results/quick/umls/curriculum/easy_to_hard/seed0"} < set(shared["results/quick/umls/main/dans/seed0"])
-        assert shared["results/quick/umls/ablation/wo_dtm/seed0"] == ["results/quick/umls/curriculum/no_curriculum/seed0"]
-    reports = {j["wildcards"].get("table") or j["wildcards"].get("figure"): j["input"] for j in jobs
-               if j["rule"] in ("report_table", "report_figure")}
+            "results/quick/umls/curriculum/easy_to_hard/seed0"
+        } < set(shared["results/quick/umls/main/dans/seed0"])
+        assert shared["results/quick/umls/ablation/wo_dtm/seed0"] == [
+            "results/quick/umls/curriculum/no_curriculum/seed0"
+        ]
+    reports = {
+        j["wildcards"].get("table") or j["wildcards"].get("figure"): j["input"]
+        for j in jobs
+        if j["rule"] in ("report_table", "report_figure")
+    }
     dans = f"results/{preset}/umls/main/dans/seed0/metrics_test.json"
     for name in ("main", "ablation", "paper_vs_ours", "hardness") + (("sensitivity",) if preset == "quick" else ()):
         assert dans in reports[name], name
@@ -528,7 +654,9 @@ def test_shared_run_is_placed_under_every_label(tmp_path):
     (run / "run.json").write_text(json.dumps({"dataset": "umls", "seed": 0, "tags": tags}))
     records = load_runs([run])
     assert sorted((r.experiment, r.variant, r.recipe) for r in records) == [
-        ("ablation", "full", "transe"), ("main", "dans", None)]
+        ("ablation", "full", "transe"),
+        ("main", "dans", None),
+    ]
     assert [r.variant for r in select(records, ["ablation"])] == ["full"]
     assert all(r.value("mrr") == 0.5 for r in records)
 
@@ -549,7 +677,9 @@ def test_snakemake_report_lists_every_table_and_figure(tiny_run, tmp_path):
     with zipfile.ZipFile(out) as archive:
         names = archive.namelist()
         text = " ".join(archive.read(n).decode(errors="replace") for n in names if n.endswith((".html", ".js")))
-    wanted = [p for p in table_files(tiny_run) if p.suffix == ".csv"] + [tiny_run / "results/tiny/tables/diagnostics.csv"]
+    wanted = [p for p in table_files(tiny_run) if p.suffix == ".csv"] + [
+        tiny_run / "results/tiny/tables/diagnostics.csv"
+    ]
     wanted += [p for p in figure_files(tiny_run) if p.suffix == ".png"]
     wanted += sorted((tiny_run / "results/tiny/umls/diagnostics").rglob("*.png"))
     assert len(wanted) == 7 + 3 + 4 + 3

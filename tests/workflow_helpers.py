@@ -4,6 +4,7 @@ Every test runs the workflow in a temporary copy of the repository's Snakefile, 
 workflow/ and profiles/, with the dataset mirror from DANS_KGC_DATA_MIRROR (or ../shared/datasets),
 so nothing is written into the checkout. Snakemake is the one installed beside this Python.
 """
+
 from __future__ import annotations
 
 import os
@@ -58,15 +59,23 @@ def snakemake_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "snakemake", *args]
 
 
-def run_snakemake(workdir: Path, *args: str, timeout: float = 600, mirror: Path | None = None,
-                  check: bool = True, slurm: bool = False) -> subprocess.CompletedProcess:
+def run_snakemake(
+    workdir: Path, *args: str, timeout: float = 600, mirror: Path | None = None, check: bool = True, slurm: bool = False
+) -> subprocess.CompletedProcess:
     """`snakemake ARGS` in ``workdir``; output (stdout + stderr) in ``.stdout``. ``slurm``: the run talks to a
     real SLURM cluster (the machine's own scontrol).
 
     Put targets first: --config and --configfile take every argument that follows them.
     """
-    proc = subprocess.run(snakemake_cmd(*args), cwd=workdir, env=env(mirror, slurm), stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    proc = subprocess.run(
+        snakemake_cmd(*args),
+        cwd=workdir,
+        env=env(mirror, slurm),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-6000:]}")
     return proc
@@ -78,7 +87,7 @@ def job_counts(output: str) -> dict[str, int]:
     lines = output.splitlines()
     for i, line in enumerate(lines):
         if line.strip() == "Job stats:":
-            for row in lines[i + 3:]:
+            for row in lines[i + 3 :]:
                 m = re.match(r"^(\S+)\s+(\d+)$", row.strip())
                 if not m:
                     break
@@ -135,8 +144,18 @@ def tiny_reference(tmp_root: Path) -> tuple[Path, float]:
         workdir = copy_workflow(tmp_root / "tiny_local")
         start = time.perf_counter()
         try:
-            proc = run_snakemake(workdir, "all_tables", "all_figures", "--profile", "profiles/local", "--cores", "2",
-                                 "--config", "preset=tiny", timeout=1200)
+            proc = run_snakemake(
+                workdir,
+                "all_tables",
+                "all_figures",
+                "--profile",
+                "profiles/local",
+                "--cores",
+                "2",
+                "--config",
+                "preset=tiny",
+                timeout=1200,
+            )
         except Exception as err:
             _TINY["error"] = str(err)[:3000]
             raise

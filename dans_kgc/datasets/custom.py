@@ -10,6 +10,7 @@ against the manifest, so a file changed after the fetch is never read silently.
 
 A synthetic registry entry (``synthetic.py``) is fetched the same way, its files generated in place first.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,10 @@ def check_entry(name: str, entry: Any, where: str) -> None:
         raise ValueError(f"{where}: expected a mapping {{path: FOLDER, protocol: kge|redgnn}}, got {entry!r}")
     unknown = sorted(set(entry) - set(ENTRY_KEYS))
     if unknown:
-        raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; expected "
-                         + "; ".join(f"{k} ({v})" for k, v in ENTRY_KEYS.items()))
+        raise ValueError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; expected "
+            + "; ".join(f"{k} ({v})" for k, v in ENTRY_KEYS.items())
+        )
     if not isinstance(entry.get("path"), str) or not entry["path"]:
         raise ValueError(f"{where}.path: expected the dataset folder (a string), got {entry.get('path')!r}")
     if entry.get("protocol", "kge") not in PROTOCOLS:
@@ -56,19 +59,29 @@ def custom_dataset(name: str, entry: Mapping[str, Any], where: str) -> DatasetSp
     check_entry(name, entry, where)
     folder = Path(entry["path"]).expanduser()
     if not folder.is_dir():
-        raise FileNotFoundError(f"{where}.path: {folder} is not a folder (expected train.txt, valid.txt, test.txt "
-                                "and optionally facts.txt, entities.txt, relations.txt)")
+        raise FileNotFoundError(
+            f"{where}.path: {folder} is not a folder (expected train.txt, valid.txt, test.txt "
+            "and optionally facts.txt, entities.txt, relations.txt)"
+        )
     missing = [f"{k}.txt" for k in REQUIRED if not (folder / f"{k}.txt").is_file()]
     if missing:
-        raise FileNotFoundError(f"{folder}: no {', '.join(missing)} (a dataset folder holds train.txt, valid.txt, "
-                                f"test.txt and optionally facts.txt, entities.txt, relations.txt; {where})")
+        raise FileNotFoundError(
+            f"{folder}: no {', '.join(missing)} (a dataset folder holds train.txt, valid.txt, "
+            f"test.txt and optionally facts.txt, entities.txt, relations.txt; {where})"
+        )
     files = {}
     for key in FILES:
         path = folder / f"{key}.txt"
         if path.is_file():
             data = path.read_bytes()
-            files[key] = FileSpec(key=key, mirror_path=str(path), url=path.resolve().as_uri(), sha256=sha256_of(data),
-                                  git_blob=git_blob_of(data), source=str(path.resolve()))
+            files[key] = FileSpec(
+                key=key,
+                mirror_path=str(path),
+                url=path.resolve().as_uri(),
+                sha256=sha256_of(data),
+                git_blob=git_blob_of(data),
+                source=str(path.resolve()),
+            )
     variant = entry.get("protocol", "kge")
     return DatasetSpec(name=name, paper=False, default_variant=variant, variants={variant: files}, custom=True)
 
@@ -85,8 +98,17 @@ def fetched_dataset(name: str, root: Path) -> DatasetSpec | None:
         raise ValueError(f"{path}: not a dataset manifest ({err}); delete it and fetch the dataset again") from None
     folder = root / name / variant
     # the fetched copy is its own source: a file changed after the fetch fails its recorded SHA-256
-    files = {Path(fn).stem: FileSpec(key=Path(fn).stem, mirror_path=str(folder / fn), url=(folder / fn).resolve().as_uri(),
-                                     sha256=sha, git_blob="", source=str(folder / fn)) for fn, sha in sums.items()}
+    files = {
+        Path(fn).stem: FileSpec(
+            key=Path(fn).stem,
+            mirror_path=str(folder / fn),
+            url=(folder / fn).resolve().as_uri(),
+            sha256=sha,
+            git_blob="",
+            source=str(folder / fn),
+        )
+        for fn, sha in sums.items()
+    }
     return DatasetSpec(name=name, paper=False, default_variant=variant, variants={variant: files}, custom=True)
 
 
@@ -110,17 +132,21 @@ def materialize_synthetic(name: str, shape: SyntheticShape, root: str | Path) ->
             record = json.loads(record_path.read_text())
             sums = dict(record["sha256"])
             if record["shape"] == shape.as_record() and all(
-                    (folder / f"{k}.txt").is_file() and sha256_of((folder / f"{k}.txt").read_bytes()) == v
-                    for k, v in sums.items()):
+                (folder / f"{k}.txt").is_file() and sha256_of((folder / f"{k}.txt").read_bytes()) == v
+                for k, v in sums.items()
+            ):
                 return sums
         except (ValueError, KeyError, TypeError):
             pass  # unreadable record: generate again
     entities, relations, splits = generate(shape)
-    sums = {"entities": _write_lines(folder / "entities.txt", entities),
-            "relations": _write_lines(folder / "relations.txt", relations)}
+    sums = {
+        "entities": _write_lines(folder / "entities.txt", entities),
+        "relations": _write_lines(folder / "relations.txt", relations),
+    }
     for split, triples in splits.items():
-        sums[split] = _write_lines(folder / f"{split}.txt",
-                                   [f"{entities[h]}\t{relations[r]}\t{entities[t]}" for h, r, t in triples.tolist()])
+        sums[split] = _write_lines(
+            folder / f"{split}.txt", [f"{entities[h]}\t{relations[r]}\t{entities[t]}" for h, r, t in triples.tolist()]
+        )
     write_json(record_path, {"name": name, "shape": shape.as_record(), "sha256": sums})
     return sums
 
@@ -130,10 +156,25 @@ def synthetic_dataset(spec: DatasetSpec, root: Path) -> DatasetSpec:
     assert spec.synthetic is not None
     sums = materialize_synthetic(spec.name, spec.synthetic, root)
     folder = (root / spec.name / SPLIT_NAME).resolve()
-    files = {key: FileSpec(key=key, mirror_path=str(folder / f"{key}.txt"), url=(folder / f"{key}.txt").as_uri(),
-                           sha256=sha, git_blob="", source=str(folder / f"{key}.txt")) for key, sha in sums.items()}
-    return DatasetSpec(name=spec.name, paper=False, default_variant=SPLIT_NAME, variants={SPLIT_NAME: files},
-                       custom=True, synthetic=spec.synthetic)
+    files = {
+        key: FileSpec(
+            key=key,
+            mirror_path=str(folder / f"{key}.txt"),
+            url=(folder / f"{key}.txt").as_uri(),
+            sha256=sha,
+            git_blob="",
+            source=str(folder / f"{key}.txt"),
+        )
+        for key, sha in sums.items()
+    }
+    return DatasetSpec(
+        name=spec.name,
+        paper=False,
+        default_variant=SPLIT_NAME,
+        variants={SPLIT_NAME: files},
+        custom=True,
+        synthetic=spec.synthetic,
+    )
 
 
 def resolve_dataset(name: str, cfg: Mapping[str, Any]) -> DatasetSpec:
@@ -141,7 +182,9 @@ def resolve_dataset(name: str, cfg: Mapping[str, Any]) -> DatasetSpec:
     ``data.root``."""
     custom, data_cfg = cfg.get("datasets") or {}, cfg["data"]
     if name in custom:
-        folder = Path(str((custom[name] or {}).get("path", ""))).expanduser() if isinstance(custom[name], Mapping) else None
+        folder = (
+            Path(str((custom[name] or {}).get("path", ""))).expanduser() if isinstance(custom[name], Mapping) else None
+        )
         fetched = fetched_dataset(name, Path(data_cfg["root"]))
         if folder is not None and not folder.is_dir() and fetched is not None:
             # a run's recorded entry whose source folder moved since: its verified copy is what the run used
@@ -154,9 +197,11 @@ def resolve_dataset(name: str, cfg: Mapping[str, Any]) -> DatasetSpec:
     fetched = fetched_dataset(name, Path(data_cfg["root"]))
     if fetched is not None:
         return fetched
-    raise KeyError(f"unknown dataset '{name}'; registered: {', '.join(DATASETS)}"
-                   + (f"; your own (datasets): {', '.join(custom)}" if custom else "")
-                   + f". Your own dataset: config key datasets.{name}: {{path: FOLDER, protocol: kge}}")
+    raise KeyError(
+        f"unknown dataset '{name}'; registered: {', '.join(DATASETS)}"
+        + (f"; your own (datasets): {', '.join(custom)}" if custom else "")
+        + f". Your own dataset: config key datasets.{name}: {{path: FOLDER, protocol: kge}}"
+    )
 
 
 def open_dataset(name: str, cfg: Mapping[str, Any]) -> Any:

@@ -3,6 +3,7 @@
 Every file is written to a temporary name and renamed only after its checksum matched,
 so an interrupted fetch never leaves a file that a later run would take as complete.
 """
+
 from __future__ import annotations
 
 import io
@@ -35,10 +36,14 @@ def verify(spec: FileSpec, data: bytes, origin: str) -> None:
     if spec.sha256 is not None:
         got = sha256_of(data)
         if got != spec.sha256:
-            raise ChecksumError(f"{origin}: SHA-256 {got} does not match the expected {spec.sha256} ({spec.mirror_path})")
+            raise ChecksumError(
+                f"{origin}: SHA-256 {got} does not match the expected {spec.sha256} ({spec.mirror_path})"
+            )
     got_blob = git_blob_of(data)
     if not got_blob.startswith(spec.git_blob):
-        raise ChecksumError(f"{origin}: git blob {got_blob} does not match the expected {spec.git_blob} ({spec.mirror_path})")
+        raise ChecksumError(
+            f"{origin}: git blob {got_blob} does not match the expected {spec.git_blob} ({spec.mirror_path})"
+        )
 
 
 def resolve_mirror(mirror: str | Path | None) -> Path | None:
@@ -77,8 +82,10 @@ def fetch_file(spec: FileSpec, dest: Path, mirror: Path | None, downloader: Call
             try:
                 return _fetch_fresh(spec, dest, mirror, downloader)
             except (MissingFileError, ChecksumError) as again:
-                raise type(again)(f"{dest}: cached copy fails its checksum and could not be fetched again: {again}; "
-                                  "restore the source, or delete the file and fetch once it is reachable") from None
+                raise type(again)(
+                    f"{dest}: cached copy fails its checksum and could not be fetched again: {again}; "
+                    "restore the source, or delete the file and fetch once it is reachable"
+                ) from None
     return _fetch_fresh(spec, dest, mirror, downloader)
 
 

@@ -1,4 +1,5 @@
 """Reading triple files into an id-mapped knowledge graph, with clear errors for bad input."""
+
 from __future__ import annotations
 
 from collections.abc import Collection
@@ -18,8 +19,11 @@ class TripleFileError(ValueError):
     """A triple file is malformed; the message names the file and line."""
 
 
-def read_triples(path: str | Path, entities: tuple[Path, Collection[str]] | None = None,
-                 relations: tuple[Path, Collection[str]] | None = None) -> list[tuple[str, str, str]]:
+def read_triples(
+    path: str | Path,
+    entities: tuple[Path, Collection[str]] | None = None,
+    relations: tuple[Path, Collection[str]] | None = None,
+) -> list[tuple[str, str, str]]:
     """Read ``head<TAB>relation<TAB>tail`` lines. Blank lines are skipped; CRLF is accepted.
 
     ``entities`` / ``relations`` (a names file and its names): every name must be listed there,
@@ -35,7 +39,9 @@ def read_triples(path: str | Path, entities: tuple[Path, Collection[str]] | None
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as err:
-            raise TripleFileError(f"{path}:{lineno}: not valid UTF-8 (byte {err.start}: {line[err.start:err.start+1]!r})") from err
+            raise TripleFileError(
+                f"{path}:{lineno}: not valid UTF-8 (byte {err.start}: {line[err.start : err.start + 1]!r})"
+            ) from err
         parts = text.split("\t")
         if len(parts) != 3:
             raise TripleFileError(
@@ -154,8 +160,13 @@ class KnowledgeGraph:
         return cls(name, variant, list(entities), list(relations), train, out["valid"], out["test"], report)
 
 
-def load_dataset(root: str | Path, name: str, variant: str | None = None, unseen_policy: str = "keep",
-                 spec: DatasetSpec | None = None) -> KnowledgeGraph:
+def load_dataset(
+    root: str | Path,
+    name: str,
+    variant: str | None = None,
+    unseen_policy: str = "keep",
+    spec: DatasetSpec | None = None,
+) -> KnowledgeGraph:
     """Load a fetched dataset (see ``fetch_dataset``) from ``root/<name>/<variant>``.
 
     ``spec`` defaults to the registry's entry (your own dataset: ``custom.resolve_dataset``). The
@@ -173,8 +184,10 @@ def load_dataset(root: str | Path, name: str, variant: str | None = None, unseen
         )
     entities = read_names(folder / "entities.txt") if "entities" in files else None
     relations = read_names(folder / "relations.txt") if "relations" in files else None
-    checks = {"entities": (folder / "entities.txt", set(entities)) if entities is not None else None,
-              "relations": (folder / "relations.txt", set(relations)) if relations is not None else None}
+    checks = {
+        "entities": (folder / "entities.txt", set(entities)) if entities is not None else None,
+        "relations": (folder / "relations.txt", set(relations)) if relations is not None else None,
+    }
     splits: dict[str, list[tuple[str, str, str]]] = {}
     for k in ("facts", "train", "valid", "test"):
         if k not in files:
@@ -182,7 +195,9 @@ def load_dataset(root: str | Path, name: str, variant: str | None = None, unseen
         path = folder / files[k].filename
         splits[k] = read_triples(path, **checks)
         if k != "facts" and not splits[k]:
-            raise TripleFileError(f"{path}: no triples; the {k} split needs at least one head<TAB>relation<TAB>tail line")
+            raise TripleFileError(
+                f"{path}: no triples; the {k} split needs at least one head<TAB>relation<TAB>tail line"
+            )
     kg = KnowledgeGraph.from_labeled(spec.name, variant, splits, entities, relations, unseen_policy)
     kg.report["sha256"] = file_checksums(folder, spec, variant)
     return kg

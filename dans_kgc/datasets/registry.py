@@ -1,4 +1,5 @@
 """The dataset registry (``registry.yaml``): where each file comes from and its checksums."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,11 +12,11 @@ from dans_kgc.datasets.synthetic import SPLIT_NAME, SyntheticShape
 
 @dataclass(frozen=True)
 class FileSpec:
-    key: str                      # entities | relations | facts | train | valid | test
-    mirror_path: str              # path relative to a mirror folder (redgnn/<name>/..., kge/<NAME>/...)
-    url: str                      # canonical public URL (raw file, or an archive holding it)
-    sha256: str | None         # None when the file could not be mirrored; git_blob then verifies it
-    git_blob: str                 # upstream git object id (full 40 hex, or a prefix)
+    key: str  # entities | relations | facts | train | valid | test
+    mirror_path: str  # path relative to a mirror folder (redgnn/<name>/..., kge/<NAME>/...)
+    url: str  # canonical public URL (raw file, or an archive holding it)
+    sha256: str | None  # None when the file could not be mirrored; git_blob then verifies it
+    git_blob: str  # upstream git object id (full 40 hex, or a prefix)
     archive_member: str | None = None
     source: str | None = None  # a local file to copy (your own dataset) instead of the mirror or URL
 
@@ -30,7 +31,7 @@ class DatasetSpec:
     paper: bool
     default_variant: str
     variants: dict[str, dict[str, FileSpec]]
-    custom: bool = False          # a user's folder (config datasets), not a registry entry
+    custom: bool = False  # a user's folder (config datasets), not a registry entry
     synthetic: SyntheticShape | None = None  # generated to this shape on fetch (synthetic.py)
     size: tuple[int, int] | None = None  # (training-graph triples, entities) of the default split: cost estimates
 
@@ -51,15 +52,15 @@ def _load() -> dict[str, DatasetSpec]:
     for name, d in raw.items():
         if "synthetic" in d:  # files are generated, their checksums known only then
             shape = SyntheticShape.from_mapping(d["synthetic"], f"registry.yaml: {name}.synthetic")
-            out[name] = DatasetSpec(name=name, paper=False, default_variant=SPLIT_NAME, variants={SPLIT_NAME: {}},
-                                    synthetic=shape)
+            out[name] = DatasetSpec(
+                name=name, paper=False, default_variant=SPLIT_NAME, variants={SPLIT_NAME: {}}, synthetic=shape
+            )
             continue
-        variants = {
-            v: {k: FileSpec(key=k, **spec) for k, spec in files.items()} for v, files in d["variants"].items()
-        }
+        variants = {v: {k: FileSpec(key=k, **spec) for k, spec in files.items()} for v, files in d["variants"].items()}
         size = (int(d["size"]["triples"]), int(d["size"]["entities"])) if "size" in d else None
-        out[name] = DatasetSpec(name=name, paper=d["paper"], default_variant=d["default_variant"], variants=variants,
-                                size=size)
+        out[name] = DatasetSpec(
+            name=name, paper=d["paper"], default_variant=d["default_variant"], variants=variants, size=size
+        )
     return out
 
 

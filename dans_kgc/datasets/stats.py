@@ -1,4 +1,5 @@
 """Dataset statistics (the paper's Table 1): entities, relations, train/valid/test triples."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -15,12 +16,20 @@ def dataset_statistics(names: Iterable[str], cfg: Mapping[str, Any]) -> pd.DataF
     rows = []
     for name in names:
         kg = open_dataset(name, cfg)
-        rows.append({
-            "dataset": kg.name, "split": kg.variant, "entities": kg.num_entities, "relations": kg.num_relations,
-            "train": len(kg.train), "valid": len(kg.valid), "test": len(kg.test),
-            "unseen_valid": kg.report["unseen"]["valid"], "unseen_test": kg.report["unseen"]["test"],
-            "duplicates": sum(kg.report["duplicates"].values()),
-        })
+        rows.append(
+            {
+                "dataset": kg.name,
+                "split": kg.variant,
+                "entities": kg.num_entities,
+                "relations": kg.num_relations,
+                "train": len(kg.train),
+                "valid": len(kg.valid),
+                "test": len(kg.test),
+                "unseen_valid": kg.report["unseen"]["valid"],
+                "unseen_test": kg.report["unseen"]["test"],
+                "duplicates": sum(kg.report["duplicates"].values()),
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -1,4 +1,5 @@
 """Backbone registry. A new backbone is one subclass of ``KGEModel`` added to ``MODELS``."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -19,8 +20,9 @@ def build_model(cfg: Mapping[str, Any], num_entities: int, num_relations: int) -
     if cfg["name"] not in MODELS:
         from dans_kgc.plugin_record import loaded_note
 
-        raise KeyError(f"unknown backbone (model.name) '{cfg['name']}'; registered: {', '.join(sorted(MODELS))}; "
-                       f"{loaded_note()}")
+        raise KeyError(
+            f"unknown backbone (model.name) '{cfg['name']}'; registered: {', '.join(sorted(MODELS))}; {loaded_note()}"
+        )
     cls = MODELS[cfg["name"]]
     kw = {k: v for k, v in cfg.items() if k != "name"}
     return cls(num_entities, num_relations, **kw)

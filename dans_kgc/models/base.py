@@ -5,6 +5,7 @@ head side, ``similarity(head_query(r, t), h)``: a query vector in entity space a
 That one decomposition gives all-entity scoring (cdist or a matmul instead of a loop) and
 scoring of *external* entity embeddings, which is what the diffusion samplers produce.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -56,8 +57,9 @@ class QuerySpace:
 
     def rows(self, mask: torch.Tensor) -> QuerySpace:
         """The space of a subset of the rows (a boolean mask [B]); a shared table stays shared."""
-        return QuerySpace(self.query[mask], self.target[mask],
-                          self.candidates[mask] if self.per_query else self.candidates)
+        return QuerySpace(
+            self.query[mask], self.target[mask], self.candidates[mask] if self.per_query else self.candidates
+        )
 
     @property
     def scale_reference(self) -> torch.Tensor:

@@ -1,4 +1,5 @@
 """Semantic-matching backbones: DistMult and ComplEx (score = a dot product with a query)."""
+
 from __future__ import annotations
 
 import torch
@@ -40,7 +41,7 @@ class ComplEx(DistMult):
         return 2 * self.dim
 
     def _split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return x[..., : self.dim], x[..., self.dim:]
+        return x[..., : self.dim], x[..., self.dim :]
 
     def factors(self, triples: torch.Tensor) -> list[torch.Tensor]:
         """N3 on the modulus of each complex coordinate (Lacroix et al. 2018)."""

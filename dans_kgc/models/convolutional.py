@@ -16,6 +16,7 @@ cannot express: ``score_hrt`` is the tail-side score ``S(h, r, t)``; every head-
 reciprocal score ``S(t, r^-1, h)``, which ``score_reciprocal`` computes for id triples. The two agree only
 as far as training makes them agree; 1-N training (``train.mode: one_to_n``, as in the paper) fits both.
 """
+
 from __future__ import annotations
 
 import math
@@ -45,16 +46,28 @@ class ConvE(KGEModel):
     label = "ConvE"
     reciprocal = True  # head queries go through inverse relations: train with train.mode=one_to_n
 
-    def __init__(self, num_entities: int, num_relations: int, dim: int, input_dropout: float = 0.2,
-                 feature_dropout: float = 0.2, hidden_dropout: float = 0.3, conve_height: int = 0,
-                 conve_filters: int = 32, conve_kernel: int = 3, **kw: Any):
+    def __init__(
+        self,
+        num_entities: int,
+        num_relations: int,
+        dim: int,
+        input_dropout: float = 0.2,
+        feature_dropout: float = 0.2,
+        hidden_dropout: float = 0.3,
+        conve_height: int = 0,
+        conve_filters: int = 32,
+        conve_kernel: int = 3,
+        **kw: Any,
+    ):
         height = nearest_sqrt_divisor(dim) if conve_height == 0 else int(conve_height)
         if height <= 0 or dim % height != 0:
             raise ValueError(f"model.conve_height={conve_height} must divide model.dim={dim} (or be 0: automatic)")
         width = dim // height
         if conve_kernel > min(2 * height, width) or conve_kernel < 1:
-            raise ValueError(f"model.conve_kernel={conve_kernel} does not fit the {2 * height}x{width} input image "
-                             f"(model.dim={dim}, model.conve_height={height})")
+            raise ValueError(
+                f"model.conve_kernel={conve_kernel} does not fit the {2 * height}x{width} input image "
+                f"(model.dim={dim}, model.conve_height={height})"
+            )
         super().__init__(num_entities, num_relations, dim, **kw)
         self.height, self.width = height, width
         self.input_bn = nn.BatchNorm2d(1)
@@ -94,7 +107,7 @@ class ConvE(KGEModel):
         return self._query(h, r[..., : self.dim])
 
     def head_query(self, r: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return self._query(t, r[..., self.dim:])
+        return self._query(t, r[..., self.dim :])
 
     def score_reciprocal(self, triples: torch.Tensor) -> torch.Tensor:
         """Head-side scores ``S(t, r^-1, h)`` of id triples [..., 3] -> [...], what head ranking compares."""
@@ -111,5 +124,8 @@ class ConvE(KGEModel):
 
     def factors(self, triples: torch.Tensor) -> list[torch.Tensor]:
         """Entity embeddings without their bias, and the relation rows: a bias is not an embedding."""
-        return [self.entity(triples[:, 0])[:, : self.dim], self.relation(triples[:, 1]),
-                self.entity(triples[:, 2])[:, : self.dim]]
+        return [
+            self.entity(triples[:, 0])[:, : self.dim],
+            self.relation(triples[:, 1]),
+            self.entity(triples[:, 2])[:, : self.dim],
+        ]

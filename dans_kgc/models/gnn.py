@@ -24,6 +24,7 @@ vectors of embedding backbones) raise ``UnsupportedByGraphBackbone`` naming ``mo
 diffusion samplers work in its query-conditioned representation space instead (``negative_space``): a
 generated negative is a candidate state h~, scored by the read-out ``w^T h~``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -36,7 +37,9 @@ from torch import nn
 from dans_kgc.models.base import KGEModel, QuerySpace
 
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "relu": torch.relu, "tanh": torch.tanh, "identity": lambda x: x,
+    "relu": torch.relu,
+    "tanh": torch.tanh,
+    "identity": lambda x: x,
 }
 GATES = ("gru", "none")
 
@@ -49,13 +52,13 @@ class Blocks(NamedTuple):
     """Where each node and edge of one layer sits in per-query blocks: node ``i`` of query ``b`` is row ``local``
     of block ``b``. Lets a layer aggregate with a dense [B, M_dst, M_src] attention matrix (one bmm)."""
 
-    edge_batch: torch.Tensor   # [E] query of each edge
-    edge_src: torch.Tensor     # [E] local index of the edge's source node
-    edge_dst: torch.Tensor     # [E] local index of the edge's destination node
-    src_batch: torch.Tensor    # [K] query of each source node
-    src_local: torch.Tensor    # [K]
-    dst_batch: torch.Tensor    # [K'] query of each destination node
-    dst_local: torch.Tensor    # [K']
+    edge_batch: torch.Tensor  # [E] query of each edge
+    edge_src: torch.Tensor  # [E] local index of the edge's source node
+    edge_dst: torch.Tensor  # [E] local index of the edge's destination node
+    src_batch: torch.Tensor  # [K] query of each source node
+    src_local: torch.Tensor  # [K]
+    dst_batch: torch.Tensor  # [K'] query of each destination node
+    dst_local: torch.Tensor  # [K']
     size: tuple[int, int, int]  # (B, M_dst, M_src): the most nodes any query has on each side
 
 
@@ -81,8 +84,16 @@ class RedGNNLayer(nn.Module):
         self.w_out = nn.Linear(dim, dim, bias=False)
         self.act = act
 
-    def forward(self, hidden: torch.Tensor, src_node: torch.Tensor, edge_rel: torch.Tensor, query_attn: torch.Tensor,
-                dst: torch.Tensor, num_dst: int, blocks: Blocks | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        hidden: torch.Tensor,
+        src_node: torch.Tensor,
+        edge_rel: torch.Tensor,
+        query_attn: torch.Tensor,
+        dst: torch.Tensor,
+        num_dst: int,
+        blocks: Blocks | None = None,
+    ) -> torch.Tensor:
         """Node states [K, d], each edge's source node [E], relation [E] and query term ``W_q h_{r_q} + b_q`` [E, a],
         destination node of each edge [E] -> hidden states of the ``num_dst`` destination nodes [num_dst, d].
 
@@ -93,7 +104,9 @@ class RedGNNLayer(nn.Module):
         # the attention projections are taken per node and per relation, then gathered: E x a, never E x d inputs.
         # Gathers go through F.embedding: its backward is deterministic on CPU with several threads, while the
         # backward of tensor[index] (index_put_ accumulate) is not, and exact resume compares weights bitwise.
-        attn = F.embedding(src_node, self.w_source(hidden)) + F.embedding(edge_rel, self.w_relation(self.relation.weight))
+        attn = F.embedding(src_node, self.w_source(hidden)) + F.embedding(
+            edge_rel, self.w_relation(self.relation.weight)
+        )
         attn = attn + query_attn
         alpha = torch.sigmoid(self.w_alpha(torch.relu(attn)))
         if blocks is None:
@@ -101,13 +114,16 @@ class RedGNNLayer(nn.Module):
             agg = message.new_zeros(num_dst, message.shape[1]).index_add_(0, dst, message)
         else:
             a = alpha.squeeze(1)
-            adj = a.new_zeros(blocks.size).index_put((blocks.edge_batch, blocks.edge_dst, blocks.edge_src), a,
-                                                     accumulate=True)
+            adj = a.new_zeros(blocks.size).index_put(
+                (blocks.edge_batch, blocks.edge_dst, blocks.edge_src), a, accumulate=True
+            )
             h_pad = hidden.new_zeros(blocks.size[0], blocks.size[2], hidden.shape[1]).index_put(
-                (blocks.src_batch, blocks.src_local), hidden)
+                (blocks.src_batch, blocks.src_local), hidden
+            )
             from_sources = torch.bmm(adj, h_pad)[blocks.dst_batch, blocks.dst_local]
-            per_relation = a.new_zeros(num_dst, self.relation.num_embeddings).index_put((dst, edge_rel), a,
-                                                                                        accumulate=True)
+            per_relation = a.new_zeros(num_dst, self.relation.num_embeddings).index_put(
+                (dst, edge_rel), a, accumulate=True
+            )
             agg = from_sources + per_relation @ self.relation.weight
         return self.act(self.w_out(agg))
 
@@ -124,15 +140,27 @@ class RedGNN(KGEModel):
     reciprocal = True  # head queries go through inverse relations: train with train.mode=one_to_n
     needs_graph = True  # the Trainer / evaluation hand it its propagation graph (attach_graph)
 
-    def __init__(self, num_entities: int, num_relations: int, dim: int, gnn_layers: int = 3, attn_dim: int = 5,
-                 gnn_dropout: float = 0.0, activation: str = "relu", gnn_gate: str = "gru", **_: Any):
+    def __init__(
+        self,
+        num_entities: int,
+        num_relations: int,
+        dim: int,
+        gnn_layers: int = 3,
+        attn_dim: int = 5,
+        gnn_dropout: float = 0.0,
+        activation: str = "relu",
+        gnn_gate: str = "gru",
+        **_: Any,
+    ):
         if activation not in ACTIVATIONS:
             raise ValueError(f"model.activation = {activation!r}; expected one of {', '.join(ACTIVATIONS)}")
         if gnn_gate not in GATES:
             raise ValueError(f"model.gnn_gate = {gnn_gate!r}; expected one of {', '.join(GATES)}")
         if gnn_layers < 1 or attn_dim < 1 or dim < 1:
-            raise ValueError(f"model.gnn_layers={gnn_layers}, model.attn_dim={attn_dim} and model.dim={dim} "
-                             "must all be >= 1 for model.name=redgnn")
+            raise ValueError(
+                f"model.gnn_layers={gnn_layers}, model.attn_dim={attn_dim} and model.dim={dim} "
+                "must all be >= 1 for model.name=redgnn"
+            )
         # No entity / relation tables (KGEModel.__init__ would build them): every score comes from propagation.
         nn.Module.__init__(self)
         self.num_entities, self.num_relations, self.dim = num_entities, num_relations, dim
@@ -182,8 +210,9 @@ class RedGNN(KGEModel):
         eid = start[src_node] + torch.arange(len(src_node), device=keys.device) - first[src_node]
         return src_node, self.edge_rel[eid], batch[src_node] * n + self.edge_dst[eid]
 
-    def _blocks(self, keys: torch.Tensor, new_keys: torch.Tensor, src_node: torch.Tensor, dst: torch.Tensor,
-                num_queries: int) -> Blocks | None:
+    def _blocks(
+        self, keys: torch.Tensor, new_keys: torch.Tensor, src_node: torch.Tensor, dst: torch.Tensor, num_queries: int
+    ) -> Blocks | None:
         """Per-query blocks of one layer, or None where the dense attention blocks would be larger than the
         per-edge messages they replace (``block_aggregation``: None = that choice, True / False = forced)."""
         src_batch, src_local, m_src = local_index(keys, self.num_entities, num_queries)
@@ -194,15 +223,18 @@ class RedGNN(KGEModel):
             use = num_queries * m_dst * m_src <= len(src_node) * self.dim
         if not use:
             return None
-        return Blocks(src_batch[src_node], src_local[src_node], dst_local[dst], src_batch, src_local, dst_batch,
-                      dst_local, size)
+        return Blocks(
+            src_batch[src_node], src_local[src_node], dst_local[dst], src_batch, src_local, dst_batch, dst_local, size
+        )
 
     def propagate_states(self, anchors: torch.Tensor, query_rels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Final-layer states of the nodes reached from each query (anchor, relation, ?): node keys
         ``b * N + e`` [K] (sorted) and their states h_e^L [K, d]; relations >= R are inverse ones."""
         if self.edge_ptr.numel() != self.num_entities + 1:
-            raise UnsupportedByGraphBackbone("model.name=redgnn has no propagation graph yet: attach_graph(triples) "
-                                             "must be called first (the Trainer and evaluate() do)")
+            raise UnsupportedByGraphBackbone(
+                "model.name=redgnn has no propagation graph yet: attach_graph(triples) "
+                "must be called first (the Trainer and evaluate() do)"
+            )
         n, b = self.num_entities, anchors.shape[0]
         keys = torch.arange(b, device=anchors.device) * n + anchors  # sorted and unique: one node per query
         hidden = torch.zeros(b, self.dim, device=anchors.device)
@@ -275,13 +307,17 @@ class RedGNN(KGEModel):
     def regularization(self, triples: torch.Tensor, kind: str, weight: float) -> torch.Tensor:
         if kind == "none" or weight == 0.0:
             return torch.zeros((), device=triples.device)
-        raise UnsupportedByGraphBackbone(f"model.regularizer={kind} penalises embeddings, which model.name=redgnn does "
-                                         "not have; use train.weight_decay (RED-GNN's lamb)")
+        raise UnsupportedByGraphBackbone(
+            f"model.regularizer={kind} penalises embeddings, which model.name=redgnn does "
+            "not have; use train.weight_decay (RED-GNN's lamb)"
+        )
 
     def _unsupported(self, what: str) -> UnsupportedByGraphBackbone:
-        return UnsupportedByGraphBackbone(f"model.name=redgnn scores by propagation and has no entity embeddings: "
-                                          f"{what} is not defined for it (embedding regularisers and embedding-space "
-                                          "DAM features need a KGE backbone: use dam.semantic_source=transe)")
+        return UnsupportedByGraphBackbone(
+            f"model.name=redgnn scores by propagation and has no entity embeddings: "
+            f"{what} is not defined for it (embedding regularisers and embedding-space "
+            "DAM features need a KGE backbone: use dam.semantic_source=transe)"
+        )
 
     # the base class's entity / relation tables: samplers, DAM and diagnostics that read them stop here
     @property
@@ -306,8 +342,10 @@ class RedGNN(KGEModel):
         all-entity scores of each positive's tail query and inverse-relation head query (2B propagations)."""
         layout = self.corruption_layout(pos, neg)
         if layout is None:
-            raise UnsupportedByGraphBackbone("model.name=redgnn scores negatives that replace the head or the tail of "
-                                             "a positive; these change the relation or both ends")
+            raise UnsupportedByGraphBackbone(
+                "model.name=redgnn scores negatives that replace the head or the tail of "
+                "a positive; these change the relation or both ends"
+            )
         rows, candidates = layout
         scores = torch.cat([self.score_all_tails(pos[:, 0], pos[:, 1]), self.score_all_heads(pos[:, 1], pos[:, 2])])
         return scores[rows, candidates]

@@ -4,6 +4,7 @@ Rows hold ``dim`` quaternion coordinates as four real blocks ``[a | b | c | d]``
 so an entity or relation row has ``4 * dim`` features. ``S(h, r, t) = <h (x) r^, t>`` with ``r^ = r / |r|``
 per coordinate and ``(x)`` the Hamilton product; ``<., .>`` is the real dot product over all features.
 """
+
 from __future__ import annotations
 
 import torch
@@ -23,12 +24,15 @@ def hamilton(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     """Coordinate-wise Hamilton product ``p (x) q`` of ``[..., 4d]`` quaternion rows (non-commutative)."""
     a1, b1, c1, d1 = split_quaternion(p)
     a2, b2, c2, d2 = split_quaternion(q)
-    return torch.cat([
-        a1 * a2 - b1 * b2 - c1 * c2 - d1 * d2,
-        a1 * b2 + b1 * a2 + c1 * d2 - d1 * c2,
-        a1 * c2 - b1 * d2 + c1 * a2 + d1 * b2,
-        a1 * d2 + b1 * c2 - c1 * b2 + d1 * a2,
-    ], dim=-1)
+    return torch.cat(
+        [
+            a1 * a2 - b1 * b2 - c1 * c2 - d1 * d2,
+            a1 * b2 + b1 * a2 + c1 * d2 - d1 * c2,
+            a1 * c2 - b1 * d2 + c1 * a2 + d1 * b2,
+            a1 * d2 + b1 * c2 - c1 * b2 + d1 * a2,
+        ],
+        dim=-1,
+    )
 
 
 def conjugate(q: torch.Tensor) -> torch.Tensor:
@@ -72,5 +76,8 @@ class QuatE(DistMult):
 
     def factors(self, triples: torch.Tensor) -> list[torch.Tensor]:
         """Quaternion modulus per coordinate of h, r, t (N3 on quaternions, as QuatE's paper regularises)."""
-        return [quaternion_modulus(self.entity(triples[:, 0])), quaternion_modulus(self.relation(triples[:, 1])),
-                quaternion_modulus(self.entity(triples[:, 2]))]
+        return [
+            quaternion_modulus(self.entity(triples[:, 0])),
+            quaternion_modulus(self.relation(triples[:, 1])),
+            quaternion_modulus(self.entity(triples[:, 2])),
+        ]

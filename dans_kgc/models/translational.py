@@ -1,4 +1,5 @@
 """Distance-based backbones: TransE and RotatE (score = gamma - distance)."""
+
 from __future__ import annotations
 
 import math
@@ -60,8 +61,16 @@ class TransE(KGEModel):
     name = "transe"
     label = "TransE"
 
-    def __init__(self, num_entities: int, num_relations: int, dim: int, p_norm: int = 1, gamma: float = 0.0,
-                 normalize_entities: bool = True, **kw: Any):
+    def __init__(
+        self,
+        num_entities: int,
+        num_relations: int,
+        dim: int,
+        p_norm: int = 1,
+        gamma: float = 0.0,
+        normalize_entities: bool = True,
+        **kw: Any,
+    ):
         super().__init__(num_entities, num_relations, dim, **kw)
         self.p = p_norm
         self.gamma = gamma
@@ -89,8 +98,15 @@ class TransE(KGEModel):
         if layout is None:
             return None
         rows, cand = layout
-        d_pos, d_neg = _TransEL1.apply(self.entity.weight, self.relation.weight, pos[:, 0], pos[:, 1], pos[:, 2],
-                                       rows.reshape(-1), cand.reshape(-1))
+        d_pos, d_neg = _TransEL1.apply(
+            self.entity.weight,
+            self.relation.weight,
+            pos[:, 0],
+            pos[:, 1],
+            pos[:, 2],
+            rows.reshape(-1),
+            cand.reshape(-1),
+        )
         return self.gamma - d_pos, self.gamma - d_neg.view(cand.shape)
 
     def score_corrupted(self, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
@@ -128,8 +144,15 @@ class RotatE(KGEModel):
     epsilon = 2.0  # Sun et al.'s embedding-range margin
     phase_scale: torch.Tensor  # a buffer (register_buffer), declared for the type checker
 
-    def __init__(self, num_entities: int, num_relations: int, dim: int, gamma: float = 9.0,
-                 init: str = "xavier_uniform", **kw: Any):
+    def __init__(
+        self,
+        num_entities: int,
+        num_relations: int,
+        dim: int,
+        gamma: float = 9.0,
+        init: str = "xavier_uniform",
+        **kw: Any,
+    ):
         super().__init__(num_entities, num_relations, dim, init=init, **kw)
         self.gamma = gamma
         self.embedding_range = (gamma + self.epsilon) / dim
@@ -150,7 +173,7 @@ class RotatE(KGEModel):
         return 2 * self.dim
 
     def _split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return x[..., : self.dim], x[..., self.dim:]
+        return x[..., : self.dim], x[..., self.dim :]
 
     def _rotate(self, x: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
         re, im = self._split(x)
@@ -169,6 +192,8 @@ class RotatE(KGEModel):
 
     def similarity_all(self, q: torch.Tensor, entities: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
         # Chunk over entities so the [B, chunk, 2d] difference stays small.
-        parts = [self.similarity(q.unsqueeze(1), entities[i:i + chunk].unsqueeze(0))
-                 for i in range(0, entities.shape[0], chunk)]
+        parts = [
+            self.similarity(q.unsqueeze(1), entities[i : i + chunk].unsqueeze(0))
+            for i in range(0, entities.shape[0], chunk)
+        ]
         return torch.cat(parts, dim=1)

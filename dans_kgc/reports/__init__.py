@@ -23,6 +23,7 @@ Built in: tables ``main``, ``ablation``, ``efficiency``, ``paper``, ``calibratio
 and run folders), ``relations`` (test MRR and the anchor diagnostic per relation); figures ``sensitivity``,
 ``curves``, ``bands``, ``calibration_curves``, ``tuning_history``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -74,28 +75,40 @@ def write_sidecar(ctx: ReportContext, spec: ReportSpec, outputs: Sequence[Path],
     used = {id(r) for r in ctx.runs}
     commits = sorted({r.git_commit for r in ctx.runs if r.git_commit})
     path = ctx.path(".provenance.json")
-    write_json(path, {
-        "report": spec.name, "kind": spec.kind, "title": ctx.title,
-        "outputs": [str(p) for p in outputs],
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "command": " ".join(sys.argv),
-        "options": ctx.options,
-        "git_commit": git_commit(),
-        "packages": versions,
-        "input_git_commits": commits,
-        "mixed_input_commits": len({c.removesuffix("-dirty") for c in commits}) > 1,
-        "inputs": [r.describe() for r in ctx.runs],
-        "ignored_inputs": [r.describe() for r in all_runs if id(r) not in used],
-        "missing_inputs": [str(r.path) for r in ctx.runs if r.problems],
-        "warnings": ctx.warnings,
-        **ctx.notes,
-    })
+    write_json(
+        path,
+        {
+            "report": spec.name,
+            "kind": spec.kind,
+            "title": ctx.title,
+            "outputs": [str(p) for p in outputs],
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "command": " ".join(sys.argv),
+            "options": ctx.options,
+            "git_commit": git_commit(),
+            "packages": versions,
+            "input_git_commits": commits,
+            "mixed_input_commits": len({c.removesuffix("-dirty") for c in commits}) > 1,
+            "inputs": [r.describe() for r in ctx.runs],
+            "ignored_inputs": [r.describe() for r in all_runs if id(r) not in used],
+            "missing_inputs": [str(r.path) for r in ctx.runs if r.problems],
+            "warnings": ctx.warnings,
+            **ctx.notes,
+        },
+    )
     return path
 
 
-def build_report(kind: str, runs: Iterable[str | Path], out: str | Path, *, title: str | None = None,
-                 experiments: Iterable[str] | None = None, plugins: Iterable[str] = (),
-                 **options: Any) -> list[Path]:
+def build_report(
+    kind: str,
+    runs: Iterable[str | Path],
+    out: str | Path,
+    *,
+    title: str | None = None,
+    experiments: Iterable[str] | None = None,
+    plugins: Iterable[str] = (),
+    **options: Any,
+) -> list[Path]:
     """Load the runs, run the builder ``kind``, write the provenance sidecar; returns all paths written."""
     load_plugins(plugins)
     if kind not in REPORTS:
@@ -116,17 +129,27 @@ def build_report(kind: str, runs: Iterable[str | Path], out: str | Path, *, titl
         raise ValueError("no run folders given (--runs)")
     wanted = tuple(experiments) if experiments else spec.experiments
     chosen = select(all_runs, wanted)
-    ctx = ReportContext(runs=chosen, out=Path(out), title=title, options={"split": split, **options,
-                                                                              "experiments": list(wanted) if wanted else None})
+    ctx = ReportContext(
+        runs=chosen,
+        out=Path(out),
+        title=title,
+        options={"split": split, **options, "experiments": list(wanted) if wanted else None},
+    )
     if not chosen:
-        ctx.warn(f"none of the {len(all_runs)} runs has tags.experiment in {list(wanted or ())}; "
-                 f"pass --experiment to choose others (found: {sorted({str(r.experiment) for r in all_runs})})")
+        ctx.warn(
+            f"none of the {len(all_runs)} runs has tags.experiment in {list(wanted or ())}; "
+            f"pass --experiment to choose others (found: {sorted({str(r.experiment) for r in all_runs})})"
+        )
     commits = {c.removesuffix("-dirty") for c in (r.git_commit for r in chosen) if c}
     if len(commits) > 1:
-        ctx.warn(f"the runs come from {len(commits)} different code versions (git commits {', '.join(sorted(commits))})")
+        ctx.warn(
+            f"the runs come from {len(commits)} different code versions (git commits {', '.join(sorted(commits))})"
+        )
     untagged = [r for r in chosen if r.experiment is None]
     if untagged and wanted:
-        ctx.warn(f"{len(untagged)} run(s) without tags.experiment were kept: {', '.join(str(r.path) for r in untagged)}")
+        ctx.warn(
+            f"{len(untagged)} run(s) without tags.experiment were kept: {', '.join(str(r.path) for r in untagged)}"
+        )
     outputs = list(spec.build(ctx))
     outputs.append(write_sidecar(ctx, spec, outputs, all_runs))
     return outputs

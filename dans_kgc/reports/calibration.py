@@ -11,6 +11,7 @@ A calibration run is ``tags.experiment = calibration`` with ``tags.variant`` = t
 (``rotate_nssa``, ``complex_n3_1n``, ...). Nothing is filled in: a missing run, trace or
 published number is a missing cell with a note.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -78,8 +79,13 @@ def curve_state(r: RunRecord) -> dict[str, Any] | None:
         return None
     epochs, vals = curve
     best_i = max(range(len(vals)), key=lambda i: (vals[i], -i))  # first occurrence of the maximum
-    return {"state": "rising" if best_i == len(vals) - 1 else "flat", "best_epoch": epochs[best_i],
-            "last_epoch": epochs[-1], "best": vals[best_i], "last": vals[-1]}
+    return {
+        "state": "rising" if best_i == len(vals) - 1 else "flat",
+        "best_epoch": epochs[best_i],
+        "last_epoch": epochs[-1],
+        "best": vals[best_i],
+        "last": vals[-1],
+    }
 
 
 def epochs_run(r: RunRecord) -> float | None:
@@ -97,7 +103,9 @@ def epochs_run(r: RunRecord) -> float | None:
 # ----------------------------------------------------------------------------------------
 def _row_keys(runs: Sequence[RunRecord]) -> list[tuple]:
     keys = {(r.dataset, r.backbone_key, r.variant) for r in runs}
-    return sorted(keys, key=lambda k: (order_datasets_rank(k[0]), order_backbones_rank(k[1]), order_variants_rank(k[2])))
+    return sorted(
+        keys, key=lambda k: (order_datasets_rank(k[0]), order_backbones_rank(k[1]), order_variants_rank(k[2]))
+    )
 
 
 def _published(bb: BackboneKey, ds: str | None, path: str | None) -> dict[str, Any] | None:
@@ -118,15 +126,26 @@ def _curve_cell(members: Sequence[RunRecord], notes: Notes) -> tuple[Cell, list[
     else:
         cell = Cell(f"rising ({rising} of {len(known)})")
     if known and len(known) < len(members):
-        cell.marks.append(notes.mark(f"curve of {len(known)} of {len(members)} seeds (the others have no trace or "
-                                     "fewer than two validations)"))
+        cell.marks.append(
+            notes.mark(
+                f"curve of {len(known)} of {len(members)} seeds (the others have no trace or "
+                "fewer than two validations)"
+            )
+        )
     return cell, states
 
 
-@register("calibration", kind="table", experiments=("calibration",),
-          help="each backbone with its standard recipe vs its published row: MRR / Hits@1 / Hits@10, Δ, budget",
-          options={"digits": "decimals", "baselines": "published-baselines YAML (default: the package's)",
-                   "expected_seeds": "mark rows with fewer seeds than this"})
+@register(
+    "calibration",
+    kind="table",
+    experiments=("calibration",),
+    help="each backbone with its standard recipe vs its published row: MRR / Hits@1 / Hits@10, Δ, budget",
+    options={
+        "digits": "decimals",
+        "baselines": "published-baselines YAML (default: the package's)",
+        "expected_seeds": "mark rows with fewer seeds than this",
+    },
+)
 def build_calibration(ctx: ReportContext) -> list[Path]:
     """Options: ``digits`` (3), ``baselines`` (another published-baselines YAML),
     ``expected_seeds`` (mark rows with fewer seeds than that)."""
@@ -154,8 +173,12 @@ def build_calibration(ctx: ReportContext) -> list[Path]:
         who = f"{recipe_label(var)} ({base}, {dataset_label(ds)})"
         if ds != prev_ds:
             midrules.add(len(rows))
-        row = [Cell(dataset_label(ds)), Cell(recipe_label(var)), Cell(base),
-               Cell(MODE_SHORT.get(bb[1] or "", bb[1] or MISSING))]
+        row = [
+            Cell(dataset_label(ds)),
+            Cell(recipe_label(var)),
+            Cell(base),
+            Cell(MODE_SHORT.get(bb[1] or "", bb[1] or MISSING)),
+        ]
         prev_ds = ds
         # published
         pub = _published(bb, ds, src_path)
@@ -186,23 +209,30 @@ def build_calibration(ctx: ReportContext) -> list[Path]:
         want = max(a.expected, expected_seeds or 0)
         if expected_seeds is not None and a.expected < expected_seeds:
             n_cell.text = f"{a.n} of {expected_seeds}"
-            n_cell.marks.append(notes.mark(f"fewer seeds than expected ({expected_seeds} per row); "
-                                           f"run folders given for {a.expected}"))
+            n_cell.marks.append(
+                notes.mark(f"fewer seeds than expected ({expected_seeds} per row); run folders given for {a.expected}")
+            )
         row.append(n_cell)
         # difference
-        deltas = {m: (aggs[m].mean - pub[m]) if (pub and pub.get(m) is not None and aggs[m].n) else None
-                  for m in metrics}
+        deltas = {
+            m: (aggs[m].mean - pub[m]) if (pub and pub.get(m) is not None and aggs[m].n) else None for m in metrics
+        }
         c_d = Cell(_signed(deltas["mrr"], digits) if deltas["mrr"] is not None else MISSING, deltas["mrr"])
         protos = {r.protocol for r in members if r.has_metrics}
         if deltas["mrr"] is not None and pub_protocol and protos and protos != {pub_protocol}:
-            c_d.marks.append(notes.mark(f"our protocol ({', '.join(sorted(map(str, protos)))}) differs from the "
-                                        f"published one ({pub_protocol}): not directly comparable"))
+            c_d.marks.append(
+                notes.mark(
+                    f"our protocol ({', '.join(sorted(map(str, protos)))}) differs from the "
+                    f"published one ({pub_protocol}): not directly comparable"
+                )
+            )
         row.append(c_d)
         # budget
         ep = aggregate(members, epochs_run)
         secs = aggregate(members, total_train_seconds)
-        c_ep = Cell(MISSING if ep.mean is None else (f"{ep.mean:.0f}" if ep.mean == int(ep.mean) else f"{ep.mean:.1f}"),
-                    ep.mean)
+        c_ep = Cell(
+            MISSING if ep.mean is None else (f"{ep.mean:.0f}" if ep.mean == int(ep.mean) else f"{ep.mean:.1f}"), ep.mean
+        )
         if not ep.n:
             c_ep.marks.append(notes.mark(f"no run.json summary or trace for {who}"))
         c_s = Cell(fmt_seconds(secs.mean) if secs.n else MISSING, secs.mean)
@@ -212,44 +242,78 @@ def build_calibration(ctx: ReportContext) -> list[Path]:
         row += [c_ep, c_s, c_curve]
         rows.append(row)
         run_sources = sorted({r.calibration_source for r in members if r.calibration_source})
-        tidy.append({
-            "dataset": ds, "variant": var, "recipe_label": recipe_label(var), "backbone": bb[0], "mode": bb[1],
-            "backbone_recipe": bb[2], "backbone_label": base,
-            **{f"published_{m}": (pub or {}).get(m) for m in metrics},
-            "published_source": pub["source"] if pub else None, "published_table": pub["table"] if pub else None,
-            **{k: v for m in metrics for k, v in ((f"ours_{m}_mean", aggs[m].mean), (f"ours_{m}_std", aggs[m].std))},
-            "n": a.n, "n_expected": want, "seeds": " ".join(str(s) for s in a.seeds),
-            "values_mrr": " ".join(repr(v) for v in a.values),
-            **{f"delta_{m}": deltas[m] for m in metrics},
-            "epochs_run_mean": ep.mean, "train_seconds_mean": secs.mean, "train_seconds_std": secs.std,
-            "curve": c_curve.text if c_curve.text != MISSING else None,
-            "n_rising": sum(1 for s in states if s and s["state"] == "rising"),
-            "n_curves": sum(1 for s in states if s),
-            "curve_runs": " ".join(f"seed{r.seed}:{s['state']}@{s['best_epoch']}/{s['last_epoch']}"
-                                   for r, s in zip(members, states, strict=True) if s),
-            "anchor_outscores_answer_mean": aggregate(members, lambda r: r.diagnostic(ANCHOR_KEY)).mean,
-            "mrr_anchor_removed_mean": aggregate(members, lambda r: r.diagnostic("mrr_anchor_removed")).mean,
-            "protocol": " ".join(sorted(map(str, protos))) or None,
-            "run_calibration_source": " | ".join(run_sources) or None,
-            "status": ("compared" if deltas["mrr"] is not None else
-                       ("missing ours" if pub else ("no published row" if a.n else "missing ours, no published row"))),
-            "missing": " ".join(str(r.path) for r in a.missing),
-        })
+        tidy.append(
+            {
+                "dataset": ds,
+                "variant": var,
+                "recipe_label": recipe_label(var),
+                "backbone": bb[0],
+                "mode": bb[1],
+                "backbone_recipe": bb[2],
+                "backbone_label": base,
+                **{f"published_{m}": (pub or {}).get(m) for m in metrics},
+                "published_source": pub["source"] if pub else None,
+                "published_table": pub["table"] if pub else None,
+                **{
+                    k: v for m in metrics for k, v in ((f"ours_{m}_mean", aggs[m].mean), (f"ours_{m}_std", aggs[m].std))
+                },
+                "n": a.n,
+                "n_expected": want,
+                "seeds": " ".join(str(s) for s in a.seeds),
+                "values_mrr": " ".join(repr(v) for v in a.values),
+                **{f"delta_{m}": deltas[m] for m in metrics},
+                "epochs_run_mean": ep.mean,
+                "train_seconds_mean": secs.mean,
+                "train_seconds_std": secs.std,
+                "curve": c_curve.text if c_curve.text != MISSING else None,
+                "n_rising": sum(1 for s in states if s and s["state"] == "rising"),
+                "n_curves": sum(1 for s in states if s),
+                "curve_runs": " ".join(
+                    f"seed{r.seed}:{s['state']}@{s['best_epoch']}/{s['last_epoch']}"
+                    for r, s in zip(members, states, strict=True)
+                    if s
+                ),
+                "anchor_outscores_answer_mean": aggregate(members, lambda r: r.diagnostic(ANCHOR_KEY)).mean,
+                "mrr_anchor_removed_mean": aggregate(members, lambda r: r.diagnostic("mrr_anchor_removed")).mean,
+                "protocol": " ".join(sorted(map(str, protos))) or None,
+                "run_calibration_source": " | ".join(run_sources) or None,
+                "status": (
+                    "compared"
+                    if deltas["mrr"] is not None
+                    else ("missing ours" if pub else ("no published row" if a.n else "missing ours, no published row"))
+                ),
+                "missing": " ".join(str(r.path) for r in a.missing),
+            }
+        )
     title = ctx.title or "Backbone calibration against published rows"
     modes = sorted({bb[1] for _d, bb, _v in _row_keys(runs) if bb[1] in MODE_SHORT}, key=list(MODE_SHORT).index)
     mode_text = "; ".join(f"{MODE_SHORT[m]} = {mode_label(m)}" for m in modes)
     seeds_text = f" Expected {expected_seeds} seeds per row." if expected_seeds is not None else ""
-    caption = (f"{title}. Each backbone trained with its standard recipe beside its published row on the same "
-               f"splits. Published: {baselines.description(src_path)} Sources in the notes; '—': {NO_ROW} "
-               f"(never filled in). Δ MRR = ours − published. Ours: {evaluation_caption(runs, all_aggs)}."
-               f"{seeds_text} Mode: {mode_text or 'unknown'}. Budget: epochs run and total training seconds "
-               f"(validation excluded), mean over seeds; valid. curve: 'rising' when a run's best validation MRR "
-               f"is at its last validation (the budget may be too short), 'flat' otherwise.")
-    columns = ["Dataset", "Recipe", "Backbone", "Mode"] + [SHORT[m] for m in metrics] + \
-              [SHORT[m] for m in metrics] + ["n", "Δ MRR", "Epochs", "Train (s)", "Valid. curve"]
+    caption = (
+        f"{title}. Each backbone trained with its standard recipe beside its published row on the same "
+        f"splits. Published: {baselines.description(src_path)} Sources in the notes; '—': {NO_ROW} "
+        f"(never filled in). Δ MRR = ours − published. Ours: {evaluation_caption(runs, all_aggs)}."
+        f"{seeds_text} Mode: {mode_text or 'unknown'}. Budget: epochs run and total training seconds "
+        f"(validation excluded), mean over seeds; valid. curve: 'rising' when a run's best validation MRR "
+        f"is at its last validation (the budget may be too short), 'flat' otherwise."
+    )
+    columns = (
+        ["Dataset", "Recipe", "Backbone", "Mode"]
+        + [SHORT[m] for m in metrics]
+        + [SHORT[m] for m in metrics]
+        + ["n", "Δ MRR", "Epochs", "Train (s)", "Valid. curve"]
+    )
     groups = [("", 4), ("Published", len(metrics)), ("Ours", len(metrics) + 1), ("", 1), ("Budget", 3)]
-    table = Table(caption=caption, columns=columns, rows=rows, groups=groups, notes=notes, midrules=midrules,
-                  label="tab:calibration", align="llll" + "r" * (len(columns) - 5) + "l")
+    table = Table(
+        caption=caption,
+        columns=columns,
+        rows=rows,
+        groups=groups,
+        notes=notes,
+        midrules=midrules,
+        label="tab:calibration",
+        align="llll" + "r" * (len(columns) - 5) + "l",
+    )
     if not rows:
         ctx.warn("calibration: no calibration runs given (tags.experiment = calibration)")
     ctx.notes["published_baselines"] = {"path": baselines.load(src_path)["_path"], "protocol": pub_protocol}
@@ -261,8 +325,17 @@ def build_calibration(ctx: ReportContext) -> list[Path]:
 # the figure
 # ----------------------------------------------------------------------------------------
 # colour-blind palette index per backbone (fixed, so a backbone has one colour in every figure)
-_BACKBONE_COLOUR = {"transe": 9, "distmult": 5, "complex": 4, "rotate": 3, "quate": 0, "conve": 2, "redgnn": 6,
-                    "adaprop": 1, "nbfnet": 8}
+_BACKBONE_COLOUR = {
+    "transe": 9,
+    "distmult": 5,
+    "complex": 4,
+    "rotate": 3,
+    "quate": 0,
+    "conve": 2,
+    "redgnn": 6,
+    "adaprop": 1,
+    "nbfnet": 8,
+}
 _BACKBONE_MARKER = {"transe": "o", "distmult": "v", "complex": "D", "rotate": "s", "quate": "^", "conve": "P"}
 _RECIPE_LINESTYLES = ["-", "-.", ":"]  # a backbone's recipes differ by line style; "--" is the published line
 PUBLISHED_STYLE: dict[str, Any] = {"linestyle": (0, (5, 3)), "linewidth": 1.8}
@@ -311,9 +384,19 @@ def _label_published(ax: Any, pubs: dict[str, float], gap: float = 0.06) -> None
     if top > 1.0:  # shift the stack down so it stays beside the panel
         placed = [y - (top - 1.0) for y in placed]
     for (name, v), y in zip(sorted(pubs.items(), key=lambda kv: kv[1]), placed, strict=True):
-        ax.annotate(f"{v:.3f}", xy=(1.0, (v - lo) / span), xycoords="axes fraction", xytext=(1.015, y),
-                    textcoords="axes fraction", va="center", ha="left", fontsize=10, color=backbone_colour(name),
-                    fontweight="bold", annotation_clip=False)
+        ax.annotate(
+            f"{v:.3f}",
+            xy=(1.0, (v - lo) / span),
+            xycoords="axes fraction",
+            xytext=(1.015, y),
+            textcoords="axes fraction",
+            va="center",
+            ha="left",
+            fontsize=10,
+            color=backbone_colour(name),
+            fontweight="bold",
+            annotation_clip=False,
+        )
 
 
 def _series_label(bb: BackboneKey, var: str | None, texts: dict) -> str:
@@ -322,9 +405,13 @@ def _series_label(bb: BackboneKey, var: str | None, texts: dict) -> str:
     return f"{backbone_text(bb, texts)}: {variant_label(var)}"
 
 
-@register("calibration_curves", kind="figure", experiments=("calibration",),
-          help="validation MRR vs epoch per backbone recipe, one panel per dataset, published MRR dashed",
-          options={"baselines": "published-baselines YAML (default: the package's)"})
+@register(
+    "calibration_curves",
+    kind="figure",
+    experiments=("calibration",),
+    help="validation MRR vs epoch per backbone recipe, one panel per dataset, published MRR dashed",
+    options={"baselines": "published-baselines YAML (default: the package's)"},
+)
 def build_calibration_curves(ctx: ReportContext) -> list[Path]:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -344,8 +431,11 @@ def build_calibration_curves(ctx: ReportContext) -> list[Path]:
     for bb, var in series:
         i = per_backbone.get(bb[0], 0)
         per_backbone[bb[0]] = i + 1
-        style[(bb, var)] = {"color": backbone_colour(bb[0]), "linestyle": _RECIPE_LINESTYLES[i % len(_RECIPE_LINESTYLES)],
-                            "marker": _BACKBONE_MARKER.get(bb[0] or "", "X")}
+        style[(bb, var)] = {
+            "color": backbone_colour(bb[0]),
+            "linestyle": _RECIPE_LINESTYLES[i % len(_RECIPE_LINESTYLES)],
+            "marker": _BACKBONE_MARKER.get(bb[0] or "", "X"),
+        }
     cells = group(runs, "dataset", "backbone_key", "variant")
     fig, axes = _grid(plt, len(datasets), 1, ctx.title)
     drawn: set[tuple] = set()
@@ -365,8 +455,15 @@ def build_calibration_curves(ctx: ReportContext) -> list[Path]:
             if band is not None and not band.empty:
                 every = max(1, len(band) // 8)
                 ax.fill_between(band["epoch"], band["min"], band["max"], color=st["color"], alpha=0.18, linewidth=0)
-                ax.plot(band["epoch"], band["mean"], color=st["color"], linestyle=st["linestyle"], marker=st["marker"],
-                        markevery=every, zorder=3)
+                ax.plot(
+                    band["epoch"],
+                    band["mean"],
+                    color=st["color"],
+                    linestyle=st["linestyle"],
+                    marker=st["marker"],
+                    markevery=every,
+                    zorder=3,
+                )
                 drawn.add((bb, var))
             pub = baselines.published_row(bb[0], ds, path=src_path) if bb[0] and ds else None
             if pub and pub.get("mrr") is not None and bb[0] not in pubs_here:

@@ -5,6 +5,7 @@ and writes ``<out>.md`` (band hardness and denoiser quality per diagnosis, then 
 false-negative shares across samplers) and ``<out>.csv`` (every number in long form: one row per
 diagnosis x item x measure).
 """
+
 from __future__ import annotations
 
 import json
@@ -52,7 +53,9 @@ def label(rec: dict[str, Any]) -> str:
     if subj.get("target") == "warm_start":
         return f"warm start {Path(str(subj.get('warm_start', '?'))).name}"
     tags = subj.get("tags") or {}
-    name = "/".join(str(tags[k]) for k in ("experiment", "variant") if tags.get(k)) or Path(str(subj.get("run", "?"))).name
+    name = (
+        "/".join(str(tags[k]) for k in ("experiment", "variant") if tags.get(k)) or Path(str(subj.get("run", "?"))).name
+    )
     seed = subj.get("seed")
     return f"{name} seed {seed}" if seed is not None else name
 
@@ -74,22 +77,50 @@ def _pct(v: float | None) -> str:
 def tidy_rows(rec: dict[str, Any]) -> list[dict[str, Any]]:
     """Long-form rows of one diagnosis (the CSV)."""
     subj = rec.get("subject") or {}
-    base = {"dataset": subj.get("dataset"), "diagnosed": label(rec), "target": subj.get("target"),
-            "sampler": subj.get("sampler"), "backbone": subj.get("backbone"), "epoch": subj.get("epoch"),
-            "status": subj.get("status", "ok"), "file": rec.get("_path")}
+    base = {
+        "dataset": subj.get("dataset"),
+        "diagnosed": label(rec),
+        "target": subj.get("target"),
+        "sampler": subj.get("sampler"),
+        "backbone": subj.get("backbone"),
+        "epoch": subj.get("epoch"),
+        "status": subj.get("status", "ok"),
+        "file": rec.get("_path"),
+    }
     out = []
     d = rec.get("denoiser")
     if d:
         for k in ("mean_mse", "mean_baseline", "mean_ratio"):
             out.append({**base, "section": "denoiser", "item": "all steps", "measure": k, "value": d[k]})
         if d.get("x0_mse") is not None:
-            out.append({**base, "section": "denoiser", "item": "all steps", "measure": "x0_mean_mse",
-                        "value": float(sum(d["x0_mse"]) / len(d["x0_mse"]))})
-            out.append({**base, "section": "denoiser", "item": "all steps", "measure": "x0_baseline",
-                        "value": d["x0_baseline"]})
+            out.append(
+                {
+                    **base,
+                    "section": "denoiser",
+                    "item": "all steps",
+                    "measure": "x0_mean_mse",
+                    "value": float(sum(d["x0_mse"]) / len(d["x0_mse"])),
+                }
+            )
+            out.append(
+                {
+                    **base,
+                    "section": "denoiser",
+                    "item": "all steps",
+                    "measure": "x0_baseline",
+                    "value": d["x0_baseline"],
+                }
+            )
         ratio, what = predicted_target_ratio(d)
-        out.append({**base, "section": "denoiser", "item": f"all steps ({what} predicted)",
-                    "measure": "predicted_target_ratio", "value": ratio})
+        out.append(
+            {
+                **base,
+                "section": "denoiser",
+                "item": f"all steps ({what} predicted)",
+                "measure": "predicted_target_ratio",
+                "value": ratio,
+            }
+        )
     b = rec.get("bands")
     if b:
         for r in [*b["rows"], b["uniform"]]:
@@ -102,8 +133,15 @@ def tidy_rows(rec: dict[str, Any]) -> list[dict[str, Any]]:
         for k in ("train", "valid", "test", "any"):
             out.append({**base, "section": "false_negatives", "item": r["sampler"], "measure": k, "value": r.get(k)})
         if r.get("weighted"):
-            out.append({**base, "section": "false_negatives", "item": r["sampler"], "measure": "weighted_any",
-                        "value": r["weighted"]["any"]})
+            out.append(
+                {
+                    **base,
+                    "section": "false_negatives",
+                    "item": r["sampler"],
+                    "measure": "weighted_any",
+                    "value": r["weighted"]["any"],
+                }
+            )
     return out
 
 
@@ -134,9 +172,13 @@ def _yardstick(bands: Mapping[str, Any] | None, digits: int) -> str:
     return MISSING if value is None else fmt(value, digits)
 
 
-@register("diagnostics", kind="table", inputs="files",
-          help="dans-kgc diagnose outputs gathered: band hardness, denoiser quality, false negatives across samplers",
-          options={"digits": "decimals"})
+@register(
+    "diagnostics",
+    kind="table",
+    inputs="files",
+    help="dans-kgc diagnose outputs gathered: band hardness, denoiser quality, false negatives across samplers",
+    options={"digits": "decimals"},
+)
 def build_diagnostics(ctx: ReportContext) -> list[Path]:
     import pandas as pd
 
@@ -146,35 +188,67 @@ def build_diagnostics(ctx: ReportContext) -> list[Path]:
     datasets = order_datasets((r.get("subject") or {}).get("dataset") for r in records)
     records.sort(key=lambda r: _sort_key(r, datasets))
     digits = int(ctx.option("digits", 3))
-    hard = Table(caption=ctx.title or "Hardness of the generated negatives per band (band 1 = easiest) and "
-                 "denoiser quality, per diagnosed warm start and training run",
-                 columns=["Dataset", "Diagnosed", "Sampler", "Backbone", "Epoch", "Denoiser MSE / zero (its target)",
-                          "Entity quantile per band", "Active share per band", "P(outscore) per band",
-                          "Uniform quantile", "Uniform active", "Hardest non-answer quantile"],
-                 rows=[], label="tab:diagnostics", align="lllllrlllrrr")
-    fn = Table(caption="False negatives: share of each sampler's negatives that are known true triples "
-               "(valid + test; train in brackets). Diffusion samplers: nearest entity to each generated "
-               "embedding, snapped against the train filter", columns=["Dataset", "Diagnosed", *SAMPLERS],
-               rows=[], label="tab:false_negatives")
+    hard = Table(
+        caption=ctx.title
+        or "Hardness of the generated negatives per band (band 1 = easiest) and "
+        "denoiser quality, per diagnosed warm start and training run",
+        columns=[
+            "Dataset",
+            "Diagnosed",
+            "Sampler",
+            "Backbone",
+            "Epoch",
+            "Denoiser MSE / zero (its target)",
+            "Entity quantile per band",
+            "Active share per band",
+            "P(outscore) per band",
+            "Uniform quantile",
+            "Uniform active",
+            "Hardest non-answer quantile",
+        ],
+        rows=[],
+        label="tab:diagnostics",
+        align="lllllrlllrrr",
+    )
+    fn = Table(
+        caption="False negatives: share of each sampler's negatives that are known true triples "
+        "(valid + test; train in brackets). Diffusion samplers: nearest entity to each generated "
+        "embedding, snapped against the train filter",
+        columns=["Dataset", "Diagnosed", *SAMPLERS],
+        rows=[],
+        label="tab:false_negatives",
+    )
     for rec in records:
         subj = rec.get("subject") or {}
         head = [Cell(dataset_label(subj.get("dataset"))), Cell(label(rec))]
         if subj.get("status") == "failed":
-            hard.rows.append([*head, Cell(str(subj.get("sampler"))), Cell(MISSING), Cell(MISSING),
-                              *[Cell(MISSING, marks=[hard.notes.mark("the run failed: nothing to diagnose")])
-                                for _ in range(7)]])
+            hard.rows.append(
+                [
+                    *head,
+                    Cell(str(subj.get("sampler"))),
+                    Cell(MISSING),
+                    Cell(MISSING),
+                    *[Cell(MISSING, marks=[hard.notes.mark("the run failed: nothing to diagnose")]) for _ in range(7)],
+                ]
+            )
             continue
         d, b = rec.get("denoiser"), rec.get("bands")
         rows = b["rows"] if b else []
-        hard.rows.append([*head, Cell(str(subj.get("sampler"))), Cell(str(subj.get("backbone") or MISSING)),
-                          Cell(MISSING if subj.get("epoch") is None else str(subj["epoch"])),
-                          Cell(_denoiser_cell(d, digits)),
-                          Cell(_joined([r["quantile"] for r in rows], digits)),
-                          Cell(_joined([r["active"] for r in rows], digits)),
-                          Cell(_joined([r["outscore"] for r in rows], digits)),
-                          Cell(fmt(b["uniform"]["quantile"], digits) if b else MISSING),
-                          Cell(fmt(b["uniform"]["active"], digits) if b else MISSING),
-                          Cell(_yardstick(b, digits))])
+        hard.rows.append(
+            [
+                *head,
+                Cell(str(subj.get("sampler"))),
+                Cell(str(subj.get("backbone") or MISSING)),
+                Cell(MISSING if subj.get("epoch") is None else str(subj["epoch"])),
+                Cell(_denoiser_cell(d, digits)),
+                Cell(_joined([r["quantile"] for r in rows], digits)),
+                Cell(_joined([r["active"] for r in rows], digits)),
+                Cell(_joined([r["outscore"] for r in rows], digits)),
+                Cell(fmt(b["uniform"]["quantile"], digits) if b else MISSING),
+                Cell(fmt(b["uniform"]["active"], digits) if b else MISSING),
+                Cell(_yardstick(b, digits)),
+            ]
+        )
         by = {r["sampler"]: r for r in (rec.get("false_negatives") or {}).get("rows", [])}
         cells = []
         for s in SAMPLERS:
@@ -183,7 +257,9 @@ def build_diagnostics(ctx: ReportContext) -> list[Path]:
                 cells.append(Cell(MISSING))
                 continue
             text = f"{_pct((r['valid'] or 0.0) + (r['test'] or 0.0))} ({_pct(r['train'])})"
-            marks = [fn.notes.mark("cache freshly initialised, not the trained one")] if "fresh" in str(r["state"]) else []
+            marks = (
+                [fn.notes.mark("cache freshly initialised, not the trained one")] if "fresh" in str(r["state"]) else []
+            )
             cells.append(Cell(text, marks=marks))
         fn.rows.append([*head, *cells])
     if not records:
@@ -191,9 +267,23 @@ def build_diagnostics(ctx: ReportContext) -> list[Path]:
     md = ctx.path(".md")
     write_text(md, to_markdown(hard) + "\n" + to_markdown(fn))
     csv = ctx.path(".csv")
-    frame = pd.DataFrame([row for rec in records for row in tidy_rows(rec)],
-                         columns=["dataset", "diagnosed", "target", "sampler", "backbone", "epoch", "status", "section",
-                                  "item", "measure", "value", "file"])
+    frame = pd.DataFrame(
+        [row for rec in records for row in tidy_rows(rec)],
+        columns=[
+            "dataset",
+            "diagnosed",
+            "target",
+            "sampler",
+            "backbone",
+            "epoch",
+            "status",
+            "section",
+            "item",
+            "measure",
+            "value",
+            "file",
+        ],
+    )
     write_text(csv, frame.to_csv(index=False))
     ctx.notes["diagnoses"] = len(records)
     return [csv, md]

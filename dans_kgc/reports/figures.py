@@ -7,6 +7,7 @@ Every figure is written as ``<out>.png`` (300 dpi) and ``<out>.pdf`` with a prin
 large fonts, labelled axes with units, a colour-blind-safe palette plus distinct markers and
 line styles (readable in greyscale), legends outside the plotting area.
 """
+
 from __future__ import annotations
 
 import math
@@ -41,8 +42,17 @@ DPI = 300
 PANEL_W, PANEL_H = 4.6, 3.5
 
 # config keys never treated as a swept parameter
-_NOT_PARAMS = ("seed", "threads", "device", "data.", "train.eval_every", "train.checkpoint_every", "train.eval_batch_size",
-               "train.max_seconds", "diffusion.band_steps")
+_NOT_PARAMS = (
+    "seed",
+    "threads",
+    "device",
+    "data.",
+    "train.eval_every",
+    "train.checkpoint_every",
+    "train.eval_batch_size",
+    "train.max_seconds",
+    "diffusion.band_steps",
+)
 
 
 # ----------------------------------------------------------------------------------------
@@ -60,17 +70,37 @@ def setup() -> Any:
     import seaborn as sns
 
     sns.set_theme(context="paper", style="whitegrid", palette="colorblind", font_scale=1.45)
-    matplotlib.rcParams.update({
-        "savefig.dpi": DPI, "pdf.fonttype": 42, "ps.fonttype": 42, "axes.titleweight": "bold",
-        "lines.linewidth": 2.2, "lines.markersize": 7, "legend.frameon": False, "axes.edgecolor": "0.3",
-        "grid.color": "0.88", "svg.hashsalt": "dans-kgc",
-    })
+    matplotlib.rcParams.update(
+        {
+            "savefig.dpi": DPI,
+            "pdf.fonttype": 42,
+            "ps.fonttype": 42,
+            "axes.titleweight": "bold",
+            "lines.linewidth": 2.2,
+            "lines.markersize": 7,
+            "legend.frameon": False,
+            "axes.edgecolor": "0.3",
+            "grid.color": "0.88",
+            "svg.hashsalt": "dans-kgc",
+        }
+    )
     return plt
 
 
 # colour-blind palette index per known variant (DANS-KGC gets the strong vermillion everywhere)
-_COLOUR_INDEX = {"uniform": 0, "bernoulli": 1, "self_adversarial": 2, "dans": 3, "nscaching": 4, "dhns": 5,
-                 "full": 3, "wo_dam": 0, "wo_ccd": 2, "wo_dtm": 7, "reversed": 4}
+_COLOUR_INDEX = {
+    "uniform": 0,
+    "bernoulli": 1,
+    "self_adversarial": 2,
+    "dans": 3,
+    "nscaching": 4,
+    "dhns": 5,
+    "full": 3,
+    "wo_dam": 0,
+    "wo_ccd": 2,
+    "wo_dtm": 7,
+    "reversed": 4,
+}
 
 
 def style_for(variant: str | None, others: Sequence[str | None] = ()) -> dict[str, Any]:
@@ -123,9 +153,10 @@ def _grid(plt: Any, nrows: int, ncols: int, title: str | None):
     With a single column the panels are laid side by side instead (at most 3 per row), so a
     one-dataset figure is not a tall strip. Returns (fig, axes) with ``axes[i][j]``."""
     wrap = ncols == 1 and nrows > 1
-    prow, pcol = ((math.ceil(nrows / 3), min(nrows, 3)) if wrap else (nrows, ncols))
-    fig, phys = plt.subplots(prow, pcol, figsize=(PANEL_W * pcol + 0.4, PANEL_H * prow + 0.6),
-                             squeeze=False, layout="constrained")
+    prow, pcol = (math.ceil(nrows / 3), min(nrows, 3)) if wrap else (nrows, ncols)
+    fig, phys = plt.subplots(
+        prow, pcol, figsize=(PANEL_W * pcol + 0.4, PANEL_H * prow + 0.6), squeeze=False, layout="constrained"
+    )
     flat = [ax for row in phys for ax in row]
     if wrap:
         axes = [[flat[i]] for i in range(nrows)]
@@ -152,8 +183,14 @@ def _legend(fig: Any, handles: list, labels: list, ncol: int | None = None) -> N
         fig.set_size_inches(w + 0.9 + 0.09 * max(map(len, visible)), h)  # room for the legend beside the panel
         fig.legend(handles, labels, loc="outside right center", ncol=1, handlelength=2.8)
     else:
-        fig.legend(handles, labels, loc="outside lower center", ncol=ncol or min(len(labels), 5),
-                   handlelength=2.8, columnspacing=1.6)
+        fig.legend(
+            handles,
+            labels,
+            loc="outside lower center",
+            ncol=ncol or min(len(labels), 5),
+            handlelength=2.8,
+            columnspacing=1.6,
+        )
 
 
 # ----------------------------------------------------------------------------------------
@@ -177,12 +214,13 @@ def swept_parameters(runs: Sequence[RunRecord]) -> dict[str, list[RunRecord]]:
     """Numeric config keys that vary within an experiment (per dataset), with the runs that sweep them."""
     out: dict[str, list[RunRecord]] = {}
     # per backbone too: crossed presets sweep one key on several backbones, whose configs differ in model.*
-    for (_exp, _ds, _bb), members in group([r for r in runs if r.config], "experiment", "dataset", "backbone_key").items():
+    for (_exp, _ds, _bb), members in group(
+        [r for r in runs if r.config], "experiment", "dataset", "backbone_key"
+    ).items():
         flat = [_flatten(r.config) for r in members]
         # keys every run has (configs written by different package versions may differ in keys)
         keys = set.intersection(*(set(f) for f in flat)) if flat else set()
-        varying = sorted(k for k in keys if not k.startswith(_NOT_PARAMS)
-                         and len({f.get(k) for f in flat}) > 1)
+        varying = sorted(k for k in keys if not k.startswith(_NOT_PARAMS) and len({f.get(k) for f in flat}) > 1)
         if len(varying) > 1:
             exp = str(_exp or "")
             named = [k for k in varying if exp.split("_", 1)[-1] and k.split(".")[-1] == exp.split("_", 1)[-1]]
@@ -196,8 +234,9 @@ def swept_parameters(runs: Sequence[RunRecord]) -> dict[str, list[RunRecord]]:
         # a run belongs to key k's sweep when every other swept key sits at its base value
         base = {k: _base_value(k, [f.get(k) for f in flat]) for k in varying}
         for k in varying:
-            out.setdefault(k, []).extend(r for r, f in zip(members, flat, strict=True)
-                                         if all(f.get(o) == base[o] for o in varying if o != k))
+            out.setdefault(k, []).extend(
+                r for r, f in zip(members, flat, strict=True) if all(f.get(o) == base[o] for o in varying if o != k)
+            )
     known = [k for k in PARAM_LABEL if k in out]
     return {k: out[k] for k in known + sorted(k for k in out if k not in PARAM_LABEL)}
 
@@ -247,10 +286,16 @@ def _series(run: RunRecord, by_sampler: bool) -> str:
     return str(run.sampler or run.variant or "?") if by_sampler else "all"
 
 
-@register("sensitivity", kind="figure", experiments=None,
-          help="test MRR vs each swept hyper-parameter (mu, eta, ...), mean ± std over seeds (paper Figure 2)",
-          options={"params": "comma-separated config keys to plot (default: every swept one), e.g. diffusion.mu",
-                   "metric": "the y axis: mrr (default), hits@1, hits@3 or hits@10"})
+@register(
+    "sensitivity",
+    kind="figure",
+    experiments=None,
+    help="test MRR vs each swept hyper-parameter (mu, eta, ...), mean ± std over seeds (paper Figure 2)",
+    options={
+        "params": "comma-separated config keys to plot (default: every swept one), e.g. diffusion.mu",
+        "metric": "the y axis: mrr (default), hits@1, hits@3 or hits@10",
+    },
+)
 def build_sensitivity(ctx: ReportContext) -> list[Path]:
     """Rows: every numeric config value that varies within one experiment (per dataset); columns:
     datasets. Without --experiment, runs of experiments named ``sens*`` are used when there are
@@ -286,7 +331,10 @@ def build_sensitivity(ctx: ReportContext) -> list[Path]:
 
     def skey(r: RunRecord) -> tuple:
         return (_series(r, multi_sampler), r.backbone_key if multi_bb else None)
-    ctx.notes["swept_parameters"] = {k: sorted({r.param(k) for r in v if r.param(k) is not None}) for k, v in sweeps.items()}
+
+    ctx.notes["swept_parameters"] = {
+        k: sorted({r.param(k) for r in v if r.param(k) is not None}) for k, v in sweeps.items()
+    }
     for i, (key, runs) in enumerate(sweeps.items()):
         default = _default_value(key)
         for j, ds in enumerate(datasets):
@@ -297,8 +345,9 @@ def build_sensitivity(ctx: ReportContext) -> list[Path]:
             if not members:
                 _no_runs(ax)
             panel_xs: set[float] = set()
-            for group_name, bk in sorted({skey(r) for r in members},
-                                         key=lambda s: (series_all.index(s[0]), backbone_rank(s[1]))):
+            for group_name, bk in sorted(
+                {skey(r) for r in members}, key=lambda s: (series_all.index(s[0]), backbone_rank(s[1]))
+            ):
                 st = style_for(group_name if multi_sampler else "dans", series_all)
                 if multi_bb:
                     st["linestyle"] = LINESTYLES[bkeys.index(bk) % len(LINESTYLES)]
@@ -312,13 +361,22 @@ def build_sensitivity(ctx: ReportContext) -> list[Path]:
                 sx = [x for x in xs for _ in pts[x]]
                 sy = [y for x in xs for y in pts[x]]
                 ax.scatter(sx, sy, s=14, color=st["color"], alpha=0.55, linewidths=0, zorder=3)
-                ax.plot(xs, mean, color=st["color"], marker=st["marker"], linestyle=st["linestyle"], zorder=4,
-                        label=variant_label(group_name))
+                ax.plot(
+                    xs,
+                    mean,
+                    color=st["color"],
+                    marker=st["marker"],
+                    linestyle=st["linestyle"],
+                    zorder=4,
+                    label=variant_label(group_name),
+                )
                 panel_xs.update(xs)
                 line = (variant_label(group_name) if multi_sampler else "all samplers") + (
-                    f" on {backbone_text(bk, btexts)}" if multi_bb else "")
+                    f" on {backbone_text(bk, btexts)}" if multi_bb else ""
+                )
                 ctx.notes.setdefault("lines", {}).setdefault(key, {}).setdefault(str(ds), []).append(
-                    {"line": line, "points": {f"{x:g}": len(pts[x]) for x in xs}})
+                    {"line": line, "points": {f"{x:g}": len(pts[x]) for x in xs}}
+                )
             if panel_xs:
                 xs = sorted(panel_xs)
                 if xs[0] > 0 and xs[-1] / xs[0] >= 20:
@@ -335,14 +393,19 @@ def build_sensitivity(ctx: ReportContext) -> list[Path]:
     labels: list[str] = []
     for v in series_all:
         st = style_for(v if multi_sampler else "dans", series_all)
-        handles.append(Line2D([], [], color=st["color"], marker=st["marker"], linestyle="-" if multi_bb else st["linestyle"]))
+        handles.append(
+            Line2D([], [], color=st["color"], marker=st["marker"], linestyle="-" if multi_bb else st["linestyle"])
+        )
         labels.append(f"{variant_label(v)}: mean over seeds" if multi_sampler else "mean over seeds")
     if multi_bb:
         for i, bk in enumerate(bkeys):
             handles.append(Line2D([], [], color="0.3", linestyle=LINESTYLES[i % len(LINESTYLES)]))
             labels.append(backbone_text(bk, btexts))
-    handles += [Patch(color="0.55", alpha=0.35), Line2D([], [], color="0.4", marker="o", linestyle="", markersize=4),
-                Line2D([], [], color="0.35", linestyle=":", linewidth=1.6)]
+    handles += [
+        Patch(color="0.55", alpha=0.35),
+        Line2D([], [], color="0.4", marker="o", linestyle="", markersize=4),
+        Line2D([], [], color="0.35", linestyle=":", linewidth=1.6),
+    ]
     labels += ["± 1 sample std", "single seed", "default setting"]
     width = len(axes[0]) if len(datasets) > 1 else min(len(sweeps), 3)  # panels per row
     _legend(fig, handles, labels, ncol=len(labels) if len(labels) <= 2 * width else math.ceil(len(labels) / 2))
@@ -368,14 +431,19 @@ def _curve(members: Sequence[RunRecord]):
         return None
     df = pd.concat(frames)
     g = df.groupby("epoch")
-    out = pd.DataFrame({"mean": g["valid_mrr"].mean(), "std": g["valid_mrr"].std(ddof=1).fillna(0.0),
-                        "n": g["valid_mrr"].count()})
+    out = pd.DataFrame(
+        {"mean": g["valid_mrr"].mean(), "std": g["valid_mrr"].std(ddof=1).fillna(0.0), "n": g["valid_mrr"].count()}
+    )
     out["seconds"] = g["train_seconds"].mean() if "train_seconds" in df else math.nan
     return out.reset_index()
 
 
-@register("curves", kind="figure", experiments=("main",),
-          help="validation MRR vs epoch and vs training time per sampler, one column per dataset")
+@register(
+    "curves",
+    kind="figure",
+    experiments=("main",),
+    help="validation MRR vs epoch and vs training time per sampler, one column per dataset",
+)
 def build_curves(ctx: ReportContext) -> list[Path]:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -400,16 +468,26 @@ def build_curves(ctx: ReportContext) -> list[Path]:
         log_time = bool(ends) and min(ends) > 0 and max(ends) / min(ends) >= 5  # e.g. a 15x slower sampler
         for (b, v), c in curves.items():
             ctx.notes.setdefault("lines", {}).setdefault(str(ds), []).append(
-                variant_label(v) + (f" on {backbone_text(b, btexts)}" if multi_bb else ""))
+                variant_label(v) + (f" on {backbone_text(b, btexts)}" if multi_bb else "")
+            )
             st = style_for(v, variants)
             if multi_bb:
                 st["linestyle"] = LINESTYLES[bkeys.index(b) % len(LINESTYLES)]
             every = max(1, len(c) // 8)
             for i, x in enumerate(("epoch", "seconds")):
                 ax = axes[i][j]
-                ax.fill_between(c[x], c["mean"] - c["std"], c["mean"] + c["std"], color=st["color"], alpha=0.18, linewidth=0)
-                ax.plot(c[x], c["mean"], color=st["color"], linestyle=st["linestyle"], marker=st["marker"],
-                        markevery=every, label=variant_label(v))
+                ax.fill_between(
+                    c[x], c["mean"] - c["std"], c["mean"] + c["std"], color=st["color"], alpha=0.18, linewidth=0
+                )
+                ax.plot(
+                    c[x],
+                    c["mean"],
+                    color=st["color"],
+                    linestyle=st["linestyle"],
+                    marker=st["marker"],
+                    markevery=every,
+                    label=variant_label(v),
+                )
         axes[0][j].set_title(_panel_title(ds, missing), fontsize=14)
         if len(datasets) == 1:
             axes[1][j].set_title(_panel_title(ds, missing), fontsize=14)
@@ -422,7 +500,9 @@ def build_curves(ctx: ReportContext) -> list[Path]:
     handles: list[Artist] = []
     for v in variants:
         st = style_for(v, variants)
-        handles.append(Line2D([], [], color=st["color"], linestyle="-" if multi_bb else st["linestyle"], marker=st["marker"]))
+        handles.append(
+            Line2D([], [], color=st["color"], linestyle="-" if multi_bb else st["linestyle"], marker=st["marker"])
+        )
     labels = [variant_label(v) for v in variants]
     if multi_bb:
         for i, b in enumerate(bkeys):
@@ -455,9 +535,13 @@ def _band_label(k: int, nb: int, steps: Sequence[float] | None) -> str:
     return f"Band {k} ({inner})" if inner else f"Band {k}"
 
 
-@register("bands", kind="figure", experiments=("main", "ablation"),
-          help="mean curriculum band weights per epoch (the hardness mix the runs applied)",
-          options={"style": "area (stacked shares; default) or lines"})
+@register(
+    "bands",
+    kind="figure",
+    experiments=("main", "ablation"),
+    help="mean curriculum band weights per epoch (the hardness mix the runs applied)",
+    options={"style": "area (stacked shares; default) or lines"},
+)
 def build_bands(ctx: ReportContext) -> list[Path]:
     import numpy as np
     import pandas as pd
@@ -468,10 +552,20 @@ def build_bands(ctx: ReportContext) -> list[Path]:
     runs = [r for r in ctx.runs if band_columns(r.trace)]
     # runs of the same cells that have no band weights (failed, or not a dans run) count as missing
     cells_with_bands = {(r.dataset, r.backbone_key, r.variant) for r in runs}
-    no_bands = group([r for r in ctx.runs if not band_columns(r.trace)
-                      and (r.dataset, r.backbone_key, r.variant) in cells_with_bands], "dataset", "backbone_key", "variant")
+    no_bands = group(
+        [
+            r
+            for r in ctx.runs
+            if not band_columns(r.trace) and (r.dataset, r.backbone_key, r.variant) in cells_with_bands
+        ],
+        "dataset",
+        "backbone_key",
+        "variant",
+    )
     if not runs:
-        return empty_figure(ctx, "bands: no run has band_w1..band_wK columns in trace.csv (only the dans sampler writes them)")
+        return empty_figure(
+            ctx, "bands: no run has band_w1..band_wK columns in trace.csv (only the dans sampler writes them)"
+        )
     plt = setup()
     datasets = order_datasets(r.dataset for r in runs)
     # panel rows: variants, or (backbone, variant) pairs when the runs use several backbones
@@ -492,8 +586,9 @@ def build_bands(ctx: ReportContext) -> list[Path]:
             n_missing = len(no_bands.get((ds, b, v), []))
             n_text = f"n = {len(members)}" + (f", {n_missing} missing" if n_missing else "")
             on = f" on {backbone_text(b, btexts)}" if len(bkeys) > 1 else ""
-            ax.set_title(f"{dataset_label(ds)}: {variant_label(v)}{on}" + (f"  ({n_text})" if members else ""),
-                         fontsize=13)
+            ax.set_title(
+                f"{dataset_label(ds)}: {variant_label(v)}{on}" + (f"  ({n_text})" if members else ""), fontsize=13
+            )
             ax.set_xlabel("Epoch")
             ax.set_ylabel("Mean band weight" if _first_col(ax) else "")
             if not members:
@@ -503,16 +598,24 @@ def build_bands(ctx: ReportContext) -> list[Path]:
             budgets = {int(r.param("train.epochs") or r.trace["epoch"].max()) for r in members}
             if len(budgets) > 1:
                 # runs with different epoch budgets: average on training progress tau = epoch / epochs
-                ctx.warn(f"bands: {dataset_label(ds)} / {variant_label(v)}{on} mixes epoch budgets {sorted(budgets)}; "
-                         "plotted against training progress")
+                ctx.warn(
+                    f"bands: {dataset_label(ds)} / {variant_label(v)}{on} mixes epoch budgets {sorted(budgets)}; "
+                    "plotted against training progress"
+                )
                 grid = np.linspace(0.0, 1.0, 101)
                 per_run = []
                 for r in members:
                     budget = int(r.param("train.epochs") or r.trace["epoch"].max())
                     tau = r.trace["epoch"].to_numpy() / budget
-                    per_run.append(np.stack([np.interp(grid, tau, r.trace[c].to_numpy(), left=np.nan, right=np.nan)
-                                             for c in cols], axis=1))
-                df = pd.DataFrame(np.mean(np.stack(per_run), axis=0), columns=cols).assign(epoch=grid)  # where all runs have data
+                    per_run.append(
+                        np.stack(
+                            [np.interp(grid, tau, r.trace[c].to_numpy(), left=np.nan, right=np.nan) for c in cols],
+                            axis=1,
+                        )
+                    )
+                df = pd.DataFrame(np.mean(np.stack(per_run), axis=0), columns=cols).assign(
+                    epoch=grid
+                )  # where all runs have data
                 df = df.dropna().reset_index(drop=True)
                 ax.set_xlabel("Training progress τ = epoch / epochs")
             else:

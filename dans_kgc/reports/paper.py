@@ -7,6 +7,7 @@ The known numbers live in one packaged file, ``paper_targets.yaml`` (override wi
 ``--option targets=FILE``). A cell whose paper number is not in that file is printed as
 "not reported"; nothing is ever filled in.
 """
+
 from __future__ import annotations
 
 from importlib import resources
@@ -51,7 +52,9 @@ def load_targets(path: str | Path | None = None) -> dict[str, Any]:
     path = Path(path) if path else default_targets_path()
     data = yaml.safe_load(path.read_text()) or {}
     for i, t in enumerate(data.get("targets") or []):
-        missing = [k for k in ("table", "dataset", "variant", "metric", "value", "source") if not t.get(k) and t.get(k) != 0]
+        missing = [
+            k for k in ("table", "dataset", "variant", "metric", "value", "source") if not t.get(k) and t.get(k) != 0
+        ]
         if missing:
             raise ValueError(f"{path}: target #{i + 1} lacks {', '.join(missing)}")
         if not 0.0 <= float(t["value"]) <= 1.0:
@@ -91,9 +94,13 @@ def order_variants_rank(v: str | None) -> tuple:
     return (v not in VARIANT_ORDER, VARIANT_ORDER.index(v) if v in VARIANT_ORDER else 0, v or "")
 
 
-@register("paper", kind="table", experiments=("main", "ablation"),
-          help="paper vs ours for every cell the paper reports; published RED-GNN / AdaProp reference rows",
-          options={"digits": "decimals", "targets": "paper-targets YAML (default: the package's)"})
+@register(
+    "paper",
+    kind="table",
+    experiments=("main", "ablation"),
+    help="paper vs ours for every cell the paper reports; published RED-GNN / AdaProp reference rows",
+    options={"digits": "decimals", "targets": "paper-targets YAML (default: the package's)"},
+)
 def build_paper(ctx: ReportContext) -> list[Path]:
     import pandas as pd
 
@@ -113,10 +120,16 @@ def build_paper(ctx: ReportContext) -> list[Path]:
     # a paper number applies to every backbone we ran its cell on; a paper cell without runs gets one row
     run_keys = {k for k in cells if k[0] is not None}
     covered = {(e, d, v) for e, d, _b, v in run_keys}
-    keys = sorted(run_keys | {(e, d, None, v) for e, d, v in {k[:3] for k in targets} if (e, d, v) not in covered},
-                  key=lambda k: (EXPERIMENT_ORDER.index(k[0]) if k[0] in EXPERIMENT_ORDER else len(EXPERIMENT_ORDER),
-                                 str(k[0]), order_datasets_rank(k[1]), order_backbones_rank(k[2]),
-                                 order_variants_rank(k[3])))
+    keys = sorted(
+        run_keys | {(e, d, None, v) for e, d, v in {k[:3] for k in targets} if (e, d, v) not in covered},
+        key=lambda k: (
+            EXPERIMENT_ORDER.index(k[0]) if k[0] in EXPERIMENT_ORDER else len(EXPERIMENT_ORDER),
+            str(k[0]),
+            order_datasets_rank(k[1]),
+            order_backbones_rank(k[2]),
+            order_variants_rank(k[3]),
+        ),
+    )
     notes = Notes()
     rows: list[list[Cell]] = []
     tidy: list[dict[str, Any]] = []
@@ -129,7 +142,12 @@ def build_paper(ctx: ReportContext) -> list[Path]:
             midrules.add(len(rows))
             prev_exp = exp
         b_text = backbone_text(bb, texts) if bb is not None else ""
-        row = [Cell(EXPERIMENT_LABEL.get(exp, exp or "?")), Cell(dataset_label(ds)), Cell(b_text), Cell(variant_label(var))]
+        row = [
+            Cell(EXPERIMENT_LABEL.get(exp, exp or "?")),
+            Cell(dataset_label(ds)),
+            Cell(b_text),
+            Cell(variant_label(var)),
+        ]
         protos = {r.protocol for r in members if r.has_metrics}
         who = f"{variant_label(var)} on {dataset_label(ds)}" + (f" with {b_text}" if b_text else "")
         for m in metrics:
@@ -138,36 +156,67 @@ def build_paper(ctx: ReportContext) -> list[Path]:
             aggs.append(agg)
             c_paper = Cell(fmt_published(t["value"], digits) if t else NOT_REPORTED)
             if t:
-                c_paper.marks.append(notes.mark(f"source: {t['source']}" + (f" ({t['note']})" if t.get("note") else "")))
+                c_paper.marks.append(
+                    notes.mark(f"source: {t['source']}" + (f" ({t['note']})" if t.get("note") else ""))
+                )
             c_ours = agg_cell(agg, notes, digits, what=f"our results for {who}")
             if agg.n:
                 c_ours.text += f" (n={agg.n})"
             diff = agg.mean - float(t["value"]) if (t and agg.mean is not None) else None
             c_diff = Cell(_signed(diff, digits) if diff is not None else MISSING, diff)
             if diff is not None and paper_protocol and protos and protos != {paper_protocol}:
-                c_diff.marks.append(notes.mark(f"our protocol ({', '.join(sorted(map(str, protos)))}) differs from "
-                                               f"the paper's ({paper_protocol}): not directly comparable"))
+                c_diff.marks.append(
+                    notes.mark(
+                        f"our protocol ({', '.join(sorted(map(str, protos)))}) differs from "
+                        f"the paper's ({paper_protocol}): not directly comparable"
+                    )
+                )
             row += [c_paper, c_ours, c_diff]
-            tidy.append({"kind": "paper_target", "table": exp, "dataset": ds,
-                         **(backbone_fields(bb, texts) if bb else dict.fromkeys(
-                             ("backbone", "mode", "backbone_recipe", "backbone_label"))),
-                         "variant": var, "metric": m,
-                         "paper": t["value"] if t else None, "paper_source": t["source"] if t else NOT_REPORTED,
-                         "ours_mean": agg.mean, "ours_std": agg.std, "n": agg.n, "n_expected": agg.expected,
-                         "diff": diff, "protocol": " ".join(sorted(map(str, protos))) or None,
-                         "status": ("compared" if diff is not None else
-                                    ("missing ours" if t else NOT_REPORTED))})
+            tidy.append(
+                {
+                    "kind": "paper_target",
+                    "table": exp,
+                    "dataset": ds,
+                    **(
+                        backbone_fields(bb, texts)
+                        if bb
+                        else dict.fromkeys(("backbone", "mode", "backbone_recipe", "backbone_label"))
+                    ),
+                    "variant": var,
+                    "metric": m,
+                    "paper": t["value"] if t else None,
+                    "paper_source": t["source"] if t else NOT_REPORTED,
+                    "ours_mean": agg.mean,
+                    "ours_std": agg.std,
+                    "n": agg.n,
+                    "n_expected": agg.expected,
+                    "diff": diff,
+                    "protocol": " ".join(sorted(map(str, protos))) or None,
+                    "status": ("compared" if diff is not None else ("missing ours" if t else NOT_REPORTED)),
+                }
+            )
         rows.append(row)
     title = ctx.title or "Paper vs ours"
-    caption = (f"{title}. Paper: the DANS-KGC paper's number where we know it ('{NOT_REPORTED}': no number "
-               f"available to us; never filled in; the paper's number is set beside each backbone we ran the "
-               f"method on, and the backbone cell is empty for a paper cell without runs); Δ = ours − paper. "
-               f"{backbone_caption(backbone_keys(runs), texts) if runs else 'No runs'}. "
-               f"Ours: {evaluation_caption(runs, aggs)}.")
+    caption = (
+        f"{title}. Paper: the DANS-KGC paper's number where we know it ('{NOT_REPORTED}': no number "
+        f"available to us; never filled in; the paper's number is set beside each backbone we ran the "
+        f"method on, and the backbone cell is empty for a paper cell without runs); Δ = ours − paper. "
+        f"{backbone_caption(backbone_keys(runs), texts) if runs else 'No runs'}. "
+        f"Ours: {evaluation_caption(runs, aggs)}."
+    )
     columns = ["Experiment", "Dataset", "Backbone", "Method"] + ["Paper", "Ours", "Δ"] * len(metrics)
     groups = [("", 4)] + [(METRIC_LABEL.get(m, m), 3) for m in metrics]
-    t_cmp = Table(caption=caption, columns=columns, rows=rows, groups=groups, notes=notes, midrules=midrules,
-                  label="tab:paper-vs-ours", align="llll" + "rrr" * len(metrics), title="Paper vs ours")
+    t_cmp = Table(
+        caption=caption,
+        columns=columns,
+        rows=rows,
+        groups=groups,
+        notes=notes,
+        midrules=midrules,
+        label="tab:paper-vs-ours",
+        align="llll" + "rrr" * len(metrics),
+        title="Paper vs ours",
+    )
 
     # --- reference rows ---------------------------------------------------------------
     rnotes = Notes()
@@ -185,14 +234,25 @@ def build_paper(ctx: ReportContext) -> list[Path]:
         if ds in paper_rows:
             src = next(iter(paper_rows[ds].values()))["source"]
             row = [Cell("DANS-KGC (paper)"), Cell(dataset_label(ds))]
-            row += [Cell(fmt_published(paper_rows[ds][m]["value"], digits) if m in paper_rows[ds] else NOT_REPORTED)
-                    for m in ref_metrics]
+            row += [
+                Cell(fmt_published(paper_rows[ds][m]["value"], digits) if m in paper_rows[ds] else NOT_REPORTED)
+                for m in ref_metrics
+            ]
             row.append(Cell(f"[{rnotes.mark(src)}]"))
             rrows.append(row)
             for m in ref_metrics:
-                tidy.append({"kind": "reference", "table": "main", "dataset": ds, "variant": "DANS-KGC (paper)", "metric": m,
-                             "paper": paper_rows[ds][m]["value"] if m in paper_rows[ds] else None, "paper_source": src,
-                             "status": "published" if m in paper_rows[ds] else NOT_REPORTED})
+                tidy.append(
+                    {
+                        "kind": "reference",
+                        "table": "main",
+                        "dataset": ds,
+                        "variant": "DANS-KGC (paper)",
+                        "metric": m,
+                        "paper": paper_rows[ds][m]["value"] if m in paper_rows[ds] else None,
+                        "paper_source": src,
+                        "status": "published" if m in paper_rows[ds] else NOT_REPORTED,
+                    }
+                )
         for ref in refs:
             vals = (ref.get("results") or {}).get(ds)
             mark = rnotes.mark(ref["source"])
@@ -205,14 +265,32 @@ def build_paper(ctx: ReportContext) -> list[Path]:
             row.append(src)
             rrows.append(row)
             for m in ref_metrics:
-                tidy.append({"kind": "reference", "table": "main", "dataset": ds, "variant": ref["method"], "metric": m,
-                             "paper": vals.get(m) if vals else None, "paper_source": ref["source"],
-                             "status": "published" if vals and m in vals else NOT_REPORTED})
-    rcaption = (f"Published numbers on the same protocol ({paper_protocol or 'unknown'}; filtered, realistic ranks), "
-                f"for reference: they are other papers' single runs, not reproduced here. Sources in the notes.")
-    t_ref = Table(caption=rcaption, columns=["Method", "Dataset"] + [METRIC_LABEL[m] for m in ref_metrics] + ["Source"],
-                  rows=rrows, notes=rnotes, midrules=rmid, label="tab:paper-references", align="llrrrl",
-                  title="Published reference numbers")
+                tidy.append(
+                    {
+                        "kind": "reference",
+                        "table": "main",
+                        "dataset": ds,
+                        "variant": ref["method"],
+                        "metric": m,
+                        "paper": vals.get(m) if vals else None,
+                        "paper_source": ref["source"],
+                        "status": "published" if vals and m in vals else NOT_REPORTED,
+                    }
+                )
+    rcaption = (
+        f"Published numbers on the same protocol ({paper_protocol or 'unknown'}; filtered, realistic ranks), "
+        f"for reference: they are other papers' single runs, not reproduced here. Sources in the notes."
+    )
+    t_ref = Table(
+        caption=rcaption,
+        columns=["Method", "Dataset"] + [METRIC_LABEL[m] for m in ref_metrics] + ["Source"],
+        rows=rrows,
+        notes=rnotes,
+        midrules=rmid,
+        label="tab:paper-references",
+        align="llrrrl",
+        title="Published reference numbers",
+    )
 
     written = []
     p = ctx.path(".csv")

@@ -7,6 +7,7 @@ anchors outscore the answer in about half the rankings). Rows: dataset x relatio
 (backbone, variant), each cell ``MRR (anchor share)`` as the mean over seeds. Runs evaluated before the
 breakdown existed have none and are left out, with a note naming them.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,9 +27,13 @@ def by_relation(r: RunRecord) -> dict[str, Any] | None:
     return rel if isinstance(rel, dict) and rel else None
 
 
-@register("relations", kind="table",
-          help="test MRR per relation with the share of rankings whose anchor entity outscores the answer, "
-               "per backbone and variant", options={"digits": "decimals"})
+@register(
+    "relations",
+    kind="table",
+    help="test MRR per relation with the share of rankings whose anchor entity outscores the answer, "
+    "per backbone and variant",
+    options={"digits": "decimals"},
+)
 def build_relations(ctx: ReportContext) -> list[Path]:
     import pandas as pd
 
@@ -43,35 +48,64 @@ def build_relations(ctx: ReportContext) -> list[Path]:
     midrules: set[int] = set()
     tidy = []
     for d in order_datasets(r.dataset for r in runs):
-        relations = sorted({name for (dd, _, _), members in cells.items() if dd == d
-                            for r in members for name in (by_relation(r) or {})})
+        relations = sorted(
+            {
+                name
+                for (dd, _, _), members in cells.items()
+                if dd == d
+                for r in members
+                for name in (by_relation(r) or {})
+            }
+        )
         midrules.add(len(rows))
         for i, rel in enumerate(relations):
             row = [Cell(dataset_label(d) if i == 0 else ""), Cell(rel)]
             for b, v in columns_of:
                 members = cells.get((d, b, v), [])
-                mrr, share, without = (aggregate(members, lambda r, k=k, rel=rel: ((by_relation(r) or {}).get(rel) or {}).get(k))
-                                       for k in ("mrr", "anchor_outscores_answer", "mrr_anchor_removed"))
+                mrr, share, without = (
+                    aggregate(members, lambda r, k=k, rel=rel: ((by_relation(r) or {}).get(rel) or {}).get(k))
+                    for k in ("mrr", "anchor_outscores_answer", "mrr_anchor_removed")
+                )
                 if mrr.mean is None:
                     row.append(Cell(MISSING))
                     continue
                 shown = fmt(mrr.mean, digits) + ("" if share.mean is None else f" ({100 * share.mean:.0f}%)")
                 row.append(Cell(shown))
-                tidy.append({"dataset": d, "relation": rel, "backbone": backbone_text(b, texts), "variant": v,
-                             "n": mrr.n, "mrr": mrr.mean, "mrr_anchor_removed": without.mean,
-                             "anchor_outscores_answer": share.mean,
-                             "rankings": ((by_relation(members[0]) or {}).get(rel) or {}).get("rankings")})
+                tidy.append(
+                    {
+                        "dataset": d,
+                        "relation": rel,
+                        "backbone": backbone_text(b, texts),
+                        "variant": v,
+                        "n": mrr.n,
+                        "mrr": mrr.mean,
+                        "mrr_anchor_removed": without.mean,
+                        "anchor_outscores_answer": share.mean,
+                        "rankings": ((by_relation(members[0]) or {}).get(rel) or {}).get("rankings"),
+                    }
+                )
             rows.append(row)
     # a calibration run's variant is its recipe, whose label names the backbone already
-    columns = ["Dataset", "Relation"] + [RECIPE_LABEL.get(v or "") or f"{backbone_text(b, texts)}, {variant_label(v)}"
-                                         for b, v in columns_of]
-    caption = ((ctx.title or "Test MRR per relation") + ". Each cell: MRR over both prediction directions "
-               "(mean over seeds), in brackets the share of rankings in which the query's own anchor entity "
-               "(h for tail, t for head prediction) outscores the answer: a diagnostic of the backbone, from "
-               "metrics_test.json's anchor_diagnostic.by_relation; its MRR with the anchor removed is in the CSV.")
+    columns = ["Dataset", "Relation"] + [
+        RECIPE_LABEL.get(v or "") or f"{backbone_text(b, texts)}, {variant_label(v)}" for b, v in columns_of
+    ]
+    caption = (
+        (ctx.title or "Test MRR per relation") + ". Each cell: MRR over both prediction directions "
+        "(mean over seeds), in brackets the share of rankings in which the query's own anchor entity "
+        "(h for tail, t for head prediction) outscores the answer: a diagnostic of the backbone, from "
+        "metrics_test.json's anchor_diagnostic.by_relation; its MRR with the anchor removed is in the CSV."
+    )
     if left_out:  # never silently: a run without the breakdown is named
-        caption += (" Left out, evaluated before the per-relation breakdown existed (re-run `dans-kgc evaluate "
-                    "--run` on them): " + "; ".join(str(r.path) for r in left_out) + ".")
-    table = Table(caption=caption, columns=columns, rows=rows, midrules=midrules,
-                  label="tab:relations", align="ll" + "r" * len(columns_of))
+        caption += (
+            " Left out, evaluated before the per-relation breakdown existed (re-run `dans-kgc evaluate "
+            "--run` on them): " + "; ".join(str(r.path) for r in left_out) + "."
+        )
+    table = Table(
+        caption=caption,
+        columns=columns,
+        rows=rows,
+        midrules=midrules,
+        label="tab:relations",
+        align="ll" + "r" * len(columns_of),
+    )
     return write_table(table, ctx.out, pd.DataFrame(tidy))

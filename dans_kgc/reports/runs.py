@@ -20,6 +20,7 @@ segments ``dataset=X``, ``experiment=X``, ``variant=X``, ``backbone=X`` (the rec
 ``=``, as in Snakemake's ``Paramspace``), otherwise the layout
 ``.../<dataset>/<experiment>/<variant>/seed<N>``.
 """
+
 from __future__ import annotations
 
 import json
@@ -170,10 +171,22 @@ class RunRecord:
     def describe(self) -> dict[str, Any]:
         """The provenance-sidecar entry of this input."""
         return {
-            "path": str(self.path), "abs_path": str(self.path.resolve()), "dataset": self.dataset, "experiment": self.experiment, "variant": self.variant,
-            "sampler": self.sampler, "seed": self.seed, "backbone": self.backbone, "mode": self.mode,
-            "recipe": self.recipe, "backbone_inferred": self.backbone_inferred, "protocol": self.protocol, "git_commit": self.git_commit,
-            "has_metrics": self.has_metrics, "has_trace": self.has_trace, "problem": self.problem or None,
+            "path": str(self.path),
+            "abs_path": str(self.path.resolve()),
+            "dataset": self.dataset,
+            "experiment": self.experiment,
+            "variant": self.variant,
+            "sampler": self.sampler,
+            "seed": self.seed,
+            "backbone": self.backbone,
+            "mode": self.mode,
+            "recipe": self.recipe,
+            "backbone_inferred": self.backbone_inferred,
+            "protocol": self.protocol,
+            "git_commit": self.git_commit,
+            "has_metrics": self.has_metrics,
+            "has_trace": self.has_trace,
+            "problem": self.problem or None,
         }
 
 
@@ -255,12 +268,15 @@ def load_run(path: str | Path, split: str = "test") -> RunRecord:
     tags.update(info.get("tags") or {})
     tags.update(metrics.get("tags") or {})
     rec.dataset = metrics.get("dataset") or info.get("dataset") or cfg.get("dataset") or guess.get("dataset")
-    rec.sampler = (metrics.get("sampler") or info.get("sampler") or (cfg.get("train") or {}).get("sampler")
-                   or None)
+    rec.sampler = metrics.get("sampler") or info.get("sampler") or (cfg.get("train") or {}).get("sampler") or None
     rec.experiment = tags.get("experiment") or guess.get("experiment")
     rec.variant = tags.get("variant") or guess.get("variant") or rec.sampler
-    rec.recipe = tags.get("backbone") or guess.get("recipe") or (rec.variant if rec.experiment == "calibration" else None)
-    seed = next((s for s in (metrics.get("seed"), info.get("seed"), cfg.get("seed"), guess.get("seed")) if s is not None), None)
+    rec.recipe = (
+        tags.get("backbone") or guess.get("recipe") or (rec.variant if rec.experiment == "calibration" else None)
+    )
+    seed = next(
+        (s for s in (metrics.get("seed"), info.get("seed"), cfg.get("seed"), guess.get("seed")) if s is not None), None
+    )
     rec.seed = int(seed) if seed is not None else None
     _read_backbone(rec)
     return rec
@@ -315,7 +331,7 @@ def kept_stage_folder(run: Path, stage: str) -> Path | None:
     if len(run.parts) < 4 or run.parents[2].name not in parts:
         return None
     last = len(parts) - 1 - parts[::-1].index(run.parents[2].name)
-    return run.parents[2].joinpath(*parts[last + 1:]) if last + 1 < len(parts) else None
+    return run.parents[2].joinpath(*parts[last + 1 :]) if last + 1 < len(parts) else None
 
 
 def discover(paths: Iterable[str | Path]) -> list[Path]:
@@ -328,8 +344,7 @@ def discover(paths: Iterable[str | Path]) -> list[Path]:
         p = Path(raw)
         candidates = [p]
         if p.is_dir() and not any((p / f).exists() for f in RUN_FILES):
-            found = sorted({f.parent for name in RUN_FILES for f in p.rglob(name)
-                            if not _is_stage_output(f.parent)})
+            found = sorted({f.parent for name in RUN_FILES for f in p.rglob(name) if not _is_stage_output(f.parent)})
             if found:
                 candidates = found
         for c in candidates:
@@ -361,8 +376,11 @@ def fill_backbones(runs: Sequence[RunRecord]) -> None:
     for r in runs:
         if r.backbone is not None and r.mode is not None:
             continue
-        cands = (by_cell.get((r.dataset, r.experiment, r.variant, r.recipe)) or by_recipe.get(r.recipe or "")
-                 or {k for k in by_exp.get(r.experiment) or set() if r.recipe is None or k[2] == r.recipe})
+        cands = (
+            by_cell.get((r.dataset, r.experiment, r.variant, r.recipe))
+            or by_recipe.get(r.recipe or "")
+            or {k for k in by_exp.get(r.experiment) or set() if r.recipe is None or k[2] == r.recipe}
+        )
         if r.backbone is not None:  # the name is known (a path segment, say): only the mode is missing
             cands = {k for k in cands if k[0] == r.backbone}
         if len(cands) == 1:

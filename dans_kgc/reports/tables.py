@@ -2,6 +2,7 @@
 
 Rows are keyed by (backbone, variant): one preset may run the same sampler on several
 backbones, and each pair is its own row (samplers are compared, and bolded, within a backbone)."""
+
 from __future__ import annotations
 
 import math
@@ -46,8 +47,10 @@ def _join_by_dataset(values: dict[str | None, set]) -> str:
     distinct = {frozenset(v) for v in values.values()}
     if len(distinct) == 1:
         return ", ".join(sorted(next(iter(distinct)))) or "unknown"
-    return "; ".join(f"{', '.join(sorted(v)) or 'unknown'} ({dataset_label(d)})"
-                     for d, v in ((d, values[d]) for d in order_datasets(values)))
+    return "; ".join(
+        f"{', '.join(sorted(v)) or 'unknown'} ({dataset_label(d)})"
+        for d, v in ((d, values[d]) for d in order_datasets(values))
+    )
 
 
 def evaluation_caption(runs: Sequence[RunRecord], aggs: Iterable[Aggregate]) -> str:
@@ -66,32 +69,50 @@ def evaluation_caption(runs: Sequence[RunRecord], aggs: Iterable[Aggregate]) -> 
     ns = [a.n for a in aggs if a.n]
     incomplete = any(a.expected and a.n < a.expected for a in aggs)
     seeds = sorted({s for a in aggs for s in a.seeds if s is not None})
-    sentences = [f"Protocol: {_join_by_dataset(protocols) if protocols else 'unknown (no evaluated run)'}",
-                 f"Ties: {'; '.join(sorted(ties)) if ties else 'unknown'}"]
+    sentences = [
+        f"Protocol: {_join_by_dataset(protocols) if protocols else 'unknown (no evaluated run)'}",
+        f"Ties: {'; '.join(sorted(ties)) if ties else 'unknown'}",
+    ]
     detail = []
     if filters:
         detail.append(f"Filtered with {'; '.join(sorted(filters))}")
     split = "/".join(sorted({str((r.metrics or {}).get("split") or "test") for r in ok})) or "test"
-    detail.append(f"{split} metrics of the best-validation-MRR checkpoint" if filters
-                  else f"{split.capitalize()} metrics of the best-validation-MRR checkpoint")
+    detail.append(
+        f"{split} metrics of the best-validation-MRR checkpoint"
+        if filters
+        else f"{split.capitalize()} metrics of the best-validation-MRR checkpoint"
+    )
     if ns:
         lo, hi = min(ns), max(ns)
         n_text = f"n = {hi}" if lo == hi else f"n = {lo} to {hi}" + ("" if incomplete else ", per cell in the CSV")
         if seeds:
             n_text += f"; seeds {', '.join(map(str, seeds))}"
-        detail.append(f"mean ± sample std over seeds ({n_text})"
-                      + ("; missing or incomplete cells are marked and explained in the notes" if incomplete else ""))
+        detail.append(
+            f"mean ± sample std over seeds ({n_text})"
+            + ("; missing or incomplete cells are marked and explained in the notes" if incomplete else "")
+        )
     elif incomplete:
         detail.append("no evaluated run: every cell is missing (see notes)")
     return ". ".join(sentences) + ". " + "; ".join(detail)
 
 
-def _tidy_row(dataset: str | None, variant: str | None, metric: str, agg: Aggregate, best: bool,
-              **extra: Any) -> dict[str, Any]:
-    return {"dataset": dataset, "variant": variant, "metric": metric, "mean": agg.mean, "std": agg.std, "n": agg.n,
-            "n_expected": agg.expected, "seeds": " ".join(str(s) for s in agg.seeds),
-            "values": " ".join(repr(v) for v in agg.values),
-            "missing": " ".join(str(r.path) for r in agg.missing), "best": best, **extra}
+def _tidy_row(
+    dataset: str | None, variant: str | None, metric: str, agg: Aggregate, best: bool, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "dataset": dataset,
+        "variant": variant,
+        "metric": metric,
+        "mean": agg.mean,
+        "std": agg.std,
+        "n": agg.n,
+        "n_expected": agg.expected,
+        "seeds": " ".join(str(s) for s in agg.seeds),
+        "values": " ".join(repr(v) for v in agg.values),
+        "missing": " ".join(str(r.path) for r in agg.missing),
+        "best": best,
+        **extra,
+    }
 
 
 # ----------------------------------------------------------------------------------------
@@ -141,13 +162,20 @@ def backbone_caption(keys: Sequence[BackboneKey], texts: dict[BackboneKey, str])
 # ----------------------------------------------------------------------------------------
 ANCHOR_KEY = "anchor_outscores_answer"
 ANCHOR_COLUMN = "Diag.: anchor > answer"
-ANCHOR_CAPTION = ("Diag.: anchor > answer is a diagnostic, not a result (never bold): the mean share of test "
-                  "rankings in which the query's own anchor entity (h for tail, t for head prediction) outscores "
-                  "the true answer")
+ANCHOR_CAPTION = (
+    "Diag.: anchor > answer is a diagnostic, not a result (never bold): the mean share of test "
+    "rankings in which the query's own anchor entity (h for tail, t for head prediction) outscores "
+    "the true answer"
+)
 
 
-def results_table(ctx: ReportContext, variants_for: Callable[[Sequence[RunRecord]], Sequence[str | None]],
-                  what: str, default_title: str, label: str) -> list[Path]:
+def results_table(
+    ctx: ReportContext,
+    variants_for: Callable[[Sequence[RunRecord]], Sequence[str | None]],
+    what: str,
+    default_title: str,
+    label: str,
+) -> list[Path]:
     """Rows: (backbone, variant), the variants of each backbone given by ``variants_for(its runs)``;
     columns: datasets x metrics (plus the anchor diagnostic per dataset when any run has it)."""
     import pandas as pd
@@ -192,22 +220,33 @@ def results_table(ctx: ReportContext, variants_for: Callable[[Sequence[RunRecord
     for block in blocks:  # best per backbone: samplers are compared on the same backbone
         bold_best([rows[i] for i in block], metric_cols, digits)
     midrules = {block[0] for block in blocks if block} if len(keys) > 1 else set()
-    columns = ["Backbone", what] + [c for _ in datasets for c in
-                                    [METRIC_LABEL[m] for m in metrics] + ([ANCHOR_COLUMN] if diag else [])]
+    columns = ["Backbone", what] + [
+        c for _ in datasets for c in [METRIC_LABEL[m] for m in metrics] + ([ANCHOR_COLUMN] if diag else [])
+    ]
     groups = [("", 2)] + [(dataset_label(d), per_ds) for d in datasets]
     title = ctx.title or default_title
     best = "best mean per column in bold" if len(keys) == 1 else "best mean per column within each backbone in bold"
-    caption = (f"{title}. {backbone_caption(keys, texts)}. {evaluation_caption(runs, aggs.values())}; {best}."
-               + (f" {ANCHOR_CAPTION}." if diag else ""))
-    table = Table(caption=caption, columns=columns, rows=rows, groups=groups, notes=notes, label=label,
-                  midrules=midrules, align="ll" + "r" * (len(columns) - 2))
+    caption = f"{title}. {backbone_caption(keys, texts)}. {evaluation_caption(runs, aggs.values())}; {best}." + (
+        f" {ANCHOR_CAPTION}." if diag else ""
+    )
+    table = Table(
+        caption=caption,
+        columns=columns,
+        rows=rows,
+        groups=groups,
+        notes=notes,
+        label=label,
+        midrules=midrules,
+        align="ll" + "r" * (len(columns) - 2),
+    )
     tidy = []
     for i, (b, v) in enumerate(row_keys):
         bb = backbone_fields(b, texts)
         for j, d in enumerate(datasets):
             for k, m in enumerate(metrics):
-                tidy.append(_tidy_row(d, v, m, aggs[(d, b, v, m)], rows[i][2 + j * per_ds + k].bold,
-                                      diagnostic=False, **bb))
+                tidy.append(
+                    _tidy_row(d, v, m, aggs[(d, b, v, m)], rows[i][2 + j * per_ds + k].bold, diagnostic=False, **bb)
+                )
             if diag:
                 tidy.append(_tidy_row(d, v, ANCHOR_KEY, diag_aggs[(d, b, v)], False, diagnostic=True, **bb))
     ctx.notes["cells"] = len(tidy)
@@ -215,16 +254,30 @@ def results_table(ctx: ReportContext, variants_for: Callable[[Sequence[RunRecord
     return write_table(table, ctx.out, pd.DataFrame(tidy))
 
 
-@register("main", kind="table", experiments=("main",),
-          help="(backbone, sampler) x datasets: test MRR / Hits@1 / Hits@10, mean ± std over seeds",
-          options={"digits": "decimals"})
+@register(
+    "main",
+    kind="table",
+    experiments=("main",),
+    help="(backbone, sampler) x datasets: test MRR / Hits@1 / Hits@10, mean ± std over seeds",
+    options={"digits": "decimals"},
+)
 def build_main(ctx: ReportContext) -> list[Path]:
-    return results_table(ctx, lambda runs: order_variants(r.variant for r in runs), "Sampler",
-                         "Link prediction with each negative sampler", "tab:main")
+    return results_table(
+        ctx,
+        lambda runs: order_variants(r.variant for r in runs),
+        "Sampler",
+        "Link prediction with each negative sampler",
+        "tab:main",
+    )
 
 
-@register("ablation", kind="table", experiments=("ablation",),
-          help="full / w/o DAM / w/o CCD / w/o DTM (paper Table 5), per backbone", options={"digits": "decimals"})
+@register(
+    "ablation",
+    kind="table",
+    experiments=("ablation",),
+    help="full / w/o DAM / w/o CCD / w/o DTM (paper Table 5), per backbone",
+    options={"digits": "decimals"},
+)
 def build_ablation(ctx: ReportContext) -> list[Path]:
     def variants_for(runs: Sequence[RunRecord]) -> list[str | None]:
         extra = [v for v in order_variants(r.variant for r in runs) if v not in ABLATION_VARIANTS]
@@ -233,25 +286,42 @@ def build_ablation(ctx: ReportContext) -> list[Path]:
     return results_table(ctx, variants_for, "Variant", "Ablation of DANS-KGC's modules", "tab:ablation")
 
 
-@register("curriculum", kind="table", experiments=("curriculum",),
-          help="curriculum robustness: default, reversed, gradual / abrupt (dtm.lambda 2, 32), none, per backbone",
-          options={"digits": "decimals"})
+@register(
+    "curriculum",
+    kind="table",
+    experiments=("curriculum",),
+    help="curriculum robustness: default, reversed, gradual / abrupt (dtm.lambda 2, 32), none, per backbone",
+    options={"digits": "decimals"},
+)
 def build_curriculum(ctx: ReportContext) -> list[Path]:
-    return results_table(ctx, lambda runs: order_variants(r.variant for r in runs), "Curriculum",
-                         "DANS-KGC under other curricula (the order and speed of the hardness schedule)",
-                         "tab:curriculum")
+    return results_table(
+        ctx,
+        lambda runs: order_variants(r.variant for r in runs),
+        "Curriculum",
+        "DANS-KGC under other curricula (the order and speed of the hardness schedule)",
+        "tab:curriculum",
+    )
 
 
-@register("dam_inputs", kind="table", experiments=("dam_inputs",),
-          help="DAM's semantic features from an untrained, a short, the full TransE or the backbone: zeta's "
-               "held-out Spearman with the observed difficulty, and DANS-KGC's test metrics",
-          options={"digits": "decimals"})
+@register(
+    "dam_inputs",
+    kind="table",
+    experiments=("dam_inputs",),
+    help="DAM's semantic features from an untrained, a short, the full TransE or the backbone: zeta's "
+    "held-out Spearman with the observed difficulty, and DANS-KGC's test metrics",
+    options={"digits": "decimals"},
+)
 def build_dam_inputs(ctx: ReportContext) -> list[Path]:
     ctx.options.setdefault("metrics", ["dam_spearman", *TABLE_METRICS])
-    return results_table(ctx, lambda runs: order_variants(r.variant for r in runs), "DAM input",
-                         "DANS-KGC with DAM fitted on semantic features of different quality (ζ held-out ρ: "
-                         "Spearman of ζ with the observed difficulty of a fixed reference model on held-out "
-                         "entities)", "tab:dam_inputs")
+    return results_table(
+        ctx,
+        lambda runs: order_variants(r.variant for r in runs),
+        "DAM input",
+        "DANS-KGC with DAM fitted on semantic features of different quality (ζ held-out ρ: "
+        "Spearman of ζ with the observed difficulty of a fixed reference model on held-out "
+        "entities)",
+        "tab:dam_inputs",
+    )
 
 
 # ----------------------------------------------------------------------------------------
@@ -297,10 +367,16 @@ def time_to_target(r: RunRecord, target: float) -> tuple[float, int] | None:
     return secs, int(row["epoch"])
 
 
-@register("efficiency", kind="table", experiments=("main",),
-          help="seconds/epoch, train time, time to a target validation MRR, ratio vs uniform (per backbone)",
-          options={"target_mrr": "absolute target validation MRR of time-to-target",
-                   "target_fraction": "without target_mrr: this fraction of uniform's best validation MRR (0.9)"})
+@register(
+    "efficiency",
+    kind="table",
+    experiments=("main",),
+    help="seconds/epoch, train time, time to a target validation MRR, ratio vs uniform (per backbone)",
+    options={
+        "target_mrr": "absolute target validation MRR of time-to-target",
+        "target_fraction": "without target_mrr: this fraction of uniform's best validation MRR (0.9)",
+    },
+)
 def build_efficiency(ctx: ReportContext) -> list[Path]:
     import pandas as pd
 
@@ -350,8 +426,11 @@ def build_efficiency(ctx: ReportContext) -> list[Path]:
             ratio = spe.mean / base.mean if spe.mean is not None and base.mean is not None and base.mean > 0 else None
             c_ratio = Cell(f"{ratio:.2f}×" if ratio is not None else MISSING, ratio)
             if ratio is None and spe.n:
-                c_ratio.marks.append(notes.mark(f"no uniform run with a trace on {dataset_label(d)} with "
-                                                f"{backbone_text(b, texts)}: no ratio"))
+                c_ratio.marks.append(
+                    notes.mark(
+                        f"no uniform run with a trace on {dataset_label(d)} with {backbone_text(b, texts)}: no ratio"
+                    )
+                )
             target = targets[(d, b)]
             reach = [time_to_target(r, target) if target is not None and r.has_trace else None for r in members]
             have_trace = [r for r in members if r.has_trace]
@@ -367,43 +446,95 @@ def build_efficiency(ctx: ReportContext) -> list[Path]:
                 c_time = Cell(fmt_agg(t_agg, formatter=fmt_seconds), t_agg.mean)
                 c_ep = Cell(f"{e_agg.mean:.1f}" if e_agg.n > 1 else f"{e_agg.mean:.0f}", e_agg.mean)
                 if len(reached) < len(have_trace):
-                    c_time.marks.append(notes.mark(f"reached by {len(reached)} of {len(have_trace)} seeds; "
-                                                   "mean over those that reached it"))
-            rows.append([Cell(dataset_label(d) if first and d != prev_d else ""),
-                         Cell(backbone_text(b, texts) if first else ""), Cell(variant_label(v)), c_spe, c_ratio, c_tot,
-                         Cell(fmt(target) if first else ""), c_time, c_ep])
+                    c_time.marks.append(
+                        notes.mark(
+                            f"reached by {len(reached)} of {len(have_trace)} seeds; mean over those that reached it"
+                        )
+                    )
+            rows.append(
+                [
+                    Cell(dataset_label(d) if first and d != prev_d else ""),
+                    Cell(backbone_text(b, texts) if first else ""),
+                    Cell(variant_label(v)),
+                    c_spe,
+                    c_ratio,
+                    c_tot,
+                    Cell(fmt(target) if first else ""),
+                    c_time,
+                    c_ep,
+                ]
+            )
             if first:
                 prev_d = d
             first = False
-            tidy.append({"dataset": d, **backbone_fields(b, texts), "variant": v, "sec_per_epoch_median_mean": spe.mean, "sec_per_epoch_std": spe.std,
-                         "ratio_vs_uniform": ratio, "train_seconds_mean": tot.mean, "train_seconds_std": tot.std,
-                         "target_valid_mrr": target, "target_source": target_src[(d, b)],
-                         "time_to_target_mean": t_agg.mean, "time_to_target_std": t_agg.std,
-                         "epochs_to_target_mean": e_agg.mean, "n_reached": len(reached), "n_with_trace": len(have_trace),
-                         "n": spe.n, "n_expected": spe.expected,
-                         "missing": " ".join(str(r.path) for r in members if not r.has_trace)})
+            tidy.append(
+                {
+                    "dataset": d,
+                    **backbone_fields(b, texts),
+                    "variant": v,
+                    "sec_per_epoch_median_mean": spe.mean,
+                    "sec_per_epoch_std": spe.std,
+                    "ratio_vs_uniform": ratio,
+                    "train_seconds_mean": tot.mean,
+                    "train_seconds_std": tot.std,
+                    "target_valid_mrr": target,
+                    "target_source": target_src[(d, b)],
+                    "time_to_target_mean": t_agg.mean,
+                    "time_to_target_std": t_agg.std,
+                    "epochs_to_target_mean": e_agg.mean,
+                    "n_reached": len(reached),
+                    "n_with_trace": len(have_trace),
+                    "n": spe.n,
+                    "n_expected": spe.expected,
+                    "missing": " ".join(str(r.path) for r in members if not r.has_trace),
+                }
+            )
     srcs = sorted(set(target_src.values()))
     intervals = sorted({int(r.param("train.eval_every")) for r in runs if r.param("train.eval_every")})
-    every = (f"; validation every {', '.join(map(str, intervals))} epochs, so times are resolved to that grid"
-             if intervals else "")
+    every = (
+        f"; validation every {', '.join(map(str, intervals))} epochs, so times are resolved to that grid"
+        if intervals
+        else ""
+    )
     title = ctx.title or "Training cost per sampler"
     per_bb = " of the same backbone" if len(keys) > 1 else ""
-    caption = (f"{title}. {backbone_caption(keys, texts)}. s/epoch: median training seconds per epoch of each run "
-               f"(validation excluded), then mean ± sample std over seeds; ×uniform: ratio of mean s/epoch to the "
-               f"uniform sampler's{per_bb}; train time: total training seconds; time/epochs to target: first "
-               f"validation at or above the target validation MRR (per dataset and backbone; target = "
-               f"{'; '.join(srcs) or 'none'}{every}), 'not reached' when no run reached it. "
-               f"Same hardware assumed for all runs; compare only within one machine.")
-    columns = ["Dataset", "Backbone", "Sampler", "s/epoch", "×uniform", "Train time (s)", "Target MRR",
-               "Time to target (s)", "Epochs to target"]
-    table = Table(caption=caption, columns=columns, rows=rows, notes=notes, midrules=midrules,
-                  label="tab:efficiency", align="lllrrrrrr")
+    caption = (
+        f"{title}. {backbone_caption(keys, texts)}. s/epoch: median training seconds per epoch of each run "
+        f"(validation excluded), then mean ± sample std over seeds; ×uniform: ratio of mean s/epoch to the "
+        f"uniform sampler's{per_bb}; train time: total training seconds; time/epochs to target: first "
+        f"validation at or above the target validation MRR (per dataset and backbone; target = "
+        f"{'; '.join(srcs) or 'none'}{every}), 'not reached' when no run reached it. "
+        f"Same hardware assumed for all runs; compare only within one machine."
+    )
+    columns = [
+        "Dataset",
+        "Backbone",
+        "Sampler",
+        "s/epoch",
+        "×uniform",
+        "Train time (s)",
+        "Target MRR",
+        "Time to target (s)",
+        "Epochs to target",
+    ]
+    table = Table(
+        caption=caption,
+        columns=columns,
+        rows=rows,
+        notes=notes,
+        midrules=midrules,
+        label="tab:efficiency",
+        align="lllrrrrrr",
+    )
     summary: dict[str | None, Any] = {}
     for d in datasets:
         mine = [(b, targets[(d, b)], target_src[(d, b)]) for dd, b in blocks if dd == d]
         one = mine[0] if len(mine) == 1 else None
-        summary[d] = {"valid_mrr": one[1] if one else None, "source": one[2] if one else "per backbone",
-                      "backbones": {backbone_text(b, texts): {"valid_mrr": t, "source": src} for b, t, src in mine}}
+        summary[d] = {
+            "valid_mrr": one[1] if one else None,
+            "source": one[2] if one else "per backbone",
+            "backbones": {backbone_text(b, texts): {"valid_mrr": t, "source": src} for b, t, src in mine},
+        }
     ctx.notes["targets"] = summary
     return write_table(table, ctx.out, pd.DataFrame(tidy))
 
@@ -430,9 +561,12 @@ def band_numbers(r: RunRecord) -> list[int]:
     return sorted(int(c[4:-9]) for c in r.trace.columns if c.startswith("band") and c.endswith("_quantile"))
 
 
-@register("hardness", kind="table", experiments=("main", "ablation"),
-          help="per band at the last validation: entity quantile, share active, P(outscore), against the hardness "
-               "targets")
+@register(
+    "hardness",
+    kind="table",
+    experiments=("main", "ablation"),
+    help="per band at the last validation: entity quantile, share active, P(outscore), against the hardness targets",
+)
 def build_hardness(ctx: ReportContext) -> list[Path]:
     import pandas as pd
 
@@ -471,17 +605,34 @@ def build_hardness(ctx: ReportContext) -> list[Path]:
                 rows.append(row)
                 tidy.append(entry)
                 first_d = False
-    columns = (["Dataset", "Backbone", "Variant"] + [f"B{k}" for _ in HARDNESS_STATS for k in range(1, nb + 1)]
-               + [what for _, what in yardsticks])
-    groups = [("", 3)] + [(label, nb) for _, label in HARDNESS_STATS] + ([("quantile of", len(yardsticks))] if yardsticks else [])
-    caption = ((ctx.title or "Band hardness at the end of training") + ". Per band (1 = easiest), measured by the "
-               "trainer's probe at the run's last validation on a fixed seeded sample of train triples "
-               "(diagnostics.triples): quantile = share of entities the band's negative outscores (mean over rows); "
-               "active = share of negatives inside their band margin (they still give a gradient); P(outscore) = "
-               "share that outscore the true answer. Yardsticks on the same rows: the quantile of the true answer and "
-               "of the hardest entity that is no known answer (train+valid+test): a band above the latter outscores "
-               "every real negative. Mean ± sample std over seeds. Targets: quantile "
-               "strictly increasing over bands, band 4 quantile >= 0.95 and band 4 active >= 0.10.")
-    table = Table(caption=caption, columns=columns, rows=rows, notes=notes, midrules=midrules, groups=groups,
-                  label="tab:hardness", align="lll" + "r" * (len(columns) - 3))
+    columns = (
+        ["Dataset", "Backbone", "Variant"]
+        + [f"B{k}" for _ in HARDNESS_STATS for k in range(1, nb + 1)]
+        + [what for _, what in yardsticks]
+    )
+    groups = (
+        [("", 3)]
+        + [(label, nb) for _, label in HARDNESS_STATS]
+        + ([("quantile of", len(yardsticks))] if yardsticks else [])
+    )
+    caption = (
+        (ctx.title or "Band hardness at the end of training") + ". Per band (1 = easiest), measured by the "
+        "trainer's probe at the run's last validation on a fixed seeded sample of train triples "
+        "(diagnostics.triples): quantile = share of entities the band's negative outscores (mean over rows); "
+        "active = share of negatives inside their band margin (they still give a gradient); P(outscore) = "
+        "share that outscore the true answer. Yardsticks on the same rows: the quantile of the true answer and "
+        "of the hardest entity that is no known answer (train+valid+test): a band above the latter outscores "
+        "every real negative. Mean ± sample std over seeds. Targets: quantile "
+        "strictly increasing over bands, band 4 quantile >= 0.95 and band 4 active >= 0.10."
+    )
+    table = Table(
+        caption=caption,
+        columns=columns,
+        rows=rows,
+        notes=notes,
+        midrules=midrules,
+        groups=groups,
+        label="tab:hardness",
+        align="lll" + "r" * (len(columns) - 3),
+    )
     return write_table(table, ctx.out, pd.DataFrame(tidy))

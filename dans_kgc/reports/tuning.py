@@ -6,6 +6,7 @@ folder is never searched for run folders (its ``trials/NNNN/`` are the search's 
 results). Default runs are tagged ``experiment=main``, tuned runs ``experiment=tuned``; a tuned run
 names its study in its config (``tuned.study``, from best.yaml), which links it to its row.
 """
+
 from __future__ import annotations
 
 import json
@@ -62,14 +63,23 @@ def _budget_text(study: dict[str, Any] | None) -> str:
     if not study:
         return MISSING
     b = study["budget"]
-    per = f"{b['epochs_per_trial']} ep" + (f", ≤ {b['max_seconds_per_trial']:g} s" if b["max_seconds_per_trial"] else "")
+    per = f"{b['epochs_per_trial']} ep" + (
+        f", ≤ {b['max_seconds_per_trial']:g} s" if b["max_seconds_per_trial"] else ""
+    )
     return f"{b['trials_finished']}/{b['trials']} × ({per})"
 
 
-@register("tuning", kind="table", inputs="files",
-          help="default vs tuned test MRR per sampler, with the equal budget of each study (study folders + runs)",
-          options={"digits": "decimals", "metric": "the compared metric: mrr (default), hits@1, hits@3 or hits@10",
-                   "split": "which metrics_SPLIT.json of the runs"})
+@register(
+    "tuning",
+    kind="table",
+    inputs="files",
+    help="default vs tuned test MRR per sampler, with the equal budget of each study (study folders + runs)",
+    options={
+        "digits": "decimals",
+        "metric": "the compared metric: mrr (default), hits@1, hits@3 or hits@10",
+        "split": "which metrics_SPLIT.json of the runs",
+    },
+)
 def build_tuning(ctx: ReportContext) -> list[Path]:
     import pandas as pd
 
@@ -96,8 +106,10 @@ def build_tuning(ctx: ReportContext) -> list[Path]:
         names = {name for r in t_runs if (name := _study_of(r))}
         study = by_name.get((k[0], next(iter(names)))) if len(names) == 1 else None
         if len(names) > 1:
-            ctx.warn(f"{variant_label(k[2])} on {dataset_label(k[0])}: tuned runs from {len(names)} studies "
-                     f"({', '.join(sorted(names))}); no study shown")
+            ctx.warn(
+                f"{variant_label(k[2])} on {dataset_label(k[0])}: tuned runs from {len(names)} studies "
+                f"({', '.join(sorted(names))}); no study shown"
+            )
         if study:
             used.add((study["dataset"], study["study"]))
         d_agg, t_agg = metric_aggregate(d_runs, metric), metric_aggregate(t_runs, metric)
@@ -106,40 +118,97 @@ def build_tuning(ctx: ReportContext) -> list[Path]:
         best = study.get("best") if study else None
         b = study["budget"] if study else {}
         label = t_runs[0].backbone_text if t_runs else d_runs[0].backbone_text
-        rows.append([Cell(dataset_label(k[0])), Cell(label), Cell(variant_label(k[2])),
-                     agg_cell(d_agg, notes, digits, what=f"default runs for {who}"),
-                     agg_cell(t_agg, notes, digits, what=f"tuned runs for {who}"),
-                     Cell(f"{delta:+.{digits}f}" if delta is not None else MISSING, delta),
-                     Cell(fmt(best["value"], digits) if best else MISSING),
-                     Cell(str(best["trial"]) if best else MISSING), Cell(_budget_text(study)),
-                     Cell(fmt_seconds(b.get("wall_seconds_total")) if study else MISSING)])
-        tidy.append({"dataset": k[0], "backbone": k[1][0], "mode": k[1][1], "backbone_recipe": k[1][2],
-                     "variant": k[2], "metric": metric, "default_mean": d_agg.mean, "default_std": d_agg.std,
-                     "default_n": d_agg.n, "tuned_mean": t_agg.mean, "tuned_std": t_agg.std, "tuned_n": t_agg.n,
-                     "delta": delta, "study": study["study"] if study else None,
-                     "study_path": study["_path"] if study else None,
-                     "best_trial": best["trial"] if best else None, "best_valid_mrr": best["value"] if best else None,
-                     "best_params": json.dumps(best["params"], sort_keys=True) if best else None,
-                     **{f"budget_{n}": b.get(n) for n in ("trials", "trials_finished", "complete", "pruned", "failed",
-                                                          "epochs_per_trial", "max_seconds_per_trial",
-                                                          "epochs_run_total", "train_seconds_total",
-                                                          "wall_seconds_total")}})
+        rows.append(
+            [
+                Cell(dataset_label(k[0])),
+                Cell(label),
+                Cell(variant_label(k[2])),
+                agg_cell(d_agg, notes, digits, what=f"default runs for {who}"),
+                agg_cell(t_agg, notes, digits, what=f"tuned runs for {who}"),
+                Cell(f"{delta:+.{digits}f}" if delta is not None else MISSING, delta),
+                Cell(fmt(best["value"], digits) if best else MISSING),
+                Cell(str(best["trial"]) if best else MISSING),
+                Cell(_budget_text(study)),
+                Cell(fmt_seconds(b.get("wall_seconds_total")) if study else MISSING),
+            ]
+        )
+        tidy.append(
+            {
+                "dataset": k[0],
+                "backbone": k[1][0],
+                "mode": k[1][1],
+                "backbone_recipe": k[1][2],
+                "variant": k[2],
+                "metric": metric,
+                "default_mean": d_agg.mean,
+                "default_std": d_agg.std,
+                "default_n": d_agg.n,
+                "tuned_mean": t_agg.mean,
+                "tuned_std": t_agg.std,
+                "tuned_n": t_agg.n,
+                "delta": delta,
+                "study": study["study"] if study else None,
+                "study_path": study["_path"] if study else None,
+                "best_trial": best["trial"] if best else None,
+                "best_valid_mrr": best["value"] if best else None,
+                "best_params": json.dumps(best["params"], sort_keys=True) if best else None,
+                **{
+                    f"budget_{n}": b.get(n)
+                    for n in (
+                        "trials",
+                        "trials_finished",
+                        "complete",
+                        "pruned",
+                        "failed",
+                        "epochs_per_trial",
+                        "max_seconds_per_trial",
+                        "epochs_run_total",
+                        "train_seconds_total",
+                        "wall_seconds_total",
+                    )
+                },
+            }
+        )
     for s in studies:
         if (s["dataset"], s["study"]) not in used:
             ctx.warn(f"study {s['study']} ({s['_path']}): no tuned run of it among the inputs; not in the table")
-    budgets = {(s["budget"]["trials"], s["budget"]["epochs_per_trial"], s["budget"]["max_seconds_per_trial"])
-               for s in studies}
-    equal = ("every study had the same budget" if len(budgets) == 1 else
-             "the studies had DIFFERENT budgets: compare with care" if budgets else "no study given")
-    caption = ((ctx.title or "Default vs tuned configuration per sampler") +
-               f". Test {metric.upper() if metric == 'mrr' else metric} of the default configuration (main) and of "
-               "each sampler's best tuned configuration (tuned: its study's best.yaml), mean ± sample std over "
-               "seeds; Δ = tuned − default. Best valid MRR: the study's objective (validation, never test) at its "
-               f"best trial. Budget: finished/requested trials × per-trial budget; {equal}. Wall: the study's "
-               "total wall time.")
-    table = Table(caption=caption, columns=["Dataset", "Backbone", "Sampler", "Default", "Tuned", "Δ",
-                                            "Best valid MRR", "Best trial", "Budget", "Wall (s)"],
-                  rows=rows, notes=notes, label="tab:tuning", align="lllrrrrrrr")
+    budgets = {
+        (s["budget"]["trials"], s["budget"]["epochs_per_trial"], s["budget"]["max_seconds_per_trial"]) for s in studies
+    }
+    equal = (
+        "every study had the same budget"
+        if len(budgets) == 1
+        else "the studies had DIFFERENT budgets: compare with care"
+        if budgets
+        else "no study given"
+    )
+    caption = (
+        (ctx.title or "Default vs tuned configuration per sampler")
+        + f". Test {metric.upper() if metric == 'mrr' else metric} of the default configuration (main) and of "
+        "each sampler's best tuned configuration (tuned: its study's best.yaml), mean ± sample std over "
+        "seeds; Δ = tuned − default. Best valid MRR: the study's objective (validation, never test) at its "
+        f"best trial. Budget: finished/requested trials × per-trial budget; {equal}. Wall: the study's "
+        "total wall time."
+    )
+    table = Table(
+        caption=caption,
+        columns=[
+            "Dataset",
+            "Backbone",
+            "Sampler",
+            "Default",
+            "Tuned",
+            "Δ",
+            "Best valid MRR",
+            "Best trial",
+            "Budget",
+            "Wall (s)",
+        ],
+        rows=rows,
+        notes=notes,
+        label="tab:tuning",
+        align="lllrrrrrrr",
+    )
     ctx.notes["equal_budget"] = len(budgets) == 1
     return write_table(table, ctx.out, pd.DataFrame(tidy))
 
@@ -156,8 +225,12 @@ def history(study: dict[str, Any]) -> tuple[list[int], list[float | None]]:
     return xs, ys
 
 
-@register("tuning_history", kind="figure", inputs="files",
-          help="best validation MRR so far vs trial number, one line per study (sampler), a panel per dataset")
+@register(
+    "tuning_history",
+    kind="figure",
+    inputs="files",
+    help="best validation MRR so far vs trial number, one line per study (sampler), a panel per dataset",
+)
 def build_tuning_history(ctx: ReportContext) -> list[Path]:
     studies, _ = split_inputs(ctx)
     if not studies:
@@ -173,8 +246,15 @@ def build_tuning_history(ctx: ReportContext) -> list[Path]:
             xs, ys = history(s)
             st = style_for(s["sampler"], samplers)
             label = f"{variant_label(s['sampler'])} ({s['model']})"
-            (line,) = ax.plot(xs, [y if y is not None else float("nan") for y in ys], color=st["color"],
-                              marker=st["marker"], linestyle=st["linestyle"], drawstyle="steps-post", label=label)
+            (line,) = ax.plot(
+                xs,
+                [y if y is not None else float("nan") for y in ys],
+                color=st["color"],
+                marker=st["marker"],
+                linestyle=st["linestyle"],
+                drawstyle="steps-post",
+                label=label,
+            )
             handles.setdefault(label, line)
             ctx.notes.setdefault("lines", {}).setdefault(str(ds), {})[s["study"]] = {"trials": xs, "best": ys}
         ax.set_title(dataset_label(ds), fontsize=14)

@@ -1,4 +1,5 @@
 """Sampler registry: ``SAMPLERS[name]`` -> class. Register a new sampler with ``register``."""
+
 from __future__ import annotations
 
 import inspect
@@ -31,8 +32,9 @@ register(DHNSSampler)
 register(UniformTermSampler)
 
 
-def build_sampler(name: str, kg: KnowledgeGraph, cfg: Mapping[str, Any], generator: torch.Generator,
-                  **resources: Any) -> NegativeSampler:
+def build_sampler(
+    name: str, kg: KnowledgeGraph, cfg: Mapping[str, Any], generator: torch.Generator, **resources: Any
+) -> NegativeSampler:
     """Instantiate a registered sampler. ``resources`` carries stage outputs (DAM, diffusion warm start)."""
     if name not in SAMPLERS:
         from dans_kgc.plugin_record import loaded_note
@@ -41,8 +43,9 @@ def build_sampler(name: str, kg: KnowledgeGraph, cfg: Mapping[str, Any], generat
     cls = SAMPLERS[name]
     # Pass only the stage outputs this sampler's constructor takes (uniform ignores a DAM folder).
     accepted = inspect.signature(cls.__init__).parameters
-    return cls(kg, cfg, cfg["train"]["num_negatives"], generator,
-               **{k: v for k, v in resources.items() if k in accepted})
+    return cls(
+        kg, cfg, cfg["train"]["num_negatives"], generator, **{k: v for k, v in resources.items() if k in accepted}
+    )
 
 
 __all__ = ["NegativeSampler", "StepContext", "SAMPLERS", "register", "build_sampler"]

@@ -9,6 +9,7 @@ and ``sampler.refresh(model)`` before the first epoch and after each validation.
 Samplers are ``nn.Module``s: their parameters join the optimiser and their buffers the
 checkpoints, so resuming restores them exactly.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -28,10 +29,10 @@ from dans_kgc.utils import find_sorted
 class StepContext:
     """What a sampler may use to build extra loss terms in one step."""
 
-    pos: torch.Tensor          # [B, 3] positive triples
-    pos_scores: torch.Tensor   # [B]
+    pos: torch.Tensor  # [B, 3] positive triples
+    pos_scores: torch.Tensor  # [B]
     model: KGEModel
-    progress: float            # training progress tau in [0, 1]
+    progress: float  # training progress tau in [0, 1]
     step: int
     pos_scores_head: torch.Tensor | None = None  # [B] head-side score of the positives where it differs
     # (1-N mode: S(t, r^-1, h) for models with reciprocal head queries); None = pos_scores
@@ -121,8 +122,9 @@ class NegativeSampler(nn.Module):
         return {}
 
 
-def score_side_vectors(model: KGEModel, pos: torch.Tensor, head_side: torch.Tensor,
-                       vectors: torch.Tensor) -> torch.Tensor:
+def score_side_vectors(
+    model: KGEModel, pos: torch.Tensor, head_side: torch.Tensor, vectors: torch.Tensor
+) -> torch.Tensor:
     """``S`` of each positive [B, 3] with its head (``head_side``) or tail swapped for each vector [B, K, w] of the
     backbone's ``negative_space`` -> [B, K] (generated negatives, or candidates taken from the space)."""
     scores = torch.empty(vectors.shape[:2], device=vectors.device, dtype=vectors.dtype)

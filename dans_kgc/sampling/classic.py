@@ -1,4 +1,5 @@
 """Classic samplers: uniform (Bordes et al. 2013), Bernoulli (Wang et al. 2014), self-adversarial (Sun et al. 2019)."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping

@@ -16,6 +16,7 @@ Randomness comes from ``self.generator`` only (checkpointed by the Trainer): exa
 The per-step logs (band weights applied, L_dans, L_diff) are averaged per epoch by the Trainer
 and land in the trace as ``band_w1..band_wK``, ``l_dans``, ``l_diff``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -48,13 +49,24 @@ from dans_kgc.utils import find_sorted
 log = logging.getLogger(__name__)
 
 # init_args that fix the denoiser's parameter shapes: a warm start must agree on these.
-_ARCH_KEYS = ("num_entities", "width", "hidden", "time_dim", "type_dim", "condition", "num_clusters", "normalize",
-              "side_flag", "prediction")
+_ARCH_KEYS = (
+    "num_entities",
+    "width",
+    "hidden",
+    "time_dim",
+    "type_dim",
+    "condition",
+    "num_clusters",
+    "normalize",
+    "side_flag",
+    "prediction",
+)
 NEGATIVE_FORMS = ("continuous", "snapped", "mixed")
 
 
-def load_warm_start(ans: ConditionalDiffusion, diffusion_dir: str, what: str, kg: KnowledgeGraph,
-                    cfg: Mapping[str, Any]) -> None:
+def load_warm_start(
+    ans: ConditionalDiffusion, diffusion_dir: str, what: str, kg: KnowledgeGraph, cfg: Mapping[str, Any]
+) -> None:
     """Load a saved denoiser into ``ans`` (built from this run's config), checking it fits the run.
 
     The warm start must be fitted in this run's space: same backbone (name, dim) and dataset
@@ -69,15 +81,26 @@ def load_warm_start(ans: ConditionalDiffusion, diffusion_dir: str, what: str, kg
     ck = torch.load(path, map_location="cpu", weights_only=False)
     check_record(ck.get("stage_record"), str(path), kg=kg, backbone=backbone_of(cfg["model"]), what=f"this {what} run")
     saved, mine = ck["init_args"], ans.init_args
-    bad = [f"{k}: warm start {saved.get(k)!r} vs run {mine.get(k)!r}" for k in _ARCH_KEYS if saved.get(k) != mine.get(k)]
+    bad = [
+        f"{k}: warm start {saved.get(k)!r} vs run {mine.get(k)!r}" for k in _ARCH_KEYS if saved.get(k) != mine.get(k)
+    ]
     if bad:
-        raise ValueError(f"{path}: the warm start does not fit this {what} run ({'; '.join(bad)}); "
-                         f"fit one with the same config ('dans-kgc diffusion fit' with the run's --config/--set)")
-    changed = [k for k in ("steps", "beta_low", "beta_global", "mu", "loss", "schedule")
-               if saved.get(k, "linear" if k == "schedule" else None) != mine.get(k)]
+        raise ValueError(
+            f"{path}: the warm start does not fit this {what} run ({'; '.join(bad)}); "
+            f"fit one with the same config ('dans-kgc diffusion fit' with the run's --config/--set)"
+        )
+    changed = [
+        k
+        for k in ("steps", "beta_low", "beta_global", "mu", "loss", "schedule")
+        if saved.get(k, "linear" if k == "schedule" else None) != mine.get(k)
+    ]
     if changed:
-        log.info("%s: warm start fitted with %s; this run uses %s", path, {k: saved.get(k) for k in changed},
-                 {k: mine.get(k) for k in changed})
+        log.info(
+            "%s: warm start fitted with %s; this run uses %s",
+            path,
+            {k: saved.get(k) for k in changed},
+            {k: mine.get(k) for k in changed},
+        )
     ans.load_state_dict(ck["state"])
 
 
@@ -132,10 +155,21 @@ class DiffusionSampler(NegativeSampler):
     cache_states: torch.Tensor
     cache_step: torch.Tensor
 
-    def __init__(self, kg: KnowledgeGraph, cfg: Mapping[str, Any], num_negatives: int, generator: torch.Generator,
-                 ans: ConditionalDiffusion, keep: Sequence[int], eta: float, base_sampler: str = "uniform",
-                 negatives: str = "continuous", reverse: str = "ddpm", chain_start: str = "noise",
-                 band_quantiles: Sequence[float] | None = None):
+    def __init__(
+        self,
+        kg: KnowledgeGraph,
+        cfg: Mapping[str, Any],
+        num_negatives: int,
+        generator: torch.Generator,
+        ans: ConditionalDiffusion,
+        keep: Sequence[int],
+        eta: float,
+        base_sampler: str = "uniform",
+        negatives: str = "continuous",
+        reverse: str = "ddpm",
+        chain_start: str = "noise",
+        band_quantiles: Sequence[float] | None = None,
+    ):
         super().__init__(kg, cfg, num_negatives, generator)
         self.ans = ans
         self.keep = [int(k) for k in keep]
@@ -144,17 +178,23 @@ class DiffusionSampler(NegativeSampler):
         self.band_quantiles = None if band_quantiles is None else [float(q) for q in band_quantiles]
         if self.band_quantiles is not None:
             q = self.band_quantiles
-            if len(q) != self.num_bands or not all(0.0 <= a < b <= 1.0 for a, b in pairwise(q)) \
-                    or not 0.0 <= q[0] <= 1.0:
-                raise ValueError(f"diffusion.band_quantiles = {q}: expected {self.num_bands} increasing entity "
-                                 "quantiles in [0, 1], one per band (as many as diffusion.band_steps)")
+            if (
+                len(q) != self.num_bands
+                or not all(0.0 <= a < b <= 1.0 for a, b in pairwise(q))
+                or not 0.0 <= q[0] <= 1.0
+            ):
+                raise ValueError(
+                    f"diffusion.band_quantiles = {q}: expected {self.num_bands} increasing entity "
+                    "quantiles in [0, 1], one per band (as many as diffusion.band_steps)"
+                )
             # a buffer, so checkpoints carry the placement and a resumed run continues with it
             self.register_buffer("band_keep", torch.as_tensor(self.keep, dtype=torch.long))
             # a host copy read at every step (``band_states``), so a CUDA buffer costs no sync per batch;
             # set where the buffer is written: ``refresh`` and a checkpoint load
             self._band_keep_host = list(self.keep)
             self.register_load_state_dict_post_hook(
-                lambda module, _keys: setattr(module, "_band_keep_host", module.band_keep.tolist()))
+                lambda module, _keys: setattr(module, "_band_keep_host", module.band_keep.tolist())
+            )
             dcfg = cfg.get("diagnostics") or {}
             self._placement_rows = int(dcfg.get("triples", 0) or 0) or 256
             self._placement_seed = int(dcfg.get("seed", 0) or 0)
@@ -207,8 +247,7 @@ class DiffusionSampler(NegativeSampler):
         at, found = find_sorted(self._cache_keys, self.triple_keys(pos.cpu()))
         return torch.where(found, self._cache_order[at], -1).to(self.cache_step.device)
 
-    def generate_cached(self, pos: torch.Tensor, model: KGEModel, head_side: torch.Tensor,
-                        step: int) -> dict[str, Any]:
+    def generate_cached(self, pos: torch.Tensor, model: KGEModel, head_side: torch.Tensor, step: int) -> dict[str, Any]:
         """``generate`` through the cache: chains run only for rows whose (triple, side) states are
         missing or at least ``cache_period`` steps old; the rest reuse their stored states. The query
         (condition of L_diff) and the snapping are always computed on the current backbone, once per batch."""
@@ -227,7 +266,8 @@ class DiffusionSampler(NegativeSampler):
             neg[at] = fresh
             keep = stale & (rows >= 0)
             self.cache_states[rows[keep], side[keep]] = fresh[(rows[stale] >= 0).to(pos.device)].to(
-                self.cache_states.device)
+                self.cache_states.device
+            )
             self.cache_step[rows[keep], side[keep]] = step
         return self._negatives(neg, pos, head_side, target, space, self.snap)
 
@@ -259,8 +299,14 @@ class DiffusionSampler(NegativeSampler):
             self._filter = FilterIndex(self._kg.all_true(splits), self._kg.num_entities, self._kg.num_relations)
         return self._filter
 
-    def generate(self, pos: torch.Tensor, model: KGEModel, head_side: torch.Tensor | None = None,
-                 snap: bool | None = None, generator: torch.Generator | None = None) -> dict[str, Any]:
+    def generate(
+        self,
+        pos: torch.Tensor,
+        model: KGEModel,
+        head_side: torch.Tensor | None = None,
+        snap: bool | None = None,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, Any]:
         """Negatives for positives ``pos`` [B, 3]: ``neg`` [B, K_b, w] (continuous, or the snapped
         entities' embeddings), ``ids`` [B, K_b] (snapped ids, -1 = none) and ``neg_continuous`` (the
         chain's states) only when snapping (``snap``; None = the configured form), ``target``,
@@ -285,13 +331,15 @@ class DiffusionSampler(NegativeSampler):
         with torch.set_grad_enabled(torch.is_grad_enabled() and snap):
             return model.negative_space(pos, head_side)
 
-    def _chain(self, target: torch.Tensor, space: QuerySpace, head_side: torch.Tensor,
-               generator: torch.Generator) -> torch.Tensor:
+    def _chain(
+        self, target: torch.Tensor, space: QuerySpace, head_side: torch.Tensor, generator: torch.Generator
+    ) -> torch.Tensor:
         """The reverse chain's kept states for these rows -> [B, K_b, w]."""
         self.ans.ensure_scale(space.scale_reference)
         x_start = space.target if self.chain_start == "forward" else None
-        return self.ans.sample(target, space.query, generator, self.band_states, self.sampling_steps, head_side,
-                               self.reverse, x_start)
+        return self.ans.sample(
+            target, space.query, generator, self.band_states, self.sampling_steps, head_side, self.reverse, x_start
+        )
 
     @property
     def band_states(self) -> list[int]:
@@ -314,16 +362,22 @@ class DiffusionSampler(NegativeSampler):
         if self.band_quantiles is None:
             return {}
         pos, head_side = band_probe.sample_triples(
-            self._kg, self._placement_rows, band_probe.diagnostics_generator(self._placement_seed, STREAM_PLACEMENT))
+            self._kg, self._placement_rows, band_probe.diagnostics_generator(self._placement_seed, STREAM_PLACEMENT)
+        )
         dev = model.device
         candidates = self.placement_candidates()
         fixed, self.band_quantiles = self.band_quantiles, None  # generate over every candidate state
         own_keep, self.keep = self.keep, candidates
         try:
             # looked up on the module, so a test can stand in a known measurement
-            scored = band_probe.scored_bands(self, model, pos.to(dev), head_side.to(dev),
-                                             band_probe.diagnostics_generator(self._placement_seed, STREAM_PLACEMENT + 1),
-                                             margins=torch.zeros(len(candidates)))
+            scored = band_probe.scored_bands(
+                self,
+                model,
+                pos.to(dev),
+                head_side.to(dev),
+                band_probe.diagnostics_generator(self._placement_seed, STREAM_PLACEMENT + 1),
+                margins=torch.zeros(len(candidates)),
+            )
         finally:
             self.band_quantiles, self.keep = fixed, own_keep
         measured = scored["hard"]["quantile"].cpu().tolist()
@@ -334,17 +388,31 @@ class DiffusionSampler(NegativeSampler):
         self._band_keep_host = [int(s) for s in chosen]
         return {f"band{k + 1}_step": float(s) for k, s in enumerate(chosen)}
 
-    def _negatives(self, neg: torch.Tensor, pos: torch.Tensor, head_side: torch.Tensor, target: torch.Tensor,
-                   space: QuerySpace, snap: bool) -> dict[str, Any]:
-        out = {"neg": neg, "target": target, "head_side": head_side, "query": space.query, "x0": space.target,
-               "space": space}
+    def _negatives(
+        self,
+        neg: torch.Tensor,
+        pos: torch.Tensor,
+        head_side: torch.Tensor,
+        target: torch.Tensor,
+        space: QuerySpace,
+        snap: bool,
+    ) -> dict[str, Any]:
+        out = {
+            "neg": neg,
+            "target": target,
+            "head_side": head_side,
+            "query": space.query,
+            "x0": space.target,
+            "space": space,
+        }
         if snap:
             ids = snap_to_entities(neg, pos, head_side, space.candidates, self.filter_index())
             out.update(ids=ids, neg_continuous=neg, neg=space.vectors(ids.clamp_min(0)))
         return out
 
-    def score_negatives(self, model: KGEModel, pos: torch.Tensor, head_side: torch.Tensor,
-                        neg: torch.Tensor) -> torch.Tensor:
+    def score_negatives(
+        self, model: KGEModel, pos: torch.Tensor, head_side: torch.Tensor, neg: torch.Tensor
+    ) -> torch.Tensor:
         """``S`` of each positive with its replaced side swapped for each generated embedding -> [B, K]."""
         return score_side_vectors(model, pos, head_side, neg)
 
@@ -361,7 +429,7 @@ class DiffusionSampler(NegativeSampler):
             pos_scores = torch.where(head_side, ctx.pos_scores_head, pos_scores)
         pos_scores = pos_scores if rows is None else pos_scores[rows]
         gen = self.generate_cached(sub, model, head_side if rows is None else head_side[rows], ctx.step)
-        w = self.band_weights(tau, gen["target"]).to(pos.device)             # [m, K]
+        w = self.band_weights(tau, gen["target"]).to(pos.device)  # [m, K]
         margins = self.band_margins().to(pos.device)
         neg = gen["neg"]
         if "ids" in gen:  # snapped: a band without any valid negative contributes nothing
@@ -383,8 +451,12 @@ class DiffusionSampler(NegativeSampler):
         mean_w = w.detach().mean(0)
         if mean_w.shape[0] != self.num_bands:  # mixed: report each band's total weight
             mean_w = mean_w.view(-1, self.num_bands).sum(0)
-        logs = {"l_rand": float(loss_rand.detach()), self.hard_loss_name: float(hard.detach()),
-                "l_diff": float(l_diff.detach()), **{f"band_w{k + 1}": v for k, v in enumerate(mean_w.cpu().tolist())}}
+        logs = {
+            "l_rand": float(loss_rand.detach()),
+            self.hard_loss_name: float(hard.detach()),
+            "l_diff": float(l_diff.detach()),
+            **{f"band_w{k + 1}": v for k, v in enumerate(mean_w.cpu().tolist())},
+        }
         logs.update(self.extra_logs(tau, gen["target"]))
         return loss, logs
 
@@ -401,9 +473,18 @@ class DANSSampler(DiffusionSampler):
     name = "dans"
     hard_loss_name = "l_dans"
 
-    def __init__(self, kg: KnowledgeGraph, cfg: Mapping[str, Any], num_negatives: int, generator: torch.Generator,
-                 dam_dir: str | None = None, diffusion_dir: str | None = None,
-                 zeta: np.ndarray | None = None, clusters: np.ndarray | None = None, **_: Any):
+    def __init__(
+        self,
+        kg: KnowledgeGraph,
+        cfg: Mapping[str, Any],
+        num_negatives: int,
+        generator: torch.Generator,
+        dam_dir: str | None = None,
+        diffusion_dir: str | None = None,
+        zeta: np.ndarray | None = None,
+        clusters: np.ndarray | None = None,
+        **_: Any,
+    ):
         n = kg.num_entities
         use_dam = bool(cfg["dans"]["use_dam"])
         dam_zeta, dam_clusters = None, None
@@ -424,8 +505,10 @@ class DANSSampler(DiffusionSampler):
         elif dam_zeta is not None:
             ans.set_difficulty(zeta=dam_zeta)
         elif not diffusion_dir:
-            raise ValueError("sampler 'dans' needs the DAM output (--dam DIR: zeta per entity) or a diffusion warm "
-                             "start (--diffusion DIR); for the w/o DAM ablation set dans.use_dam=false")
+            raise ValueError(
+                "sampler 'dans' needs the DAM output (--dam DIR: zeta per entity) or a diffusion warm "
+                "start (--diffusion DIR); for the w/o DAM ablation set dans.use_dam=false"
+            )
         if dam_clusters is not None:
             ans.set_difficulty(clusters=dam_clusters)
         elif not diffusion_dir and ans.condition_mode == "ccd":
@@ -435,10 +518,20 @@ class DANSSampler(DiffusionSampler):
         placement = str(d.get("band_placement", "fixed"))
         if placement not in ("fixed", "measured"):
             raise ValueError(f"diffusion.band_placement = {placement!r}; expected fixed or measured")
-        super().__init__(kg, cfg, num_negatives, generator, ans, band_checkpoints(d["band_steps"], steps),
-                         eta=float(cfg["dans"]["eta"]), base_sampler=str(cfg["dans"]["base_sampler"]),
-                         negatives=str(d["negatives"]), reverse=str(d["reverse"]), chain_start=str(d["chain_start"]),
-                         band_quantiles=d["band_quantiles"] if placement == "measured" else None)
+        super().__init__(
+            kg,
+            cfg,
+            num_negatives,
+            generator,
+            ans,
+            band_checkpoints(d["band_steps"], steps),
+            eta=float(cfg["dans"]["eta"]),
+            base_sampler=str(cfg["dans"]["base_sampler"]),
+            negatives=str(d["negatives"]),
+            reverse=str(d["reverse"]),
+            chain_start=str(d["chain_start"]),
+            band_quantiles=d["band_quantiles"] if placement == "measured" else None,
+        )
         self.dtm = dict(cfg["dtm"])
 
     def band_weights(self, tau: float, target: torch.Tensor) -> torch.Tensor:
@@ -448,8 +541,9 @@ class DANSSampler(DiffusionSampler):
         return dtm_margins(self.dtm)
 
     def extra_logs(self, tau: float, target: torch.Tensor) -> dict[str, float]:
-        c = curriculum_centre(tau, self.ans.zeta[target], float(self.dtm["lambda"]), float(self.dtm["alpha"]),
-                              bool(self.dtm["reversed"]))
+        c = curriculum_centre(
+            tau, self.ans.zeta[target], float(self.dtm["lambda"]), float(self.dtm["alpha"]), bool(self.dtm["reversed"])
+        )
         return {"dtm_centre": float(c.mean()), "tau": tau}
 
 

@@ -11,6 +11,7 @@ while enough distinct candidates exist, so the cache does not fill with copies o
 The caches are buffers: checkpoints and ``state_dict`` restore them, and all randomness comes
 from ``self.generator``, so a resumed run repeats the uninterrupted one.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -75,8 +76,10 @@ class NSCachingSampler(NegativeSampler):
         keys = self.query_keys(triples.to(keys_all.device), side)
         rows, found = find_sorted(keys_all, keys)
         if not bool(found.all()):
-            raise ValueError(f"nscaching: a {side} query of the batch is not in the training split; caches exist "
-                             "only for training queries")
+            raise ValueError(
+                f"nscaching: a {side} query of the batch is not in the training split; caches exist "
+                "only for training queries"
+            )
         return rows
 
     def cache(self, side: str) -> torch.Tensor:
@@ -106,7 +109,9 @@ class NSCachingSampler(NegativeSampler):
             keys = getattr(self, f"{side}_keys")[rows]
             anchor, rel = keys // self.num_relations, keys % self.num_relations
             anchor_col, rel_col = anchor.unsqueeze(1).expand_as(cand), rel.unsqueeze(1).expand_as(cand)
-            triples = torch.stack([anchor_col, rel_col, cand] if side == "tail" else [cand, rel_col, anchor_col], dim=-1)
+            triples = torch.stack(
+                [anchor_col, rel_col, cand] if side == "tail" else [cand, rel_col, anchor_col], dim=-1
+            )
             model_dev = model.entity.weight.device
             scores = model.score_hrt(triples.to(model_dev)).to(dev).float()
             # Gumbel-top-k = sampling N1 without replacement with p ~ softmax(score / T); the noise comes

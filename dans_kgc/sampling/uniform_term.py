@@ -6,6 +6,7 @@ Same combination as DANS-KGC, ``L = (1 - eta) L_rand + eta L_term``, and the sam
 ``margin``, scored through the backbone's ``negative_space`` as DANS-KGC's snapped negatives are. Beside a 1-N
 backbone it is the row that separates "DANS-KGC's negatives help" from "a second, margin-shaped term helps".
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
