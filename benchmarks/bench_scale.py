@@ -249,7 +249,14 @@ def write_config(work: Path, graphs: list[str]) -> Path:
             name = f"yago3-10-{graph}"
             materialize_synthetic(name, scaled_shape(FRACTIONS[graph]), work / "sources")
             custom[name] = {"path": str(work / "sources" / name / "kge"), "protocol": "kge"}
-    cfg = {"threads": THREADS, "device": "cpu", "data": {"root": str(work / "data")}, "datasets": custom}
+    # protocol kge: the synthetic graphs' split, and the real graphs' complete files (redgnn lacks some)
+    cfg = {
+        "threads": THREADS,
+        "device": "cpu",
+        "protocol": "kge",
+        "data": {"root": str(work / "data")},
+        "datasets": custom,
+    }
     path = work / "bench.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path

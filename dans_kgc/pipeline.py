@@ -63,7 +63,8 @@ def read_run_config(run: Path) -> tuple[dict[str, Any], str]:
     path = run / "config.yaml"
     if not path.exists():
         raise FileNotFoundError(f"{path}: no run config here; is {run} the output folder of 'dans-kgc train'?")
-    data = yaml.safe_load(path.read_text())
+    # a run recorded by an older version may hold renamed keys: every reader gets today's names (with a warning)
+    data = migrate_keys(yaml.safe_load(path.read_text()), str(path))
     dataset = data.pop("dataset")
     return data, dataset
 

@@ -78,3 +78,19 @@ def test_diagnose_reads_a_recorded_config_with_old_keys_under_the_new_names():
     cfg = _merge_recorded(load_defaults(), recorded, "old/config.yaml")
     assert cfg["diffusion"]["negatives"] == "snapped" and "snap" not in cfg["diffusion"]  # the default is continuous
     assert cfg["datasets"] == {"mykg": entry} and "custom" not in cfg["data"]
+
+
+def test_a_run_config_with_renamed_keys_is_read_under_todays_names(tmp_path, caplog):
+    """evaluate / diagnose / resume read a run's own config.yaml: an older run's renamed keys must migrate
+    there too (data.custom -> datasets, diffusion.snap -> diffusion.negatives), with the warning."""
+    from dans_kgc.pipeline import read_run_config
+
+    (tmp_path / "config.yaml").write_text(
+        "dataset: mykg\nseed: 3\ndata: {root: data, custom: {mykg: {path: /x, protocol: kge}}}\n"
+        "diffusion: {snap: true}\n"
+    )
+    cfg, dataset = read_run_config(tmp_path)
+    assert dataset == "mykg" and cfg["seed"] == 3
+    assert cfg["datasets"] == {"mykg": {"path": "/x", "protocol": "kge"}} and "custom" not in cfg["data"]
+    assert cfg["diffusion"] == {"negatives": "snapped"}
+    assert "data.custom" in caplog.text and "diffusion.snap" in caplog.text
