@@ -12,6 +12,7 @@ the process's peak RSS (``wait4``). Per stage it fits ``log seconds = a + b log 
                                                          # the JSON are kept unless --redo)
     python benchmarks/bench_scale.py --graphs x0.025 x0.1 --stages fetch pretrain dam
     python benchmarks/bench_scale.py --report-only       # refit and rewrite the Markdown from the JSON
+    python benchmarks/bench_scale.py --report-only --merge other.json   # join a second process's cells
 
 Output: benchmarks/results/bench_scale.{json,md} (``--out`` to change).
 """
@@ -407,12 +408,23 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch threads per stage process")
     ap.add_argument("--redo", action="store_true", help="measure cells already in the JSON again")
     ap.add_argument("--report-only", action="store_true", help="refit and rewrite the Markdown from the JSON")
+    ap.add_argument(
+        "--merge",
+        nargs="+",
+        default=[],
+        metavar="JSON",
+        help="add the cells of other bench_scale JSONs (e.g. a second process's --out) before refitting",
+    )
     args = ap.parse_args()
     THREADS = args.threads
     out = Path(args.out)
     results: dict[str, Any] = {"cells": {}, "graphs": {}}
     if out.with_suffix(".json").is_file():
         results = json.loads(out.with_suffix(".json").read_text())
+    for other in args.merge:
+        extra = json.loads(Path(other).read_text())
+        results["cells"].update(extra["cells"])
+        results["graphs"].update(extra["graphs"])
     results.update(
         {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}", "threads": THREADS}
     )
