@@ -1,4 +1,4 @@
-"""DANS-KGC on RED-GNN (issue 11): the query-conditioned candidate space computed by hand on the toy graph,
+"""DANS-KGC on RED-GNN: the query-conditioned candidate space computed by hand on the toy graph,
 snapping against per-query tables, which parameters each kind of negative pushes, the warm start's pairs never
 seeing their own edge, the uniform-term control's known answer, exact resume of DANS-KGC on RED-GNN."""
 

@@ -1,4 +1,4 @@
-"""The paper's open questions as DAG experiments (issue 12): curriculum robustness, DAM's inputs (Q2) and the T / K_b
+"""The paper's open questions as DAG experiments: curriculum robustness, DAM's inputs (Q2) and the T / K_b
 sweeps of Figure 2 - their tables on hand-made run folders, and how the DAG plans them."""
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ def test_paper_preset_plans_without_any_data(wf, tmp_path):
 
 
 def test_every_preset_plans_all_targets(wf):
-    # quick adds the curriculum and DAM-input tables and the curriculum's band-weight figure (issue 12)
+    # quick adds the curriculum and DAM-input tables and the curriculum's band-weight figure
     for preset, tables, figures in (("paper", 5, 3), ("quick", 7, 4), ("tiny", 5, 3)):
         proc = run_snakemake(wf, "-n", "--config", f"preset={preset}")
         counts = job_counts(proc.stdout)
@@ -500,7 +500,7 @@ TINY_BACKBONES = {  # the recipes of config.yaml at toy sizes (a config file mer
     "redgnn": {"model.dim": 8, "model.gnn_layers": 2, "train.batch_size": 256},
 }
 # backbones the diffusion samplers cannot run on (config.yaml `unsupported_samplers`): none since RED-GNN got its
-# candidate space (issue 11); kept so a backbone added there is checked the same way
+# candidate space; kept so a backbone added there is checked the same way
 NO_DIFFUSION: set = set()
 
 
