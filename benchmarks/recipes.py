@@ -1,24 +1,18 @@
-"""The backbone recipes of config.yaml (``backbones:``) as dans-kgc ``--set`` overrides, for the benchmarks,
-read as the DAG reads them (``dans_kgc.config.recipe_overrides``: shared keys, then the dataset's ``per_dataset``)."""
+"""The backbone recipes (dans_kgc/recipes.yaml, read through ``dans_kgc.recipes``) as dans-kgc ``--set``
+overrides, for the benchmarks: the recipe's shared keys, then the dataset's ``per_dataset`` entry, as the DAG and
+``dans-kgc train --backbone`` apply them."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import yaml
-
-from dans_kgc.config import recipe_overrides
-
-ROOT = Path(__file__).resolve().parents[1]
+from dans_kgc.recipes import recipe_names, recipe_overrides
 
 
 def recipe_sets(backbone: str, dataset: str) -> list[str]:
     """``key=value`` overrides of ``backbone``'s recipe on ``dataset``; SystemExit naming the choices if unknown."""
-    recipes = yaml.safe_load((ROOT / "config.yaml").read_text())["backbones"]
-    if backbone not in recipes:
-        raise SystemExit(f"unknown backbone '{backbone}'; config.yaml's backbones: {', '.join(recipes)}")
+    if backbone not in recipe_names():
+        raise SystemExit(f"unknown backbone '{backbone}'; dans_kgc/recipes.yaml has: {', '.join(recipe_names())}")
     return [
-        f"{k}={json.dumps(v) if isinstance(v, list) else v}"
-        for k, v in recipe_overrides(recipes[backbone], dataset).items()
+        f"{k}={json.dumps(v) if isinstance(v, list) else v}" for k, v in recipe_overrides(backbone, dataset).items()
     ]

@@ -17,6 +17,7 @@ No torch import: the workflow plans with this module.
 
 from __future__ import annotations
 
+import copy
 import re
 import sys
 from collections.abc import Mapping
@@ -52,6 +53,11 @@ class Recipe:
     def on(self, dataset: str | None = None) -> dict[str, Any]:
         """The flat overrides on ``dataset``: the shared keys, then its ``per_dataset`` entry (None: shared only)."""
         return _apply({**self.overrides, PER_DATASET: self.per_dataset}, dataset)
+
+    def entry(self) -> dict[str, Any]:
+        """The recipe laid out as its YAML entry: the shared keys, then ``per_dataset`` where it has one (a copy)."""
+        own = {PER_DATASET: copy.deepcopy(self.per_dataset)} if self.per_dataset else {}
+        return {**copy.deepcopy(self.overrides), **own}
 
 
 RECIPES: dict[str, Recipe] = {}
@@ -134,6 +140,11 @@ def load_recipe_file(path: str | Path) -> list[str]:
 
 def recipe_names() -> list[str]:
     return list(RECIPES)
+
+
+def recipe_entries() -> dict[str, dict[str, Any]]:
+    """Every registered recipe (the package's, then the user's), name -> its YAML entry, in registration order."""
+    return {name: recipe.entry() for name, recipe in RECIPES.items()}
 
 
 def get_recipe(name: str) -> Recipe:

@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from workflow_helpers import REPO, copy_workflow, env, write_yaml
+from workflow_helpers import BUILT_IN_RECIPES, REPO, built_in_recipe_with, copy_workflow, env, write_yaml
 
 SNAPSHOT_DIR = REPO / "tests" / "data" / "plan_snapshot"
 TARGETS = ("all", "all_tables", "all_figures")
@@ -64,15 +64,19 @@ VARIATIONS: dict[str, Callable[[Path], dict]] = {
         "unsupported_samplers": {"redgnn": {"samplers": ["dans", "dhns"], "reason": "a test"}},
         "presets": {"tiny": CROSSED_TINY},
     },
-    # a recipe's per_dataset entry: its own Stage 0 and warm start per dataset; calibration on two datasets
+    # a recipe's per_dataset entry: its own Stage 0 and warm start per dataset; calibration on two datasets. The
+    # config's recipe replaces the built-in redgnn (its keys, smaller, and a per_dataset entry of its own)
     "tiny+per_dataset_recipe": lambda wd: {
         "backbones": {
-            "redgnn": {
-                "model.dim": 8,
-                "model.gnn_layers": 2,
-                "train.batch_size": 300,
-                "per_dataset": {"nations": {"model.dim": 4, "model.activation": "relu"}},
-            }
+            "redgnn": built_in_recipe_with(
+                "redgnn",
+                {
+                    "model.dim": 8,
+                    "model.gnn_layers": 2,
+                    "train.batch_size": 300,
+                    "per_dataset": {"nations": {"model.dim": 4, "model.activation": "relu"}},
+                },
+            )
         },
         "presets": {
             "tiny": {
@@ -89,7 +93,7 @@ VARIATIONS: dict[str, Callable[[Path], dict]] = {
     "tiny+every_backbone": lambda wd: {
         "presets": {
             "tiny": {
-                "backbones": list(yaml.safe_load((wd / "config.yaml").read_text())["backbones"]),
+                "backbones": list(BUILT_IN_RECIPES),
                 "experiments": {
                     "main": {"variants": ["uniform", "bernoulli", "dhns", "dans"]},
                     "calibration": {},

@@ -5,6 +5,7 @@ a small config checked by hand, and config errors as one line naming the key."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import shlex
@@ -23,7 +24,7 @@ from plan_snapshot import (
     presets,
     snapshot_path,
 )
-from workflow_helpers import REPO, copy_workflow
+from workflow_helpers import BUILT_IN_RECIPES, REPO, copy_workflow
 
 from dans_kgc.config import load_defaults
 from dans_kgc.planning import (
@@ -191,6 +192,8 @@ def _expected_runs(config: dict, preset: str) -> set[tuple[str, str, str, int]]:
     with a `backbones:` list every other experiment's variants run as VARIANT@BACKBONE, except draw-only
     samplers on 1-N backbones and samplers a backbone's model cannot run (unsupported_samplers)."""
     defaults = load_defaults()
+    # dans-kgc's recipes, the config's own replacing those of the same name
+    recipes = {**BUILT_IN_RECIPES, **(config.get("backbones") or {})}
 
     def get(flat: dict, key: str):
         if key in flat:
@@ -205,7 +208,7 @@ def _expected_runs(config: dict, preset: str) -> set[tuple[str, str, str, int]]:
     for exp, chosen in (p.get("experiments") or {}).items():
         chosen, spec = chosen or {}, config["experiments"][exp]
         if exp == "calibration":
-            variants = {b: {} for b in config["backbones"]}
+            variants = {b: {} for b in recipes}
         elif exp == "sensitivity":
             variants = {}
             for name, grid in spec["grid"].items():
@@ -227,7 +230,7 @@ def _expected_runs(config: dict, preset: str) -> set[tuple[str, str, str, int]]:
                 for v, ov in variants.items():
                     flat = {
                         **(p.get("overrides") or {}),
-                        **config["backbones"][b],
+                        **recipes[b],
                         **ov,
                     }
                     sampler = get(flat, "train.sampler")
@@ -273,7 +276,6 @@ HAND_CONFIG = {
         "seed": 3,
         "experiments": ["main", "ablation", "sensitivity"],
     },
-    "backbones": {"transe": {"model.name": "transe"}},
     "experiments": {
         "main": {
             "variants": {
@@ -472,7 +474,12 @@ BAD = {
     "schema": ({"presets": {"hand": {"seedz": [0]}}}, "at 'presets.hand'"),
     "unknown backbone": (
         {"presets": {"hand": {"backbones": ["nope"]}}},
-        "presets.hand.backbones: unknown backbone",
+        "presets.hand.backbones: unknown backbone(s) nope (known: transe, rotate_nssa,",
+    ),
+    "recipe without model.name": (
+        {"backbones": {"redgnn": {"model.dim": 8}}},
+        "config backbones.redgnn: no model.name; a recipe names the backbone it sets up (it replaces the "
+        "registered recipe 'redgnn' whole)",
     ),
 }
 
@@ -499,16 +506,44 @@ def test_requested_folder_outside_the_plan_is_a_plan_error(hand):
         plan.pretrain_args("hand", "umls", "transe-00000000")
 
 
-def test_recipes_are_read_through_one_function(monkeypatch, tmp_path):
-    """Backbone recipes kept elsewhere than config `backbones` plan the same jobs once backbone_recipes reads
-    them there (the one place to change when the recipes move): the crossing (fidelity) and calibration."""
-    import dans_kgc.planning.planner as planner_module
+def test_recipes_of_the_workflow_config_are_planned_beside_the_built_in_ones(tmp_path):
+    """config `backbones:` adds recipes (a preset crosses with one, calibration trains it) and one with a built-in's
+    name replaces that recipe whole: none of the built-in complex_n3_1n's other keys (N3, xavier_normal) remain."""
+    config = copy.deepcopy(HAND_CONFIG)
+    config["backbones"] = {
+        "transe_wide": {"model.name": "transe", "model.dim": 512},
+        "complex_n3_1n": {"model.name": "complex", "model.dim": 16, "train.mode": "one_to_n"},
+    }
+    config["experiments"]["calibration"] = {"base": {"train.sampler": "uniform", "train.init_from_pretrained": False}}
+    config["presets"]["hand"].update(
+        seeds=[0],
+        backbones=["transe_wide"],
+        experiments={"main": {"variants": ["uniform"]}, "calibration": {}},
+    )
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    planned = plan_jobs(load_workflow_config(path, schema=SCHEMA), "hand")
+    jobs = {j.out.removeprefix("results/hand/umls/"): j for j in planned}
+    built_in = ["transe", "rotate_nssa", "distmult_n3_1n", "complex_n3_1n", "quate_n3_1n", "conve_1n", "redgnn"]
+    calibrated = {f"calibration/{b}/seed0" for b in [*built_in, "transe_wide"]}
+    assert {out for out, j in jobs.items() if j.rule == "train"} == calibrated | {"main/uniform@transe_wide/seed0"}
 
-    config = _case_config("fidelity", tmp_path)
-    expected = {p: [dataclasses.asdict(j) for j in plan_jobs(config, p)] for p in ("fidelity", "calibration")}
-    recipes = config.pop("backbones")
-    with pytest.raises(PlanError, match="presets.fidelity.backbones: unknown backbone"):
-        Planner(config)
-    monkeypatch.setattr(planner_module, "backbone_recipes", lambda cfg: recipes)
-    for p in ("fidelity", "calibration"):
-        assert [dataclasses.asdict(j) for j in plan_jobs(config, p)] == expected[p], p
+    def recipe_keys(out: str) -> dict:
+        return {k: v for k, v in jobs[out].overrides.items() if k.startswith("model.") or k == "train.mode"}
+
+    assert recipe_keys("main/uniform@transe_wide/seed0") == {"model.name": "transe", "model.dim": 512}
+    assert jobs["main/uniform@transe_wide/seed0"].backbone == "transe_wide"
+    assert recipe_keys("calibration/transe_wide/seed0") == {"model.name": "transe", "model.dim": 512}
+    assert recipe_keys("calibration/complex_n3_1n/seed0") == {
+        "model.name": "complex",
+        "model.dim": 16,
+        "train.mode": "one_to_n",
+    }
+    # a built-in recipe the config leaves alone: RotatE with NSSA, as dans_kgc/recipes.yaml gives it
+    assert recipe_keys("calibration/rotate_nssa/seed0") == {
+        "model.name": "rotate",
+        "model.dim": 256,
+        "model.gamma": 9.0,
+        "model.init": "uniform",
+    }
+    assert jobs["calibration/rotate_nssa/seed0"].overrides["train.loss"] == "nssa"

@@ -15,6 +15,7 @@ import yaml
 from dans_kgc import cli, plugin_record, plugins, recipes
 from dans_kgc.cli import main
 from dans_kgc.config import load_defaults
+from dans_kgc.planning import backbone_recipes, load_workflow_config
 from dans_kgc.stages import flatten
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,9 +61,20 @@ def test_package_names_are_the_yaml_entries_in_order():
     assert recipes.recipe_names() == list(FILE)
 
 
-def test_workflow_backbones_block_matches_the_package_recipes():
-    """config.yaml's `backbones:` still plans the DAG: until it reads dans_kgc.recipes, the two copies agree."""
-    assert yaml.safe_load((REPO / "config.yaml").read_text())["backbones"] == FILE
+@pytest.mark.parametrize("source", ["no backbones key", "config.yaml"])
+def test_the_workflow_plans_with_the_package_recipes_when_its_config_adds_none(source):
+    """One source of truth: a workflow config without recipes of its own (config.yaml adds none) plans with
+    dans_kgc/recipes.yaml's entries, in the file's order."""
+    config = {} if source == "no backbones key" else load_workflow_config(REPO / "config.yaml")
+    assert list(backbone_recipes(config).items()) == list(FILE.items())
+
+
+def test_the_workflow_plans_a_plugin_recipe_too(tmp_path, own_registry):
+    mine = tmp_path / "mine.yaml"
+    entry = {"model.name": "transe", "model.dim": 24}
+    mine.write_text(yaml.safe_dump({"transe_wide": entry}))
+    plugins.load_plugins([str(mine)])
+    assert list(backbone_recipes({}).items()) == [*FILE.items(), ("transe_wide", entry)]
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from workflow_helpers import (
     NO_SLURM_BIN,
+    built_in_recipe_with,
     copy_workflow,
     env,
     figure_files,
@@ -126,14 +127,17 @@ def test_backbone_recipe_per_dataset(wf):
     """A recipe's `per_dataset` entry replaces its keys on that dataset only: in the calibration run, in the
     backbone's Stage 0 and warm start (their own folders), and in the crossed runs; other datasets keep the
     shared keys (RED-GNN's published setting differs per dataset)."""
-    small = {
-        "model.dim": 8,
-        "model.gnn_layers": 2,
-        "train.batch_size": 300,
-        "train.eval_batch_size": 500,
-        "train.epochs": 1,
-        "per_dataset": {"nations": {"model.dim": 4, "model.activation": "relu"}},
-    }
+    small = built_in_recipe_with(  # the built-in redgnn at toy sizes, with a per_dataset entry of its own
+        "redgnn",
+        {
+            "model.dim": 8,
+            "model.gnn_layers": 2,
+            "train.batch_size": 300,
+            "train.eval_batch_size": 500,
+            "train.epochs": 1,
+            "per_dataset": {"nations": {"model.dim": 4, "model.activation": "relu"}},
+        },
+    )
     extra = write_yaml(
         wf / "per_dataset.yaml",
         {
@@ -235,17 +239,18 @@ BAD_CONFIGS = {
     "unknown variant": ({"presets": {"tiny": {"experiments": {"main": {"variants": ["unifrom"]}}}}}, "unifrom"),
     "enum value": ({"on_divergence": "maybe"}, "on_divergence"),
     "per-dataset recipe, unknown dataset": (
-        {"backbones": {"redgnn": {"per_dataset": {"famliy": {"model.dim": 8}}}}},
+        {"backbones": {"redgnn": {"model.name": "redgnn", "per_dataset": {"famliy": {"model.dim": 8}}}}},
         "backbones.redgnn.per_dataset.famliy: unknown dataset 'famliy'",
     ),
     "per-dataset recipe, backbone identity": (
-        {"backbones": {"redgnn": {"per_dataset": {"family": {"model.name": "transe"}}}}},
+        {"backbones": {"redgnn": {"model.name": "redgnn", "per_dataset": {"family": {"model.name": "transe"}}}}},
         "backbones.redgnn.per_dataset.family: key 'model.name' says what the backbone is",
     ),
     "per-dataset recipe, dans-kgc key": (
-        {"backbones": {"redgnn": {"per_dataset": {"family": {"model.dimm": 8}}}}},
+        {"backbones": {"redgnn": {"model.name": "redgnn", "per_dataset": {"family": {"model.dimm": 8}}}}},
         "model.dimm",
     ),
+    "recipe without model.name": ({"backbones": {"redgnn": {"model.dim": 8}}}, "backbones.redgnn: no model.name"),
 }
 
 
@@ -491,7 +496,7 @@ def test_diverged_run_fails_with_on_divergence_fail(wf):
 # ------------------------------------------------------------------------------------------
 # every backbone through the whole chain
 # ------------------------------------------------------------------------------------------
-TINY_BACKBONES = {  # the recipes of config.yaml at toy sizes (a config file merges into them)
+TINY_CHANGES = {  # the built-in recipes at toy sizes
     "rotate_nssa": {"model.dim": 8, "train.num_negatives": 4},
     "distmult_n3_1n": {"model.dim": 8},
     "complex_n3_1n": {"model.dim": 8},
@@ -499,6 +504,8 @@ TINY_BACKBONES = {  # the recipes of config.yaml at toy sizes (a config file mer
     "conve_1n": {"model.dim": 8, "model.conve_filters": 2, "train.batch_size": 512},
     "redgnn": {"model.dim": 8, "model.gnn_layers": 2, "train.batch_size": 256},
 }
+# a config's recipe replaces the built-in one of its name whole: each is the built-in's keys with its toy sizes
+TINY_BACKBONES = {name: built_in_recipe_with(name, changes) for name, changes in TINY_CHANGES.items()}
 # backbones the diffusion samplers cannot run on (config.yaml `unsupported_samplers`): none since RED-GNN got its
 # candidate space; kept so a backbone added there is checked the same way
 NO_DIFFUSION: set = set()

@@ -22,6 +22,14 @@ MIRROR = Path(os.environ.get("DANS_KGC_DATA_MIRROR", REPO.parent / "shared" / "d
 WORKFLOW_FILES = ("Snakefile", "config.yaml", "workflow", "profiles")
 TABLES = ("table1_datasets", "main", "ablation", "efficiency", "paper_vs_ours", "hardness")
 FIGURES = ("sensitivity", "curves", "bands")
+# the built-in backbone recipes as dans_kgc/recipes.yaml states them, read as a file (not through dans_kgc.recipes)
+BUILT_IN_RECIPES: dict = yaml.safe_load((REPO / "dans_kgc" / "recipes.yaml").read_text())
+
+
+def built_in_recipe_with(name: str, changes: dict) -> dict:
+    """A workflow-config recipe that replaces the built-in ``name``: its keys, ``changes`` replacing some (a
+    `per_dataset` in ``changes`` replaces the built-in's whole)."""
+    return {**BUILT_IN_RECIPES[name], **changes}
 
 
 def copy_workflow(dest: Path) -> Path:

@@ -18,8 +18,9 @@ Public API
     experiment, variant, seed
                 of a run (train, diagnose) or of a study (tune: experiment `tuned`, its variant, the seed its
                 trials use); None for the shared stages (pretrain, dam, diffusion) and the reports
-    backbone    the backbone recipe (config `backbones`) a run's folder names: the calibration variant, or
-                the BACKBONE of a crossed variant VARIANT@BACKBONE; None where the preset's own model is used
+    backbone    the backbone recipe (dans_kgc/recipes.yaml or config `backbones`) a run's folder names: the
+                calibration variant, or the BACKBONE of a crossed variant VARIANT@BACKBONE; None where the
+                preset's own model is used
     model       the model (model.name) the job trains or reads: run, study, pretraining, warm start
     key         the folder key of a shared stage (pretrain pkey, DAM key, diffusion dkey; diagnose_warm_start:
                 the dkey) or the report's name; None otherwise
@@ -50,7 +51,9 @@ Public API
     ``plan_jobs(load_workflow_config("config.yaml"), "quick")`` lists what `--config preset=quick` runs.
 
 ``backbone_recipes(workflow_config)``
-    The named backbone recipes; every reader of them goes through this one function.
+    The named backbone recipes: dans-kgc's (dans_kgc/recipes.yaml, and those plugins register), then the
+    config's own `backbones:` (an entry with a known name replaces that recipe whole). Every reader of them
+    goes through this one function.
 
 Layout (config.yaml documents it too)
 -------------------------------------

@@ -32,6 +32,7 @@ from dans_kgc.planning.overrides import (
     train_filter,
     value,
 )
+from dans_kgc.recipes import recipe_entries
 from dans_kgc.stages import (
     DRAW_ONLY_SAMPLERS,
     TRANSE_SOURCES,
@@ -136,9 +137,11 @@ M = TypeVar("M", bound=Callable[..., Any])
 
 
 def backbone_recipes(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The named backbone recipes (name -> flat dans-kgc overrides, optionally with `per_dataset`). Every reader
-    of the recipes goes through here."""
-    return config.get("backbones") or {}
+    """The named backbone recipes (name -> flat dans-kgc overrides, optionally with `per_dataset`): dans-kgc's
+    (dans_kgc/recipes.yaml and those plugins register), then the workflow config's own `backbones:`, where an
+    entry with a known name replaces that recipe whole (in its place). Every reader of the recipes goes through
+    here."""
+    return {**recipe_entries(), **(config.get("backbones") or {})}
 
 
 class Run(NamedTuple):
@@ -266,6 +269,8 @@ class Planner:
                 load(self.plugins)
             except PluginError as err:
                 raise PlanError(f"config plugins: {err}") from None
+        # after the plugins, whose recipes count too
+        self.recipes = backbone_recipes(config)
         if "preset" in config:
             self.check_preset(config["preset"])
         self._validate()
@@ -296,7 +301,7 @@ class Planner:
     def recipe(self, backbone: str, dataset: str | None = None) -> Flat:
         """A backbone's recipe (flat dans-kgc overrides) on one dataset: its shared keys, then the dataset's own
         entry of `per_dataset` (dataset None: the shared keys only)."""
-        return recipe_overrides(backbone_recipes(self.config)[backbone], dataset)
+        return recipe_overrides(self.recipes[backbone], dataset)
 
     def effective(self, preset: str, variant_ov: Mapping[str, Any] | None = None) -> Flat:
         """preset overrides, then variant overrides (flat dict)."""
@@ -332,10 +337,7 @@ class Planner:
             return {}
         spec = self.config["experiments"][experiment]
         if experiment == "calibration":  # each backbone on its own, with its native loss and recipe
-            variants = {
-                name: {**(spec.get("base") or {}), **self.recipe(name, dataset)}
-                for name in backbone_recipes(self.config)
-            }
+            variants = {name: {**(spec.get("base") or {}), **self.recipe(name, dataset)} for name in self.recipes}
         elif experiment == "sensitivity":
             variants = self._sensitivity_variants(preset, chosen, spec)
         elif experiment == "tuned":  # main's variants, each tuned first
@@ -460,8 +462,13 @@ class Planner:
     # config checks beyond the schema
     # --------------------------------------------------------------------------------------
     def _validate(self) -> None:
-        recipes = backbone_recipes(self.config)
+        recipes = self.recipes
         for name, spec in recipes.items():
+            if "model.name" not in spec:  # only a config entry can lack it: the package's are checked on import
+                whole = f" (it replaces the registered recipe '{name}' whole)" if name in recipe_entries() else ""
+                raise PlanError(
+                    f"config backbones.{name}: no model.name; a recipe names the backbone it sets up{whole}"
+                )
             self._check_overrides(f"backbones.{name}", self.recipe(name))
             self._check_dans_config(f"backbones.{name}", self.recipe(name))
             for ds, own in (spec.get(PER_DATASET) or {}).items():
@@ -481,7 +488,7 @@ class Planner:
             if unknown:
                 raise PlanError(
                     f"config presets.{preset}.backbones: unknown backbone(s) {', '.join(unknown)} "
-                    f"(defined under `backbones`: {', '.join(recipes) or 'none'})"
+                    f"(known: {', '.join(recipes)}; dans-kgc's, your plugins' and config `backbones`)"
                 )
             self._check_overrides(f"presets.{preset}.overrides", p.get("overrides") or {})
             for ds in p["datasets"]:
