@@ -1,6 +1,6 @@
 """Projected cost of a RED-GNN run on a dataset too large to train here (WN18RR on a CPU).
 
-Builds RED-GNN with its recipe on the dataset (config.yaml's ``backbones.redgnn``, its ``per_dataset`` entry for
+Builds RED-GNN with its recipe on the dataset (``redgnn`` of dans_kgc/recipes.yaml, its ``per_dataset`` entry for
 the dataset: the published setting there; then any ``--set`` overrides), attaches one epoch's propagation graph
 (the seeded ``train.fact_ratio`` re-split, as training does), times ``--steps`` training steps of the plain
 1-N loss and, with ``--sampler dans``, of DANS-KGC on top (a random DAM stand-in and an untrained denoiser: the
