@@ -103,6 +103,12 @@ def run_training(
     start = time.perf_counter()
     device = runtime(cfg)
     kg, protocol = load_kg(cfg, dataset)
+    if stage == "train" and pretrained is None and cfg["train"]["init_from_pretrained"]:
+        # a replay of a run that started from Stage 0 silently trains from scratch without it
+        log.warning(
+            "train.init_from_pretrained is true but no --pretrained folder was given: the backbone starts from "
+            "random init (pass the Stage-0 run with --pretrained, or set train.init_from_pretrained=false)"
+        )
     model, sampler = build_run(cfg, kg, pretrained, **resources)  # checks the stage outputs before writing anything
     save_run_config(out, cfg, dataset)
     tracking = RunTracking(cfg, out, dataset=dataset, resume=resume, tags=tags)  # tracker.name: none -> no-op
