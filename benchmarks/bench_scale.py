@@ -36,6 +36,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from dans_kgc.costs import fit_power_law  # noqa: E402
 from dans_kgc.datasets.custom import materialize_synthetic  # noqa: E402
 from dans_kgc.datasets.registry import get_dataset  # noqa: E402
 from dans_kgc.datasets.synthetic import SyntheticShape  # noqa: E402
@@ -270,7 +271,8 @@ def dataset_name(graph: str) -> str:
 
 
 def fit(points: list[tuple[float, float, float]]) -> dict[str, float | None]:
-    """Least squares of log seconds on log triples and log entities; plus the one-variable slope on triples."""
+    """The cost model's fit (``dans_kgc.costs.fit_power_law``) over every point, and the one-variable exponent in
+    triples along the synthetic sizes' points alone (the caller passes those for ``exponent_diagonal``)."""
     pts = [(t, e, s) for t, e, s in points if t > 0 and e > 0 and s and s > 0]
     out: dict[str, float | None] = {
         "exponent_triples": None,
@@ -278,14 +280,11 @@ def fit(points: list[tuple[float, float, float]]) -> dict[str, float | None]:
         "exponent_diagonal": None,
         "points": len(pts),
     }
-    if len(pts) >= 2:
-        x = np.log([p[0] for p in pts])
-        y = np.log([p[2] for p in pts])
-        out["exponent_diagonal"] = float(np.polyfit(x, y, 1)[0])
-    if len(pts) >= 4:
-        a = np.column_stack([np.ones(len(pts)), np.log([p[0] for p in pts]), np.log([p[1] for p in pts])])
-        coef, *_ = np.linalg.lstsq(a, np.log([p[2] for p in pts]), rcond=None)
-        out["intercept"], out["exponent_triples"], out["exponent_entities"] = (float(c) for c in coef)
+    law = fit_power_law(pts) if len(pts) >= 2 else None
+    if law is not None:
+        out["intercept"], out["exponent_triples"] = law.intercept, law.b
+        out["exponent_entities"] = law.c if len(pts) >= 4 and law.c != 0.0 else None
+        out["exponent_diagonal"] = float(np.polyfit(np.log([p[0] for p in pts]), np.log([p[2] for p in pts]), 1)[0])
     return out
 
 

@@ -71,9 +71,16 @@ class CostModel:
         return self.stages[name]
 
 
-def _fit_points(points: list[tuple[float, float, float]]) -> StageFit | None:
-    """Least squares in log space; with fewer than 4 points or no spread in the entities-to-triples ratio, the
-    one-variable fit in triples (entities then carry no separate exponent)."""
+# The entities-to-triples ratio must vary this much (std of its log) before entities get their own exponent:
+# along one family of shapes (the synthetic sizes) the two grow together and the split is not identified.
+MIN_RATIO_SPREAD = 0.25
+
+
+def fit_power_law(points: list[tuple[float, float, float]]) -> StageFit | None:
+    """``log seconds = a + b log triples + c log entities`` by least squares over (triples, entities, seconds).
+
+    With fewer than 4 points, or entities and triples growing together (their log ratio's spread under
+    ``MIN_RATIO_SPREAD``), only the exponent in triples is fitted (``c = 0``)."""
     import numpy as np
 
     pts = [(t, e, s) for t, e, s in points if t > 0 and e > 0 and s > 0]
@@ -82,8 +89,8 @@ def _fit_points(points: list[tuple[float, float, float]]) -> StageFit | None:
     lt, le, ls = (np.log([p[i] for p in pts]) for i in range(3))
     if len(pts) == 1:
         return StageFit(float(ls[0]), 0.0, 0.0)
-    design = np.column_stack([np.ones(len(pts)), lt, le])
-    if len(pts) >= 4 and np.linalg.matrix_rank(design) == 3:
+    if len(pts) >= 4 and float(np.std(le - lt)) >= MIN_RATIO_SPREAD:
+        design = np.column_stack([np.ones(len(pts)), lt, le])
         a, b, c = np.linalg.lstsq(design, ls, rcond=None)[0]
         return StageFit(float(a), float(b), float(c))
     b, a = np.polyfit(lt, ls, 1)
@@ -115,9 +122,9 @@ def load_cost_model(path: str | Path) -> CostModel:
             overhead.setdefault(stage, []).append((t, e, max(cell["seconds"] - epoch, 1e-3)))
     stages = {}
     for stage, pts in per_stage.items():
-        fit = _fit_points(pts)
+        fit = fit_power_law(pts)
         if fit is not None:
-            extra = _fit_points(overhead.get(stage, []))
+            extra = fit_power_law(overhead.get(stage, []))
             stages[stage] = StageFit(fit.intercept, fit.b, fit.c, extra)
     return CostModel(stages, str(path), str(raw.get("machine", "unknown machine")), int(raw.get("threads", 1)))
 

@@ -167,3 +167,14 @@ def test_plan_prices_the_snakefile_targets(in_tmp, capsys):
         )
         == 2
     )
+
+
+def test_entities_get_no_exponent_of_their_own_when_they_grow_with_the_triples():
+    """Along one family of shapes (entities = triples / 9) the split between the two exponents is not identified:
+    the fit must give the combined exponent in triples, not two huge opposite ones."""
+    from dans_kgc.costs import fit_power_law
+
+    pts = [(t, t / 9, law(t, t / 9, 1e-4, 1.0, 0.5)) for t in (1e4, 4e4, 1.6e5, 1e6)]
+    f = fit_power_law(pts)
+    assert f.c == 0.0 and f.b == pytest.approx(1.5, abs=1e-9)
+    assert f.seconds(3e5, 3e5 / 9) == pytest.approx(law(3e5, 3e5 / 9, 1e-4, 1.0, 0.5), rel=1e-9)
