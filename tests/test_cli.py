@@ -275,7 +275,21 @@ def test_help_lists_what_a_plugin_registers(tmp_path, capsys):
 def test_training_without_its_stage_0_says_it_starts_from_scratch(in_tmp, caplog, init, warned):
     """A run set to start from Stage 0 but given no --pretrained (a replay from config.yaml alone) trains from
     random init: it must say so, since its numbers then differ from the recorded run's."""
-    args = ["train", "--dataset", "umls", "--out", "run", "--set", "train.epochs=1", "--set", "model.dim=8",
-            "--set", f"train.init_from_pretrained={init}", "--set", "threads=1", "--quiet"]
+    args = [
+        "train",
+        "--dataset",
+        "umls",
+        "--out",
+        "run",
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "model.dim=8",
+        "--set",
+        f"train.init_from_pretrained={init}",
+        "--set",
+        "threads=1",
+        "--quiet",
+    ]
     assert main(args) == 0
     assert ("no --pretrained folder was given" in caplog.text) == warned
