@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from dans_kgc.datasets.loading import KnowledgeGraph
 from dans_kgc.models.base import KGEModel
+from dans_kgc.utils import release_freed_memory
 
 SIDES = ("tail", "head")
 HITS = (1, 3, 10)
@@ -162,6 +163,7 @@ def rank_triples(
             pes[side].append(p.cpu())
             a_gt[side].append(gt.cpu())
             a_ge[side].append(ge.cpu())
+        release_freed_memory()  # else RSS can grow by one batch's temporaries per batch
     cat = lambda d: {s: (torch.cat(v).numpy() if v else np.zeros(0)) for s, v in d.items()}  # noqa: E731
     return RankResult(cat(opt), cat(pes), time.perf_counter() - start, cat(a_gt), cat(a_ge))
 
