@@ -58,6 +58,22 @@ STAGES = (
     "report",
 )
 EPOCH_STAGES = {"pretrain", "diffusion", "diffusion_dhns", *(f"train_{s}" for s in SAMPLERS)}
+# What each stage reads: a stage whose cell is already measured is skipped, so before a requested stage runs, the
+# outputs it needs are built (unmeasured) where this work folder lacks them - a new machine, or a second --out.
+UPSTREAM: dict[str, tuple[str, ...]] = {
+    "fetch": (),
+    "stats": ("fetch",),
+    "pretrain": ("fetch",),
+    "dam": ("pretrain",),
+    "diffusion": ("pretrain", "dam"),
+    "diffusion_dhns": ("pretrain",),
+    **{f"train_{s}": ("pretrain",) for s in SAMPLERS},
+    "train_dhns": ("pretrain", "diffusion_dhns"),
+    "train_dans": ("pretrain", "dam", "diffusion"),
+    "evaluate": ("train_uniform",),
+    "diagnose": ("train_dans",),
+    "report": tuple(f"train_{s}" for s in SAMPLERS),
+}
 ONE_EPOCH = [
     "pretrain.epochs=1",
     "train.epochs=1",
@@ -114,6 +130,33 @@ def peak_rss_run(cmd: list[str], log: Path, env: dict[str, str]) -> tuple[int, f
         )
         wall = time.perf_counter() - t0
     return code, wall, int(rss_file.read_text()) / 1024.0
+
+
+def done_marker(work: Path, name: str, stage: str) -> Path:
+    """Written after a stage's command succeeded in this work folder (measured or not)."""
+    return work / name / "done" / stage
+
+
+def run_stage(name: str, stage: str, work: Path, cfg_file: Path, env: dict[str, str]) -> tuple[int, float, float]:
+    """Run one stage's command -> (exit code, wall seconds, peak RSS MiB); marks it done on success."""
+    cmd, _ = stage_commands(name, stage, work, cfg_file)
+    code, wall, rss = peak_rss_run(cmd, work / name / "logs" / f"{stage}.log", env)
+    if code == 0:
+        done_marker(work, name, stage).parent.mkdir(parents=True, exist_ok=True)
+        done_marker(work, name, stage).touch()
+    return code, wall, rss
+
+
+def build_upstream(name: str, stage: str, work: Path, cfg_file: Path, env: dict[str, str]) -> None:
+    """Build, unmeasured and in order, every stage ``stage`` reads that this work folder has not run yet."""
+    for need in UPSTREAM[stage]:
+        if done_marker(work, name, need).is_file():
+            continue
+        build_upstream(name, need, work, cfg_file, env)
+        print(f"[{time.strftime('%H:%M:%S')}]   building {name}/{need} (input of {stage}, not measured)", flush=True)
+        code, _, _ = run_stage(name, need, work, cfg_file, env)
+        if code != 0:
+            raise SystemExit(f"{name}/{need} failed (exit {code}); see {work / name / 'logs' / f'{need}.log'}")
 
 
 def epoch_seconds(stage: str, out: Path) -> float | None:
@@ -434,17 +477,17 @@ def main() -> int:
         cfg_file = write_config(work, [g for g in args.graphs])
         for graph in args.graphs:
             name = dataset_name(graph)
-            for stage in ("fetch", "stats"):  # sizes come from the stats table
-                if stage not in args.stages and not (work / name / "stats" / "table1.csv").is_file():
-                    cmd, _ = stage_commands(name, stage, work, cfg_file)
-                    peak_rss_run(cmd, work / name / "logs" / f"{stage}.log", env)
+            if "stats" not in args.stages and not (work / name / "stats" / "table1.csv").is_file():
+                build_upstream(name, "stats", work, cfg_file, env)  # sizes come from the stats table
+                run_stage(name, "stats", work, cfg_file, env)
             for stage in args.stages:
                 key = f"{graph}/{stage}"
                 if key in results["cells"] and results["cells"][key]["status"] == "ok" and not args.redo:
                     continue
+                build_upstream(name, stage, work, cfg_file, env)
                 cmd, folder = stage_commands(name, stage, work, cfg_file)
                 print(f"[{time.strftime('%H:%M:%S')}] {key}: {' '.join(cmd[3:])}", flush=True)
-                code, wall, rss = peak_rss_run(cmd, work / name / "logs" / f"{stage}.log", env)
+                code, wall, rss = run_stage(name, stage, work, cfg_file, env)
                 cell = {
                     "status": "ok" if code == 0 else f"exit {code}",
                     "seconds": round(wall, 2),
