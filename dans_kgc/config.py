@@ -148,7 +148,7 @@ def merge(base: dict[str, Any], override: Mapping[str, Any], source: str, prefix
 PER_DATASET = "per_dataset"
 
 
-def recipe_overrides(recipe: Mapping[str, Any], dataset: str | None = None) -> dict[str, Any]:
+def apply_per_dataset(recipe: Mapping[str, Any], dataset: str | None = None) -> dict[str, Any]:
     """A backbone recipe's flat overrides on ``dataset``: its shared keys, replaced by its ``per_dataset`` entry
     for that dataset (None: the shared keys only). The DAG and the benchmarks read recipes through this."""
     shared = {k: v for k, v in recipe.items() if k != PER_DATASET}

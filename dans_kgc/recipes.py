@@ -28,8 +28,7 @@ from typing import Any
 
 import yaml
 
-from dans_kgc.config import PER_DATASET, ConfigError, load_defaults, merge, nest_dotted
-from dans_kgc.config import recipe_overrides as _apply
+from dans_kgc.config import PER_DATASET, ConfigError, apply_per_dataset, load_defaults, merge, nest_dotted
 
 PACKAGE_FILE = "recipes.yaml"
 PACKAGE_SOURCE = f"package data (dans_kgc/{PACKAGE_FILE})"
@@ -52,7 +51,7 @@ class Recipe:
 
     def on(self, dataset: str | None = None) -> dict[str, Any]:
         """The flat overrides on ``dataset``: the shared keys, then its ``per_dataset`` entry (None: shared only)."""
-        return _apply({**self.overrides, PER_DATASET: self.per_dataset}, dataset)
+        return apply_per_dataset({**self.overrides, PER_DATASET: self.per_dataset}, dataset)
 
     def entry(self) -> dict[str, Any]:
         """The recipe laid out as its YAML entry: the shared keys, then ``per_dataset`` where it has one (a copy)."""

@@ -127,8 +127,8 @@ def test_config_choices_name_every_registered_backbone():
     assert _CHOICES[("model", "name")] == set(MODELS)
 
 
-def test_recipe_overrides_apply_the_datasets_own_entry_over_the_shared_keys():
-    from dans_kgc.config import recipe_overrides
+def test_apply_per_dataset_puts_the_datasets_own_entry_over_the_shared_keys():
+    from dans_kgc.config import apply_per_dataset
 
     recipe = {
         "model.name": "redgnn",
@@ -136,11 +136,11 @@ def test_recipe_overrides_apply_the_datasets_own_entry_over_the_shared_keys():
         "train.lr": 0.0012,
         "per_dataset": {"family": {"model.dim": 48}, "wn18rr": {"train.lr": 0.0003}},
     }
-    assert recipe_overrides(recipe, "family") == {"model.name": "redgnn", "model.dim": 48, "train.lr": 0.0012}
-    assert recipe_overrides(recipe, "wn18rr") == {"model.name": "redgnn", "model.dim": 64, "train.lr": 0.0003}
+    assert apply_per_dataset(recipe, "family") == {"model.name": "redgnn", "model.dim": 48, "train.lr": 0.0012}
+    assert apply_per_dataset(recipe, "wn18rr") == {"model.name": "redgnn", "model.dim": 64, "train.lr": 0.0003}
     assert (
-        recipe_overrides(recipe, "umls")
-        == recipe_overrides(recipe)
+        apply_per_dataset(recipe, "umls")
+        == apply_per_dataset(recipe)
         == {"model.name": "redgnn", "model.dim": 64, "train.lr": 0.0012}
     )
     assert "per_dataset" in recipe  # the recipe itself is left as it was

@@ -16,8 +16,8 @@ import dans_kgc
 from dans_kgc.config import (
     PER_DATASET,
     ConfigError,
+    apply_per_dataset,
     merge,
-    recipe_overrides,
     validate_values,
 )
 from dans_kgc.planning.overrides import (
@@ -301,7 +301,7 @@ class Planner:
     def recipe(self, backbone: str, dataset: str | None = None) -> Flat:
         """A backbone's recipe (flat dans-kgc overrides) on one dataset: its shared keys, then the dataset's own
         entry of `per_dataset` (dataset None: the shared keys only)."""
-        return recipe_overrides(self.recipes[backbone], dataset)
+        return apply_per_dataset(self.recipes[backbone], dataset)
 
     def effective(self, preset: str, variant_ov: Mapping[str, Any] | None = None) -> Flat:
         """preset overrides, then variant overrides (flat dict)."""
