@@ -34,7 +34,7 @@ from dans_kgc.evaluation import FilterIndex, rank_triples
 from dans_kgc.models.base import KGEModel
 from dans_kgc.provenance import provenance
 from dans_kgc.stages import check_record, semantic_backbone, stage_record
-from dans_kgc.utils import write_json, write_text
+from dans_kgc.utils import release_freed_memory, write_json, write_text
 
 ENTITIES_CSV = "entities.csv"
 REPORT_JSON = "dam_report.json"
@@ -183,6 +183,8 @@ def knn_cosine(emb: np.ndarray, k: int, device: torch.device | str = "cpu", chun
         rows = torch.arange(sim.shape[0], device=sim.device)
         sim[rows, rows + i] = -float("inf")  # not its own neighbour
         out.append(sim.topk(k, dim=1).values.mean(1).cpu())
+        del sim
+        release_freed_memory()  # else each chunk's [chunk, N] block can stay resident (glibc)
     return torch.cat(out).double().numpy()
 
 
