@@ -1,0 +1,44 @@
+"""The README's preset table says what `dans-kgc plan` says: jobs, training runs and predicted CPU hours."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from dans_kgc.costs import load_cost_model, preset_cost
+from dans_kgc.planning import load_workflow_config, plan_jobs
+
+ROOT = Path(__file__).resolve().parents[1]
+ROW = re.compile(
+    r"^\| `(?P<preset>[\w-]+)` \|.*\| (?P<jobs>\d+) \((?P<runs>\d+)\) \| "
+    r"(?P<hours>[\d,.]+)(?: \+ (?P<nm>\d+) jobs not modelled)? \|$"
+)
+
+
+def readme_rows() -> dict[str, dict[str, str]]:
+    text = (ROOT / "README.md").read_text()
+    table = text.split("<!-- preset table -->", 1)[1].split("<!-- /preset table -->", 1)[0]
+    return {m["preset"]: m.groupdict() for m in map(ROW.match, table.splitlines()) if m}
+
+
+def test_the_table_lists_every_preset():
+    presets = load_workflow_config(str(ROOT / "config.yaml"), {})["presets"]
+    assert set(readme_rows()) == {p for p in presets if not p.startswith("tiny")}  # tiny*: the tests' own
+
+
+@pytest.mark.parametrize("preset", sorted(readme_rows()))
+def test_each_row_matches_the_plan(preset):
+    row = readme_rows()[preset]
+    config = load_workflow_config(str(ROOT / "config.yaml"), {"preset": preset})
+    jobs = plan_jobs(config, preset, targets="tables")
+    cost = preset_cost(jobs, load_cost_model(ROOT / "benchmarks" / "results" / "bench_scale.json"))
+    not_modelled = sum(r["not_modelled"] for r in cost.rows)
+    want = (len(jobs) + 1, sum(j.rule == "train" for j in jobs), f"{cost.cpu_hours:,.1f}", not_modelled)
+    got = (int(row["jobs"]), int(row["runs"]), row["hours"], int(row["nm"] or 0))
+    # jobs: the plan's plus the all_tables target, as `snakemake -n all_tables` counts them
+    assert got == want, (
+        f"README preset table, `{preset}`: (jobs, training runs, CPU hours, not modelled) is {got}, "
+        f"`dans-kgc plan --preset {preset} --targets tables` gives {want}"
+    )
