@@ -71,6 +71,7 @@ def published_row(
             out: dict[str, Any] = {m: (float(vals[m]) if vals.get(m) is not None else None) for m in METRICS}
             out["source"] = row["source"]
             out["table"] = tname
+            out["protocol"] = protocol(path, table=tname)
             note = (row.get("notes") or {}).get(ds)
             if note:
                 out["note"] = note
@@ -96,8 +97,12 @@ def no_row_reason(backbone: str, *, path: str | None = None) -> str | None:
     return reasons.get(_key(backbone)) if backbone else None
 
 
-def protocol(path: str | None = None) -> str | None:
-    return load(path).get("protocol")
+def protocol(path: str | None = None, *, table: str | None = None) -> str | None:
+    """The evaluation protocol of the published rows: the table's own ``protocol`` (a table of rows on the
+    classic kge splits), else the file's."""
+    data = load(path)
+    own = ((data.get("tables") or {}).get(table) or {}).get("protocol") if table else None
+    return own or data.get("protocol")
 
 
 def description(path: str | None = None) -> str:

@@ -161,6 +161,7 @@ def test_published_rows_known_values():
         "hits@10": 0.660,
         "source": baselines.calibration_source("conve"),
         "table": "adaprop_kdd2023",
+        "protocol": "redgnn",
     }
     assert baselines.published_row("RED-GNN", "UMLS")["mrr"] == 0.964  # display names work too
     assert baselines.published_row("redgnn", "yago3-10")["mrr"] == 0.559  # in the KDD table, not in RED-GNN's README
@@ -182,6 +183,7 @@ def test_backbones_without_a_published_row_say_so():
         "hits@10": 0.57,
         "source": baselines.calibration_source("complex"),
         "table": "lacroix_icml2018",
+        "protocol": "kge",
     }
     assert "Lacroix" in baselines.calibration_source("complex")
     assert baselines.calibration_source("rotate").startswith("RotatE, as reported in AdaProp")
@@ -434,3 +436,19 @@ def test_calibration_curves_without_traces_says_so(tmp_path):
     out = tmp_path / "fig"
     build_report("calibration_curves", [cal_run(tmp_path, "umls", "transe", "transe", 0, mrr=0.5)], out)
     assert _is_png(Path(str(out) + ".png")) and json.loads(read(out, ".provenance.json"))["warnings"]
+
+
+def test_a_published_table_on_the_kge_splits_is_compared_with_kge_runs_without_a_protocol_mark(tmp_path):
+    root = tmp_path / "runs"
+    # ComplEx-N3 on WN18RR: Lacroix et al.'s row is on the kge splits (0.48); a kge run of 0.45 is comparable
+    # (Δ −0.030), a redgnn-protocol run of the same number is marked as not directly comparable
+    kge = cal_run(root / "a", "wn18rr", "complex_n3_1n", "complex", 0, mrr=0.45, protocol="kge")
+    redgnn = cal_run(root / "b", "wn18rr", "complex_n3_1n", "complex", 0, mrr=0.45, protocol="redgnn")
+    assert baselines.protocol(table="lacroix_icml2018") == "kge" and baselines.protocol() == "redgnn"
+    for run, marked in ((kge, False), (redgnn, True)):
+        out = tmp_path / run.parents[3].name
+        build_report("calibration", [run], out)
+        row = md_row(read(out, ".md"), "| WN18RR |")
+        assert row[4].startswith("0.480") and row[11].startswith("−0.030")
+        assert (row[11] != "−0.030") is marked
+        assert ("not directly comparable" in read(out, ".md")) is marked

@@ -219,11 +219,12 @@ def build_calibration(ctx: ReportContext) -> list[Path]:
         }
         c_d = Cell(_signed(deltas["mrr"], digits) if deltas["mrr"] is not None else MISSING, deltas["mrr"])
         protos = {r.protocol for r in members if r.has_metrics}
-        if deltas["mrr"] is not None and pub_protocol and protos and protos != {pub_protocol}:
+        row_protocol = (pub or {}).get("protocol") or pub_protocol
+        if deltas["mrr"] is not None and row_protocol and protos and protos != {row_protocol}:
             c_d.marks.append(
                 notes.mark(
                     f"our protocol ({', '.join(sorted(map(str, protos)))}) differs from the "
-                    f"published one ({pub_protocol}): not directly comparable"
+                    f"published one ({row_protocol}): not directly comparable"
                 )
             )
         row.append(c_d)
