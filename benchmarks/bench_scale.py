@@ -150,13 +150,18 @@ def run_stage(name: str, stage: str, work: Path, cfg_file: Path, env: dict[str, 
 def build_upstream(name: str, stage: str, work: Path, cfg_file: Path, env: dict[str, str]) -> None:
     """Build, unmeasured and in order, every stage ``stage`` reads that this work folder has not run yet."""
     for need in UPSTREAM[stage]:
-        if done_marker(work, name, need).is_file():
-            continue
-        build_upstream(name, need, work, cfg_file, env)
-        print(f"[{time.strftime('%H:%M:%S')}]   building {name}/{need} (input of {stage}, not measured)", flush=True)
-        code, _, _ = run_stage(name, need, work, cfg_file, env)
-        if code != 0:
-            raise SystemExit(f"{name}/{need} failed (exit {code}); see {work / name / 'logs' / f'{need}.log'}")
+        ensure_built(name, need, work, cfg_file, env, why=f"input of {stage}")
+
+
+def ensure_built(name: str, stage: str, work: Path, cfg_file: Path, env: dict[str, str], why: str) -> None:
+    """Run ``stage`` unmeasured (after what it reads) unless this work folder has run it; stop if it fails."""
+    if done_marker(work, name, stage).is_file():
+        return
+    build_upstream(name, stage, work, cfg_file, env)
+    print(f"[{time.strftime('%H:%M:%S')}]   building {name}/{stage} ({why}, not measured)", flush=True)
+    code, _, _ = run_stage(name, stage, work, cfg_file, env)
+    if code != 0:
+        raise SystemExit(f"{name}/{stage} failed (exit {code}); see {work / name / 'logs' / f'{stage}.log'}")
 
 
 def epoch_seconds(stage: str, out: Path) -> float | None:
@@ -478,8 +483,7 @@ def main() -> int:
         for graph in args.graphs:
             name = dataset_name(graph)
             if "stats" not in args.stages and not (work / name / "stats" / "table1.csv").is_file():
-                build_upstream(name, "stats", work, cfg_file, env)  # sizes come from the stats table
-                run_stage(name, "stats", work, cfg_file, env)
+                ensure_built(name, "stats", work, cfg_file, env, why="graph size")  # read from the stats table
             for stage in args.stages:
                 key = f"{graph}/{stage}"
                 if key in results["cells"] and results["cells"][key]["status"] == "ok" and not args.redo:
