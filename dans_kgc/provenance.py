@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 import dans_kgc
 
-_PACKAGES = ("torch", "numpy", "pandas", "scikit-learn", "snakemake")
+_PACKAGES = ("torch", "numpy", "scipy", "pandas", "scikit-learn", "snakemake")
 
 
 def git_commit(path: str | Path | None = None) -> str | None:
@@ -46,10 +46,45 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
+def cpu_model(cpuinfo: str | Path = "/proc/cpuinfo") -> str | None:
+    """The CPU's model name (Linux's ``/proc/cpuinfo``; ``platform.processor()`` elsewhere), or None."""
+    try:
+        for line in Path(cpuinfo).read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def blas_info() -> list[str]:
+    """NumPy / SciPy's BLAS libraries as ``name version (kernel), N threads``: the kernel a CPU gets, and the
+    thread count, change the last bits of DAM's and K-means' arithmetic, which ``threads`` does not set."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return []
+    return sorted(
+        {
+            f"{p.get('internal_api')} {p.get('version')} ({p.get('architecture') or '?'}), "
+            f"{p.get('num_threads')} threads"
+            for p in threadpool_info()
+            if p.get("user_api") == "blas"
+        }
+    )
+
+
 def device_info(device: torch.device) -> dict[str, Any]:
     import torch  # lazily: report builders need provenance without paying torch's import
 
-    info: dict[str, Any] = {"device": str(device), "platform": platform.platform(), "threads": torch.get_num_threads()}
+    info: dict[str, Any] = {
+        "device": str(device),
+        "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "blas": blas_info(),
+        "threads": torch.get_num_threads(),
+    }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
         info["cuda"] = torch.version.cuda

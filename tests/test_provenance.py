@@ -1,0 +1,36 @@
+"""Provenance names the CPU and the BLAS kernel: they change the last bits of DAM's arithmetic."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from dans_kgc import provenance as prov
+
+
+def test_cpu_model_reads_the_first_model_name(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(
+        "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) Gold 6248 CPU @ 2.50GHz\n"
+        "flags\t\t: fpu vme\n\nprocessor\t: 1\nmodel name\t: another\n"
+    )
+    assert prov.cpu_model(cpuinfo) == "Intel(R) Xeon(R) Gold 6248 CPU @ 2.50GHz"
+
+
+def test_cpu_model_falls_back_to_platform_then_none(tmp_path, monkeypatch):
+    no_name = tmp_path / "cpuinfo"
+    no_name.write_text("processor\t: 0\nmodel name\t:   \n")
+    monkeypatch.setattr(prov.platform, "processor", lambda: "arm")
+    assert prov.cpu_model(no_name) == "arm"
+    assert prov.cpu_model(tmp_path / "missing") == "arm"
+    monkeypatch.setattr(prov.platform, "processor", lambda: "")
+    assert prov.cpu_model(no_name) is None
+
+
+def test_provenance_records_cpu_blas_and_scipy():
+    np.ones((2, 2)) @ np.ones((2, 2))  # NumPy's BLAS is loaded once NumPy is
+    p = prov.provenance({"seed": 3}, torch.device("cpu"), 1.25)
+    assert p["seed"] == 3 and p["device"] == "cpu" and p["wall_seconds"] == 1.25
+    assert "cpu" in p and "scipy" in p["packages"] and p["packages"]["scipy"]
+    assert p["blas"], "NumPy's BLAS library is missing from provenance"
+    assert all(entry.endswith(" threads") for entry in p["blas"])
