@@ -65,10 +65,16 @@ def resolve_device(name: str) -> torch.device:
 
 
 def set_threads(n: int) -> None:
+    """``n`` threads for torch and for the BLAS / OpenMP pools under NumPy, SciPy and scikit-learn (DAM's
+    features, K-means): else those use every core, which oversubscribes a machine running one job per core.
+    ``n`` <= 0 leaves every library at its default."""
     import torch
 
     if n and n > 0:
         torch.set_num_threads(n)
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=n)  # process-wide until changed; the returned handle only restores
 
 
 @contextmanager

@@ -34,3 +34,24 @@ def test_provenance_records_cpu_blas_and_scipy():
     assert "cpu" in p and "scipy" in p["packages"] and p["packages"]["scipy"]
     assert p["blas"], "NumPy's BLAS library is missing from provenance"
     assert all(entry.endswith(" threads") for entry in p["blas"])
+
+
+def test_threads_bind_blas_and_openmp_too():
+    """`threads: 1` means one thread in NumPy's BLAS and OpenMP as in torch (a fresh interpreter: the limits are
+    process-wide)."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, numpy, sklearn.cluster, torch\n"
+        "from threadpoolctl import threadpool_info, threadpool_limits\n"
+        "from dans_kgc.utils import set_threads\n"
+        "threadpool_limits(limits=2)\n"  # not 1 before, whatever the machine's core count
+        "set_threads(1)\n"
+        "print(json.dumps([torch.get_num_threads()] + [p['num_threads'] for p in threadpool_info()]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    counts = json.loads(out.strip().splitlines()[-1])
+    assert len(counts) >= 2, "no BLAS / OpenMP pool was found to limit"
+    assert counts == [1] * len(counts)
