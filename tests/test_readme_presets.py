@@ -42,3 +42,22 @@ def test_each_row_matches_the_plan(preset):
         f"README preset table, `{preset}`: (jobs, training runs, CPU hours, not modelled) is {got}, "
         f"`dans-kgc plan --preset {preset} --targets tables` gives {want}"
     )
+
+
+WORKFLOW_ROW = re.compile(r"^\| `(?P<preset>[\w-]+)` \|.*\| (?P<jobs>\d+) \((?P<runs>\d+)[^|]*\) \|$")
+
+
+def test_the_workflow_page_table_matches_the_plan():
+    """docs/workflow.md's preset table: jobs and training runs per preset, as the plan counts them."""
+    text = (ROOT / "docs" / "workflow.md").read_text()
+    rows = {m["preset"]: m for m in map(WORKFLOW_ROW.match, text.splitlines()) if m}
+    presets = load_workflow_config(str(ROOT / "config.yaml"), {})["presets"]
+    assert set(rows) == set(presets), "docs/workflow.md's preset table lists other presets than config.yaml"
+    wrong = {}
+    for preset, row in rows.items():
+        config = load_workflow_config(str(ROOT / "config.yaml"), {"preset": preset})
+        jobs = plan_jobs(config, preset, targets="tables")
+        want = (len(jobs) + 1, sum(j.rule == "train" for j in jobs))
+        if (int(row["jobs"]), int(row["runs"])) != want:
+            wrong[preset] = ((int(row["jobs"]), int(row["runs"])), want)
+    assert not wrong, f"docs/workflow.md preset table (jobs, training runs) -> plan: {wrong}"
