@@ -59,8 +59,8 @@ def cpu_model(cpuinfo: str | Path = "/proc/cpuinfo") -> str | None:
 
 
 def blas_info() -> list[str]:
-    """NumPy / SciPy's BLAS libraries as ``name version (kernel), N threads``: the kernel a CPU gets, and the
-    thread count, change the last bits of DAM's and K-means' arithmetic, which ``threads`` does not set."""
+    """NumPy / SciPy's BLAS libraries as ``name version (kernel), N threads``: the kernel a CPU gets (and,
+    possibly, the thread count) can change the last bits of DAM's and K-means' arithmetic."""
     try:
         from threadpoolctl import threadpool_info
     except ImportError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,19 @@ ROW = re.compile(
     r"^\| `(?P<preset>[\w-]+)` \|.*\| (?P<jobs>\d+) \((?P<runs>\d+)\) \| "
     r"(?P<hours>[\d,.]+)(?: \+ (?P<nm>\d+) jobs not modelled)? \|$"
 )
+
+
+@cache
+def planned_jobs(preset: str) -> tuple:
+    """The jobs `all_tables` plans for a preset (planned once, read by both tables' tests)."""
+    config = load_workflow_config(str(ROOT / "config.yaml"), {"preset": preset})
+    return tuple(plan_jobs(config, preset, targets="tables"))
+
+
+def job_counts(preset: str) -> tuple[int, int]:
+    """(jobs, training runs): the plan's jobs plus the all_tables target, as `snakemake -n all_tables` counts them."""
+    jobs = planned_jobs(preset)
+    return len(jobs) + 1, sum(j.rule == "train" for j in jobs)
 
 
 def readme_rows() -> dict[str, dict[str, str]]:
@@ -31,13 +45,12 @@ def test_the_table_lists_every_preset():
 @pytest.mark.parametrize("preset", sorted(readme_rows()))
 def test_each_row_matches_the_plan(preset):
     row = readme_rows()[preset]
-    config = load_workflow_config(str(ROOT / "config.yaml"), {"preset": preset})
-    jobs = plan_jobs(config, preset, targets="tables")
-    cost = preset_cost(jobs, load_cost_model(ROOT / "benchmarks" / "results" / "bench_scale.json"))
+    cost = preset_cost(
+        list(planned_jobs(preset)), load_cost_model(ROOT / "benchmarks" / "results" / "bench_scale.json")
+    )
     not_modelled = sum(r["not_modelled"] for r in cost.rows)
-    want = (len(jobs) + 1, sum(j.rule == "train" for j in jobs), f"{cost.cpu_hours:,.1f}", not_modelled)
+    want = (*job_counts(preset), f"{cost.cpu_hours:,.1f}", not_modelled)
     got = (int(row["jobs"]), int(row["runs"]), row["hours"], int(row["nm"] or 0))
-    # jobs: the plan's plus the all_tables target, as `snakemake -n all_tables` counts them
     assert got == want, (
         f"README preset table, `{preset}`: (jobs, training runs, CPU hours, not modelled) is {got}, "
         f"`dans-kgc plan --preset {preset} --targets tables` gives {want}"
@@ -53,11 +66,6 @@ def test_the_workflow_page_table_matches_the_plan():
     rows = {m["preset"]: m for m in map(WORKFLOW_ROW.match, text.splitlines()) if m}
     presets = load_workflow_config(str(ROOT / "config.yaml"), {})["presets"]
     assert set(rows) == set(presets), "docs/workflow.md's preset table lists other presets than config.yaml"
-    wrong = {}
-    for preset, row in rows.items():
-        config = load_workflow_config(str(ROOT / "config.yaml"), {"preset": preset})
-        jobs = plan_jobs(config, preset, targets="tables")
-        want = (len(jobs) + 1, sum(j.rule == "train" for j in jobs))
-        if (int(row["jobs"]), int(row["runs"])) != want:
-            wrong[preset] = ((int(row["jobs"]), int(row["runs"])), want)
+    got = {preset: (int(row["jobs"]), int(row["runs"])) for preset, row in rows.items()}
+    wrong = {preset: (counts, job_counts(preset)) for preset, counts in got.items() if counts != job_counts(preset)}
     assert not wrong, f"docs/workflow.md preset table (jobs, training runs) -> plan: {wrong}"
