@@ -773,7 +773,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--only",
         action="append",
         metavar="PATH",
-        help="keep only DATASET[/EXPERIMENT[/VARIANT...]], tables or figures (shell wildcards; repeatable)",
+        help="keep only DATASET[/EXPERIMENT[/VARIANT...]], tables, figures or benchmarks[/RULE] (shell wildcards; "
+        "repeatable)",
     )
     p.add_argument("--max-size", default="1MB", help="larger files are skipped and listed (default 1MB)")
     p.add_argument("--dry-run", action="store_true", help="print what it would copy, write nothing")

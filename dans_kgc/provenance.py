@@ -1,4 +1,4 @@
-"""Provenance attached to every result file: config, seed, git commit, versions, device, time."""
+"""Provenance attached to every result file: config, seed, git commit, versions, device, time, peak memory."""
 
 from __future__ import annotations
 
@@ -75,6 +75,17 @@ def blas_info() -> list[str]:
     )
 
 
+def peak_rss_mib() -> float | None:
+    """This process's peak resident set so far, in MiB (``getrusage``: KiB on Linux, bytes on macOS), or None
+    where there is no ``resource`` module (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
+
+
 def device_info(device: torch.device) -> dict[str, Any]:
     import torch  # lazily: report builders need provenance without paying torch's import
 
@@ -88,6 +99,7 @@ def device_info(device: torch.device) -> dict[str, Any]:
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
         info["cuda"] = torch.version.cuda
+        info["gpu_peak_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
     return info
 
 
@@ -99,6 +111,7 @@ def provenance(config: Mapping[str, Any], device: torch.device, wall_seconds: fl
         "packages": package_versions(),
         **device_info(device),
         "wall_seconds": round(wall_seconds, 3),
+        "peak_rss_mib": peak_rss_mib(),  # what a stage needs of a machine's memory: the stage is the process
         "command": " ".join(sys.argv),
         **extra,
     }

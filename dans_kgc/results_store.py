@@ -8,10 +8,12 @@
     results/P/D/tune/VARIANT/               study.json, best.yaml
     results/P/D/diagnostics/...             *.json, *.md
     results/P/tables/*                      figures/P/*
+    results/benchmarks/RULE/P/...tsv        Snakemake's wall seconds and peak RSS of each job
 
-and writes ``reference/P/runs/D/...`` (the same relative paths), ``reference/P/tables/``, ``reference/P/figures/``
-and ``reference/P/MANIFEST.json``: every kept file with its SHA-256, size, source and the keeping that wrote it
-(date, git commit, package versions). Model weights (``*.pt``) and files over a size limit are never copied.
+and writes ``reference/P/runs/D/...`` (the same relative paths), ``reference/P/tables/``, ``reference/P/figures/``,
+``reference/P/benchmarks/RULE/...`` and ``reference/P/MANIFEST.json``: every kept file with its SHA-256, size,
+source and the keeping that wrote it (date, git commit, package versions). Model weights (``*.pt``) and files over
+a size limit are never copied.
 
 It never deletes and never overwrites what it did not make: a file is replaced only when the manifest lists it as
 kept from the same source file and it is unchanged since; any other file in the target is left alone and reported.
@@ -137,7 +139,8 @@ def parse_size(text: str) -> int:
 
 
 def match_key(target: str) -> str:
-    """What --only patterns match: the target below runs/ (DATASET/EXPERIMENT/...), or tables/..., figures/..."""
+    """What --only patterns match: the target below runs/ (DATASET/EXPERIMENT/...), or tables/..., figures/...,
+    benchmarks/RULE/..."""
     return target.removeprefix("runs/")
 
 
@@ -277,6 +280,14 @@ def candidates(preset: str, results_root: Path, figures_root: Path) -> list[Cand
             parts = f.relative_to(sub).parts
             if parts[0] != "data" and _dataset_file_kept(parts, f.parent):
                 add(f, "results", results_root, f"runs/{sub.name}/{'/'.join(parts)}")
+    # Snakemake's record of each job (results/benchmarks/RULE/P/...tsv: wall seconds, peak RSS), so what a preset
+    # cost stays readable once the run folders are gone
+    benchmarks = results_root / "benchmarks"
+    if benchmarks.is_dir():
+        for rule in sorted(p for p in benchmarks.iterdir() if p.is_dir()):
+            for f in _files(rule / preset):
+                if f.suffix == ".tsv":
+                    add(f, "results", results_root, f"benchmarks/{rule.name}/{f.relative_to(rule / preset).as_posix()}")
     figures = figures_root / preset
     if figures.is_dir():
         for f in _files(figures):

@@ -85,8 +85,9 @@ def test_fetch_pretrain_train_evaluate(in_tmp):
     assert (in_tmp / "runs/uni/ranks_test.npz").exists()
 
 
-# What changes between two runs of the same setting: wall-clock time and the command line (it names the run folder).
-TIMING_KEYS = {"seconds", "train_seconds", "triples_per_s", "eval_seconds", "wall_seconds", "command"}
+# What changes between two runs of the same setting: wall-clock time, the process's peak memory (here one process
+# runs them all) and the command line (it names the run folder).
+TIMING_KEYS = {"seconds", "train_seconds", "triples_per_s", "eval_seconds", "wall_seconds", "peak_rss_mib", "command"}
 
 
 def _without_timing(value):

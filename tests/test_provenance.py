@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -55,3 +57,28 @@ def test_threads_bind_blas_and_openmp_too():
     counts = json.loads(out.strip().splitlines()[-1])
     assert len(counts) >= 2, "no BLAS / OpenMP pool was found to limit"
     assert counts == [1] * len(counts)
+
+
+def test_peak_rss_is_the_process_high_water_mark():
+    """A fresh interpreter touches 400 MiB, frees it, then writes provenance: its peak_rss_mib is Linux's own
+    high-water mark (VmHWM in /proc/self/status, read independently) and at least the 400 MiB."""
+    import json
+    import subprocess
+    import sys
+
+    import pytest
+
+    if not Path("/proc/self/status").is_file():
+        pytest.skip("no /proc/self/status to check against (not Linux)")
+    code = (
+        "import json, numpy, torch\n"
+        "from dans_kgc.provenance import provenance\n"
+        "a = numpy.ones(400 * 2**20 // 8); del a\n"
+        "p = provenance({}, torch.device('cpu'), 0.0)\n"
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0].split()[1]\n"
+        "print(json.dumps([p['peak_rss_mib'], int(hwm) / 1024]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    recorded, hwm = json.loads(out.strip().splitlines()[-1])
+    assert recorded >= 400
+    assert abs(recorded - hwm) < 1.0

@@ -39,6 +39,8 @@ EXPECTED = {
     "results:toy/tables/main.csv": "tables/main.csv",
     "results:toy/tables/main.provenance.json": "tables/main.provenance.json",
     "figures:toy/curves.png": "figures/curves.png",
+    f"results:benchmarks/train/toy/{RUN_DIR}.tsv": f"benchmarks/train/{RUN_DIR}.tsv",
+    "results:benchmarks/dam/toy/umls/transe-ab12.tsv": "benchmarks/dam/umls/transe-ab12.tsv",
 }
 
 
@@ -92,6 +94,11 @@ def make_tree(root: Path, preset: str = "toy") -> Path:
     write(res / "tables/main.csv", "dataset,mrr\numls,0.61\n")
     write(res / "tables/main.provenance.json", "{}")
     write(root / "figures" / preset / "curves.png", b"\x89PNG small")
+    bench = root / "results" / "benchmarks"
+    write(bench / f"train/{preset}/{RUN_DIR}.tsv", "s\th:m:s\tmax_rss\n12.5\t0:00:12\t812.3\n")
+    write(bench / f"dam/{preset}/umls/transe-ab12.tsv", "s\th:m:s\tmax_rss\n3.0\t0:00:03\t400.0\n")
+    write(bench / f"train/other/{RUN_DIR}.tsv", "s\n1\n")  # another preset's job
+    write(bench / f"train/{preset}/notes.txt", "not a record\n")
     return root
 
 
