@@ -278,9 +278,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
     workflow_config = load_workflow_config(args.workflow_config, {"preset": args.preset})
     jobs = plan_jobs(workflow_config, args.preset, targets=args.targets)
     cost = preset_cost(jobs, load_cost_model(args.costs), data_root=workflow_config.get("data_root", "data"))
+    if args.measured:
+        if not Path(args.measured).is_dir():
+            raise FileNotFoundError(
+                f"--measured {args.measured}: no such folder (results/benchmarks, or a kept reference/P/benchmarks)"
+            )
+        cost.measure(jobs, args.measured)
     print(
         cost.markdown(
-            f"{args.preset}` (target `{'all' if args.targets == 'all' else 'all_' + args.targets}", args.cores
+            f"{args.preset}`, target `{'all' if args.targets == 'all' else 'all_' + args.targets}", args.cores
         ),
         end="",
     )
@@ -684,6 +690,7 @@ def build_parser() -> argparse.ArgumentParser:
         _examples(
             "dans-kgc plan --preset quick",
             "dans-kgc plan --preset paper --targets tables --cores 32",
+            "dans-kgc plan --preset twin --measured reference/twin/benchmarks",
             more="Prices the planner's jobs with the per-stage fits of benchmarks/bench_scale.py "
             "(--costs); jobs\nthe benchmark cannot price are listed as not modelled.",
         ),
@@ -696,6 +703,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="per-stage fits from benchmarks/bench_scale.py (run it on your machine for your numbers)",
     )
     p.add_argument("--cores", type=int, default=8, help="jobs at a time, for the wall-time bound (default 8)")
+    p.add_argument(
+        "--measured",
+        metavar="DIR",
+        help="set what the jobs measured beside the prediction: Snakemake's benchmark records in DIR "
+        "(results/benchmarks, or a kept reference/P/benchmarks)",
+    )
     p.add_argument(
         "--targets",
         default="all",

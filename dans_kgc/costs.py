@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -201,13 +201,75 @@ def _overhead(fit: StageFit, t: int, e: int) -> float:
     return fit.overhead.seconds(t, e) if fit.overhead is not None else 0.0
 
 
+def benchmark_path(job: Any, root: str | Path) -> Path | None:
+    """Snakemake's record of a planned job below ``root``: the DAG's ``results/benchmarks`` layout
+    (``RULE/PRESET/...tsv``) or a kept one (``reference/P/benchmarks``: ``RULE/...tsv``, ``RULE.tsv`` for a job of
+    the whole preset); None when neither exists."""
+    root = Path(root)
+    rel = job.benchmark.removeprefix("results/benchmarks/")
+    rule, _, where = rel.partition("/")
+    kept = f"{rule}.tsv" if where == f"{job.preset}.tsv" else f"{rule}/{where.removeprefix(job.preset + '/')}"
+    for path in (root / rel, root / kept):
+        if path.is_file():
+            return path
+    return None
+
+
+def read_benchmark(path: str | Path) -> dict[str, float]:
+    """One Snakemake benchmark record: wall seconds ``s``, ``cpu_time`` seconds and ``max_rss`` (MB), the mean
+    over its rows (one per repeat). A malformed file raises CostModelError naming it."""
+    lines = [line.split("\t") for line in Path(path).read_text().splitlines() if line.strip()]
+    if len(lines) < 2:
+        raise CostModelError(f"{path}: expected a header and at least one row (a Snakemake benchmark record)")
+    head, rows = lines[0], lines[1:]
+    out: dict[str, float] = {}
+    for key in ("s", "cpu_time", "max_rss"):
+        if key not in head:
+            raise CostModelError(f"{path}: no column {key!r} (a Snakemake benchmark record has s, max_rss, cpu_time)")
+        col = head.index(key)
+        try:
+            values = [float(r[col]) for r in rows if len(r) > col and r[col] not in ("", "NA", "-")]
+        except ValueError as err:
+            raise CostModelError(f"{path}: column {key!r}: {err}") from None
+        out[key] = sum(values) / len(values) if values else math.nan
+    return out
+
+
 @dataclass
 class PresetCost:
-    """Jobs and predicted CPU hours per dataset and rule; the jobs nothing could price, with why."""
+    """Jobs and predicted CPU hours per dataset and rule; the jobs nothing could price, with why; where the jobs'
+    Snakemake records were given (``measure``), what they measured."""
 
     rows: list[dict[str, Any]]
     not_modelled: list[str]
     model: CostModel
+    job_hours: dict[str, float | None] = field(default_factory=dict)  # by the job's benchmark path; None: unpriced
+    measured_from: str | None = None
+
+    def measure(self, jobs: Iterable[Any], root: str | Path) -> PresetCost:
+        """Add each row's measured jobs, CPU hours (``cpu_time``), wall hours and peak RSS from the Snakemake
+        records below ``root`` (see ``benchmark_path``), and the predicted hours of those same jobs."""
+        by_key = {(r["dataset"], r["rule"]): r for r in self.rows}
+        for r in self.rows:
+            r.update(measured=0, measured_cpu_hours=0.0, measured_wall_hours=0.0, peak_rss_mb=0.0)
+            r.update(priced_measured=0, priced_measured_cpu_hours=0.0, priced_predicted_hours=0.0)
+        for job in jobs:
+            path = benchmark_path(job, root)
+            if path is None:
+                continue
+            rec = read_benchmark(path)
+            r = by_key[(job.dataset or "(all)", job.rule)]
+            r["measured"] += 1
+            r["measured_cpu_hours"] += rec["cpu_time"] / 3600.0
+            r["measured_wall_hours"] += rec["s"] / 3600.0
+            r["peak_rss_mb"] = max(r["peak_rss_mb"], rec["max_rss"])
+            predicted = self.job_hours.get(job.benchmark)
+            if predicted is not None:  # the jobs both priced and measured: where the fits can be checked
+                r["priced_measured"] += 1
+                r["priced_measured_cpu_hours"] += rec["cpu_time"] / 3600.0
+                r["priced_predicted_hours"] += predicted
+        self.measured_from = str(root)
+        return self
 
     @property
     def cpu_hours(self) -> float:
@@ -220,20 +282,36 @@ class PresetCost:
             f"Per-stage fits from `{self.model.source}` ({self.model.machine}, {self.model.threads} torch "
             "thread(s) per job). GPU hours: not measured.",
             "",
-            "| dataset | rule | jobs | CPU hours |",
-            "|---|---|---:|---:|",
         ]
+        measured = self.measured_from is not None
+        if measured:
+            lines += [
+                "| dataset | rule | jobs | CPU hours | measured jobs | measured CPU hours | peak RSS (MB) |",
+                "|---|---|---:|---:|---:|---:|---:|",
+            ]
+        else:
+            lines += ["| dataset | rule | jobs | CPU hours |", "|---|---|---:|---:|"]
         for r in self.rows:
             hours = f"{r['cpu_hours']:,.2f}" if r["jobs"] > r["not_modelled"] else "-"
             if r["not_modelled"]:
                 hours += f" (+{r['not_modelled']} not modelled)"
-            lines.append(f"| {r['dataset']} | {r['rule']} | {r['jobs']} | {hours} |")
+            cells = [r["dataset"], r["rule"], str(r["jobs"]), hours]
+            if measured:
+                got = r["measured"] > 0
+                cells += [
+                    str(r["measured"]),
+                    f"{r['measured_cpu_hours']:,.2f}" if got else "-",
+                    f"{r['peak_rss_mb']:,.0f}" if got else "-",
+                ]
+            lines.append("| " + " | ".join(cells) + " |")
         jobs = sum(r["jobs"] for r in self.rows)
         lines += [
             "",
             f"**{jobs} jobs, {self.cpu_hours:,.1f} CPU hours** predicted for the modelled jobs; with "
             f"{cores} jobs at a time at least {self.cpu_hours / max(cores, 1):,.1f} hours of wall time.",
         ]
+        if measured:
+            lines += ["", self._measured_summary()]
         if self.not_modelled:
             lines += [
                 "",
@@ -242,6 +320,29 @@ class PresetCost:
                 + ".",
             ]
         return "\n".join(lines) + "\n"
+
+    def _measured_summary(self) -> str:
+        done = [r for r in self.rows if r["measured"]]
+        if not done:
+            return f"Measured: no job's Snakemake record below `{self.measured_from}`."
+        n = sum(r["measured"] for r in done)
+        cpu = sum(r["measured_cpu_hours"] for r in done)
+        wall = sum(r["measured_wall_hours"] for r in done)
+        top = max(done, key=lambda r: r["peak_rss_mb"])
+        text = (
+            f"Measured (Snakemake's records below `{self.measured_from}`): {n} of "
+            f"{sum(r['jobs'] for r in self.rows)} jobs, {cpu:,.2f} CPU hours ({wall:,.2f} hours of job wall time); "
+            f"largest peak RSS {top['peak_rss_mb']:,.0f} MB ({top['rule']} on {top['dataset']})."
+        )
+        priced = sum(r["priced_measured"] for r in done)
+        predicted = sum(r["priced_predicted_hours"] for r in done)
+        actual = sum(r["priced_measured_cpu_hours"] for r in done)
+        if priced and actual > 0:
+            text += (
+                f" The {priced} of them the fits price: predicted {predicted:,.2f} CPU hours, measured "
+                f"{actual:,.2f} (predicted / measured {predicted / actual:.2f})."
+            )
+        return text
 
 
 def preset_cost(
@@ -253,6 +354,7 @@ def preset_cost(
     """Group a preset's planned jobs by dataset and rule and price them."""
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     not_modelled: list[str] = []
+    job_hours: dict[str, float | None] = {}
     jobs = list(jobs)
     datasets = sorted({j.dataset for j in jobs if j.dataset})
     known = {d: (sizes or {}).get(d) or dataset_size(d, data_root) for d in datasets}
@@ -279,6 +381,8 @@ def preset_cost(
             # a report reads every dataset's runs once: priced as the mean of its per-dataset cost
             total = sum(seconds) / len(seconds) if job.rule.startswith("report") and seconds else sum(seconds)
             row["cpu_hours"] += total / 3600.0
+            job_hours[job.benchmark] = total / 3600.0
             continue
         row["not_modelled"] += 1
-    return PresetCost(list(groups.values()), not_modelled, model)
+        job_hours[job.benchmark] = None
+    return PresetCost(list(groups.values()), not_modelled, model, job_hours)

@@ -285,6 +285,8 @@ def candidates(preset: str, results_root: Path, figures_root: Path) -> list[Cand
     benchmarks = results_root / "benchmarks"
     if benchmarks.is_dir():
         for rule in sorted(p for p in benchmarks.iterdir() if p.is_dir()):
+            if (rule / f"{preset}.tsv").is_file():  # a job of the whole preset (dataset_stats, report_diagnostics)
+                add(rule / f"{preset}.tsv", "results", results_root, f"benchmarks/{rule.name}.tsv")
             for f in _files(rule / preset):
                 if f.suffix == ".tsv":
                     add(f, "results", results_root, f"benchmarks/{rule.name}/{f.relative_to(rule / preset).as_posix()}")

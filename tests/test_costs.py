@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from dans_kgc.costs import CostModelError, dataset_size, job_seconds, load_cost_model, preset_cost
+from dans_kgc.costs import CostModelError, dataset_size, job_seconds, load_cost_model, preset_cost, read_benchmark
 
 GRAPHS = {
     "a": (10_000, 1_000),
@@ -69,6 +69,8 @@ class Job:
     model: str | None = "transe"
     overrides: dict[str, Any] = field(default_factory=dict)
     args: list[str] = field(default_factory=list)
+    benchmark: str = ""  # Snakemake's record: results/benchmarks/RULE/PRESET/...tsv
+    preset: str = "p"
 
 
 def test_a_training_job_is_priced_from_its_own_settings(tmp_path):
@@ -153,6 +155,19 @@ def test_plan_prices_the_snakefile_targets(in_tmp, capsys):
     )
     out = capsys.readouterr().out
     assert f"**{len(tables)} jobs" in out and "| umls | train |" in out
+    args = [
+        "plan",
+        "--preset",
+        "tiny",
+        "--workflow-config",
+        str(repo / "config.yaml"),
+        "--costs",
+        str(bench_json(in_tmp)),
+    ]
+    assert main([*args, "--measured", "no/such/folder"]) == 2  # one line, no traceback
+    (in_tmp / "records").mkdir()
+    assert main([*args, "--measured", str(in_tmp / "records")]) == 0
+    assert "Measured: no job's Snakemake record below" in capsys.readouterr().out
     assert (
         main(
             [
@@ -178,3 +193,75 @@ def test_entities_get_no_exponent_of_their_own_when_they_grow_with_the_triples()
     f = fit_power_law(pts)
     assert f.c == 0.0 and f.b == pytest.approx(1.5, abs=1e-9)
     assert f.seconds(3e5, 3e5 / 9) == pytest.approx(law(3e5, 3e5 / 9, 1e-4, 1.0, 0.5), rel=1e-9)
+
+
+HEAD = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+
+
+def record(path: Path, *rows: tuple[float, float, float]) -> None:
+    """A Snakemake benchmark record: one (wall s, max_rss MB, cpu_time s) row per repeat."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(HEAD + "".join(f"{s}\t0:00:01\t{rss}\t1\t1\t1\t0\t0\t90\t{cpu}\n" for s, rss, cpu in rows))
+
+
+@pytest.mark.parametrize("layout", ["dag", "kept"])
+def test_measured_records_sit_beside_the_prediction(tmp_path, layout):
+    """`plan --measured`: each row's measured jobs, CPU hours (cpu_time) and peak RSS, summed by hand; the
+    predicted / measured ratio over the jobs both priced and measured, from the closed-form fits."""
+    model = load_cost_model(bench_json(tmp_path))
+    t, e = 100_000, 10_000
+    setting = {"train.sampler": "uniform", "train.epochs": 2, "train.eval_every": 1}
+    jobs = [
+        Job("dataset_stats", dataset=None, benchmark="results/benchmarks/dataset_stats/p.tsv"),
+        Job("dam", benchmark="results/benchmarks/dam/p/d/transe-1.tsv"),
+        Job("train", overrides=setting, benchmark="results/benchmarks/train/p/d/main/uniform/seed0.tsv"),
+        Job("train", overrides=setting, benchmark="results/benchmarks/train/p/d/main/uniform/seed1.tsv"),
+        Job("train", model="complex", benchmark="results/benchmarks/train/p/d/main/uniform@complex/seed0.tsv"),
+    ]
+    cost = preset_cost(jobs, model, sizes={"d": (t, e)})
+    root = tmp_path / "records"
+    where = {  # the DAG's layout -> the kept one (reference/P/benchmarks: no preset folder)
+        "dataset_stats/p.tsv": "dataset_stats.tsv",
+        "dam/p/d/transe-1.tsv": "dam/d/transe-1.tsv",
+        "train/p/d/main/uniform/seed0.tsv": "train/d/main/uniform/seed0.tsv",
+        "train/p/d/main/uniform@complex/seed0.tsv": "train/d/main/uniform@complex/seed0.tsv",
+    }
+    rows = {
+        "dataset_stats/p.tsv": [(2.0, 90.0, 36.0)],
+        "dam/p/d/transe-1.tsv": [(400.0, 500.0, 360.0)],
+        "train/p/d/main/uniform/seed0.tsv": [(4000.0, 800.0, 3600.0), (8000.0, 900.0, 7200.0)],  # two repeats
+        "train/p/d/main/uniform@complex/seed0.tsv": [(2000.0, 2000.0, 1800.0)],
+    }
+    for rel, rs in rows.items():
+        record(root / (rel if layout == "dag" else where[rel]), *rs)
+    cost.measure(jobs, root)
+    by = {(r["dataset"], r["rule"]): r for r in cost.rows}
+    assert by[("d", "dam")]["measured"] == 1 and by[("d", "dam")]["measured_cpu_hours"] == pytest.approx(0.1)
+    train = by[("d", "train")]
+    assert train["measured"] == 2 and train["jobs"] == 3
+    assert train["measured_cpu_hours"] == pytest.approx((5400 + 1800) / 3600)  # repeats averaged, then summed
+    assert train["measured_wall_hours"] == pytest.approx((6000 + 2000) / 3600)
+    assert train["peak_rss_mb"] == 2000.0
+    assert train["priced_measured"] == 1  # the ComplEx run is measured but not priced
+    # predicted, by the closed forms: stats and dam one process each; uniform 2 epochs + 2 validations + the test
+    stats = law(t, e, 1e-4, 1.0, 0.5)
+    dam = law(t, e, 1e-4, 1.0, 0.5)
+    uniform = 2 * 1e-4 * t + 2 * law(t, e, 1e-3, 0.5, 0.5) + law(t, e, 1e-4, 1.0, 0.5)
+    predicted, measured = (stats + dam + uniform) / 3600, (36 + 360 + 5400) / 3600
+    text = cost.markdown("p", cores=2)
+    assert "| d | train | 3 |" in text and "| 2 | 2.00 | 2,000 |" in text
+    assert "4 of 5 jobs" in text and "largest peak RSS 2,000 MB (train on d)" in text
+    assert f"predicted / measured {predicted / measured:.2f})" in text
+
+
+def test_a_broken_record_is_named(tmp_path):
+    bad = tmp_path / "r.tsv"
+    bad.write_text("s\tmax_rss\n1.0\t2.0\n")
+    with pytest.raises(CostModelError, match=r"r\.tsv: no column 'cpu_time'"):
+        read_benchmark(bad)
+    bad.write_text(HEAD + "x\t0\t1\t1\t1\t1\t0\t0\t90\t1\n")
+    with pytest.raises(CostModelError, match=r"r\.tsv: column 's'"):
+        read_benchmark(bad)
+    bad.write_text("")
+    with pytest.raises(CostModelError, match="expected a header"):
+        read_benchmark(bad)

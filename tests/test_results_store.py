@@ -41,6 +41,7 @@ EXPECTED = {
     "figures:toy/curves.png": "figures/curves.png",
     f"results:benchmarks/train/toy/{RUN_DIR}.tsv": f"benchmarks/train/{RUN_DIR}.tsv",
     "results:benchmarks/dam/toy/umls/transe-ab12.tsv": "benchmarks/dam/umls/transe-ab12.tsv",
+    "results:benchmarks/dataset_stats/toy.tsv": "benchmarks/dataset_stats.tsv",
 }
 
 
@@ -97,7 +98,9 @@ def make_tree(root: Path, preset: str = "toy") -> Path:
     bench = root / "results" / "benchmarks"
     write(bench / f"train/{preset}/{RUN_DIR}.tsv", "s\th:m:s\tmax_rss\n12.5\t0:00:12\t812.3\n")
     write(bench / f"dam/{preset}/umls/transe-ab12.tsv", "s\th:m:s\tmax_rss\n3.0\t0:00:03\t400.0\n")
+    write(bench / f"dataset_stats/{preset}.tsv", "s\th:m:s\tmax_rss\n1.0\t0:00:01\t90.0\n")
     write(bench / f"train/other/{RUN_DIR}.tsv", "s\n1\n")  # another preset's job
+    write(bench / "dataset_stats/other.tsv", "s\n1\n")
     write(bench / f"train/{preset}/notes.txt", "not a record\n")
     return root
 
