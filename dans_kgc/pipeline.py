@@ -124,6 +124,14 @@ def run_training(
         on_validation=on_validation,
         on_epoch=[tracking.log_epoch],
     )
+    optimizer_from = None
+    if stage == "train" and cfg["train"]["resume_optimizer"]:
+        if pretrained is None or not cfg["train"]["init_from_pretrained"]:
+            raise ValueError(
+                "train.resume_optimizer: true carries Stage 0's Adam state into this run, so it needs the Stage-0 "
+                "run (--pretrained) and train.init_from_pretrained: true"
+            )
+        optimizer_from = trainer.carry_optimizer(pretrained)  # a resumed run's own checkpoint replaces it in fit
     if trainer_hook is not None:
         trainer_hook(trainer)
     record = None
@@ -161,6 +169,7 @@ def run_training(
                 time.perf_counter() - start,
                 dataset_sha256=kg.report["sha256"],
                 pretrained=str(pretrained / "model_best.pt") if pretrained else None,
+                **({"optimizer_from": optimizer_from} if optimizer_from else {}),
                 # a configuration from `dans-kgc tune` (best.yaml): its study, trial, objective
                 **({"tuned_from": dict(tuned)} if tuned.get("study") else {}),
             ),

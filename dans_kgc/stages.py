@@ -41,7 +41,7 @@ STAGE_KEYS: dict[str, dict[str, list[str]]] = {
     # Stage 0 trains a backbone (the base reading's TransE, or the configured backbone with its own recipe)
     "pretrain": {
         "include": ["seed", "protocol", "data.", "model.", "pretrain.", "train."],
-        "exclude": ["train.sampler", "train.init_from_pretrained"],
+        "exclude": ["train.sampler", "train.init_from_pretrained", "train.resume_optimizer"],
     },
     # pretrain.dim / model.*: which pretraining it expects (dam.semantic_source, checked by its stage record)
     "dam": {"include": ["seed", "protocol", "data.", "dam.", "model.", "pretrain.dim", "train.eval_batch_size"]},

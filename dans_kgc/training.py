@@ -252,6 +252,40 @@ class Trainer:
         self.resumed_from = self.epoch
         return True
 
+    def carry_optimizer(self, stage0: str | Path) -> str:
+        """Start Adam from Stage 0's state of the backbone's parameters (``train.resume_optimizer``): the moments
+        and step counts of that run's last checkpoint, so a continued run goes on as one uninterrupted run would
+        (no fresh bias-corrected first steps). This run's learning rate and the sampler's own group stay as they
+        are. Stage 0's best model (this run's start) must be its last epoch: the moments belong to those weights.
+        Returns the checkpoint's path (provenance)."""
+        path = Path(stage0) / CHECKPOINT
+        remedy = "rerun the Stage-0 job that wrote it, or set train.resume_optimizer=false"
+        ck = read_checkpoint(path, self.device, remedy=remedy)
+        best, last = int(ck["best"]["epoch"]), int(ck["epoch"])
+        if best != last:
+            raise ValueError(
+                f"{path}: Stage 0's best model is from epoch {best}, its last checkpoint from epoch {last}, so its "
+                "Adam moments belong to other weights than this run starts from; set train.resume_optimizer=false"
+            )
+        saved = ck["optimizer"]
+        ids, params = saved["param_groups"][0]["params"], self.optimizer.param_groups[0]["params"]
+        shapes = [tuple(p.shape) for p in params]
+        moments = [saved["state"].get(i, {}).get("exp_avg") for i in ids]
+        if len(ids) != len(params) or any(
+            m is not None and tuple(m.shape) != s for m, s in zip(moments, shapes, strict=True)
+        ):
+            raise ValueError(
+                f"{path}: Stage 0's optimizer holds other parameters than this backbone ({len(ids)} tensors; this "
+                f"run: {len(params)}); train.resume_optimizer needs Stage 0 to train this same backbone"
+            )
+        for i, param in zip(ids, params, strict=True):
+            if i in saved["state"]:
+                self.optimizer.state[param] = {
+                    k: v.detach().clone().to(param.device) if torch.is_tensor(v) else v
+                    for k, v in saved["state"][i].items()
+                }
+        return str(path)
+
     # --- one epoch ----------------------------------------------------------------------
     def _epoch_queries(self) -> torch.Tensor:
         """The epoch's training triples; under ``train.fact_ratio`` the rest of a seeded re-split whose
