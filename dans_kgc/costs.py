@@ -286,7 +286,7 @@ class PresetCost:
         measured = self.measured_from is not None
         if measured:
             lines += [
-                "| dataset | rule | jobs | CPU hours | measured jobs | measured CPU hours | peak RSS (MB) |",
+                "| dataset | rule | jobs | CPU hours | measured jobs | measured CPU hours | polled peak RSS (MB) |",
                 "|---|---|---:|---:|---:|---:|---:|",
             ]
         else:
@@ -332,7 +332,9 @@ class PresetCost:
         text = (
             f"Measured (Snakemake's records below `{self.measured_from}`): {n} of "
             f"{sum(r['jobs'] for r in self.rows)} jobs, {cpu:,.2f} CPU hours ({wall:,.2f} hours of job wall time); "
-            f"largest peak RSS {top['peak_rss_mb']:,.0f} MB ({top['rule']} on {top['dataset']})."
+            f"largest polled peak RSS {top['peak_rss_mb']:,.0f} MB ({top['rule']} on {top['dataset']}; Snakemake "
+            "samples memory every 30 s after a job's first 15 s, so a short peak can escape it: a stage's own "
+            "record, provenance.peak_rss_mib, is exact)."
         )
         priced = sum(r["priced_measured"] for r in done)
         predicted = sum(r["priced_predicted_hours"] for r in done)

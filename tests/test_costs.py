@@ -250,7 +250,7 @@ def test_measured_records_sit_beside_the_prediction(tmp_path, layout):
     predicted, measured = (stats + dam + uniform) / 3600, (36 + 360 + 5400) / 3600
     text = cost.markdown("p", cores=2)
     assert "| d | train | 3 |" in text and "| 2 | 2.00 | 2,000 |" in text
-    assert "4 of 5 jobs" in text and "largest peak RSS 2,000 MB (train on d)" in text
+    assert "4 of 5 jobs" in text and "largest polled peak RSS 2,000 MB (train on d;" in text
     assert f"predicted / measured {predicted / measured:.2f})" in text
 
 

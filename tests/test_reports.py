@@ -203,6 +203,7 @@ def test_main_table_mean_std_bold_and_missing(main_runs, tmp_path):
     assert prov["report"] == "main" and "abc123" in prov["input_git_commits"]
     assert len(prov["missing_inputs"]) == 2 and prov["packages"]["matplotlib"]
     assert any(i["experiment"] == "ablation" for i in prov["ignored_inputs"])
+    assert prov["peak_rss_mib"] > 10  # an interpreter with pandas loaded: tens of MiB at least
 
 
 def test_partial_seeds_and_single_seed_are_footnoted(tmp_path):

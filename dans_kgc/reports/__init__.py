@@ -63,7 +63,7 @@ def load_plugins(plugins: Iterable[str] = ()) -> None:
 
 
 def write_sidecar(ctx: ReportContext, spec: ReportSpec, outputs: Sequence[Path], all_runs: Sequence[RunRecord]) -> Path:
-    from dans_kgc.provenance import git_commit, package_versions
+    from dans_kgc.provenance import git_commit, package_versions, peak_rss_mib
     from dans_kgc.utils import write_json
 
     versions = package_versions()
@@ -93,6 +93,7 @@ def write_sidecar(ctx: ReportContext, spec: ReportSpec, outputs: Sequence[Path],
             "ignored_inputs": [r.describe() for r in all_runs if id(r) not in used],
             "missing_inputs": [str(r.path) for r in ctx.runs if r.problems],
             "warnings": ctx.warnings,
+            "peak_rss_mib": peak_rss_mib(),  # the report process's peak memory so far
             **ctx.notes,
         },
     )
