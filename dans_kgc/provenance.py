@@ -75,9 +75,17 @@ def blas_info() -> list[str]:
     )
 
 
-def peak_rss_mib() -> float | None:
-    """This process's peak resident set so far, in MiB (``getrusage``: KiB on Linux, bytes on macOS), or None
-    where there is no ``resource`` module (Windows)."""
+def peak_rss_mib(status: str | Path = "/proc/self/status") -> float | None:
+    """This process's peak resident set so far, in MiB: Linux's ``VmHWM`` (the high-water mark of this address
+    space), else ``getrusage`` (KiB on Linux, bytes on macOS), or None without either. Not ``getrusage`` on
+    Linux: its ``ru_maxrss`` keeps the peak of the address space before ``exec``, which is a copy of the parent's,
+    so a job started by a large process (Snakemake, pytest) would report the parent's size."""
+    try:
+        for line in Path(status).read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         import resource
     except ImportError:

@@ -59,9 +59,10 @@ def test_threads_bind_blas_and_openmp_too():
     assert counts == [1] * len(counts)
 
 
-def test_peak_rss_is_the_process_high_water_mark():
-    """A fresh interpreter touches 400 MiB, frees it, then writes provenance: its peak_rss_mib is Linux's own
-    high-water mark (VmHWM in /proc/self/status, read independently) and at least the 400 MiB."""
+def test_peak_rss_is_the_job_s_own_not_its_parent_s():
+    """A job started by a large process (Snakemake, pytest) reports its own peak: a fresh interpreter touches
+    400 MiB and frees it while its parent holds 1.2 GiB; the recorded peak is at least the 400 MiB and far below
+    the parent's size (getrusage's ru_maxrss would report the parent's 1.2 GiB: it keeps the pre-exec peak)."""
     import json
     import subprocess
     import sys
@@ -69,16 +70,23 @@ def test_peak_rss_is_the_process_high_water_mark():
     import pytest
 
     if not Path("/proc/self/status").is_file():
-        pytest.skip("no /proc/self/status to check against (not Linux)")
+        pytest.skip("no /proc/self/status (not Linux): peak_rss_mib falls back to getrusage")
+    ballast = np.ones(1200 * 2**20 // 8)  # touched: resident in this process
     code = (
         "import json, numpy, torch\n"
         "from dans_kgc.provenance import provenance\n"
         "a = numpy.ones(400 * 2**20 // 8); del a\n"
-        "p = provenance({}, torch.device('cpu'), 0.0)\n"
-        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0].split()[1]\n"
-        "print(json.dumps([p['peak_rss_mib'], int(hwm) / 1024]))\n"
+        "print(json.dumps(provenance({}, torch.device('cpu'), 0.0)['peak_rss_mib']))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    recorded, hwm = json.loads(out.strip().splitlines()[-1])
-    assert recorded >= 400
-    assert abs(recorded - hwm) < 1.0
+    recorded = json.loads(out.strip().splitlines()[-1])
+    del ballast
+    assert 400 <= recorded < 1000, recorded
+
+
+def test_peak_rss_reads_vmhwm_and_falls_back(tmp_path):
+    status = tmp_path / "status"
+    status.write_text("Name:\tpython\nVmPeak:\t 9999 kB\nVmHWM:\t  524288 kB\nVmRSS:\t 1 kB\n")
+    assert prov.peak_rss_mib(status) == 512.0
+    fallback = prov.peak_rss_mib(tmp_path / "missing")  # getrusage: this process's (and maybe its parent's) peak
+    assert fallback is not None and fallback > 10
